@@ -1,0 +1,3 @@
+fn main() {
+    println!("sluice-operator {}", env!("CARGO_PKG_VERSION"));
+}

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/spf13/pflag"
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/client-go/rest"
+	"k8s.io/kubernetes/cmd/kube-apiserver/app"
+	"k8s.io/kubernetes/cmd/kube-apiserver/app/options"
+)
+
+type apiServerConfig struct {
+	listener      net.Listener
+	port          int
+	pki           *pki
+	etcdURL       string
+	nodePortRange string
+	certDir       string
+}
+
+// startAPIServer runs kube-apiserver in this process through its options (not its cobra
+// command, which installs a process-wide signal handler). The returned channel yields
+// when the server stops.
+func startAPIServer(ctx context.Context, c apiServerConfig) (<-chan error, error) {
+	s := options.NewServerRunOptions()
+	fs := pflag.NewFlagSet("kube-apiserver", pflag.ContinueOnError)
+	for _, f := range s.Flags().FlagSets {
+		fs.AddFlagSet(f)
+	}
+	args := []string{
+		"--etcd-servers=" + c.etcdURL,
+		"--bind-address=127.0.0.1",
+		fmt.Sprintf("--secure-port=%d", c.port),
+		// Without it the server derives an address from the default route, which a
+		// sandbox may not have; loopback is refused, so use a documentation address.
+		"--advertise-address=192.0.2.10",
+		"--endpoint-reconciler-type=none",
+		"--cert-dir=" + c.certDir,
+		"--tls-cert-file=" + c.pki.servingCert,
+		"--tls-private-key-file=" + c.pki.servingKey,
+		"--client-ca-file=" + c.pki.caCert,
+		"--service-account-issuer=https://kubernetes.default.svc",
+		"--service-account-key-file=" + c.pki.saPub,
+		"--service-account-signing-key-file=" + c.pki.saKey,
+		"--service-cluster-ip-range=10.0.0.0/16",
+		"--service-node-port-range=" + c.nodePortRange,
+		"--authorization-mode=RBAC",
+		"--allow-privileged=true",
+		// Nothing here runs pods; the default priority-and-fairness limits only get in the
+		// way of tests that create thousands of objects.
+		"--enable-priority-and-fairness=false",
+		"--max-requests-inflight=2000",
+		"--max-mutating-requests-inflight=1000",
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, fmt.Errorf("flags %s: %w", strings.Join(args, " "), err)
+	}
+	s.SecureServing.Listener = c.listener
+	if err := s.GenericServerRunOptions.ComponentGlobalsRegistry.Set(); err != nil {
+		return nil, err
+	}
+	// kube-apiserver's loopback clients should not log warnings about themselves.
+	rest.SetDefaultWarningHandler(rest.NoWarnings{})
+
+	completed, err := s.Complete(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if errs := completed.Validate(); len(errs) != 0 {
+		return nil, utilerrors.NewAggregate(errs)
+	}
+	config, err := app.NewConfig(completed)
+	if err != nil {
+		return nil, err
+	}
+	completedConfig, err := config.Complete()
+	if err != nil {
+		return nil, err
+	}
+	server, err := app.CreateServerChain(completedConfig)
+	if err != nil {
+		return nil, err
+	}
+	prepared, err := server.PrepareRun()
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- prepared.Run(ctx)
+		close(done)
+	}()
+	return done, nil
+}

@@ -1,0 +1,173 @@
+// Command cluster runs a real Kubernetes control plane in one process on 127.0.0.1:
+// an embedded etcd, kube-apiserver and kube-controller-manager, built from the upstream
+// Go modules. Sluice's end-to-end tests and `make cluster` / `make demo` use it.
+//
+// It writes an admin kubeconfig to DIR/kubeconfig once /readyz answers ok, runs in the
+// foreground, and on SIGTERM/SIGINT (or when its parent dies, with --watch-parent) stops
+// everything. Being one process, nothing is left behind when it exits.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintf(os.Stderr, "cluster: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	dir           string
+	apiPort       int
+	nodePortRange string
+	watchParent   bool
+	verbose       bool
+}
+
+func run() error {
+	var cfg config
+	flag.StringVar(&cfg.dir, "dir", "", "directory for state, certificates and the admin kubeconfig (required)")
+	flag.IntVar(&cfg.apiPort, "api-port", 0, "kube-apiserver secure port on 127.0.0.1 (0: pick a free one)")
+	flag.StringVar(&cfg.nodePortRange, "service-node-port-range", "30000-32767", "NodePort range; must contain 30000-32767")
+	flag.BoolVar(&cfg.watchParent, "watch-parent", false, "exit when the parent process goes away")
+	flag.BoolVar(&cfg.verbose, "v", false, "show the components' own logs")
+	flag.Parse()
+	if cfg.dir == "" {
+		return errors.New("--dir is required")
+	}
+	dir, err := filepath.Abs(cfg.dir)
+	if err != nil {
+		return err
+	}
+	cfg.dir = dir
+	if err := os.MkdirAll(cfg.dir, 0o700); err != nil {
+		return err
+	}
+	// A kubeconfig left by an earlier run must not be mistaken for readiness.
+	kubeconfigPath := filepath.Join(cfg.dir, "kubeconfig")
+	_ = os.Remove(kubeconfigPath)
+
+	quietLogs(cfg.verbose, cfg.dir)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		s := <-signals
+		logf("received %v, stopping", s)
+		cancel()
+		// A second signal, or a shutdown that hangs, must still end the process.
+		select {
+		case <-signals:
+		case <-time.After(20 * time.Second):
+		}
+		logf("forced exit")
+		os.Exit(2)
+	}()
+	if cfg.watchParent {
+		go watchParent(cancel)
+	}
+
+	started := time.Now()
+	pki, err := writePKI(filepath.Join(cfg.dir, "pki"))
+	if err != nil {
+		return fmt.Errorf("certificates: %w", err)
+	}
+
+	etcd, err := startEtcd(filepath.Join(cfg.dir, "etcd"))
+	if err != nil {
+		return fmt.Errorf("etcd: %w", err)
+	}
+	defer etcd.stop()
+	logf("etcd ready at %s", etcd.clientURL)
+
+	listener, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", cfg.apiPort))
+	if err != nil {
+		return fmt.Errorf("kube-apiserver listener: %w", err)
+	}
+	apiPort := listener.Addr().(*net.TCPAddr).Port
+	apiDone, err := startAPIServer(ctx, apiServerConfig{
+		listener:      listener,
+		port:          apiPort,
+		pki:           pki,
+		etcdURL:       etcd.clientURL,
+		nodePortRange: cfg.nodePortRange,
+		certDir:       filepath.Join(cfg.dir, "apiserver"),
+	})
+	if err != nil {
+		return fmt.Errorf("kube-apiserver: %w", err)
+	}
+	server := fmt.Sprintf("https://127.0.0.1:%d", apiPort)
+
+	adminKubeconfig := filepath.Join(cfg.dir, "admin.kubeconfig.tmp")
+	if err := writeKubeconfig(adminKubeconfig, server, pki); err != nil {
+		return err
+	}
+	if err := waitReady(ctx, adminKubeconfig, apiDone); err != nil {
+		return fmt.Errorf("kube-apiserver did not become ready: %w", err)
+	}
+	logf("kube-apiserver ready at %s", server)
+
+	kcmDone, err := startControllerManager(ctx, adminKubeconfig, pki)
+	if err != nil {
+		return fmt.Errorf("kube-controller-manager: %w", err)
+	}
+
+	// Readiness is signalled by the kubeconfig appearing, so write it atomically.
+	if err := os.Rename(adminKubeconfig, kubeconfigPath); err != nil {
+		return err
+	}
+	logf("ready in %.1fs; export KUBECONFIG=%s", time.Since(started).Seconds(), kubeconfigPath)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-apiDone:
+		runErr = fmt.Errorf("kube-apiserver stopped: %v", err)
+		cancel()
+	case err := <-kcmDone:
+		runErr = fmt.Errorf("kube-controller-manager stopped: %v", err)
+		cancel()
+	}
+	waitOrTimeout(kcmDone, 10*time.Second)
+	waitOrTimeout(apiDone, 15*time.Second)
+	_ = os.Remove(kubeconfigPath)
+	logf("stopped")
+	return runErr
+}
+
+func waitOrTimeout(ch <-chan error, d time.Duration) {
+	select {
+	case <-ch:
+	case <-time.After(d):
+	}
+}
+
+// watchParent cancels when this process is re-parented, i.e. whoever started it died
+// without stopping it (a test binary killed mid-run).
+func watchParent(cancel context.CancelFunc) {
+	parent := os.Getppid()
+	for range time.Tick(500 * time.Millisecond) {
+		if os.Getppid() != parent {
+			logf("parent %d went away, stopping", parent)
+			cancel()
+			return
+		}
+	}
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "cluster: "+format+"\n", args...)
+}

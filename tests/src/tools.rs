@@ -1,0 +1,41 @@
+//! Where the tools built by `make tools` live.
+
+use std::path::PathBuf;
+
+/// The repository's root directory.
+pub fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
+
+/// `target/tools/NAME`, or `$SLUICE_TOOLS_DIR/NAME` when that is set.
+pub fn tool(name: &str) -> anyhow::Result<PathBuf> {
+    let dir = std::env::var_os("SLUICE_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target").join("tools"));
+    let path = dir.join(name);
+    if !path.is_file() {
+        anyhow::bail!(
+            "{} is missing: run `make tools` (or `make test`, which builds it first)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// A binary of this workspace, built by cargo into the same profile as the tests.
+pub fn cargo_bin(name: &str) -> anyhow::Result<PathBuf> {
+    // Test executables live in target/<profile>/deps; the binaries one level up.
+    let exe = std::env::current_exe()?;
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).ok_or_else(|| {
+        anyhow::anyhow!("cannot locate the target directory from {}", exe.display())
+    })?;
+    let path = profile_dir.join(name);
+    if !path.is_file() {
+        anyhow::bail!(
+            "{} is missing: run `cargo build --workspace --bins` first (make test does)",
+            path.display()
+        );
+    }
+    Ok(path)
+}

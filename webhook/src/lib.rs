@@ -1,0 +1,1 @@
+//! Sluice's validating admission webhook.

@@ -1,7 +1,12 @@
-//! Sluice's API: the names every part must agree on.
+//! Sluice's API and the semantics every part must agree on.
+//!
+//! - [`names`]: the group, controller name, labels and annotation keys.
+//! - [`ingress`]: how an Ingress is read: which class serves it, what each rule claims
+//!   (host and path, normalised), which of two claims wins, and what a request matches.
+//!   The proxy routes with it and the webhook finds conflicts with it, so the two can
+//!   never disagree about what "the same rule" is.
+//! - [`annotations`]: Sluice's own Ingress annotations, parsed and validated.
 
-/// The API group of Sluice's custom resources.
-pub const GROUP: &str = "sluice.dev";
-
-/// The `spec.controller` of an IngressClass that Sluice serves.
-pub const CONTROLLER_NAME: &str = "sluice.dev/ingress-controller";
+pub mod annotations;
+pub mod ingress;
+pub mod names;

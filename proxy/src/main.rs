@@ -1,3 +1,110 @@
-fn main() {
-    println!("sluice-proxy {}", env!("CARGO_PKG_VERSION"));
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use sluice_proxy::cli::{Args, TlsVersion, init_logging};
+use sluice_proxy::compile::CompileOptions;
+use sluice_proxy::serve::router::ServeOptions;
+use sluice_proxy::serve::server::{self, ServerOptions};
+use sluice_proxy::serve::tls::default_certificate;
+use sluice_proxy::state::State;
+use sluice_proxy::{admin, source};
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging(&args.log_level, args.log_format);
+    // One crypto provider for every TLS user in the process (Pingora, kube).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let state = Arc::new(State::new(CompileOptions {
+        class: args.ingress_class.clone(),
+        ssl_redirect: !args.no_ssl_redirect,
+    }));
+    let default_certificate = Arc::new(
+        default_certificate(args.default_cert.as_deref(), args.default_key.as_deref())
+            .context("default certificate")?,
+    );
+
+    // The config side (source + admin) runs on its own small runtime; Pingora runs its own.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("sluice-config")
+        .enable_all()
+        .build()?;
+    let admin_listener = runtime
+        .block_on(tokio::net::TcpListener::bind(&args.admin_addr))
+        .with_context(|| format!("cannot listen on {}", args.admin_addr))?;
+    let config_state = state.clone();
+    let manifests = args.manifests.clone();
+    let kubeconfig = args.kubeconfig.clone();
+    std::thread::Builder::new()
+        .name("sluice-config".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let admin = axum::serve(admin_listener, admin::router(config_state.clone()));
+                let source = async {
+                    if manifests.is_empty() {
+                        let client = kube_client(kubeconfig).await?;
+                        source::kubernetes::run(client, config_state.clone()).await
+                    } else {
+                        source::files::run(manifests, config_state.clone()).await
+                    }
+                };
+                let result: anyhow::Result<()> = tokio::select! {
+                    r = admin => r.context("admin listener"),
+                    r = source => r.context("configuration source"),
+                };
+                // Either ending is fatal: without it the proxy would serve blind.
+                tracing::error!(error = ?result.err(), "configuration side stopped; exiting");
+                std::process::exit(1);
+            })
+        })?;
+
+    let https_addr = (args.https_addr != "off").then_some(args.https_addr);
+    server::run(
+        state,
+        ServerOptions {
+            http_addr: args.http_addr,
+            https_addr,
+            threads: args.threads.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            }),
+            default_certificate,
+            shutdown_delay: args.shutdown_delay,
+            grace_period: args.grace_period,
+            serve: ServeOptions {
+                connect_timeout: args.connect_timeout,
+                read_timeout: args.read_timeout,
+                max_attempts: args.max_attempts as usize,
+                https_redirect_port: args.https_redirect_port,
+                require_tls13: args.tls_min_version == TlsVersion::V1_3,
+            },
+        },
+    )
+}
+
+async fn kube_client(kubeconfig: Option<std::path::PathBuf>) -> anyhow::Result<kube::Client> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?
+        }
+        None => kube::Config::infer()
+            .await
+            .context("no kubeconfig and not in a cluster")?,
+    };
+    Ok(kube::Client::try_from(config)?)
 }

@@ -1,9 +1,16 @@
-//! Harness for Sluice's end-to-end tests: a real Kubernetes control plane (etcd,
-//! kube-apiserver, kube-controller-manager) built from the upstream Go modules, and the real
-//! `kubectl` and `helm`. Build them with `make tools`; `make test` does so first.
+//! Harness for Sluice's integration and end-to-end tests: a real Kubernetes control plane
+//! (etcd, kube-apiserver, kube-controller-manager) built from the upstream Go modules, the
+//! real `kubectl` and `helm`, real `sluice-proxy` processes, real upstream servers and real
+//! HTTP clients. Build the Go tools with `make tools`; `make test` does so first.
 
+pub mod client;
 pub mod cluster;
+pub mod objects;
 pub mod process;
+pub mod proxy;
 pub mod tools;
+pub mod upstream;
 
 pub use cluster::TestCluster;
+pub use proxy::Proxy;
+pub use upstream::Upstream;

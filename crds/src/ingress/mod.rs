@@ -1,0 +1,11 @@
+//! The Ingress v1 semantics shared by the proxy (routing) and the webhook (conflicts).
+
+pub mod claims;
+pub mod class;
+pub mod host;
+pub mod path;
+
+pub use claims::{Claim, ClaimError, IngressRef, Location, RuleKey, claims};
+pub use class::{OurClasses, requested_class};
+pub use host::{HostMatch, normalize_request_host};
+pub use path::{PathKind, PathMatch};

@@ -1,0 +1,129 @@
+//! Command-line flags.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+/// Sluice's data plane: routes HTTP(S) by the rules of the Ingresses of one IngressClass.
+///
+/// With --manifests it reads objects from files (no cluster needed) and reloads them when
+/// they change; otherwise it watches the cluster (kubeconfig or in-cluster config).
+#[derive(Debug, Parser)]
+#[command(name = "sluice-proxy", version)]
+pub struct Args {
+    /// A YAML/JSON file or directory of Ingress, Service, EndpointSlice, Secret and
+    /// IngressClass objects. Repeatable. Without it, the cluster is watched.
+    #[arg(long = "manifests", value_name = "PATH")]
+    pub manifests: Vec<PathBuf>,
+
+    /// The IngressClass whose Ingresses this proxy serves.
+    #[arg(long, default_value = "sluice", env = "SLUICE_INGRESS_CLASS")]
+    pub ingress_class: String,
+
+    /// Kubeconfig to use instead of $KUBECONFIG, ~/.kube/config or the in-cluster config.
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Plain HTTP listener.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub http_addr: String,
+
+    /// HTTPS listener (TLS 1.2 and 1.3, ALPN h2 and http/1.1). "off" disables it.
+    #[arg(long, default_value = "0.0.0.0:8443")]
+    pub https_addr: String,
+
+    /// Admin listener: /healthz, /readyz, /metrics, /routes.
+    #[arg(long, default_value = "0.0.0.0:9090")]
+    pub admin_addr: String,
+
+    /// Worker threads for the data plane (default: one per CPU).
+    #[arg(long)]
+    pub threads: Option<usize>,
+
+    /// Do not redirect plain HTTP to HTTPS for hosts that have TLS.
+    #[arg(long)]
+    pub no_ssl_redirect: bool,
+
+    /// The port put into HTTP→HTTPS redirects (the HTTPS port clients reach).
+    #[arg(long, default_value_t = 443)]
+    pub https_redirect_port: u16,
+
+    /// Refuse requests over TLS 1.2: only TLS 1.3 connections are served.
+    #[arg(long, value_enum, default_value_t = TlsVersion::V1_2)]
+    pub tls_min_version: TlsVersion,
+
+    /// PEM certificate served when no Ingress TLS Secret matches the SNI (default: a
+    /// self-signed certificate generated at start-up).
+    #[arg(long, value_name = "FILE", requires = "default_key")]
+    pub default_cert: Option<PathBuf>,
+
+    /// PEM private key of --default-cert.
+    #[arg(long, value_name = "FILE", requires = "default_cert")]
+    pub default_key: Option<PathBuf>,
+
+    /// Upstream connect timeout (ms, s, m or h), unless an Ingress sets its own.
+    #[arg(long, default_value = "5s", value_parser = duration)]
+    pub connect_timeout: Duration,
+
+    /// Upstream read timeout, unless an Ingress sets its own.
+    #[arg(long, default_value = "60s", value_parser = duration)]
+    pub read_timeout: Duration,
+
+    /// Endpoints tried per request when connecting fails.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=10))]
+    pub max_attempts: u8,
+
+    /// After SIGTERM, keep accepting for this long before closing the listeners.
+    #[arg(long, default_value = "0s", value_parser = duration)]
+    pub shutdown_delay: Duration,
+
+    /// After the listeners close, how long requests in flight may take to finish.
+    #[arg(long, default_value = "10s", value_parser = duration)]
+    pub grace_period: Duration,
+
+    /// Log level (overridden by RUST_LOG).
+    #[arg(long, default_value = "info")]
+    pub log_level: String,
+
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TlsVersion {
+    #[value(name = "1.2")]
+    V1_2,
+    #[value(name = "1.3")]
+    V1_3,
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    if s.trim() == "0s" || s.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    sluice_crds::annotations::parse_duration(s).map_err(str::to_string)
+}
+
+/// Sets up logging to stderr; Pingora's `log` records are bridged in.
+pub fn init_logging(level: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

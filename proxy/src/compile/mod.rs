@@ -1,0 +1,270 @@
+//! The route compiler: Kubernetes objects in, one immutable [`RouteTable`] out.
+//!
+//! Pure: the same objects always give the same table, whatever order they came in, which
+//! is what lets both config sources (cluster and files) share it.
+
+pub mod backends;
+pub mod tls;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use k8s_openapi::api::networking::v1::Ingress;
+use rustls::sign::CertifiedKey;
+use serde::Serialize;
+use sluice_crds::annotations;
+use sluice_crds::ingress::host::wildcard_covers;
+use sluice_crds::ingress::{HostMatch, IngressRef, OurClasses, RuleKey, claims};
+
+use crate::objects::{ObjectSet, key_of};
+use crate::routes::{Route, RouteTable};
+use backends::BackendResolver;
+use tls::{TlsTable, certified_key};
+
+/// What the compiler needs besides the objects.
+#[derive(Clone, Debug)]
+pub struct CompileOptions {
+    /// The IngressClass this proxy serves.
+    pub class: String,
+    /// Redirect plain HTTP to HTTPS for hosts with TLS (an Ingress can opt out).
+    pub ssl_redirect: bool,
+}
+
+/// Something about the input that a person should hear about: a rule that lost to another
+/// Ingress, a Secret that could not be used, an annotation with a bad value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// The object concerned, `namespace/name`.
+    pub object: String,
+    pub kind: ProblemKind,
+    pub message: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// A rule the webhook would have refused; a higher-precedence Ingress serves it.
+    Conflict,
+    InvalidRule,
+    InvalidAnnotation,
+    TlsSecret,
+}
+
+/// The compiler's result.
+pub struct Compiled {
+    pub table: RouteTable,
+    pub problems: Vec<Problem>,
+}
+
+/// Builds the route table of `options.class` from `objects`.
+pub fn compile(objects: &ObjectSet, options: &CompileOptions) -> Compiled {
+    let mut problems = Vec::new();
+    let ingresses = our_ingresses(objects, &options.class);
+
+    let mut resolver = BackendResolver::new(
+        objects.services.iter().map(|s| s.as_ref()),
+        objects.endpoint_slices.iter().map(|s| s.as_ref()),
+    );
+    let tls = tls_table(objects, &ingresses, &mut problems);
+    let tls_hosts = tls_hosts(&ingresses);
+
+    let mut table = RouteTable {
+        tls,
+        ingresses: ingresses.len(),
+        ..RouteTable::default()
+    };
+    let mut owners: HashMap<RuleKey, String> = HashMap::new();
+    for ingress in &ingresses {
+        let namespace = ingress.metadata.namespace.as_deref().unwrap_or("default");
+        let ingress_key = key_of(&ingress.metadata);
+        let parsed = annotations::parse(ingress.metadata.annotations.as_ref());
+        for error in parsed.errors {
+            problems.push(Problem {
+                object: ingress_key.clone(),
+                kind: ProblemKind::InvalidAnnotation,
+                message: error.to_string(),
+            });
+        }
+        let settings = parsed.settings;
+        let (claims, errors) = claims(ingress);
+        for error in errors {
+            problems.push(Problem {
+                object: ingress_key.clone(),
+                kind: ProblemKind::InvalidRule,
+                message: error.to_string(),
+            });
+        }
+
+        let mut hosts = Vec::new();
+        for claim in claims {
+            if let Some(owner) = owners.get(&claim.key) {
+                problems.push(Problem {
+                    object: ingress_key.clone(),
+                    kind: ProblemKind::Conflict,
+                    message: format!(
+                        "{} ({}) is already served by Ingress {owner}, which takes precedence (older); this rule is ignored",
+                        claim.key, claim.location
+                    ),
+                });
+                continue;
+            }
+            owners.insert(claim.key.clone(), ingress_key.clone());
+            let route = Arc::new(Route {
+                ingress: ingress_key.clone(),
+                host: claim.key.host.to_string(),
+                path: Some(claim.key.path.to_string()),
+                backend: resolver.resolve(namespace, claim.backend),
+                redirect_to_https: options.ssl_redirect
+                    && settings.ssl_redirect != Some(false)
+                    && has_tls(&tls_hosts, &claim.key.host),
+                connect_timeout: settings.connect_timeout,
+                read_timeout: settings.read_timeout,
+            });
+            table
+                .host_mut(&claim.key.host)
+                .insert(&claim.key.path, route);
+            if !hosts.contains(&claim.key.host) {
+                hosts.push(claim.key.host.clone());
+            }
+        }
+
+        let Some(default) = ingress
+            .spec
+            .as_ref()
+            .and_then(|s| s.default_backend.as_ref())
+        else {
+            continue;
+        };
+        let mut default_route = |host: &HostMatch| {
+            Arc::new(Route {
+                ingress: ingress_key.clone(),
+                host: host.to_string(),
+                path: None,
+                backend: resolver.resolve(namespace, default),
+                redirect_to_https: false,
+                connect_timeout: settings.connect_timeout,
+                read_timeout: settings.read_timeout,
+            })
+        };
+        // An Ingress with host rules is the fallback of those hosts only; one without
+        // catches whatever no other rule does.
+        if hosts.iter().all(|h| *h == HostMatch::Any) {
+            if table.default_backend.is_none() {
+                table.default_backend = Some(default_route(&HostMatch::Any));
+            }
+        } else {
+            for host in &hosts {
+                let route = default_route(host);
+                let host_routes = table.host_mut(host);
+                if host_routes.default_backend.is_none() {
+                    host_routes.default_backend = Some(route);
+                }
+            }
+        }
+    }
+    Compiled { table, problems }
+}
+
+/// The Ingresses served by `class`, highest precedence (oldest) first.
+fn our_ingresses<'a>(objects: &'a ObjectSet, class: &str) -> Vec<&'a Ingress> {
+    let mut ours = OurClasses::from_classes(objects.classes.iter().map(|c| c.as_ref()));
+    let class_object_exists = objects
+        .classes
+        .iter()
+        .any(|c| c.metadata.name.as_deref() == Some(class));
+    if !class_object_exists {
+        // Without an IngressClass object (manifests), the class is known by name only.
+        ours.insert(class, false);
+    }
+    let mut selected: Vec<(IngressRef, &Ingress)> = objects
+        .ingresses
+        .iter()
+        .filter(|i| ours.class_of(i) == Some(class))
+        .map(|i| (IngressRef::of(i), i.as_ref()))
+        .collect();
+    selected.sort_by(|a, b| a.0.cmp(&b.0));
+    selected.into_iter().map(|(_, i)| i).collect()
+}
+
+/// Certificates named by the Ingresses' `spec.tls`, the oldest Ingress winning a host.
+fn tls_table(objects: &ObjectSet, ingresses: &[&Ingress], problems: &mut Vec<Problem>) -> TlsTable {
+    let secrets: HashMap<String, &k8s_openapi::api::core::v1::Secret> = objects
+        .secrets
+        .iter()
+        .map(|s| (key_of(&s.metadata), s.as_ref()))
+        .collect();
+    // Each Secret is parsed once; every Ingress that names a bad one hears about it.
+    let mut parsed: HashMap<String, Result<Arc<CertifiedKey>, String>> = HashMap::new();
+    let mut table = TlsTable::default();
+    for ingress in ingresses {
+        let namespace = ingress.metadata.namespace.as_deref().unwrap_or("default");
+        let tls = ingress
+            .spec
+            .as_ref()
+            .and_then(|s| s.tls.as_deref())
+            .unwrap_or_default();
+        for entry in tls {
+            let Some(secret_name) = entry.secret_name.as_deref().filter(|s| !s.is_empty()) else {
+                continue;
+            };
+            let key = format!("{namespace}/{secret_name}");
+            let cert = parsed.entry(key.clone()).or_insert_with(|| {
+                match secrets.get(&key) {
+                    Some(secret) => certified_key(&key, secret),
+                    None => Err(tls::SecretError::NotFound(key.clone())),
+                }
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+            });
+            let cert = match cert {
+                Ok(cert) => cert.clone(),
+                Err(e) => {
+                    problems.push(Problem {
+                        object: key_of(&ingress.metadata),
+                        kind: ProblemKind::TlsSecret,
+                        message: format!("{e}; its hosts get the default certificate"),
+                    });
+                    continue;
+                }
+            };
+            for host in entry.hosts.as_deref().unwrap_or_default() {
+                if let Ok(h) = HostMatch::parse(Some(host)) {
+                    table.insert(&h, cert.clone());
+                }
+            }
+        }
+    }
+    table
+}
+
+/// Every host some Ingress of the class lists under `spec.tls`.
+fn tls_hosts(ingresses: &[&Ingress]) -> HashSet<HostMatch> {
+    ingresses
+        .iter()
+        .flat_map(|i| {
+            i.spec
+                .as_ref()
+                .and_then(|s| s.tls.as_deref())
+                .unwrap_or_default()
+        })
+        .flat_map(|t| t.hosts.as_deref().unwrap_or_default())
+        .filter_map(|h| HostMatch::parse(Some(h)).ok())
+        .collect()
+}
+
+fn has_tls(tls_hosts: &HashSet<HostMatch>, host: &HostMatch) -> bool {
+    match host {
+        HostMatch::Any => false,
+        HostMatch::Wildcard(_) => tls_hosts.contains(host),
+        HostMatch::Exact(h) => {
+            tls_hosts.contains(host)
+                || tls_hosts.iter().any(|t| match t {
+                    HostMatch::Wildcard(s) => wildcard_covers(s, h),
+                    _ => false,
+                })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,412 @@
+//! Routing semantics, case by case: objects in, route table out, requests looked up.
+
+use std::path::Path;
+
+use super::*;
+use crate::source::manifests::parse_into;
+
+fn objects(yaml: &str) -> ObjectSet {
+    let mut set = ObjectSet::default();
+    parse_into(yaml, Path::new("test.yaml"), &mut set).unwrap();
+    set
+}
+
+fn compile_yaml(yaml: &str) -> Compiled {
+    compile(
+        &objects(yaml),
+        &CompileOptions {
+            class: "sluice".into(),
+            ssl_redirect: true,
+        },
+    )
+}
+
+/// `(ingress, backend service)` of the route a request gets, or None for 404.
+fn route(table: &RouteTable, host: &str, path: &str) -> Option<(String, String)> {
+    table.lookup(host, path).map(|r| {
+        let service = r.backend.name.split(':').next().unwrap().to_string();
+        (r.ingress.clone(), service)
+    })
+}
+
+fn served_by(table: &RouteTable, host: &str, path: &str) -> Option<String> {
+    route(table, host, path).map(|(_, service)| service)
+}
+
+/// An Ingress of class sluice in namespace default: `rules` is YAML for `spec.rules`.
+fn ingress(name: &str, created: &str, rules: &str) -> String {
+    format!(
+        "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{ name: {name}, creationTimestamp: \"{created}\" }}\nspec:\n  ingressClassName: sluice\n  rules:\n{rules}\n"
+    )
+}
+
+fn path(p: &str, kind: &str, service: &str) -> String {
+    format!(
+        "      - {{ path: \"{p}\", pathType: {kind}, backend: {{ service: {{ name: {service}, port: {{ number: 80 }} }} }} }}"
+    )
+}
+
+fn rule(host: Option<&str>, paths: &[String]) -> String {
+    let host = host
+        .map(|h| format!(" host: \"{h}\"\n   "))
+        .unwrap_or_default();
+    format!("  -{host} http:\n      paths:\n{}", paths.join("\n"))
+}
+
+const T0: &str = "2025-01-01T00:00:00Z";
+const T1: &str = "2025-02-01T00:00:00Z";
+
+// The multi-path rows of the Kubernetes documentation's matching table.
+#[test]
+fn documentation_precedence_examples() {
+    let y = ingress(
+        "multi",
+        T0,
+        &rule(
+            None,
+            &[
+                path("/", "Prefix", "root"),
+                path("/aaa", "Prefix", "aaa"),
+                path("/aaa/bbb", "Prefix", "bbb"),
+                path("/foo", "Prefix", "foo-prefix"),
+                path("/foo", "Exact", "foo-exact"),
+            ],
+        ),
+    );
+    let t = compile_yaml(&y).table;
+    assert_eq!(
+        served_by(&t, "x", "/aaa/ccc").as_deref(),
+        Some("default/aaa")
+    );
+    assert_eq!(
+        served_by(&t, "x", "/aaa/bbb").as_deref(),
+        Some("default/bbb")
+    );
+    assert_eq!(served_by(&t, "x", "/ccc").as_deref(), Some("default/root"));
+    assert_eq!(
+        served_by(&t, "x", "/foo").as_deref(),
+        Some("default/foo-exact")
+    );
+    assert_eq!(
+        served_by(&t, "x", "/foo/").as_deref(),
+        Some("default/foo-prefix")
+    );
+}
+
+#[test]
+fn no_match_without_default_backend_is_none() {
+    let y = ingress("a", T0, &rule(None, &[path("/aaa", "Prefix", "aaa")]));
+    let t = compile_yaml(&y).table;
+    assert_eq!(served_by(&t, "x", "/ccc"), None);
+    assert_eq!(served_by(&t, "x", "/aaa"), Some("default/aaa".into()));
+}
+
+#[test]
+fn hosts_exact_before_wildcard_before_any() {
+    let y = [
+        ingress(
+            "exact",
+            T0,
+            &rule(Some("foo.bar.com"), &[path("/", "Prefix", "exact")]),
+        ),
+        ingress(
+            "wild",
+            T0,
+            &rule(Some("*.bar.com"), &[path("/", "Prefix", "wild")]),
+        ),
+        ingress("any", T0, &rule(None, &[path("/", "Prefix", "any")])),
+    ]
+    .concat();
+    let t = compile_yaml(&y).table;
+    assert_eq!(
+        served_by(&t, "foo.bar.com", "/"),
+        Some("default/exact".into())
+    );
+    assert_eq!(
+        served_by(&t, "baz.bar.com", "/"),
+        Some("default/wild".into())
+    );
+    // A wildcard covers exactly one label.
+    assert_eq!(
+        served_by(&t, "a.baz.bar.com", "/"),
+        Some("default/any".into())
+    );
+    assert_eq!(served_by(&t, "bar.com", "/"), Some("default/any".into()));
+}
+
+#[test]
+fn a_matched_host_does_not_fall_through_to_other_hosts_paths() {
+    let y = [
+        ingress(
+            "app",
+            T0,
+            &rule(Some("app.example.com"), &[path("/api", "Prefix", "api")]),
+        ),
+        ingress("any", T0, &rule(None, &[path("/", "Prefix", "catchall")])),
+    ]
+    .concat();
+    let t = compile_yaml(&y).table;
+    assert_eq!(served_by(&t, "app.example.com", "/web"), None);
+    assert_eq!(
+        served_by(&t, "other.example.com", "/web"),
+        Some("default/catchall".into())
+    );
+}
+
+#[test]
+fn several_ingresses_merge_into_one_host() {
+    let y = [
+        ingress(
+            "api",
+            T0,
+            &rule(Some("app.example.com"), &[path("/api", "Prefix", "api")]),
+        ),
+        ingress(
+            "web",
+            T1,
+            &rule(Some("app.example.com"), &[path("/", "Prefix", "web")]),
+        ),
+    ]
+    .concat();
+    let c = compile_yaml(&y);
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    assert_eq!(
+        route(&c.table, "app.example.com", "/api/v1"),
+        Some(("default/api".into(), "default/api".into()))
+    );
+    assert_eq!(
+        route(&c.table, "app.example.com", "/index.html"),
+        Some(("default/web".into(), "default/web".into()))
+    );
+}
+
+#[test]
+fn the_oldest_ingress_wins_a_contested_rule_whatever_the_input_order() {
+    let newer = ingress(
+        "a-newer",
+        T1,
+        &rule(Some("app.example.com"), &[path("/api", "Prefix", "new")]),
+    );
+    let older = ingress(
+        "z-older",
+        T0,
+        &rule(Some("app.example.com"), &[path("/api/", "Prefix", "old")]),
+    );
+    for y in [format!("{newer}{older}"), format!("{older}{newer}")] {
+        let c = compile_yaml(&y);
+        assert_eq!(
+            served_by(&c.table, "app.example.com", "/api"),
+            Some("default/old".into())
+        );
+        assert_eq!(c.problems.len(), 1);
+        assert_eq!(c.problems[0].kind, ProblemKind::Conflict);
+        assert_eq!(c.problems[0].object, "default/a-newer");
+        assert!(
+            c.problems[0]
+                .message
+                .contains("already served by Ingress default/z-older")
+        );
+    }
+}
+
+#[test]
+fn same_age_ties_break_by_namespace_then_name() {
+    let y = [
+        ingress(
+            "b",
+            T0,
+            &rule(Some("h.example.com"), &[path("/", "Prefix", "b")]),
+        ),
+        ingress(
+            "a",
+            T0,
+            &rule(Some("h.example.com"), &[path("/", "Prefix", "a")]),
+        ),
+    ]
+    .concat();
+    let t = compile_yaml(&y).table;
+    assert_eq!(
+        served_by(&t, "h.example.com", "/"),
+        Some("default/a".into())
+    );
+}
+
+#[test]
+fn default_backends_per_host_and_global() {
+    let y = format!(
+        "{}  defaultBackend: {{ service: {{ name: app-fallback, port: {{ number: 80 }} }} }}\n{}",
+        ingress(
+            "app",
+            T0,
+            &rule(Some("app.example.com"), &[path("/api", "Prefix", "api")])
+        ),
+        "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: { name: global }\nspec:\n  ingressClassName: sluice\n  defaultBackend: { service: { name: global, port: { number: 80 } } }\n"
+    );
+    let t = compile_yaml(&y).table;
+    assert_eq!(
+        served_by(&t, "app.example.com", "/other"),
+        Some("default/app-fallback".into())
+    );
+    assert_eq!(
+        served_by(&t, "unknown.example.com", "/"),
+        Some("default/global".into())
+    );
+    assert_eq!(
+        served_by(&t, "app.example.com", "/api"),
+        Some("default/api".into())
+    );
+}
+
+#[test]
+fn only_our_class_is_served() {
+    let y = format!(
+        "{}{}{}",
+        ingress(
+            "ours",
+            T0,
+            &rule(Some("a.example.com"), &[path("/", "Prefix", "a")])
+        ),
+        ingress(
+            "theirs",
+            T0,
+            &rule(Some("b.example.com"), &[path("/", "Prefix", "b")])
+        )
+        .replace("ingressClassName: sluice", "ingressClassName: nginx"),
+        ingress(
+            "legacy",
+            T0,
+            &rule(Some("c.example.com"), &[path("/", "Prefix", "c")])
+        )
+        .replace(
+            "metadata: { name: legacy,",
+            "metadata: { annotations: { kubernetes.io/ingress.class: sluice }, name: legacy,"
+        )
+        .replace("  ingressClassName: sluice\n", ""),
+    );
+    let t = compile_yaml(&y).table;
+    assert!(served_by(&t, "a.example.com", "/").is_some());
+    assert!(served_by(&t, "b.example.com", "/").is_none());
+    assert!(served_by(&t, "c.example.com", "/").is_some());
+    assert_eq!(t.ingresses, 2);
+}
+
+#[test]
+fn classless_ingresses_are_served_when_our_class_is_default() {
+    let classless = ingress(
+        "plain",
+        T0,
+        &rule(Some("a.example.com"), &[path("/", "Prefix", "a")]),
+    )
+    .replace("  ingressClassName: sluice\n", "");
+    let class = |default: bool| {
+        format!(
+            "---\napiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata:\n  name: sluice\n  annotations: {{ ingressclass.kubernetes.io/is-default-class: \"{default}\" }}\nspec: {{ controller: sluice.dev/ingress-controller }}\n"
+        )
+    };
+    let t = compile_yaml(&format!("{classless}{}", class(true))).table;
+    assert!(served_by(&t, "a.example.com", "/").is_some());
+    let t = compile_yaml(&format!("{classless}{}", class(false))).table;
+    assert!(served_by(&t, "a.example.com", "/").is_none());
+}
+
+#[test]
+fn a_class_of_another_controller_with_our_name_is_not_ours() {
+    let y = format!(
+        "{}---\napiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {{ name: sluice }}\nspec: {{ controller: k8s.io/ingress-nginx }}\n",
+        ingress(
+            "a",
+            T0,
+            &rule(Some("a.example.com"), &[path("/", "Prefix", "a")])
+        )
+    );
+    assert_eq!(compile_yaml(&y).table.ingresses, 0);
+}
+
+#[test]
+fn redirects_tls_hosts_unless_the_ingress_opts_out() {
+    let with_tls = |name: &str, host: &str, annotations: &str| {
+        format!(
+            "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{ name: {name}{annotations} }}\nspec:\n  ingressClassName: sluice\n  tls: [{{ hosts: [\"{host}\"], secretName: missing }}]\n  rules:\n{}\n",
+            rule(Some(host), &[path("/", "Prefix", name)])
+        )
+    };
+    let y = [
+        with_tls("secure", "secure.example.com", ""),
+        with_tls(
+            "optout",
+            "optout.example.com",
+            ", annotations: { sluice.dev/ssl-redirect: \"false\" }",
+        ),
+        with_tls("wild", "*.wild.example.com", ""),
+        ingress(
+            "plain",
+            T0,
+            &rule(Some("plain.example.com"), &[path("/", "Prefix", "plain")]),
+        ),
+    ]
+    .concat();
+    let c = compile_yaml(&y);
+    let redirect = |h| c.table.lookup(h, "/").unwrap().redirect_to_https;
+    assert!(redirect("secure.example.com"));
+    assert!(!redirect("optout.example.com"));
+    assert!(redirect("a.wild.example.com"));
+    assert!(!redirect("plain.example.com"));
+    // The missing Secret is reported once per Ingress, and is not fatal.
+    let tls_problems: Vec<_> = c
+        .problems
+        .iter()
+        .filter(|p| p.kind == ProblemKind::TlsSecret)
+        .collect();
+    assert_eq!(tls_problems.len(), 3, "{:?}", c.problems);
+    assert!(
+        tls_problems[0]
+            .message
+            .contains("Secret default/missing not found")
+    );
+}
+
+#[test]
+fn invalid_rules_and_annotations_are_reported_and_the_rest_served() {
+    let y = ingress(
+        "mixed",
+        T0,
+        &rule(
+            Some("a.example.com"),
+            &[path("api", "Prefix", "bad"), path("/ok", "Prefix", "ok")],
+        ),
+    )
+    .replace(
+        "metadata: { name: mixed,",
+        "metadata: { annotations: { sluice.dev/read-timeout: soon }, name: mixed,",
+    );
+    let c = compile_yaml(&y);
+    assert!(served_by(&c.table, "a.example.com", "/ok").is_some());
+    let kinds: Vec<_> = c.problems.iter().map(|p| p.kind).collect();
+    assert_eq!(
+        kinds,
+        [ProblemKind::InvalidAnnotation, ProblemKind::InvalidRule]
+    );
+}
+
+#[test]
+fn the_table_serialises_for_the_routes_endpoint() {
+    let y = ingress(
+        "a",
+        T0,
+        &rule(
+            Some("a.example.com"),
+            &[path("/", "Prefix", "a"), path("/x", "Exact", "x")],
+        ),
+    );
+    let t = compile_yaml(&y).table;
+    let json = serde_json::to_value(&t).unwrap();
+    assert_eq!(
+        json["exact_hosts"]["a.example.com"]["prefixes"]["/"]["ingress"],
+        "default/a"
+    );
+    assert_eq!(
+        json["exact_hosts"]["a.example.com"]["exact"]["/x"]["backend"]["problem"],
+        "Service default/x not found"
+    );
+    assert_eq!(t.route_count(), 2);
+}

@@ -1,0 +1,178 @@
+//! Certificates from TLS Secrets, looked up by SNI.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Secret;
+use rustls::crypto::ring::sign::any_supported_type;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
+use sluice_crds::ingress::HostMatch;
+use sluice_crds::ingress::host::wildcard_suffix;
+
+/// Certificates by the host names they are configured for in `spec.tls`.
+#[derive(Clone, Debug, Default)]
+pub struct TlsTable {
+    exact: HashMap<String, Arc<CertifiedKey>>,
+    wildcard: HashMap<String, Arc<CertifiedKey>>,
+}
+
+impl TlsTable {
+    /// Serves `cert` for `host` unless an earlier (higher-precedence) Ingress already did.
+    pub fn insert(&mut self, host: &HostMatch, cert: Arc<CertifiedKey>) {
+        match host {
+            HostMatch::Exact(h) => {
+                self.exact.entry(h.clone()).or_insert(cert);
+            }
+            HostMatch::Wildcard(s) => {
+                self.wildcard.entry(s.clone()).or_insert(cert);
+            }
+            HostMatch::Any => {}
+        }
+    }
+
+    /// The certificate for an SNI name (lower-cased): exact, then wildcard.
+    pub fn lookup(&self, sni: &str) -> Option<&Arc<CertifiedKey>> {
+        self.exact
+            .get(sni)
+            .or_else(|| wildcard_suffix(sni).and_then(|s| self.wildcard.get(s)))
+    }
+
+    pub fn len(&self) -> usize {
+        self.exact.len() + self.wildcard.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Why a TLS Secret cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("Secret {0} not found")]
+    NotFound(String),
+    #[error("Secret {secret} has no {key}")]
+    MissingKey { secret: String, key: &'static str },
+    #[error("Secret {secret}: tls.crt holds no PEM certificate")]
+    NoCertificate { secret: String },
+    #[error("Secret {secret}: tls.crt is not valid PEM: {reason}")]
+    BadCertificate { secret: String, reason: String },
+    #[error("Secret {secret}: tls.key is not a PEM private key: {reason}")]
+    BadKey { secret: String, reason: String },
+    #[error("Secret {secret}: the private key is of an unsupported type: {reason}")]
+    UnsupportedKey { secret: String, reason: String },
+    #[error("Secret {secret}: the private key does not match the certificate")]
+    KeyMismatch { secret: String },
+}
+
+/// Parses a TLS Secret's `tls.crt` (chain, leaf first) and `tls.key`.
+pub fn certified_key(name: &str, secret: &Secret) -> Result<CertifiedKey, SecretError> {
+    let get = |key: &'static str| -> Result<&[u8], SecretError> {
+        secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .map(|b| b.0.as_slice())
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| SecretError::MissingKey {
+                secret: name.to_string(),
+                key,
+            })
+    };
+    let chain = CertificateDer::pem_slice_iter(get("tls.crt")?)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| SecretError::BadCertificate {
+            secret: name.to_string(),
+            reason: e.to_string(),
+        })?;
+    if chain.is_empty() {
+        return Err(SecretError::NoCertificate {
+            secret: name.to_string(),
+        });
+    }
+    let key = PrivateKeyDer::from_pem_slice(get("tls.key")?).map_err(|e| SecretError::BadKey {
+        secret: name.to_string(),
+        reason: e.to_string(),
+    })?;
+    let signing_key = any_supported_type(&key).map_err(|e| SecretError::UnsupportedKey {
+        secret: name.to_string(),
+        reason: e.to_string(),
+    })?;
+    let certified = CertifiedKey::new(chain, signing_key);
+    match certified.keys_match() {
+        Ok(()) => Ok(certified),
+        // Keys whose public half rustls cannot derive are accepted as they are.
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(certified),
+        Err(_) => Err(SecretError::KeyMismatch {
+            secret: name.to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use k8s_openapi::ByteString;
+    use std::collections::BTreeMap;
+
+    pub fn tls_secret(name: &str, hosts: &[&str]) -> Secret {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params =
+            rcgen::CertificateParams::new(hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        secret_with(name, cert.pem().as_bytes(), key.serialize_pem().as_bytes())
+    }
+
+    pub fn secret_with(name: &str, crt: &[u8], key: &[u8]) -> Secret {
+        Secret {
+            metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some("shop".into()),
+                ..Default::default()
+            },
+            type_: Some("kubernetes.io/tls".into()),
+            data: Some(BTreeMap::from([
+                ("tls.crt".to_string(), ByteString(crt.to_vec())),
+                ("tls.key".to_string(), ByteString(key.to_vec())),
+            ])),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn parses_a_generated_certificate() {
+        let s = tls_secret("app", &["app.example.com"]);
+        let ck = certified_key("shop/app", &s).unwrap();
+        assert_eq!(ck.cert.len(), 1);
+    }
+
+    #[test]
+    fn bad_secrets_say_what_is_wrong() {
+        let good = tls_secret("a", &["a.example.com"]);
+        let other = tls_secret("b", &["b.example.com"]);
+        let crt = &good.data.as_ref().unwrap()["tls.crt"].0;
+        let other_key = &other.data.as_ref().unwrap()["tls.key"].0;
+
+        let err = certified_key("shop/x", &secret_with("x", b"not pem", b"x")).unwrap_err();
+        assert!(matches!(err, SecretError::NoCertificate { .. }), "{err}");
+        let err = certified_key("shop/x", &secret_with("x", crt, b"garbage")).unwrap_err();
+        assert!(matches!(err, SecretError::BadKey { .. }), "{err}");
+        let err = certified_key("shop/x", &secret_with("x", crt, other_key)).unwrap_err();
+        assert!(matches!(err, SecretError::KeyMismatch { .. }), "{err}");
+        let err = certified_key("shop/x", &secret_with("x", b"", b"")).unwrap_err();
+        assert_eq!(err.to_string(), "Secret shop/x has no tls.crt");
+    }
+
+    #[test]
+    fn looks_up_exact_then_wildcard() {
+        let ck = Arc::new(certified_key("shop/a", &tls_secret("a", &["a"])).unwrap());
+        let mut t = TlsTable::default();
+        t.insert(&HostMatch::Wildcard("example.com".into()), ck.clone());
+        assert!(t.lookup("app.example.com").is_some());
+        assert!(t.lookup("example.com").is_none());
+        assert!(t.lookup("a.b.example.com").is_none());
+    }
+}

@@ -1,0 +1,200 @@
+//! The proxy's Prometheus metrics, all prefixed `sluice_proxy_`.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::compile::{Problem, ProblemKind};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// `namespace/name` of the Ingress, or empty when no rule matched.
+    pub ingress: String,
+    /// `namespace/service:port`, or empty.
+    pub service: String,
+    /// `2xx`, `4xx`, ...
+    pub status_class: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServiceLabels {
+    pub service: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProblemLabels {
+    pub kind: &'static str,
+}
+
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    pub requests: Family<RequestLabels, Counter>,
+    pub request_duration: Family<ServiceLabels, Histogram>,
+    pub upstream_connect_errors: Family<ServiceLabels, Counter>,
+    pub upstream_retries: Family<ServiceLabels, Counter>,
+    pub reloads: Counter,
+    pub reload_duration: Histogram,
+    pub routes: Gauge,
+    pub ingresses: Gauge,
+    pub problems: Family<ProblemLabels, Gauge>,
+    pub source_errors: Counter,
+    pub tls_handshakes: Counter,
+    pub in_flight: Gauge,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms .. ~16 s
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let m = Self {
+            registry: Mutex::new(Registry::with_prefix("sluice_proxy")),
+            requests: Family::default(),
+            request_duration: Family::new_with_constructor(latency_histogram),
+            upstream_connect_errors: Family::default(),
+            upstream_retries: Family::default(),
+            reloads: Counter::default(),
+            reload_duration: Histogram::new(exponential_buckets(0.0001, 2.0, 18)),
+            routes: Gauge::default(),
+            ingresses: Gauge::default(),
+            problems: Family::default(),
+            source_errors: Counter::default(),
+            tls_handshakes: Counter::default(),
+            in_flight: Gauge::default(),
+        };
+        {
+            let mut r = m.registry.lock().unwrap_or_else(|e| e.into_inner());
+            r.register(
+                "requests",
+                "Requests answered, by Ingress, Service and status class",
+                m.requests.clone(),
+            );
+            r.register(
+                "request_duration_seconds",
+                "Time from the request's arrival to the end of its response, by Service",
+                m.request_duration.clone(),
+            );
+            r.register(
+                "upstream_connect_errors",
+                "Failed attempts to connect to an endpoint, by Service",
+                m.upstream_connect_errors.clone(),
+            );
+            r.register(
+                "upstream_retries",
+                "Requests retried on another endpoint after a failed connect, by Service",
+                m.upstream_retries.clone(),
+            );
+            r.register(
+                "route_reloads",
+                "Route tables compiled and swapped in",
+                m.reloads.clone(),
+            );
+            r.register(
+                "route_reload_duration_seconds",
+                "Time to compile a route table",
+                m.reload_duration.clone(),
+            );
+            r.register(
+                "routes",
+                "Host and path routes in the current table",
+                m.routes.clone(),
+            );
+            r.register(
+                "ingresses",
+                "Ingresses in the current table",
+                m.ingresses.clone(),
+            );
+            r.register(
+                "config_problems",
+                "Problems found in the current configuration, by kind (see /routes)",
+                m.problems.clone(),
+            );
+            r.register(
+                "config_source_errors",
+                "Times the configuration could not be read (the last good table kept serving)",
+                m.source_errors.clone(),
+            );
+            r.register(
+                "tls_handshakes",
+                "Completed TLS handshakes",
+                m.tls_handshakes.clone(),
+            );
+            r.register(
+                "requests_in_flight",
+                "Requests being served now",
+                m.in_flight.clone(),
+            );
+        }
+        m
+    }
+
+    pub fn record_reload(
+        &self,
+        took: Duration,
+        routes: usize,
+        ingresses: usize,
+        problems: &[Problem],
+    ) {
+        self.reloads.inc();
+        self.reload_duration.observe(took.as_secs_f64());
+        self.routes.set(routes as i64);
+        self.ingresses.set(ingresses as i64);
+        for kind in [
+            ProblemKind::Conflict,
+            ProblemKind::InvalidRule,
+            ProblemKind::InvalidAnnotation,
+            ProblemKind::TlsSecret,
+        ] {
+            let n = problems.iter().filter(|p| p.kind == kind).count();
+            self.problems
+                .get_or_create(&ProblemLabels { kind: kind.label() })
+                .set(n as i64);
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+        out
+    }
+}
+
+/// `2xx` for 204 and so on.
+pub fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "other",
+    }
+}
+
+impl ProblemKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            ProblemKind::Conflict => "conflict",
+            ProblemKind::InvalidRule => "invalid_rule",
+            ProblemKind::InvalidAnnotation => "invalid_annotation",
+            ProblemKind::TlsSecret => "tls_secret",
+        }
+    }
+}

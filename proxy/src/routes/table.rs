@@ -1,0 +1,177 @@
+//! The compiled, immutable route table and the request matcher.
+//!
+//! A request is matched in two steps, as ingress-nginx users expect:
+//! 1. the host: an exact host rule, else a wildcard (`*.foo.com`) rule, else the rules
+//!    without a host;
+//! 2. the path, within that host only: an Exact path, else the longest matching Prefix.
+//!
+//! No path matched: the host's default backend (`spec.defaultBackend` of the oldest Ingress
+//! with rules for that host that has one), else the table's default backend (the oldest
+//! Ingress of the class with a `spec.defaultBackend`), else 404.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+use sluice_crds::ingress::host::wildcard_suffix;
+use sluice_crds::ingress::{HostMatch, PathMatch};
+
+use super::trie::PrefixTrie;
+use crate::compile::tls::TlsTable;
+
+/// What a request is sent to: a Service port and its endpoints.
+#[derive(Debug, Serialize)]
+pub struct Backend {
+    /// `namespace/service:port`.
+    pub name: String,
+    /// The endpoints to balance over: ready ones, or, when none is ready, those still
+    /// serving while terminating. Empty: 503.
+    pub endpoints: Vec<SocketAddr>,
+    /// Why there are no endpoints, when that is known (no such Service, no such port).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+    #[serde(skip)]
+    next: AtomicUsize,
+}
+
+impl Backend {
+    pub fn new(name: String, endpoints: Vec<SocketAddr>, problem: Option<String>) -> Self {
+        Self {
+            name,
+            endpoints,
+            problem,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// The next endpoint in round-robin order, skipping those in `tried`. A retry continues
+    /// after the endpoint that failed without advancing the shared position, so a dead
+    /// endpoint does not skew the rotation. `None` when every endpoint was tried.
+    pub fn pick(&self, tried: &[SocketAddr]) -> Option<SocketAddr> {
+        let n = self.endpoints.len();
+        if n == 0 {
+            return None;
+        }
+        let start = match tried.last() {
+            None => self.next.fetch_add(1, Ordering::Relaxed),
+            Some(last) => self
+                .endpoints
+                .iter()
+                .position(|e| e == last)
+                .map_or(0, |i| i + 1),
+        };
+        (0..n)
+            .map(|i| self.endpoints[(start + i) % n])
+            .find(|addr| !tried.contains(addr))
+    }
+}
+
+/// A matched rule: where it came from and where it goes.
+#[derive(Debug, Serialize)]
+pub struct Route {
+    /// `namespace/name` of the Ingress that wins this rule.
+    pub ingress: String,
+    /// The rule's host as written (`app.example.com`, `*.example.com`, or none).
+    pub host: String,
+    /// The rule's path and type; `None` for a default backend.
+    pub path: Option<String>,
+    pub backend: Arc<Backend>,
+    /// Plain-HTTP requests get a 308 to HTTPS.
+    pub redirect_to_https: bool,
+    #[serde(skip_serializing_if = "Option::is_none", with = "opt_millis")]
+    pub connect_timeout: Option<Duration>,
+    #[serde(skip_serializing_if = "Option::is_none", with = "opt_millis")]
+    pub read_timeout: Option<Duration>,
+}
+
+/// The routes of one host.
+#[derive(Debug, Default, Serialize)]
+pub struct HostRoutes {
+    pub exact: HashMap<String, Arc<Route>>,
+    pub prefixes: PrefixTrie<Arc<Route>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_backend: Option<Arc<Route>>,
+}
+
+impl HostRoutes {
+    fn lookup(&self, path: &str) -> Option<&Arc<Route>> {
+        self.exact
+            .get(path)
+            .or_else(|| self.prefixes.longest_match(path))
+            .or(self.default_backend.as_ref())
+    }
+
+    pub fn insert(&mut self, path: &PathMatch, route: Arc<Route>) {
+        match path.kind {
+            sluice_crds::ingress::PathKind::Exact => {
+                self.exact.insert(path.path.clone(), route);
+            }
+            sluice_crds::ingress::PathKind::Prefix => self.prefixes.insert(&path.path, route),
+        }
+    }
+}
+
+/// Everything the data plane needs to answer requests. Built whole by the compiler and
+/// swapped in atomically; never modified after.
+#[derive(Debug, Default, Serialize)]
+pub struct RouteTable {
+    pub exact_hosts: HashMap<String, HostRoutes>,
+    /// Keyed by the part after `*.`.
+    pub wildcard_hosts: HashMap<String, HostRoutes>,
+    pub any_host: Option<HostRoutes>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_backend: Option<Arc<Route>>,
+    #[serde(skip)]
+    pub tls: TlsTable,
+    /// How many Ingresses contributed.
+    pub ingresses: usize,
+}
+
+impl RouteTable {
+    /// The route for a request. `host` must already be normalised
+    /// ([`sluice_crds::ingress::normalize_request_host`]); `path` excludes the query.
+    pub fn lookup(&self, host: &str, path: &str) -> Option<&Arc<Route>> {
+        let host_routes = self
+            .exact_hosts
+            .get(host)
+            .or_else(|| wildcard_suffix(host).and_then(|s| self.wildcard_hosts.get(s)))
+            .or(self.any_host.as_ref());
+        match host_routes {
+            Some(routes) => routes.lookup(path).or(self.default_backend.as_ref()),
+            None => self.default_backend.as_ref(),
+        }
+    }
+
+    /// The routes of a claimed host, created when first needed.
+    pub fn host_mut(&mut self, host: &HostMatch) -> &mut HostRoutes {
+        match host {
+            HostMatch::Exact(h) => self.exact_hosts.entry(h.clone()).or_default(),
+            HostMatch::Wildcard(s) => self.wildcard_hosts.entry(s.clone()).or_default(),
+            HostMatch::Any => self.any_host.get_or_insert_with(HostRoutes::default),
+        }
+    }
+
+    /// Number of (host, path) routes, for metrics and logs.
+    pub fn route_count(&self) -> usize {
+        self.exact_hosts
+            .values()
+            .chain(self.wildcard_hosts.values())
+            .chain(self.any_host.iter())
+            .map(|h| h.exact.len() + h.prefixes.len())
+            .sum()
+    }
+}
+
+mod opt_millis {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_u128(d.as_millis()),
+            None => s.serialize_none(),
+        }
+    }
+}

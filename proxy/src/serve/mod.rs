@@ -1,0 +1,6 @@
+//! The data plane on Pingora: listeners, the per-request logic, TLS, shutdown.
+
+pub mod responses;
+pub mod router;
+pub mod server;
+pub mod tls;

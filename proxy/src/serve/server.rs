@@ -1,0 +1,201 @@
+//! The Pingora server: one proxy service with the HTTP and HTTPS listeners, and the
+//! shutdown sequence Kubernetes expects.
+//!
+//! SIGTERM: keep accepting for `shutdown_delay` (while endpoints are removed elsewhere),
+//! then close the listeners and let requests in flight finish, for at most
+//! `grace_period`; exit as soon as none is left. SIGINT: stop at once.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use async_trait::async_trait;
+use pingora::listeners::TlsAccept;
+use pingora::listeners::tls::TlsSettings;
+use pingora::protocols::tls::TlsRef;
+use pingora::proxy::http_proxy_service_with_name;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{ExecutionPhase, RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use rustls::sign::CertifiedKey;
+
+use super::router::{Router, ServeOptions};
+use super::tls::CertResolver;
+use crate::state::State;
+
+pub struct ServerOptions {
+    pub http_addr: String,
+    pub https_addr: Option<String>,
+    pub threads: usize,
+    pub default_certificate: Arc<CertifiedKey>,
+    pub shutdown_delay: Duration,
+    pub grace_period: Duration,
+    pub serve: ServeOptions,
+}
+
+/// Runs the data plane on the calling thread until shutdown. Must not be called from
+/// inside a tokio runtime (Pingora runs its own).
+pub fn run(state: Arc<State>, options: ServerOptions) -> anyhow::Result<()> {
+    // Pingora reports a listener that cannot bind only from inside its task, after
+    // retrying for 30 s; check first so a taken port is a clear start-up error.
+    for addr in std::iter::once(&options.http_addr).chain(options.https_addr.as_ref()) {
+        std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    }
+
+    let conf = ServerConf {
+        threads: options.threads.max(1),
+        work_stealing: true,
+        grace_period_seconds: Some(options.grace_period.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(1),
+        upstream_keepalive_pool_size: 256,
+        // Total attempts; the router decides which failures are retried.
+        max_retries: options.serve.max_attempts.max(1),
+        daemon: false,
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+
+    let router = Router {
+        state: state.clone(),
+        options: options.serve,
+    };
+    let mut service = http_proxy_service_with_name(&server.configuration, router, "sluice-proxy");
+    service.add_tcp(&options.http_addr);
+    if let Some(https_addr) = &options.https_addr {
+        let mut tls = TlsSettings::with_callbacks(Box::new(HandshakeCounter(state.clone())))
+            .map_err(|e| anyhow::anyhow!("TLS settings: {e}"))?;
+        tls.set_cert_resolver(Arc::new(CertResolver {
+            state: state.clone(),
+            default: options.default_certificate,
+        }));
+        tls.enable_h2();
+        service.add_tls_with_settings(https_addr, None, tls);
+    }
+    server.add_service(service);
+
+    let phases = server.watch_execution_phase();
+    std::thread::spawn({
+        let state = state.clone();
+        let grace = options.grace_period;
+        let addrs: Vec<String> = std::iter::once(options.http_addr.clone())
+            .chain(options.https_addr.clone())
+            .collect();
+        move || follow_lifecycle(phases, state, addrs, grace)
+    });
+
+    tracing::info!(http = %options.http_addr, https = ?options.https_addr, "serving");
+    server.run(RunArgs {
+        shutdown_signal: Box::new(Signals {
+            state,
+            shutdown_delay: options.shutdown_delay,
+        }),
+    });
+    Ok(())
+}
+
+/// Follows the server's phases: marks the proxy listening once its listeners accept
+/// connections (readiness waits for that), and, because Pingora sleeps through the whole
+/// grace period even when nothing is left to drain, ends the process as soon as the last
+/// request in flight has finished.
+fn follow_lifecycle(
+    mut phases: tokio::sync::broadcast::Receiver<ExecutionPhase>,
+    state: Arc<State>,
+    addrs: Vec<String>,
+    grace: Duration,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match phases.blocking_recv() {
+            Ok(ExecutionPhase::Running) => {
+                let state = state.clone();
+                let addrs = addrs.clone();
+                std::thread::spawn(move || {
+                    if addrs.iter().all(|a| wait_accepting(a)) {
+                        state.set_listening();
+                    }
+                });
+            }
+            Ok(ExecutionPhase::ShutdownGracePeriod) => break,
+            Ok(_) | Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => return,
+        }
+    }
+    let deadline = Instant::now() + grace;
+    while state.metrics.in_flight.get() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    tracing::info!(
+        in_flight = state.metrics.in_flight.get(),
+        "drained; exiting"
+    );
+    std::process::exit(0);
+}
+
+/// Waits up to a minute for `addr` to accept a connection (an unspecified address is
+/// reached on loopback).
+fn wait_accepting(addr: &str) -> bool {
+    let Ok(mut target) = addr.parse::<std::net::SocketAddr>() else {
+        return false;
+    };
+    if target.ip().is_unspecified() {
+        target.set_ip(if target.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect_timeout(&target, Duration::from_millis(200)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    tracing::error!(addr, "the listener did not come up");
+    false
+}
+
+struct Signals {
+    state: Arc<State>,
+    shutdown_delay: Duration,
+}
+
+#[async_trait]
+impl ShutdownSignalWatch for Signals {
+    async fn recv(&self) -> ShutdownSignal {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::error!("cannot install signal handlers; shutting down");
+            return ShutdownSignal::FastShutdown;
+        };
+        tokio::select! {
+            _ = term.recv() => {
+                self.state.set_shutting_down();
+                tracing::info!(delay_ms = self.shutdown_delay.as_millis() as u64, "SIGTERM: draining");
+                tokio::time::sleep(self.shutdown_delay).await;
+                ShutdownSignal::GracefulTerminate
+            }
+            _ = int.recv() => {
+                self.state.set_shutting_down();
+                tracing::info!("SIGINT: stopping");
+                ShutdownSignal::FastShutdown
+            }
+        }
+    }
+}
+
+struct HandshakeCounter(Arc<State>);
+
+#[async_trait]
+impl TlsAccept for HandshakeCounter {
+    async fn handshake_complete_callback(
+        &self,
+        _tls: &TlsRef,
+    ) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
+        self.0.metrics.tls_handshakes.inc();
+        None
+    }
+}

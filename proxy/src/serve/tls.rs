@@ -1,0 +1,73 @@
+//! Certificates for the HTTPS listener: by SNI from the current route table, else the
+//! default certificate.
+
+use std::sync::Arc;
+
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+
+use crate::state::State;
+
+/// Picks a certificate per handshake from whatever table is current, so new or renewed
+/// Secrets apply to the next handshake without restarting the listener.
+pub struct CertResolver {
+    pub state: Arc<State>,
+    pub default: Arc<CertifiedKey>,
+}
+
+impl std::fmt::Debug for CertResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertResolver").finish_non_exhaustive()
+    }
+}
+
+impl ResolvesServerCert for CertResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let table = self.state.table();
+        let found = hello
+            .server_name()
+            .map(|sni| sni.to_ascii_lowercase())
+            .and_then(|sni| table.tls.lookup(&sni).cloned());
+        Some(found.unwrap_or_else(|| self.default.clone()))
+    }
+}
+
+/// The default certificate: from PEM files, or a self-signed one generated at start-up.
+pub fn default_certificate(
+    cert_file: Option<&std::path::Path>,
+    key_file: Option<&std::path::Path>,
+) -> anyhow::Result<CertifiedKey> {
+    use anyhow::Context;
+    use k8s_openapi::ByteString;
+    let (crt, key) = match (cert_file, key_file) {
+        (Some(c), Some(k)) => (
+            std::fs::read(c).with_context(|| format!("reading {}", c.display()))?,
+            std::fs::read(k).with_context(|| format!("reading {}", k.display()))?,
+        ),
+        (None, None) => {
+            let key = rcgen::KeyPair::generate()?;
+            let mut params = rcgen::CertificateParams::new(vec!["sluice.invalid".to_string()])?;
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, "Sluice default certificate");
+            let cert = params.self_signed(&key)?;
+            (cert.pem().into_bytes(), key.serialize_pem().into_bytes())
+        }
+        _ => anyhow::bail!("--default-cert and --default-key go together"),
+    };
+    // Reuse the Secret parser so files and Secrets are held to the same checks.
+    let secret = k8s_openapi::api::core::v1::Secret {
+        data: Some(
+            [
+                ("tls.crt".to_string(), ByteString(crt)),
+                ("tls.key".to_string(), ByteString(key)),
+            ]
+            .into(),
+        ),
+        ..Default::default()
+    };
+    Ok(crate::compile::tls::certified_key(
+        "default certificate",
+        &secret,
+    )?)
+}

@@ -1,0 +1,6 @@
+//! Where the objects come from: the cluster, or manifest files. Both publish whole object
+//! sets to [`crate::state::State::publish`].
+
+pub mod files;
+pub mod kubernetes;
+pub mod manifests;

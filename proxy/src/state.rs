@@ -1,0 +1,99 @@
+//! What the config side and the serving side share: the current route table (swapped
+//! whole, never edited), readiness, the current problems, and the metrics.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+
+use crate::compile::{CompileOptions, Problem, compile};
+use crate::metrics::Metrics;
+use crate::objects::ObjectSet;
+use crate::routes::RouteTable;
+
+pub struct State {
+    table: ArcSwap<RouteTable>,
+    problems: ArcSwap<Vec<Problem>>,
+    ready: AtomicBool,
+    listening: AtomicBool,
+    shutting_down: AtomicBool,
+    pub options: CompileOptions,
+    pub metrics: Metrics,
+}
+
+impl State {
+    pub fn new(options: CompileOptions) -> Self {
+        Self {
+            table: ArcSwap::from_pointee(RouteTable::default()),
+            problems: ArcSwap::from_pointee(Vec::new()),
+            ready: AtomicBool::new(false),
+            listening: AtomicBool::new(false),
+            shutting_down: AtomicBool::new(false),
+            options,
+            metrics: Metrics::new(),
+        }
+    }
+
+    /// The table requests are routed by. Cheap: one atomic load and reference count.
+    pub fn table(&self) -> Arc<RouteTable> {
+        self.table.load_full()
+    }
+
+    pub fn problems(&self) -> Arc<Vec<Problem>> {
+        self.problems.load_full()
+    }
+
+    /// Ready once a complete set of objects has been compiled and swapped in and the
+    /// listeners accept connections, until shutdown begins (so load balancers stop
+    /// sending new connections).
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+            && self.listening.load(Ordering::Acquire)
+            && !self.shutting_down.load(Ordering::Acquire)
+    }
+
+    pub fn set_listening(&self) {
+        self.listening.store(true, Ordering::Release);
+    }
+
+    pub fn set_shutting_down(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+    }
+
+    /// Compiles `objects` and swaps the result in atomically: a request in flight keeps
+    /// the table it started with, the next one gets the new table.
+    pub fn publish(&self, objects: &ObjectSet) {
+        let started = Instant::now();
+        let compiled = compile(objects, &self.options);
+        let routes = compiled.table.route_count();
+        let ingresses = compiled.table.ingresses;
+        let tls = compiled.table.tls.len();
+        self.table.store(Arc::new(compiled.table));
+        let elapsed = started.elapsed();
+        self.ready.store(true, Ordering::Release);
+
+        // Log only what is new, so a recompile of unchanged input stays quiet.
+        let previous = self.problems.load();
+        for problem in compiled.problems.iter().filter(|p| !previous.contains(p)) {
+            tracing::warn!(object = %problem.object, kind = ?problem.kind, "{}", problem.message);
+        }
+        self.metrics
+            .record_reload(elapsed, routes, ingresses, &compiled.problems);
+        self.problems.store(Arc::new(compiled.problems));
+        tracing::info!(
+            ingresses,
+            routes,
+            tls_certificates = tls,
+            objects = objects.len(),
+            compile_ms = elapsed.as_secs_f64() * 1000.0,
+            "route table swapped in"
+        );
+    }
+
+    /// A source failed to produce a usable object set; the current table stays.
+    pub fn record_source_error(&self, error: &dyn std::fmt::Display) {
+        self.metrics.source_errors.inc();
+        tracing::error!(%error, "configuration not loaded; still serving the last good routes");
+    }
+}

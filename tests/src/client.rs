@@ -1,0 +1,250 @@
+//! Real HTTP clients for tests: HTTP/1.1 over TCP, and HTTP/1.1 or HTTP/2 over TLS with a
+//! chosen SNI, reporting what the TLS handshake negotiated.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Version};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+/// A response as a test sees it.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub version: Version,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    /// The body as JSON (what the test upstream answers).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Which test upstream answered, if one did.
+    pub fn server(&self) -> Option<String> {
+        self.json()["server"].as_str().map(str::to_string)
+    }
+
+    /// A header the upstream received, as it reported it.
+    pub fn upstream_header(&self, name: &str) -> Option<String> {
+        self.json()["headers"][name].as_str().map(str::to_string)
+    }
+}
+
+/// What the TLS handshake settled on.
+#[derive(Debug)]
+pub struct TlsInfo {
+    pub alpn: Option<String>,
+    pub version: Option<rustls::ProtocolVersion>,
+    /// The server's leaf certificate, DER.
+    pub leaf: Vec<u8>,
+}
+
+fn request(
+    method: Method,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<Request<Empty<Bytes>>> {
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", host);
+    for (k, v) in headers {
+        builder = builder.header(*k, *v);
+    }
+    Ok(builder.body(Empty::new())?)
+}
+
+async fn collect(response: http::Response<hyper::body::Incoming>) -> anyhow::Result<Reply> {
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await?.to_bytes();
+    Ok(Reply {
+        status: parts.status.as_u16(),
+        version: parts.version,
+        headers: parts.headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+/// A keep-alive HTTP/1.1 connection.
+pub struct Http1 {
+    sender: hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+}
+
+impl Http1 {
+    pub async fn connect(addr: SocketAddr) -> anyhow::Result<Self> {
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("connecting to {addr}"))?;
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(connection);
+        Ok(Self { sender })
+    }
+
+    pub async fn get(&mut self, host: &str, path: &str) -> anyhow::Result<Reply> {
+        self.send(Method::GET, host, path, &[]).await
+    }
+
+    pub async fn send(
+        &mut self,
+        method: Method,
+        host: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Reply> {
+        self.sender.ready().await?;
+        let response = self
+            .sender
+            .send_request(request(method, host, path, headers)?)
+            .await?;
+        collect(response).await
+    }
+}
+
+/// One HTTP/1.1 GET on a new connection.
+pub async fn get(addr: SocketAddr, host: &str, path: &str) -> anyhow::Result<Reply> {
+    Http1::connect(addr).await?.get(host, path).await
+}
+
+/// One GET with extra request headers on a new connection.
+pub async fn get_with(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<Reply> {
+    Http1::connect(addr)
+        .await?
+        .send(Method::GET, host, path, headers)
+        .await
+}
+
+/// One GET over TLS: SNI `sni` (none when empty), offering `alpn`, with TLS versions
+/// `versions` (all supported when empty). HTTP/2 is used when the server picks `h2`.
+pub async fn https_get(
+    addr: SocketAddr,
+    sni: &str,
+    host: &str,
+    path: &str,
+    alpn: &[&str],
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> anyhow::Result<(Reply, TlsInfo)> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions = if versions.is_empty() {
+        rustls::ALL_VERSIONS
+    } else {
+        versions
+    };
+    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+    config.enable_sni = !sni.is_empty();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let name = if sni.is_empty() {
+        ServerName::try_from("ignored.invalid")?.to_owned()
+    } else {
+        ServerName::try_from(sni.to_string())?
+    };
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let tls = connector
+        .connect(name, tcp)
+        .await
+        .context("TLS handshake")?;
+    let (_, session) = tls.get_ref();
+    let info = TlsInfo {
+        alpn: session
+            .alpn_protocol()
+            .map(|p| String::from_utf8_lossy(p).into_owned()),
+        version: session.protocol_version(),
+        leaf: session
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| c.to_vec())
+            .unwrap_or_default(),
+    };
+    let io = TokioIo::new(tls);
+    let reply = if info.alpn.as_deref() == Some("h2") {
+        let (mut sender, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await?;
+        tokio::spawn(connection);
+        let uri = format!("https://{host}{path}");
+        let req = Request::builder()
+            .uri(uri)
+            .version(Version::HTTP_2)
+            .body(Empty::<Bytes>::new())?;
+        collect(sender.send_request(req).await?).await?
+    } else {
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await?;
+        tokio::spawn(connection);
+        collect(
+            sender
+                .send_request(request(Method::GET, host, path, &[])?)
+                .await?,
+        )
+        .await?
+    };
+    Ok((reply, info))
+}
+
+/// Accepts any server certificate: the tests check which certificate was served by
+/// comparing it with the one they generated.
+#[derive(Debug)]
+struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

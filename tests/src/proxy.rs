@@ -1,0 +1,157 @@
+//! A real `sluice-proxy` process for tests, on free loopback ports.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::client;
+use crate::process::ChildGuard;
+use crate::tools::cargo_bin;
+
+pub struct Proxy {
+    process: ChildGuard,
+    pub http: SocketAddr,
+    pub https: SocketAddr,
+    pub admin: SocketAddr,
+    /// Where the proxy's output goes.
+    pub log: PathBuf,
+}
+
+fn free_addr() -> anyhow::Result<SocketAddr> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+impl Proxy {
+    /// Starts `sluice-proxy` with `args` (e.g. `--manifests DIR`), its listeners on free
+    /// ports, and waits until `/readyz` answers 200.
+    pub async fn start(args: &[&str], log_dir: &Path) -> anyhow::Result<Self> {
+        let mut last_error = None;
+        // A free port can be taken between finding it and the proxy binding it.
+        for attempt in 0..3 {
+            let (http, https, admin) = (free_addr()?, free_addr()?, free_addr()?);
+            let log = log_dir.join(format!("proxy-{attempt}.log"));
+            let mut command = Command::new(cargo_bin("sluice-proxy")?);
+            command
+                .args(["--http-addr", &http.to_string()])
+                .args(["--https-addr", &https.to_string()])
+                .args(["--admin-addr", &admin.to_string()])
+                .args(["--grace-period", "5s", "--threads", "2"])
+                .args(args)
+                .env("RUST_LOG", "info,sluice_proxy=debug")
+                .env("NO_COLOR", "1");
+            let process = ChildGuard::spawn("sluice-proxy", command, &log)?;
+            let mut proxy = Self {
+                process,
+                http,
+                https,
+                admin,
+                log,
+            };
+            match proxy.wait_ready(Duration::from_secs(30)).await {
+                Ok(()) => return Ok(proxy),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("the proxy did not start")))
+    }
+
+    async fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.process.try_exited() {
+                anyhow::bail!("sluice-proxy exited ({status}):\n{}", self.output());
+            }
+            if let Ok(reply) = client::get(self.admin, "admin", "/readyz").await
+                && reply.status == 200
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                anyhow::bail!(
+                    "sluice-proxy not ready after {timeout:?}:\n{}",
+                    self.output()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn output(&self) -> String {
+        self.process.output()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.process.pid()
+    }
+
+    /// `/routes` as JSON.
+    pub async fn routes(&self) -> anyhow::Result<serde_json::Value> {
+        let reply = client::get(self.admin, "admin", "/routes").await?;
+        Ok(serde_json::from_str(&reply.body)?)
+    }
+
+    /// The value of a metric sample from `/metrics`, e.g.
+    /// `sluice_proxy_route_reloads_total`, or with labels `name{a="b"}`; 0 when absent.
+    pub async fn metric(&self, sample: &str) -> anyhow::Result<f64> {
+        let reply = client::get(self.admin, "admin", "/metrics").await?;
+        Ok(parse_metric(&reply.body, sample))
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        self.process.stop()
+    }
+
+    /// `true` once the process has exited.
+    pub fn exited(&mut self) -> bool {
+        self.process.try_exited().is_some()
+    }
+}
+
+/// The value of `sample` (a name, with or without its exact label set) in a Prometheus
+/// text exposition; sums every series of a bare name. 0 when absent.
+pub fn parse_metric(text: &str, sample: &str) -> f64 {
+    let bare = !sample.contains('{');
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter(|(series, _)| {
+            if bare {
+                *series == sample || series.starts_with(&format!("{sample}{{"))
+            } else {
+                labels_equal(series, sample)
+            }
+        })
+        .filter_map(|(_, v)| v.parse::<f64>().ok())
+        .sum()
+}
+
+/// Same name and the same labels, in any order.
+fn labels_equal(a: &str, b: &str) -> bool {
+    let split = |s: &str| -> Option<(String, Vec<String>)> {
+        let (name, rest) = s.split_once('{')?;
+        let mut labels: Vec<String> = rest
+            .trim_end_matches('}')
+            .split(',')
+            .map(str::to_string)
+            .collect();
+        labels.sort();
+        Some((name.to_string(), labels))
+    };
+    matches!((split(a), split(b)), (Some(x), Some(y)) if x == y)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_samples() {
+        let text =
+            "# HELP x\nreq_total{a=\"1\",b=\"2\"} 3\nreq_total{a=\"2\",b=\"2\"} 4\nother 1\n";
+        assert_eq!(parse_metric(text, "req_total"), 7.0);
+        assert_eq!(parse_metric(text, "req_total{b=\"2\",a=\"1\"}"), 3.0);
+        assert_eq!(parse_metric(text, "missing"), 0.0);
+    }
+}

@@ -1,0 +1,144 @@
+//! A real upstream HTTP server on a loopback address, for tests to route to.
+//!
+//! Every response is JSON describing the request it received (which server, path, headers),
+//! so a test can see where the proxy sent a request and what it added. `/slow?ms=N` answers
+//! after N ms; `/ws` is a WebSocket echo.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ws::{Message, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use serde::Deserialize;
+use serde_json::json;
+
+/// A running upstream; stopped when dropped.
+pub struct Upstream {
+    pub name: String,
+    pub addr: SocketAddr,
+    requests: Arc<AtomicUsize>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Clone)]
+struct Shared {
+    name: String,
+    requests: Arc<AtomicUsize>,
+}
+
+impl Upstream {
+    /// Starts an upstream named `name` on `ip` (e.g. 127.0.0.2) and a free port.
+    pub fn start(name: &str, ip: &str) -> anyhow::Result<Self> {
+        let ip: IpAddr = ip.parse()?;
+        let listener = std::net::TcpListener::bind(SocketAddr::new(ip, 0))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let requests = Arc::new(AtomicUsize::new(0));
+        let shared = Shared {
+            name: name.to_string(),
+            requests: requests.clone(),
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        // Its own thread and runtime, so a test that blocks cannot starve it.
+        let thread = std::thread::Builder::new()
+            .name(format!("upstream-{name}"))
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("a runtime for the upstream");
+                runtime.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                    let app = Router::new()
+                        .route("/ws", get(websocket))
+                        .route("/slow", any(slow))
+                        .fallback(echo)
+                        .with_state(shared);
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(async {
+                            let _ = stopped.await;
+                        })
+                        .await;
+                });
+            })?;
+        Ok(Self {
+            name: name.to_string(),
+            addr,
+            requests,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// Requests served so far.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn describe(shared: &Shared, uri: &Uri, headers: &HeaderMap) -> Response {
+    shared.requests.fetch_add(1, Ordering::SeqCst);
+    let headers: BTreeMap<String, String> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("<binary>").to_string()))
+        .collect();
+    axum::Json(json!({ "server": shared.name, "path": uri.path(), "headers": headers }))
+        .into_response()
+}
+
+async fn echo(State(shared): State<Shared>, uri: Uri, headers: HeaderMap) -> Response {
+    describe(&shared, &uri, &headers)
+}
+
+#[derive(Deserialize)]
+struct SlowParams {
+    ms: u64,
+}
+
+async fn slow(
+    State(shared): State<Shared>,
+    Query(params): Query<SlowParams>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    tokio::time::sleep(Duration::from_millis(params.ms)).await;
+    describe(&shared, &uri, &headers)
+}
+
+async fn websocket(State(shared): State<Shared>, upgrade: WebSocketUpgrade) -> Response {
+    shared.requests.fetch_add(1, Ordering::SeqCst);
+    let name = shared.name.clone();
+    upgrade.on_upgrade(move |mut socket| async move {
+        while let Some(Ok(message)) = socket.recv().await {
+            let reply = match message {
+                Message::Text(t) => Message::Text(format!("{name}: {}", t.as_str()).into()),
+                Message::Binary(b) => Message::Binary(b),
+                Message::Close(_) => break,
+                _ => continue,
+            };
+            if socket.send(reply).await.is_err() {
+                break;
+            }
+        }
+    })
+}

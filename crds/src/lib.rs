@@ -6,7 +6,11 @@
 //!   The proxy routes with it and the webhook finds conflicts with it, so the two can
 //!   never disagree about what "the same rule" is.
 //! - [`annotations`]: Sluice's own Ingress annotations, parsed and validated.
+//! - [`params`]: the `IngressClassParams` custom resource and its defaults.
+//! - [`tls`]: PEM certificate and key to a rustls key, for Secrets and serving files alike.
 
 pub mod annotations;
 pub mod ingress;
 pub mod names;
+pub mod params;
+pub mod tls;

@@ -1,3 +1,149 @@
-fn main() {
-    println!("sluice-operator {}", env!("CARGO_PKG_VERSION"));
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use prometheus_client::registry::Registry;
+use sluice_common::init_logging;
+use sluice_operator::admin::{self, Admin};
+use sluice_operator::cli::Args;
+use sluice_operator::leader::{self, LeaseConfig};
+use sluice_webhook::certs::ReloadingCert;
+use sluice_webhook::server::{self as webhook_server, Webhook};
+use tokio::sync::watch;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging(&args.log_level, args.log_format);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let client = sluice_common::kube_client(args.kubeconfig.as_deref()).await?;
+    let mut registry = Registry::default();
+    let webhook_metrics = sluice_webhook::metrics::Metrics::default();
+    webhook_metrics.register(&mut registry);
+    let registry = Arc::new(Mutex::new(registry));
+
+    let (ready_tx, ready_rx) = watch::channel(false);
+    let admin_listener = tokio::net::TcpListener::bind(&args.metrics_addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.metrics_addr))?;
+    let admin_app = admin::router(Admin {
+        registry: registry.clone(),
+        ready: ready_rx,
+    });
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(async move {
+        axum::serve(admin_listener, admin_app)
+            .await
+            .context("metrics listener")
+    });
+
+    // The webhook runs on every replica, leader or not: admission must not wait for an
+    // election.
+    match (&args.webhook_cert_file, &args.webhook_key_file) {
+        (Some(cert), Some(key)) => {
+            let certificate =
+                Arc::new(ReloadingCert::new(cert, key).context("webhook certificate")?);
+            let webhook = Webhook::new(webhook_metrics);
+            let listener = tokio::net::TcpListener::bind(&args.webhook_addr)
+                .await
+                .with_context(|| format!("cannot listen on {}", args.webhook_addr))?;
+            tracing::info!(addr = %args.webhook_addr, "serving the admission webhook");
+            tasks.spawn(certificate.clone().watch(args.webhook_cert_reload).map_ok());
+            tasks.spawn({
+                let app = webhook_server::router(webhook.clone());
+                async move {
+                    webhook_server::serve_tls(listener, app, certificate)
+                        .await
+                        .context("webhook listener")
+                }
+            });
+            tasks.spawn(sluice_webhook::watch::run(client.clone(), webhook.clone()));
+            // Ready once the index has a full list: before that, reviews could miss conflicts.
+            let synced = webhook.synced.clone();
+            tokio::spawn(async move {
+                while !synced.load(Ordering::Acquire) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                ready_tx.send_replace(true);
+            });
+        }
+        _ => {
+            tracing::info!("no webhook certificate given: the admission webhook is not served");
+            ready_tx.send_replace(true);
+        }
+    }
+
+    if !args.webhook_only {
+        let (leading_tx, leading_rx) = watch::channel(!args.leader_elect);
+        if args.leader_elect {
+            let identity = format!(
+                "{}_{}",
+                std::env::var("POD_NAME").unwrap_or_else(|_| "sluice-operator".into()),
+                uuid::Uuid::new_v4().simple()
+            );
+            let config = LeaseConfig {
+                namespace: args.namespace.clone(),
+                name: args.lease_name.clone(),
+                identity,
+                lease_duration: Duration::from_secs(15),
+                renew_every: Duration::from_secs(5),
+            };
+            tasks.spawn(leader::run(client.clone(), config, leading_tx).map_ok());
+        }
+        tasks.spawn(sluice_operator::controllers::run_while_leading(
+            client.clone(),
+            sluice_operator::controllers::Settings::from_args(&args),
+            registry.clone(),
+            leading_rx,
+        ));
+    }
+
+    let terminate = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        anyhow::Ok(())
+    };
+    tokio::select! {
+        result = terminate => {
+            result?;
+            tracing::info!("shutting down");
+            Ok(())
+        }
+        Some(result) = tasks.join_next() => {
+            // Every task runs for ever; one ending is fatal.
+            match result {
+                Ok(Ok(())) => anyhow::bail!("a task ended unexpectedly"),
+                Ok(Err(error)) => Err(error),
+                Err(error) => Err(error.into()),
+            }
+        }
+    }
+}
+
+/// Adapts a task that never returns to the JoinSet's result type.
+trait MapOk: std::future::Future<Output = ()> + Sized {
+    fn map_ok(self) -> impl std::future::Future<Output = anyhow::Result<()>> {
+        async move {
+            self.await;
+            Ok(())
+        }
+    }
+}
+
+impl<F: std::future::Future<Output = ()>> MapOk for F {}

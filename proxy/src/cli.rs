@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use sluice_common::LogFormat;
 
 /// Sluice's data plane: routes HTTP(S) by the rules of the Ingresses of one IngressClass.
 ///
@@ -91,12 +92,6 @@ pub struct Args {
     pub log_format: LogFormat,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum TlsVersion {
     #[value(name = "1.2")]
@@ -110,20 +105,4 @@ fn duration(s: &str) -> Result<Duration, String> {
         return Ok(Duration::ZERO);
     }
     sluice_crds::annotations::parse_duration(s).map_err(str::to_string)
-}
-
-/// Sets up logging to stderr; Pingora's `log` records are bridged in.
-pub fn init_logging(level: &str, format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
 }

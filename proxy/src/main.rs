@@ -3,7 +3,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use sluice_proxy::cli::{Args, TlsVersion, init_logging};
+use sluice_common::init_logging;
+use sluice_proxy::cli::{Args, TlsVersion};
 use sluice_proxy::compile::CompileOptions;
 use sluice_proxy::serve::router::ServeOptions;
 use sluice_proxy::serve::server::{self, ServerOptions};
@@ -54,7 +55,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 let admin = axum::serve(admin_listener, admin::router(config_state.clone()));
                 let source = async {
                     if manifests.is_empty() {
-                        let client = kube_client(kubeconfig).await?;
+                        let client = sluice_common::kube_client(kubeconfig.as_deref()).await?;
                         source::kubernetes::run(client, config_state.clone()).await
                     } else {
                         source::files::run(manifests, config_state.clone()).await
@@ -93,18 +94,4 @@ fn run(args: Args) -> anyhow::Result<()> {
             },
         },
     )
-}
-
-async fn kube_client(kubeconfig: Option<std::path::PathBuf>) -> anyhow::Result<kube::Client> {
-    let config = match kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?
-        }
-        None => kube::Config::infer()
-            .await
-            .context("no kubeconfig and not in a cluster")?,
-    };
-    Ok(kube::Client::try_from(config)?)
 }

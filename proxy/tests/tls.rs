@@ -210,7 +210,7 @@ async fn unusable_secrets_are_reported_not_fatal() -> anyhow::Result<()> {
         "{messages:?}"
     );
     assert!(
-        messages[1].starts_with("Secret shop/d-garbage: tls.crt holds no PEM certificate"),
+        messages[1].starts_with("Secret shop/d-garbage: the certificate holds no PEM certificate"),
         "{messages:?}"
     );
     assert_eq!(

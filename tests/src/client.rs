@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Version};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Empty, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -139,6 +139,49 @@ pub async fn https_get(
     alpn: &[&str],
     versions: &[&'static rustls::SupportedProtocolVersion],
 ) -> anyhow::Result<(Reply, TlsInfo)> {
+    https_send(
+        addr,
+        sni,
+        host,
+        Method::GET,
+        path,
+        Bytes::new(),
+        alpn,
+        versions,
+    )
+    .await
+}
+
+/// One POST of `body` over TLS (HTTP/1.1, SNI localhost).
+pub async fn https_post(
+    addr: SocketAddr,
+    path: &str,
+    body: Vec<u8>,
+) -> anyhow::Result<(Reply, TlsInfo)> {
+    https_send(
+        addr,
+        "localhost",
+        "localhost",
+        Method::POST,
+        path,
+        Bytes::from(body),
+        &["http/1.1"],
+        &[],
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn https_send(
+    addr: SocketAddr,
+    sni: &str,
+    host: &str,
+    method: Method,
+    path: &str,
+    body: Bytes,
+    alpn: &[&str],
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> anyhow::Result<(Reply, TlsInfo)> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let versions = if versions.is_empty() {
         rustls::ALL_VERSIONS
@@ -180,21 +223,22 @@ pub async fn https_get(
         let (mut sender, connection) =
             hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await?;
         tokio::spawn(connection);
-        let uri = format!("https://{host}{path}");
         let req = Request::builder()
-            .uri(uri)
+            .method(method)
+            .uri(format!("https://{host}{path}"))
             .version(Version::HTTP_2)
-            .body(Empty::<Bytes>::new())?;
+            .body(Full::new(body))?;
         collect(sender.send_request(req).await?).await?
     } else {
         let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await?;
         tokio::spawn(connection);
-        collect(
-            sender
-                .send_request(request(Method::GET, host, path, &[])?)
-                .await?,
-        )
-        .await?
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", host)
+            .header("content-type", "application/json")
+            .body(Full::new(body))?;
+        collect(sender.send_request(req).await?).await?
     };
     Ok((reply, info))
 }

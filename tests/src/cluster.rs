@@ -90,6 +90,36 @@ impl TestCluster {
         Ok(kube::Client::try_from(config)?)
     }
 
+    /// A kubeconfig (written next to the admin one) that acts as `user` with `groups`
+    /// through impersonation: a process using it has exactly what RBAC grants them.
+    pub fn impersonating_kubeconfig(&self, user: &str, groups: &[&str]) -> anyhow::Result<PathBuf> {
+        let text = std::fs::read_to_string(&self.kubeconfig)?;
+        let mut config: serde_json::Value = serde_yaml_ng::from_str(&text)?;
+        for auth in config["users"].as_array_mut().into_iter().flatten() {
+            auth["user"]["as"] = serde_json::json!(user);
+            auth["user"]["as-groups"] = serde_json::json!(groups);
+        }
+        let safe: String = user
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let path = self.dir.path().join(format!("kubeconfig-{safe}"));
+        std::fs::write(&path, serde_yaml_ng::to_string(&config)?)?;
+        Ok(path)
+    }
+
+    /// `kubectl apply -f -` of `objects`, failing with kubectl's output if it fails.
+    pub fn apply(&self, objects: &[serde_json::Value]) -> anyhow::Result<String> {
+        let out = self.kubectl_stdin(&["apply", "-f", "-"], &crate::objects::to_yaml(objects))?;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        anyhow::ensure!(
+            out.status.success(),
+            "kubectl apply failed:\n{stdout}{stderr}"
+        );
+        Ok(format!("{stdout}{stderr}"))
+    }
+
     /// Runs the built `kubectl` against this cluster.
     pub fn kubectl(&self, args: &[&str]) -> anyhow::Result<Output> {
         self.run_tool("kubectl", args, None)

@@ -6,6 +6,7 @@
 pub mod client;
 pub mod cluster;
 pub mod objects;
+pub mod operator;
 pub mod process;
 pub mod proxy;
 pub mod tools;

@@ -4,9 +4,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
-use rustls::crypto::ring::sign::any_supported_type;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 use sluice_crds::ingress::HostMatch;
 use sluice_crds::ingress::host::wildcard_suffix;
@@ -55,16 +52,11 @@ pub enum SecretError {
     NotFound(String),
     #[error("Secret {secret} has no {key}")]
     MissingKey { secret: String, key: &'static str },
-    #[error("Secret {secret}: tls.crt holds no PEM certificate")]
-    NoCertificate { secret: String },
-    #[error("Secret {secret}: tls.crt is not valid PEM: {reason}")]
-    BadCertificate { secret: String, reason: String },
-    #[error("Secret {secret}: tls.key is not a PEM private key: {reason}")]
-    BadKey { secret: String, reason: String },
-    #[error("Secret {secret}: the private key is of an unsupported type: {reason}")]
-    UnsupportedKey { secret: String, reason: String },
-    #[error("Secret {secret}: the private key does not match the certificate")]
-    KeyMismatch { secret: String },
+    #[error("Secret {secret}: {source}")]
+    Pem {
+        secret: String,
+        source: sluice_crds::tls::PemError,
+    },
 }
 
 /// Parses a TLS Secret's `tls.crt` (chain, leaf first) and `tls.key`.
@@ -81,34 +73,12 @@ pub fn certified_key(name: &str, secret: &Secret) -> Result<CertifiedKey, Secret
                 key,
             })
     };
-    let chain = CertificateDer::pem_slice_iter(get("tls.crt")?)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| SecretError::BadCertificate {
+    sluice_crds::tls::certified_key(get("tls.crt")?, get("tls.key")?).map_err(|source| {
+        SecretError::Pem {
             secret: name.to_string(),
-            reason: e.to_string(),
-        })?;
-    if chain.is_empty() {
-        return Err(SecretError::NoCertificate {
-            secret: name.to_string(),
-        });
-    }
-    let key = PrivateKeyDer::from_pem_slice(get("tls.key")?).map_err(|e| SecretError::BadKey {
-        secret: name.to_string(),
-        reason: e.to_string(),
-    })?;
-    let signing_key = any_supported_type(&key).map_err(|e| SecretError::UnsupportedKey {
-        secret: name.to_string(),
-        reason: e.to_string(),
-    })?;
-    let certified = CertifiedKey::new(chain, signing_key);
-    match certified.keys_match() {
-        Ok(()) => Ok(certified),
-        // Keys whose public half rustls cannot derive are accepted as they are.
-        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(certified),
-        Err(_) => Err(SecretError::KeyMismatch {
-            secret: name.to_string(),
-        }),
-    }
+            source,
+        }
+    })
 }
 
 #[cfg(test)]
@@ -157,11 +127,21 @@ pub(crate) mod tests {
         let other_key = &other.data.as_ref().unwrap()["tls.key"].0;
 
         let err = certified_key("shop/x", &secret_with("x", b"not pem", b"x")).unwrap_err();
-        assert!(matches!(err, SecretError::NoCertificate { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "Secret shop/x: the certificate holds no PEM certificate"
+        );
         let err = certified_key("shop/x", &secret_with("x", crt, b"garbage")).unwrap_err();
-        assert!(matches!(err, SecretError::BadKey { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("Secret shop/x: the key is not a PEM private key"),
+            "{err}"
+        );
         let err = certified_key("shop/x", &secret_with("x", crt, other_key)).unwrap_err();
-        assert!(matches!(err, SecretError::KeyMismatch { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "Secret shop/x: the private key does not match the certificate"
+        );
         let err = certified_key("shop/x", &secret_with("x", b"", b"")).unwrap_err();
         assert_eq!(err.to_string(), "Secret shop/x has no tls.crt");
     }

@@ -38,7 +38,6 @@ pub fn default_certificate(
     key_file: Option<&std::path::Path>,
 ) -> anyhow::Result<CertifiedKey> {
     use anyhow::Context;
-    use k8s_openapi::ByteString;
     let (crt, key) = match (cert_file, key_file) {
         (Some(c), Some(k)) => (
             std::fs::read(c).with_context(|| format!("reading {}", c.display()))?,
@@ -55,19 +54,5 @@ pub fn default_certificate(
         }
         _ => anyhow::bail!("--default-cert and --default-key go together"),
     };
-    // Reuse the Secret parser so files and Secrets are held to the same checks.
-    let secret = k8s_openapi::api::core::v1::Secret {
-        data: Some(
-            [
-                ("tls.crt".to_string(), ByteString(crt)),
-                ("tls.key".to_string(), ByteString(key)),
-            ]
-            .into(),
-        ),
-        ..Default::default()
-    };
-    Ok(crate::compile::tls::certified_key(
-        "default certificate",
-        &secret,
-    )?)
+    Ok(sluice_crds::tls::certified_key(&crt, &key)?)
 }

@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""Small helpers for bench/proxy.sh, one subcommand each (standard library only).
+
+  free-ports N                      N distinct free TCP ports on 127.0.0.1, one a line
+  wait-ready URL --pid P --timeout S [--since EPOCH]
+                                    poll URL until it answers 200; fail if process P dies
+                                    first; print seconds since EPOCH (default: the start)
+  metric URL NAME                   the value of sample NAME on a Prometheus/OpenMetrics
+                                    page (labelled samples of that name are added up)
+  wrk-summary FILE                  from `wrk --latency` output: requests/s, p50 ms,
+                                    p99 ms, requests, non-2xx/3xx responses, socket errors
+  cpu-ticks PID...                  user and system clock ticks of the processes and their
+                                    live descendants
+  other-ticks PID                   user+system clock ticks of the machine less those of PID
+                                    and its descendants: what everything else used
+  status HOST:PORT HOSTHEADER       the HTTP status of GET / with that Host header
+  reload-probe --manifest F --proxy HOST:PORT --trials N
+                                    N times: rewrite F atomically as its original text plus
+                                    a probe Ingress for a new host, then poll the proxy
+                                    until that host is routed (200); print each time in ms
+"""
+
+import argparse
+import http.client
+import importlib.util
+import os
+import re
+import socket
+import sys
+import time
+import urllib.request
+
+
+def free_ports(n: int) -> list:
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            # A zombie has exited already; its parent just has not reaped it.
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_ready(url: str, pid: int, timeout: float, since: float) -> float:
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return time.time() - since
+        except OSError:
+            pass
+        if not alive(pid):
+            raise SystemExit(f"process {pid} exited before {url} answered 200")
+        if time.time() > deadline:
+            raise SystemExit(f"{url} did not answer 200 within {timeout:g} s")
+        time.sleep(0.01)
+
+
+def metric(url: str, name: str) -> float:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        text = r.read().decode()
+    total, found = 0.0, False
+    pattern = re.compile(rf"^{re.escape(name)}(?:\{{[^}}]*\}})?\s+(\S+)")
+    for line in text.splitlines():
+        m = pattern.match(line)
+        if m:
+            total += float(m.group(1))
+            found = True
+    if not found:
+        raise SystemExit(f"no sample {name} at {url}")
+    return total
+
+
+UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def wrk_summary(path: str) -> list:
+    text = open(path).read()
+
+    def latency(pct: str) -> float:
+        m = re.search(rf"^\s*{pct}%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M)
+        if not m:
+            raise SystemExit(f"{path}: no {pct}% latency line (was --latency given?)")
+        return float(m.group(1)) * UNITS_MS[m.group(2)]
+
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", text, re.M)
+    total = re.search(r"^\s*(\d+) requests in", text, re.M)
+    if not rps or not total:
+        raise SystemExit(f"{path}: not wrk output:\n{text}")
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    errors = sum(int(g) for g in sock.groups()) if sock else 0
+    return [
+        f"{float(rps.group(1)):.0f}",
+        f"{latency('50'):.3f}",
+        f"{latency('99'):.3f}",
+        total.group(1),
+        non2xx.group(1) if non2xx else "0",
+        str(errors),
+    ]
+
+
+def ticks(pid: int) -> tuple:
+    """(user, system) clock ticks of PID and its live descendants."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return (0, 0)
+    user, system = int(fields[11]), int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    children = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                children += [int(c) for c in f.read().split()]
+        except FileNotFoundError:
+            pass
+    for c in children:
+        u, s = ticks(c)
+        user, system = user + u, system + s
+    return (user, system)
+
+
+def other_ticks(root: int) -> int:
+    """User+system ticks of the whole machine minus those of ROOT and its descendants.
+
+    Both sides leave out interrupt time (the kernel accounts network softirqs apart from
+    processes when it can); a process's reaped children count in its cutime/cstime, so
+    processes that started and ended between two samples are counted too.
+    """
+    with open("/proc/stat") as f:
+        cpu = f.readline().split()  # cpu user nice system idle iowait irq softirq steal ...
+    machine = int(cpu[1]) + int(cpu[2]) + int(cpu[3])
+    procs = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        # ppid; utime + stime + cutime + cstime
+        procs[int(entry)] = (int(fields[1]), sum(int(x) for x in fields[11:15]))
+
+    def ours(pid: int) -> bool:
+        for _ in range(64):
+            if pid == root:
+                return True
+            if pid <= 1:
+                return False
+            pid = procs.get(pid, (0, 0))[0]
+        return False
+
+    return machine - sum(t for pid, (_, t) in procs.items() if ours(pid))
+
+
+def status(addr: str, host: str) -> int:
+    h, p = addr.rsplit(":", 1)
+    conn = http.client.HTTPConnection(h, int(p), timeout=2)
+    try:
+        conn.request("GET", "/", headers={"Host": host})
+        r = conn.getresponse()
+        r.read()
+        return r.status
+    finally:
+        conn.close()
+
+
+def reload_probe(manifest: str, proxy: str, trials: int, timeout: float) -> list:
+    here = os.path.dirname(os.path.abspath(__file__))
+    spec = importlib.util.spec_from_file_location("gen", os.path.join(here, "gen-ingresses.py"))
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+
+    base = open(manifest).read()
+    times = []
+    for k in range(trials):
+        host = f"probe-{os.getpid()}-{k}.bench.example"
+        if status(proxy, host) == 200:
+            raise SystemExit(f"{host} is routed before its Ingress was written")
+        tmp = manifest + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(base + gen.probe(host))
+        started = time.perf_counter()
+        os.replace(tmp, manifest)
+        while True:
+            try:
+                if status(proxy, host) == 200:
+                    break
+            except OSError:
+                pass
+            if time.perf_counter() - started > timeout:
+                raise SystemExit(f"{host} not routed {timeout:g} s after the rewrite")
+            time.sleep(0.001)
+        times.append((time.perf_counter() - started) * 1000)
+        time.sleep(0.3)
+    return [f"{t:.1f}" for t in times]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("free-ports")
+    p.add_argument("n", type=int)
+    p = sub.add_parser("wait-ready")
+    p.add_argument("url")
+    p.add_argument("--pid", type=int, required=True)
+    p.add_argument("--timeout", type=float, default=30)
+    p.add_argument("--since", type=float)
+    p = sub.add_parser("metric")
+    p.add_argument("url")
+    p.add_argument("name")
+    p = sub.add_parser("wrk-summary")
+    p.add_argument("file")
+    p = sub.add_parser("cpu-ticks")
+    p.add_argument("pids", type=int, nargs="+")
+    p = sub.add_parser("other-ticks")
+    p.add_argument("pid", type=int)
+    p = sub.add_parser("status")
+    p.add_argument("addr")
+    p.add_argument("host")
+    p = sub.add_parser("reload-probe")
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--proxy", required=True)
+    p.add_argument("--trials", type=int, default=5)
+    p.add_argument("--timeout", type=float, default=30)
+    a = ap.parse_args()
+
+    if a.cmd == "free-ports":
+        print("\n".join(str(p) for p in free_ports(a.n)))
+    elif a.cmd == "wait-ready":
+        print(f"{wait_ready(a.url, a.pid, a.timeout, a.since or time.time()):.3f}")
+    elif a.cmd == "metric":
+        print(f"{metric(a.url, a.name):g}")
+    elif a.cmd == "wrk-summary":
+        print(" ".join(wrk_summary(a.file)))
+    elif a.cmd == "cpu-ticks":
+        user = sum(ticks(p)[0] for p in a.pids)
+        system = sum(ticks(p)[1] for p in a.pids)
+        print(user, system)
+    elif a.cmd == "other-ticks":
+        print(other_ticks(a.pid))
+    elif a.cmd == "status":
+        print(status(a.addr, a.host))
+    elif a.cmd == "reload-probe":
+        print(" ".join(reload_probe(a.manifest, a.proxy, a.trials, a.timeout)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+//! Command-line flags.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use sluice_common::LogFormat;
+
+/// Sluice's operator: turns each IngressClass of Sluice's (with its IngressClassParams)
+/// into a managed proxy fleet, publishes addresses on Ingresses, and serves the admission
+/// webhook.
+#[derive(Debug, Parser)]
+#[command(name = "sluice-operator", version)]
+pub struct Args {
+    /// Namespace for the managed proxy fleets and the leader-election Lease.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "sluice-system")]
+    pub namespace: String,
+
+    /// Kubeconfig to use instead of $KUBECONFIG, ~/.kube/config or the in-cluster config.
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Health, readiness and metrics listener: /healthz, /readyz, /metrics.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub metrics_addr: String,
+
+    /// Admission webhook listener (HTTPS only).
+    #[arg(long, default_value = "0.0.0.0:9443")]
+    pub webhook_addr: String,
+
+    /// PEM certificate of the webhook; with --webhook-key-file. Without them the webhook
+    /// is not served.
+    #[arg(long, value_name = "FILE", requires = "webhook_key_file")]
+    pub webhook_cert_file: Option<PathBuf>,
+
+    /// PEM private key of the webhook.
+    #[arg(long, value_name = "FILE", requires = "webhook_cert_file")]
+    pub webhook_key_file: Option<PathBuf>,
+
+    /// How often the webhook certificate files are checked for changes.
+    #[arg(long, default_value = "10s", value_parser = duration)]
+    pub webhook_cert_reload: Duration,
+
+    /// Serve only the webhook; run no controllers.
+    #[arg(long)]
+    pub webhook_only: bool,
+
+    /// Elect a leader among replicas with a Lease; only the leader runs controllers.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_elect: bool,
+
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = "sluice-operator")]
+    pub lease_name: String,
+
+    /// Proxy image repository used when an IngressClassParams does not set one.
+    #[arg(long, env = "SLUICE_PROXY_IMAGE")]
+    pub proxy_image: Option<String>,
+
+    /// ClusterRole bound to every proxy fleet's ServiceAccount.
+    #[arg(long, default_value = "sluice-proxy")]
+    pub proxy_cluster_role: String,
+
+    /// Log level (overridden by RUST_LOG).
+    #[arg(long, default_value = "info")]
+    pub log_level: String,
+
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    sluice_crds::annotations::parse_duration(s).map_err(str::to_string)
+}

@@ -1,0 +1,391 @@
+//! What a proxy fleet should look like: a pure function of the IngressClass, its resolved
+//! IngressClassParams and the operator's settings. The reconciler applies the result.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
+};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction,
+    ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile,
+    SecretVolumeSource, SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec, Volume,
+    VolumeMount,
+};
+use k8s_openapi::api::networking::v1::IngressClass;
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use sluice_crds::names::labels;
+use sluice_crds::params::{ResolvedParams, ServiceType};
+
+/// Container ports of the proxy; the Service maps 80 and 443 onto the first two.
+pub const HTTP_PORT: i32 = 8080;
+pub const HTTPS_PORT: i32 = 8443;
+pub const ADMIN_PORT: i32 = 9090;
+
+/// Where the default certificate Secret is mounted in the proxy.
+const DEFAULT_CERT_DIR: &str = "/etc/sluice/default-certificate";
+
+/// The operator's own settings that shape every fleet.
+#[derive(Clone, Debug)]
+pub struct FleetSettings {
+    /// Namespace of the fleets (the operator's own).
+    pub namespace: String,
+    /// ClusterRole bound to each fleet's ServiceAccount.
+    pub proxy_cluster_role: String,
+}
+
+/// Every object of one fleet.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fleet {
+    pub service_account: ServiceAccount,
+    pub cluster_role_binding: ClusterRoleBinding,
+    pub deployment: Deployment,
+    pub service: Service,
+    pub pod_disruption_budget: PodDisruptionBudget,
+}
+
+impl Fleet {
+    /// How many objects a fleet has.
+    pub const OBJECTS: usize = 5;
+}
+
+/// The name of a class's fleet objects: `sluice-proxy-CLASS`, shortened with a hash when
+/// that would not fit a Service name (63 characters).
+pub fn fleet_name(class: &str) -> String {
+    let name = format!("sluice-proxy-{class}");
+    if name.len() <= 63 {
+        return name;
+    }
+    // FNV-1a: stable across releases, unlike the standard library's hasher.
+    let hash = class.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let mut short = name[..54].trim_end_matches('-').to_string();
+    short.push('-');
+    short.push_str(&format!("{:08x}", hash as u32));
+    short
+}
+
+/// The labels every object of a class's fleet carries.
+pub fn fleet_labels(class: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (labels::NAME.to_string(), "sluice".to_string()),
+        (labels::COMPONENT.to_string(), "proxy".to_string()),
+        (labels::INSTANCE.to_string(), class.to_string()),
+        (labels::INGRESS_CLASS.to_string(), class.to_string()),
+        (
+            labels::MANAGED_BY.to_string(),
+            "sluice-operator".to_string(),
+        ),
+    ])
+}
+
+/// The labels that select a fleet's pods. Fixed for the life of a Deployment: a
+/// Deployment's selector cannot change.
+fn selector_labels(class: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (labels::NAME.to_string(), "sluice".to_string()),
+        (labels::COMPONENT.to_string(), "proxy".to_string()),
+        (labels::INSTANCE.to_string(), class.to_string()),
+    ])
+}
+
+/// Makes the IngressClass the owner, so deleting the class deletes its fleet.
+fn owner(class: &IngressClass) -> OwnerReference {
+    OwnerReference {
+        api_version: "networking.k8s.io/v1".into(),
+        kind: "IngressClass".into(),
+        name: class.metadata.name.clone().unwrap_or_default(),
+        uid: class.metadata.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        // Not set: it needs extra permissions on the owner in clusters that enforce them,
+        // and deleting a class need not wait for its fleet.
+        block_owner_deletion: None,
+    }
+}
+
+fn meta(name: &str, namespace: Option<&str>, class: &IngressClass, class_name: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_string()),
+        namespace: namespace.map(str::to_string),
+        labels: Some(fleet_labels(class_name)),
+        owner_references: Some(vec![owner(class)]),
+        ..Default::default()
+    }
+}
+
+/// The proxy's command line for these params.
+pub fn proxy_args(class: &str, params: &ResolvedParams) -> Vec<String> {
+    let mut args = vec![
+        "--ingress-class".to_string(),
+        class.to_string(),
+        "--http-addr".into(),
+        format!("0.0.0.0:{HTTP_PORT}"),
+        "--https-addr".into(),
+        format!("0.0.0.0:{HTTPS_PORT}"),
+        "--admin-addr".into(),
+        format!("0.0.0.0:{ADMIN_PORT}"),
+        "--connect-timeout".into(),
+        format!("{}ms", params.upstream.connect_timeout.as_millis()),
+        "--read-timeout".into(),
+        format!("{}ms", params.upstream.read_timeout.as_millis()),
+        "--max-attempts".into(),
+        params.upstream.max_attempts.to_string(),
+        "--tls-min-version".into(),
+        params.tls.min_version.as_str().to_string(),
+        "--log-level".into(),
+        params.logging.level.as_str().to_string(),
+        "--log-format".into(),
+        params.logging.format.as_str().to_string(),
+        // Keep accepting while the endpoint removal reaches every node, then drain.
+        "--shutdown-delay".into(),
+        "5s".into(),
+        "--grace-period".into(),
+        "20s".into(),
+    ];
+    // Clients reach HTTPS on the node port (NodePort) or on 443 (LoadBalancer, ClusterIP).
+    let redirect_port = match (params.service.type_, params.service.https_node_port) {
+        (ServiceType::NodePort, Some(port)) => port,
+        _ => 443,
+    };
+    args.extend(["--https-redirect-port".into(), redirect_port.to_string()]);
+    if !params.tls.ssl_redirect {
+        args.push("--no-ssl-redirect".into());
+    }
+    if params.tls.default_certificate_secret.is_some() {
+        args.extend([
+            "--default-cert".into(),
+            format!("{DEFAULT_CERT_DIR}/tls.crt"),
+            "--default-key".into(),
+            format!("{DEFAULT_CERT_DIR}/tls.key"),
+        ]);
+    }
+    args
+}
+
+/// Builds the fleet of `class` from its resolved params.
+pub fn desired(class: &IngressClass, params: &ResolvedParams, settings: &FleetSettings) -> Fleet {
+    let class_name = class.metadata.name.clone().unwrap_or_default();
+    let name = fleet_name(&class_name);
+    let ns = Some(settings.namespace.as_str());
+
+    let service_account = ServiceAccount {
+        metadata: meta(&name, ns, class, &class_name),
+        automount_service_account_token: Some(true),
+        ..Default::default()
+    };
+
+    let cluster_role_binding = ClusterRoleBinding {
+        metadata: meta(&name, None, class, &class_name),
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name: settings.proxy_cluster_role.clone(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: name.clone(),
+            namespace: Some(settings.namespace.clone()),
+            api_group: None,
+        }]),
+    };
+
+    let deployment = Deployment {
+        metadata: meta(&name, ns, class, &class_name),
+        spec: Some(DeploymentSpec {
+            replicas: Some(params.replicas),
+            selector: LabelSelector {
+                match_labels: Some(selector_labels(&class_name)),
+                ..Default::default()
+            },
+            strategy: Some(DeploymentStrategy {
+                type_: Some("RollingUpdate".into()),
+                // Never below the desired count during a rollout.
+                rolling_update: Some(RollingUpdateDeployment {
+                    max_unavailable: Some(IntOrString::Int(0)),
+                    max_surge: Some(IntOrString::Int(1)),
+                }),
+            }),
+            template: pod_template(&class_name, &name, params),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+
+    let service = proxy_service(class, &class_name, &name, params, &settings.namespace);
+
+    let pod_disruption_budget = PodDisruptionBudget {
+        metadata: meta(&name, ns, class, &class_name),
+        spec: Some(PodDisruptionBudgetSpec {
+            max_unavailable: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector {
+                match_labels: Some(selector_labels(&class_name)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+
+    Fleet {
+        service_account,
+        cluster_role_binding,
+        deployment,
+        service,
+        pod_disruption_budget,
+    }
+}
+
+fn pod_template(class: &str, name: &str, params: &ResolvedParams) -> PodTemplateSpec {
+    let http_get = |path: &str| HTTPGetAction {
+        path: Some(path.into()),
+        port: IntOrString::String("admin".into()),
+        ..Default::default()
+    };
+    let port = |name: &str, port: i32| ContainerPort {
+        name: Some(name.into()),
+        container_port: port,
+        protocol: Some("TCP".into()),
+        ..Default::default()
+    };
+    let (volumes, mounts) = match &params.tls.default_certificate_secret {
+        Some(secret) => (
+            Some(vec![Volume {
+                name: "default-certificate".into(),
+                secret: Some(SecretVolumeSource {
+                    secret_name: Some(secret.clone()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }]),
+            Some(vec![VolumeMount {
+                name: "default-certificate".into(),
+                mount_path: DEFAULT_CERT_DIR.into(),
+                read_only: Some(true),
+                ..Default::default()
+            }]),
+        ),
+        None => (None, None),
+    };
+    let container = Container {
+        name: "proxy".into(),
+        image: Some(params.image.reference()),
+        image_pull_policy: Some(params.image.pull_policy.as_str().into()),
+        args: Some(proxy_args(class, params)),
+        env: Some(vec![EnvVar {
+            name: "POD_NAME".into(),
+            value_from: Some(EnvVarSource {
+                field_ref: Some(ObjectFieldSelector {
+                    field_path: "metadata.name".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }]),
+        ports: Some(vec![
+            port("http", HTTP_PORT),
+            port("https", HTTPS_PORT),
+            port("admin", ADMIN_PORT),
+        ]),
+        readiness_probe: Some(Probe {
+            http_get: Some(http_get("/readyz")),
+            period_seconds: Some(5),
+            failure_threshold: Some(2),
+            ..Default::default()
+        }),
+        liveness_probe: Some(Probe {
+            http_get: Some(http_get("/healthz")),
+            period_seconds: Some(10),
+            failure_threshold: Some(3),
+            ..Default::default()
+        }),
+        resources: Some(params.resources.clone()),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            run_as_non_root: Some(true),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        volume_mounts: mounts,
+        ..Default::default()
+    };
+    let mut pod_labels = fleet_labels(class);
+    pod_labels.retain(|k, _| k != labels::MANAGED_BY);
+    PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(pod_labels),
+            annotations: (!params.pod_annotations.is_empty())
+                .then(|| params.pod_annotations.clone()),
+            ..Default::default()
+        }),
+        spec: Some(PodSpec {
+            service_account_name: Some(name.into()),
+            containers: vec![container],
+            termination_grace_period_seconds: Some(30),
+            node_selector: (!params.node_selector.is_empty()).then(|| params.node_selector.clone()),
+            tolerations: (!params.tolerations.is_empty()).then(|| params.tolerations.clone()),
+            affinity: params.affinity.clone(),
+            volumes,
+            security_context: Some(PodSecurityContext {
+                run_as_non_root: Some(true),
+                run_as_user: Some(65532),
+                run_as_group: Some(65532),
+                seccomp_profile: Some(SeccompProfile {
+                    type_: "RuntimeDefault".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+    }
+}
+
+fn proxy_service(
+    class: &IngressClass,
+    class_name: &str,
+    name: &str,
+    params: &ResolvedParams,
+    namespace: &str,
+) -> Service {
+    let port = |port_name: &str, port: i32, target: &str, node_port: Option<i32>| ServicePort {
+        name: Some(port_name.into()),
+        port,
+        target_port: Some(IntOrString::String(target.into())),
+        protocol: Some("TCP".into()),
+        node_port,
+        ..Default::default()
+    };
+    let mut metadata = meta(name, Some(namespace), class, class_name);
+    if !params.service.annotations.is_empty() {
+        metadata.annotations = Some(params.service.annotations.clone());
+    }
+    Service {
+        metadata,
+        spec: Some(ServiceSpec {
+            type_: Some(params.service.type_.as_str().into()),
+            selector: Some(selector_labels(class_name)),
+            ports: Some(vec![
+                port("http", 80, "http", params.service.http_node_port),
+                port("https", 443, "https", params.service.https_node_port),
+            ]),
+            external_traffic_policy: params
+                .service
+                .external_traffic_policy
+                .map(|p| p.as_str().to_string()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests;

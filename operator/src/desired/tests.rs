@@ -1,0 +1,162 @@
+use serde_json::json;
+use sluice_crds::params::IngressClassParamsSpec;
+
+use super::*;
+
+fn class() -> IngressClass {
+    serde_json::from_value(json!({
+        "metadata": { "name": "sluice", "uid": "c1a55-uid" },
+        "spec": { "controller": "sluice.dev/ingress-controller" }
+    }))
+    .unwrap()
+}
+
+fn settings() -> FleetSettings {
+    FleetSettings {
+        namespace: "sluice-system".into(),
+        proxy_cluster_role: "sluice-proxy".into(),
+    }
+}
+
+fn params(spec: serde_json::Value) -> ResolvedParams {
+    serde_json::from_value::<IngressClassParamsSpec>(spec)
+        .unwrap()
+        .resolve()
+        .unwrap()
+}
+
+#[test]
+fn defaults_build_a_nodeport_fleet_owned_by_the_class() {
+    let fleet = desired(&class(), &params(json!({})), &settings());
+    let svc = serde_json::to_value(&fleet.service).unwrap();
+    assert_eq!(svc["metadata"]["name"], "sluice-proxy-sluice");
+    assert_eq!(svc["metadata"]["namespace"], "sluice-system");
+    assert_eq!(svc["spec"]["type"], "NodePort");
+    assert_eq!(svc["spec"]["ports"][0]["port"], 80);
+    assert_eq!(svc["spec"]["ports"][0]["nodePort"], 30080);
+    assert_eq!(svc["spec"]["ports"][1]["port"], 443);
+    assert_eq!(svc["spec"]["ports"][1]["nodePort"], 30443);
+    assert_eq!(
+        svc["metadata"]["ownerReferences"][0]["kind"],
+        "IngressClass"
+    );
+    assert_eq!(svc["metadata"]["ownerReferences"][0]["uid"], "c1a55-uid");
+
+    let deploy = serde_json::to_value(&fleet.deployment).unwrap();
+    assert_eq!(deploy["spec"]["replicas"], 2);
+    let container = &deploy["spec"]["template"]["spec"]["containers"][0];
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(&args[..2], ["--ingress-class", "sluice"]);
+    assert!(
+        args.windows(2)
+            .any(|w| w == ["--https-redirect-port", "30443"])
+    );
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+    // The Service selects exactly the Deployment's pods.
+    assert_eq!(
+        svc["spec"]["selector"],
+        deploy["spec"]["selector"]["matchLabels"]
+    );
+    for (k, v) in svc["spec"]["selector"].as_object().unwrap() {
+        assert_eq!(&deploy["spec"]["template"]["metadata"]["labels"][k], v);
+    }
+
+    let crb = serde_json::to_value(&fleet.cluster_role_binding).unwrap();
+    assert_eq!(crb["roleRef"]["name"], "sluice-proxy");
+    assert_eq!(crb["subjects"][0]["name"], "sluice-proxy-sluice");
+    assert_eq!(crb["subjects"][0]["namespace"], "sluice-system");
+    assert!(crb["metadata"].get("namespace").is_none());
+}
+
+#[test]
+fn params_flow_into_the_objects() {
+    let fleet = desired(
+        &class(),
+        &params(json!({
+            "replicas": 3,
+            "image": { "repository": "registry.example.com/sluice-proxy", "tag": "1.2.3", "pullPolicy": "Always" },
+            "service": { "type": "LoadBalancer", "httpNodePort": 31080, "httpsNodePort": 31443,
+                         "externalTrafficPolicy": "Local", "annotations": { "lb.example.com/internal": "true" } },
+            "tls": { "minVersion": "1.3", "sslRedirect": false, "defaultCertificateSecret": "wildcard-tls" },
+            "upstream": { "connectTimeout": "2s", "readTimeout": "90s", "maxAttempts": 2 },
+            "logging": { "level": "debug", "format": "json" },
+            "podAnnotations": { "example.com/scrape": "true" },
+            "nodeSelector": { "role": "edge" }
+        })),
+        &settings(),
+    );
+    let deploy = serde_json::to_value(&fleet.deployment).unwrap();
+    assert_eq!(deploy["spec"]["replicas"], 3);
+    let pod = &deploy["spec"]["template"];
+    assert_eq!(pod["metadata"]["annotations"]["example.com/scrape"], "true");
+    assert_eq!(pod["spec"]["nodeSelector"]["role"], "edge");
+    let container = &pod["spec"]["containers"][0];
+    assert_eq!(
+        container["image"],
+        "registry.example.com/sluice-proxy:1.2.3"
+    );
+    assert_eq!(container["imagePullPolicy"], "Always");
+    let args = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    for expected in [
+        "--tls-min-version 1.3",
+        "--no-ssl-redirect",
+        "--connect-timeout 2000ms",
+        "--read-timeout 90000ms",
+        "--max-attempts 2",
+        "--log-level debug",
+        "--log-format json",
+        "--https-redirect-port 443",
+        "--default-cert /etc/sluice/default-certificate/tls.crt",
+    ] {
+        assert!(args.contains(expected), "{expected:?} missing from {args}");
+    }
+    assert_eq!(
+        pod["spec"]["volumes"][0]["secret"]["secretName"],
+        "wildcard-tls"
+    );
+
+    let svc = serde_json::to_value(&fleet.service).unwrap();
+    assert_eq!(svc["spec"]["type"], "LoadBalancer");
+    assert_eq!(svc["spec"]["externalTrafficPolicy"], "Local");
+    assert_eq!(svc["spec"]["ports"][0]["nodePort"], 31080);
+    assert_eq!(
+        svc["metadata"]["annotations"]["lb.example.com/internal"],
+        "true"
+    );
+}
+
+#[test]
+fn cluster_ip_services_have_no_node_ports() {
+    let fleet = desired(
+        &class(),
+        &params(json!({ "service": { "type": "ClusterIP" } })),
+        &settings(),
+    );
+    let svc = serde_json::to_value(&fleet.service).unwrap();
+    assert_eq!(svc["spec"]["type"], "ClusterIP");
+    assert!(svc["spec"]["ports"][0].get("nodePort").is_none());
+    assert!(svc["spec"].get("externalTrafficPolicy").is_none());
+}
+
+#[test]
+fn fleet_names_fit_a_service_name() {
+    assert_eq!(fleet_name("sluice"), "sluice-proxy-sluice");
+    let long = "a".repeat(63);
+    let name = fleet_name(&long);
+    assert!(name.len() <= 63, "{name}");
+    assert_ne!(fleet_name(&long), fleet_name(&"b".repeat(63)));
+    assert_eq!(fleet_name(&long), name, "stable");
+}

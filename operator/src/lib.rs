@@ -1,0 +1,12 @@
+//! Sluice's operator. The flow of a change, file by file:
+//!
+//! IngressClass + IngressClassParams → `controllers` (reconcile, server-side apply) →
+//! `desired` (pure: the fleet's objects) and `status` (pure: conditions); `addresses`
+//! publishes where each Ingress is reachable; `leader` elects the replica that runs the
+//! controllers; the admission webhook (crate `sluice-webhook`) runs on every replica.
+
+pub mod admin;
+pub mod cli;
+pub mod controllers;
+pub mod desired;
+pub mod leader;

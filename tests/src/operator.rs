@@ -1,0 +1,194 @@
+//! A real `sluice-operator` process for tests, and what it needs: a webhook certificate
+//! the API server trusts, and the webhook's registration.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::client;
+use crate::process::ChildGuard;
+use crate::tools::{cargo_bin, workspace_root};
+
+/// A CA and a serving certificate for 127.0.0.1 signed by it.
+pub struct WebhookCerts {
+    pub ca_pem: String,
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+impl WebhookCerts {
+    pub fn generate(dir: &Path) -> anyhow::Result<Self> {
+        let ca_key = rcgen::KeyPair::generate()?;
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "sluice-test-webhook-ca");
+        let ca = ca_params.self_signed(&ca_key)?;
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let key = rcgen::KeyPair::generate()?;
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()])?;
+        params
+            .subject_alt_names
+            .push(rcgen::SanType::IpAddress("127.0.0.1".parse()?));
+        let cert = params.signed_by(&key, &issuer)?;
+        let cert_file = dir.join("webhook.crt");
+        let key_file = dir.join("webhook.key");
+        std::fs::write(&cert_file, cert.pem())?;
+        std::fs::write(&key_file, key.serialize_pem())?;
+        Ok(Self {
+            ca_pem: ca.pem(),
+            cert_file,
+            key_file,
+        })
+    }
+
+    pub fn ca_bundle(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(&self.ca_pem)
+    }
+}
+
+/// The ValidatingWebhookConfiguration for Ingresses, served at `url`.
+pub fn ingress_webhook_configuration(url: &str, ca_bundle: &str, failure_policy: &str) -> Value {
+    json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": { "name": "sluice-test" },
+        "webhooks": [{
+            "name": "ingress.sluice.dev",
+            "admissionReviewVersions": ["v1"],
+            "sideEffects": "None",
+            "failurePolicy": failure_policy,
+            "timeoutSeconds": 5,
+            "clientConfig": { "url": url, "caBundle": ca_bundle },
+            "rules": [{
+                "apiGroups": ["networking.k8s.io"], "apiVersions": ["v1"],
+                "operations": ["CREATE", "UPDATE"], "resources": ["ingresses"]
+            }]
+        }]
+    })
+}
+
+/// The CRDs the chart installs, as objects.
+pub fn crds() -> anyhow::Result<Vec<Value>> {
+    let dir = workspace_root().join("charts/sluice/crds");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let text = std::fs::read_to_string(entry?.path())?;
+        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+            let v: Value = serde::Deserialize::deserialize(doc)?;
+            if !v.is_null() {
+                out.push(v);
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub struct Operator {
+    process: ChildGuard,
+    pub metrics: SocketAddr,
+    pub webhook: SocketAddr,
+}
+
+fn free_addr() -> anyhow::Result<SocketAddr> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+impl Operator {
+    /// Starts `sluice-operator` against the cluster of `kubeconfig`, with the webhook on a
+    /// free port when `certs` is given, and waits until `/readyz` answers 200.
+    pub async fn start(
+        kubeconfig: &Path,
+        certs: Option<&WebhookCerts>,
+        args: &[&str],
+        log_dir: &Path,
+    ) -> anyhow::Result<Self> {
+        let (metrics, webhook) = (free_addr()?, free_addr()?);
+        let mut command = Command::new(cargo_bin("sluice-operator")?);
+        command
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(["--metrics-addr", &metrics.to_string()])
+            .args(["--webhook-addr", &webhook.to_string()])
+            .args(args)
+            .env(
+                "RUST_LOG",
+                "info,sluice_operator=debug,sluice_webhook=debug",
+            )
+            .env("NO_COLOR", "1");
+        if let Some(certs) = certs {
+            command.arg("--webhook-cert-file").arg(&certs.cert_file);
+            command.arg("--webhook-key-file").arg(&certs.key_file);
+        }
+        let log = log_dir.join(format!("operator-{}.log", metrics.port()));
+        let mut process = ChildGuard::spawn("sluice-operator", command, &log)?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = process.try_exited() {
+                anyhow::bail!("sluice-operator exited ({status}):\n{}", process.output());
+            }
+            if let Ok(reply) = client::get(metrics, "operator", "/readyz").await
+                && reply.status == 200
+            {
+                break;
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "sluice-operator not ready:\n{}",
+                process.output()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(Self {
+            process,
+            metrics,
+            webhook,
+        })
+    }
+
+    pub fn webhook_url(&self, path: &str) -> String {
+        format!("https://{}{path}", self.webhook)
+    }
+
+    pub fn output(&self) -> String {
+        self.process.output()
+    }
+
+    pub async fn metric(&self, sample: &str) -> anyhow::Result<f64> {
+        let reply = client::get(self.metrics, "operator", "/metrics").await?;
+        Ok(crate::proxy::parse_metric(&reply.body, sample))
+    }
+
+    pub fn stop(&mut self) {
+        self.process.stop();
+    }
+}
+
+/// Polls `check` every 200 ms until it returns `Some`, or fails after `timeout` with
+/// `what` and the last value seen.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut last_error = None;
+    loop {
+        match check().await {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(e) => last_error = Some(e),
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!(
+                "timed out after {timeout:?} waiting for {what}; last error: {last_error:?}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

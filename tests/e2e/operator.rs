@@ -1,0 +1,480 @@
+//! The operator on a real control plane: IngressClassParams + IngressClass → a proxy fleet,
+//! kept as declared, with status, garbage collection, and addresses on Ingresses.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+use sluice_crds::params::IngressClassParams;
+use sluice_tests::TestCluster;
+use sluice_tests::objects::{ingress, path};
+use sluice_tests::operator::{Operator, crds, eventually};
+
+const NS: &str = "sluice-system";
+const WAIT: Duration = Duration::from_secs(60);
+
+fn params(name: &str, spec: Value) -> Value {
+    json!({ "apiVersion": "sluice.dev/v1alpha1", "kind": "IngressClassParams", "metadata": { "name": name }, "spec": spec })
+}
+
+fn class(name: &str, params: Option<&str>) -> Value {
+    let mut c = json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+        "metadata": { "name": name },
+        "spec": { "controller": "sluice.dev/ingress-controller" }
+    });
+    if let Some(p) = params {
+        c["spec"]["parameters"] = json!({ "apiGroup": "sluice.dev", "kind": "IngressClassParams", "name": p, "scope": "Cluster" });
+    }
+    c
+}
+
+async fn setup() -> anyhow::Result<(TestCluster, Operator)> {
+    let cluster = TestCluster::start().await?;
+    cluster
+        .apply(&[json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": NS } })])?;
+    cluster.apply(&crds()?)?;
+    let out = cluster.kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/ingressclassparams.sluice.dev",
+        "--timeout=60s",
+    ])?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let operator = Operator::start(
+        cluster.kubeconfig(),
+        None,
+        &["--namespace", NS],
+        cluster.dir(),
+    )
+    .await?;
+    Ok((cluster, operator))
+}
+
+fn node_ports(svc: &Service) -> Vec<i32> {
+    svc.spec
+        .as_ref()
+        .and_then(|s| s.ports.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.node_port)
+        .collect()
+}
+
+fn condition(p: &IngressClassParams, type_: &str) -> Option<(String, String)> {
+    p.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.message.clone()))
+}
+
+#[tokio::test]
+async fn a_class_gets_its_fleet_kept_as_declared_and_collected_with_it() -> anyhow::Result<()> {
+    let (cluster, operator) = setup().await?;
+    let client = cluster.client().await?;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
+    let services: Api<Service> = Api::namespaced(client.clone(), NS);
+    let all_params: Api<IngressClassParams> = Api::all(client.clone());
+    cluster.apply(&[
+        params("edge", json!({ "replicas": 1 })),
+        class("sluice", Some("edge")),
+    ])?;
+
+    let svc = eventually(WAIT, "the NodePort Service", || async {
+        Ok(services.get_opt("sluice-proxy-sluice").await?)
+    })
+    .await?;
+    assert_eq!(
+        svc.spec.as_ref().unwrap().type_.as_deref(),
+        Some("NodePort")
+    );
+    assert_eq!(node_ports(&svc), [30080, 30443]);
+    let deploy = eventually(WAIT, "the Deployment", || async {
+        Ok(deployments.get_opt("sluice-proxy-sluice").await?)
+    })
+    .await?;
+    assert_eq!(deploy.spec.as_ref().unwrap().replicas, Some(1));
+    let args = deploy
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0]
+        .args
+        .clone()
+        .unwrap();
+    assert_eq!(&args[..2], ["--ingress-class", "sluice"]);
+
+    let status = eventually(WAIT, "the params status", || async {
+        let p = all_params.get("edge").await?;
+        Ok(p.status
+            .clone()
+            .filter(|s| s.http_node_port.is_some())
+            .map(|s| (s, p)))
+    })
+    .await?;
+    assert_eq!(
+        (status.0.http_node_port, status.0.https_node_port),
+        (Some(30080), Some(30443))
+    );
+    assert_eq!(status.0.observed_generation, Some(1));
+    assert_eq!(condition(&status.1, "Accepted").unwrap().0, "True");
+    assert_eq!(condition(&status.1, "Degraded").unwrap().0, "False");
+    // No kubelet here: no replica becomes available.
+    assert_eq!(
+        condition(&status.1, "Ready").unwrap(),
+        ("False".into(), "0/1 proxy replicas available".into())
+    );
+
+    // Changed params are applied in place.
+    cluster.apply(&[params(
+        "edge",
+        json!({ "replicas": 3, "service": { "httpNodePort": 31080 } }),
+    )])?;
+    eventually(WAIT, "3 replicas and node port 31080", || async {
+        let d = deployments.get("sluice-proxy-sluice").await?;
+        let s = services.get("sluice-proxy-sluice").await?;
+        Ok(
+            (d.spec.as_ref().unwrap().replicas == Some(3) && node_ports(&s) == [31080, 30443])
+                .then_some((d, s)),
+        )
+    })
+    .await
+    .map(|(d, s)| {
+        assert_eq!(d.metadata.uid, deploy.metadata.uid, "updated, not replaced");
+        assert_eq!(s.metadata.uid, svc.metadata.uid, "updated, not replaced");
+    })?;
+
+    // Drift is put back: a deleted Service returns.
+    services
+        .delete("sluice-proxy-sluice", &DeleteParams::default())
+        .await?;
+    let back = eventually(WAIT, "the Service to come back", || async {
+        Ok(services
+            .get_opt("sluice-proxy-sluice")
+            .await?
+            .filter(|s| s.metadata.uid != svc.metadata.uid))
+    })
+    .await?;
+    assert_eq!(node_ports(&back), [31080, 30443]);
+
+    // Deleting the class removes its fleet.
+    cluster.kubectl(&["delete", "ingressclass", "sluice"])?;
+    eventually(WAIT, "the fleet to be garbage-collected", || async {
+        let gone = deployments.get_opt("sluice-proxy-sluice").await?.is_none()
+            && services.get_opt("sluice-proxy-sluice").await?.is_none();
+        Ok(gone.then_some(()))
+    })
+    .await?;
+    drop(operator);
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_replicas_elect_one_leader_and_fail_over() -> anyhow::Result<()> {
+    let (cluster, first) = setup().await?;
+    let second = Operator::start(
+        cluster.kubeconfig(),
+        None,
+        &["--namespace", NS],
+        cluster.dir(),
+    )
+    .await?;
+    let client = cluster.client().await?;
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(client.clone(), NS);
+    let holder = eventually(WAIT, "a leader", || async {
+        Ok(leases
+            .get_opt("sluice-operator")
+            .await?
+            .and_then(|l| l.spec?.holder_identity))
+    })
+    .await?;
+    cluster.apply(&[class("sluice", None)])?;
+    let services: Api<Service> = Api::namespaced(client, NS);
+    eventually(WAIT, "the fleet", || async {
+        Ok(services.get_opt("sluice-proxy-sluice").await?)
+    })
+    .await?;
+    // Only the leader reconciles.
+    let a = first.metric("sluice_operator_reconciles_total").await?;
+    let b = second.metric("sluice_operator_reconciles_total").await?;
+    assert!(
+        (a > 0.0) != (b > 0.0),
+        "exactly one replica reconciles: {a} and {b}"
+    );
+    let (mut leader, follower) = if a > 0.0 {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    leader.stop();
+    // The follower takes the Lease once it expires, then reconciles: drift is put back.
+    let new_holder = eventually(Duration::from_secs(90), "a new leader", || async {
+        Ok(leases
+            .get_opt("sluice-operator")
+            .await?
+            .and_then(|l| l.spec?.holder_identity)
+            .filter(|h| *h != holder))
+    })
+    .await?;
+    assert_ne!(new_holder, holder);
+    services
+        .delete("sluice-proxy-sluice", &DeleteParams::default())
+        .await?;
+    eventually(WAIT, "the new leader to restore the Service", || async {
+        Ok(services.get_opt("sluice-proxy-sluice").await?)
+    })
+    .await?;
+    assert!(follower.metric("sluice_operator_reconciles_total").await? > 0.0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_taken_node_port_degrades_the_second_class_naming_the_holder() -> anyhow::Result<()> {
+    let (cluster, _operator) = setup().await?;
+    let client = cluster.client().await?;
+    let services: Api<Service> = Api::namespaced(client.clone(), NS);
+    cluster.apply(&[class("first", None)])?;
+    eventually(WAIT, "the first fleet", || async {
+        Ok(services.get_opt("sluice-proxy-first").await?)
+    })
+    .await?;
+
+    cluster.apply(&[
+        params(
+            "second",
+            json!({ "service": { "httpNodePort": 30080, "httpsNodePort": 31443 } }),
+        ),
+        class("second", Some("second")),
+    ])?;
+    let all_params: Api<IngressClassParams> = Api::all(client);
+    let (status, message) = eventually(WAIT, "the second params to be Degraded", || async {
+        let p = all_params.get("second").await?;
+        Ok(condition(&p, "Degraded").filter(|(s, _)| s == "True"))
+    })
+    .await?;
+    assert_eq!(status, "True");
+    assert!(
+        message.contains(
+            "httpNodePort 30080 is already allocated to Service sluice-system/sluice-proxy-first"
+        ),
+        "{message}"
+    );
+    assert!(services.get_opt("sluice-proxy-second").await?.is_none());
+    Ok(())
+}
+
+#[tokio::test]
+async fn invalid_params_are_refused_by_the_api_server_with_the_rule_message() -> anyhow::Result<()>
+{
+    let cluster = TestCluster::start().await?;
+    cluster.apply(&crds()?)?;
+    cluster.kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/ingressclassparams.sluice.dev",
+        "--timeout=60s",
+    ])?;
+    let bad = params(
+        "bad",
+        json!({ "service": { "httpNodePort": 30500, "httpsNodePort": 30500 } }),
+    );
+    let out = cluster.kubectl_stdin(
+        &["apply", "-f", "-"],
+        &sluice_tests::objects::to_yaml(&[bad]),
+    )?;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("httpNodePort and httpsNodePort must differ"),
+        "{stderr}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn ingresses_of_the_class_publish_the_node_addresses() -> anyhow::Result<()> {
+    let (cluster, _operator) = setup().await?;
+    let client = cluster.client().await?;
+    let nodes: Api<Node> = Api::all(client.clone());
+    for (name, kind, address) in [
+        ("n1", "ExternalIP", "203.0.113.10"),
+        ("n2", "InternalIP", "10.1.0.2"),
+    ] {
+        nodes
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({ "metadata": { "name": name } }))?,
+            )
+            .await?;
+        let mut addresses = vec![json!({ "type": kind, "address": address })];
+        if kind == "ExternalIP" {
+            addresses.push(json!({ "type": "InternalIP", "address": "10.1.0.1" }));
+        }
+        nodes
+            .patch_status(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "status": { "addresses": addresses } })),
+            )
+            .await?;
+    }
+    cluster.apply(&[
+        class("sluice", None),
+        ingress(
+            "default",
+            "app",
+            "sluice",
+            &[(
+                Some("app.example.com"),
+                vec![path("/", "Prefix", "web", 80)],
+            )],
+        ),
+        ingress(
+            "default",
+            "other",
+            "nginx",
+            &[(
+                Some("other.example.com"),
+                vec![path("/", "Prefix", "web", 80)],
+            )],
+        ),
+    ])?;
+    let ingresses: Api<Ingress> = Api::namespaced(client, "default");
+    let published = eventually(WAIT, "the Ingress status", || async {
+        let i = ingresses.get("app").await?;
+        Ok(i.status
+            .and_then(|s| s.load_balancer)
+            .and_then(|lb| lb.ingress)
+            .filter(|l| !l.is_empty()))
+    })
+    .await?;
+    let ips: Vec<String> = published.iter().filter_map(|i| i.ip.clone()).collect();
+    assert_eq!(
+        ips,
+        ["10.1.0.2", "203.0.113.10"],
+        "ExternalIP where a Node has one, else InternalIP"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let other = ingresses.get("other").await?;
+    assert!(
+        other
+            .status
+            .and_then(|s| s.load_balancer)
+            .and_then(|l| l.ingress)
+            .is_none(),
+        "other classes are left alone"
+    );
+    Ok(())
+}
+
+/// The API server's count of write requests, by resource, except Leases (leader election
+/// renews one every few seconds by design).
+async fn writes(cluster: &TestCluster) -> anyhow::Result<Vec<(String, f64)>> {
+    let out = cluster.kubectl(&["get", "--raw", "/metrics"])?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut counts = std::collections::BTreeMap::<String, f64>::new();
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+    {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let label = |name: &str| {
+            series
+                .split(&format!("{name}=\""))
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let verb = label("verb");
+        let resource = label("resource");
+        if matches!(verb.as_str(), "POST" | "PUT" | "PATCH" | "DELETE" | "APPLY")
+            && resource != "leases"
+        {
+            *counts
+                .entry(format!("{verb} {resource}/{}", label("subresource")))
+                .or_default() += value.parse::<f64>()?;
+        }
+    }
+    Ok(counts.into_iter().collect())
+}
+
+#[tokio::test]
+async fn a_quiet_minute_has_no_writes() -> anyhow::Result<()> {
+    let (cluster, _operator) = setup().await?;
+    let client = cluster.client().await?;
+    let nodes: Api<Node> = Api::all(client.clone());
+    nodes
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({ "metadata": { "name": "n1" } }))?,
+        )
+        .await?;
+    nodes
+        .patch_status("n1", &PatchParams::default(), &Patch::Merge(json!({ "status": { "addresses": [{ "type": "InternalIP", "address": "10.1.0.1" }] } })))
+        .await?;
+    cluster.apply(&[
+        params("edge", json!({ "replicas": 1 })),
+        class("sluice", Some("edge")),
+        ingress(
+            "default",
+            "app",
+            "sluice",
+            &[(
+                Some("app.example.com"),
+                vec![path("/", "Prefix", "web", 80)],
+            )],
+        ),
+    ])?;
+    let ingresses: Api<Ingress> = Api::namespaced(client.clone(), "default");
+    let all_params: Api<IngressClassParams> = Api::all(client);
+    eventually(WAIT, "steady state", || async {
+        let published = ingresses
+            .get("app")
+            .await?
+            .status
+            .and_then(|s| s.load_balancer)
+            .and_then(|l| l.ingress)
+            .is_some();
+        let status = all_params
+            .get("edge")
+            .await?
+            .status
+            .is_some_and(|s| s.http_node_port.is_some());
+        Ok((published && status).then_some(()))
+    })
+    .await?;
+    // Let anything in flight land before counting.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let before = writes(&cluster).await?;
+    assert!(
+        before
+            .iter()
+            .any(|(k, _)| k.starts_with("APPLY deployments")),
+        "the count sees the operator's applies: {before:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let after = writes(&cluster).await?;
+    assert_eq!(
+        before, after,
+        "write requests happened during a quiet minute"
+    );
+    Ok(())
+}

@@ -11,8 +11,8 @@
                                     p99 ms, requests, non-2xx/3xx responses, socket errors
   cpu-ticks PID...                  user and system clock ticks of the processes and their
                                     live descendants
-  other-ticks PID                   user+system clock ticks of the machine less those of PID
-                                    and its descendants: what everything else used
+  other-snapshot PID FILE           record the CPU ticks of every process outside PID's tree
+  other-since PID FILE              ticks those processes (and new ones) used since then
   status HOST:PORT HOSTHEADER       the HTTP status of GET / with that Host header
   reload-probe --manifest F --proxy HOST:PORT --trials N
                                     N times: rewrite F atomically as its original text plus
@@ -23,6 +23,7 @@
 import argparse
 import http.client
 import importlib.util
+import json
 import os
 import re
 import socket
@@ -134,16 +135,8 @@ def ticks(pid: int) -> tuple:
     return (user, system)
 
 
-def other_ticks(root: int) -> int:
-    """User+system ticks of the whole machine minus those of ROOT and its descendants.
-
-    Both sides leave out interrupt time (the kernel accounts network softirqs apart from
-    processes when it can); a process's reaped children count in its cutime/cstime, so
-    processes that started and ended between two samples are counted too.
-    """
-    with open("/proc/stat") as f:
-        cpu = f.readline().split()  # cpu user nice system idle iowait irq softirq steal ...
-    machine = int(cpu[1]) + int(cpu[2]) + int(cpu[3])
+def others(root: int) -> dict:
+    """{pid: (start time, user+system ticks)} of every process but ROOT and its descendants."""
     procs = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -153,8 +146,8 @@ def other_ticks(root: int) -> int:
                 fields = f.read().rsplit(")", 1)[1].split()
         except (FileNotFoundError, ProcessLookupError):
             continue
-        # ppid; utime + stime + cutime + cstime
-        procs[int(entry)] = (int(fields[1]), sum(int(x) for x in fields[11:15]))
+        # fields: [1] ppid, [11] utime, [12] stime, [19] start time
+        procs[int(entry)] = (int(fields[1]), int(fields[19]), int(fields[11]) + int(fields[12]))
 
     def ours(pid: int) -> bool:
         for _ in range(64):
@@ -162,10 +155,30 @@ def other_ticks(root: int) -> int:
                 return True
             if pid <= 1:
                 return False
-            pid = procs.get(pid, (0, 0))[0]
+            pid = procs.get(pid, (0,))[0]
         return False
 
-    return machine - sum(t for pid, (_, t) in procs.items() if ours(pid))
+    return {pid: (start, t) for pid, (_, start, t) in procs.items() if not ours(pid)}
+
+
+def other_snapshot(root: int, path: str) -> None:
+    with open(path, "w") as f:
+        json.dump(others(root), f)
+
+
+def other_since(root: int, path: str) -> int:
+    """Ticks that processes outside ROOT's tree used since the snapshot in PATH.
+
+    A lower bound: the last moments of a process that ended in between, and processes
+    that started and ended in between, are not seen.
+    """
+    with open(path) as f:
+        before = {int(pid): tuple(v) for pid, v in json.load(f).items()}
+    total = 0
+    for pid, (start, t) in others(root).items():
+        old = before.get(pid)
+        total += t - old[1] if old and old[0] == start else t
+    return total
 
 
 def status(addr: str, host: str) -> int:
@@ -228,8 +241,10 @@ def main() -> int:
     p.add_argument("file")
     p = sub.add_parser("cpu-ticks")
     p.add_argument("pids", type=int, nargs="+")
-    p = sub.add_parser("other-ticks")
-    p.add_argument("pid", type=int)
+    for name in ("other-snapshot", "other-since"):
+        p = sub.add_parser(name)
+        p.add_argument("pid", type=int)
+        p.add_argument("file")
     p = sub.add_parser("status")
     p.add_argument("addr")
     p.add_argument("host")
@@ -252,8 +267,10 @@ def main() -> int:
         user = sum(ticks(p)[0] for p in a.pids)
         system = sum(ticks(p)[1] for p in a.pids)
         print(user, system)
-    elif a.cmd == "other-ticks":
-        print(other_ticks(a.pid))
+    elif a.cmd == "other-snapshot":
+        other_snapshot(a.pid, a.file)
+    elif a.cmd == "other-since":
+        print(other_since(a.pid, a.file))
     elif a.cmd == "status":
         print(status(a.addr, a.host))
     elif a.cmd == "reload-probe":

@@ -171,16 +171,16 @@ pct() { awk -v d="$1" -v hz="$TICK" -v t="$2" 'BEGIN { printf "%.0f %%", 100 * d
 
 # bench_case LABEL PORT [PROXY_PID]: warm-up, then the measured run; appends a table row.
 bench_case() {
-    local label=$1 port=$2 pid=${3:-} url="http://127.0.0.1:$2/" out t0 t1 o0 o1 s cpu_pct cpu_req other
+    local label=$1 port=$2 pid=${3:-} url="http://127.0.0.1:$2/" out t0 t1 others s cpu_pct cpu_req other
     log "wrk: $label"
     wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" -H "Host: $HOST_HEADER" "$url" >/dev/null ||
         die "wrk warm-up against $label failed"
     out="$TMP/wrk-$port.txt"
     [[ -z $pid ]] || read -r -a t0 <<<"$(python3 "$HELP" cpu-ticks "$pid")"
-    o0=$(python3 "$HELP" other-ticks $$)
+    python3 "$HELP" other-snapshot $$ "$TMP/others-case"
     wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Host: $HOST_HEADER" "$url" >"$out" ||
         die "wrk against $label failed: $(cat "$out")"
-    o1=$(python3 "$HELP" other-ticks $$)
+    others=$(python3 "$HELP" other-since $$ "$TMP/others-case")
     [[ -z $pid ]] || read -r -a t1 <<<"$(python3 "$HELP" cpu-ticks "$pid")"
     read -r -a s < <(python3 "$HELP" wrk-summary "$out") || die "cannot read $out"
     # s: requests/s, p50 ms, p99 ms, requests, non-2xx, socket errors
@@ -191,7 +191,7 @@ bench_case() {
     else
         cpu_pct="—" cpu_req="—"
     fi
-    other=$(pct $((o1 - o0)) "$DURATION")
+    other=$(pct "$others" "$DURATION")
     ROWS+=("| $label | ${s[0]} | ${s[1]} | ${s[2]} | $cpu_pct | $cpu_req | $other | ${s[4]} / ${s[5]} |")
     ((s[4] == 0 && s[5] == 0)) || log "warning: $label had ${s[4]} non-2xx responses and ${s[5]} socket errors"
 }
@@ -199,7 +199,7 @@ bench_case() {
 # ---------------------------------------------------------------------------- run
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-OTHER_START=$(python3 "$HELP" other-ticks $$)
+python3 "$HELP" other-snapshot $$ "$TMP/others-run"
 log "temp dir $TMP; proxy $PROXY_ORIGIN; load average $LOAD_START"
 read -r UP NGX S1_HTTP S1_ADMIN S2_HTTP S2_ADMIN <<<"$(python3 "$HELP" free-ports 6 | tr '\n' ' ')"
 
@@ -259,7 +259,7 @@ RELOAD_COUNT2=$(m sluice_proxy_route_reload_duration_seconds_count)
 HWM_MANY=$(kib "$S2_PID" VmHWM)
 RSS_MANY_AFTER=$(kib "$S2_PID" VmRSS)
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
-OTHER_RUN=$(pct $(($(python3 "$HELP" other-ticks $$) - OTHER_START)) "$SECONDS")
+OTHER_RUN=$(pct "$(python3 "$HELP" other-since $$ "$TMP/others-run")" "$SECONDS")
 
 # ---------------------------------------------------------------------------- report
 
@@ -270,11 +270,11 @@ mkdir -p "$OUT_DIR"
 {
     echo "### sluice-proxy benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
-    echo "- machine: $(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), shared by wrk, the proxy and the upstream; load average (1/5/15 min) $LOAD_START at the start, $LOAD_END at the end; processes outside the benchmark used $OTHER_RUN of one core over the run"
+    echo "- machine: $(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), shared by wrk, the proxy and the upstream; load average (1/5/15 min) $LOAD_START at the start, $LOAD_END at the end; processes outside the benchmark used at least $OTHER_RUN of one core over the run"
     echo "- sluice-proxy: $PROXY_ORIGIN; $($NGINX -v 2>&1 | sed 's/^nginx version: //'); $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2)"
     echo "- wrk: 1 thread, $CONNECTIONS keep-alive connections, ${DURATION} s measured after ${WARMUP} s warm-up, header \`Host: app-N.bench.example\`; upstream: nginx, 1 worker, \`return 200 \"ok\"\`"
     echo
-    echo "| case | requests/s | p50 (ms) | p99 (ms) | proxy CPU (of one core) | proxy CPU per request, µs (user + system) | other processes' CPU (of one core) | non-2xx / socket errors |"
+    echo "| case | requests/s | p50 (ms) | p99 (ms) | proxy CPU (of one core) | proxy CPU per request, µs (user + system) | other processes' CPU, at least (of one core) | non-2xx / socket errors |"
     echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     printf '%s\n' "${ROWS[@]}"
     echo

@@ -9,7 +9,11 @@
 #      compile time at 10,000 (from /metrics), the start-up time, and the time from an atomic
 #      rewrite of the manifest file to a new host being routed.
 #
-# Usage: bench/proxy.sh            (from anywhere; about 2 minutes once sluice-proxy is built)
+# The machine is small and may be shared, so each wrk row also gives the proxy's CPU time per
+# request (less sensitive to contention than requests/s) and a lower bound of the CPU that
+# processes outside the benchmark used meanwhile (a busy neighbour makes the row suspect).
+#
+# Usage: bench/proxy.sh            (from anywhere; about 65 s once sluice-proxy is built)
 #
 # Environment (all optional):
 #   BENCH_DURATION=10      seconds of each measured wrk run
@@ -200,6 +204,7 @@ bench_case() {
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 python3 "$HELP" other-snapshot $$ "$TMP/others-run"
+RUN_START=$SECONDS
 log "temp dir $TMP; proxy $PROXY_ORIGIN; load average $LOAD_START"
 read -r UP NGX S1_HTTP S1_ADMIN S2_HTTP S2_ADMIN <<<"$(python3 "$HELP" free-ports 6 | tr '\n' ' ')"
 
@@ -259,7 +264,7 @@ RELOAD_COUNT2=$(m sluice_proxy_route_reload_duration_seconds_count)
 HWM_MANY=$(kib "$S2_PID" VmHWM)
 RSS_MANY_AFTER=$(kib "$S2_PID" VmRSS)
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
-OTHER_RUN=$(pct "$(python3 "$HELP" other-since $$ "$TMP/others-run")" "$SECONDS")
+OTHER_RUN=$(pct "$(python3 "$HELP" other-since $$ "$TMP/others-run")" $((SECONDS - RUN_START)))
 
 # ---------------------------------------------------------------------------- report
 

@@ -9,6 +9,7 @@ pub mod objects;
 pub mod operator;
 pub mod process;
 pub mod proxy;
+pub mod seed;
 pub mod tools;
 pub mod upstream;
 

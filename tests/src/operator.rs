@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::client;
 use crate::process::ChildGuard;
+use crate::proxy::free_addr;
 use crate::tools::{cargo_bin, workspace_root};
 
 /// A CA and a serving certificate for 127.0.0.1 signed by it.
@@ -95,10 +96,6 @@ pub struct Operator {
     pub webhook: SocketAddr,
 }
 
-fn free_addr() -> anyhow::Result<SocketAddr> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
-}
-
 impl Operator {
     /// Starts `sluice-operator` against the cluster of `kubeconfig`, with the webhook on a
     /// free port when `certs` is given, and waits until `/readyz` answers 200.
@@ -108,7 +105,18 @@ impl Operator {
         args: &[&str],
         log_dir: &Path,
     ) -> anyhow::Result<Self> {
-        let (metrics, webhook) = (free_addr()?, free_addr()?);
+        Self::start_with_webhook_on(kubeconfig, certs, free_addr()?, args, log_dir).await
+    }
+
+    /// As [`Operator::start`], with the webhook on `webhook`.
+    pub async fn start_with_webhook_on(
+        kubeconfig: &Path,
+        certs: Option<&WebhookCerts>,
+        webhook: SocketAddr,
+        args: &[&str],
+        log_dir: &Path,
+    ) -> anyhow::Result<Self> {
+        let metrics = free_addr()?;
         let mut command = Command::new(cargo_bin("sluice-operator")?);
         command
             .arg("--kubeconfig")

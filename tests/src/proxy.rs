@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -18,8 +19,17 @@ pub struct Proxy {
     pub log: PathBuf,
 }
 
-fn free_addr() -> anyhow::Result<SocketAddr> {
+/// A free port on 127.0.0.1.
+pub fn free_addr() -> anyhow::Result<SocketAddr> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+/// Where a client reaches a listener: 0.0.0.0 is reached on 127.0.0.1.
+fn connectable(mut addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    addr
 }
 
 impl Proxy {
@@ -28,32 +38,43 @@ impl Proxy {
     pub async fn start(args: &[&str], log_dir: &Path) -> anyhow::Result<Self> {
         let mut last_error = None;
         // A free port can be taken between finding it and the proxy binding it.
-        for attempt in 0..3 {
-            let (http, https, admin) = (free_addr()?, free_addr()?, free_addr()?);
-            let log = log_dir.join(format!("proxy-{attempt}.log"));
-            let mut command = Command::new(cargo_bin("sluice-proxy")?);
-            command
-                .args(["--http-addr", &http.to_string()])
-                .args(["--https-addr", &https.to_string()])
-                .args(["--admin-addr", &admin.to_string()])
-                .args(["--grace-period", "5s", "--threads", "2"])
-                .args(args)
-                .env("RUST_LOG", "info,sluice_proxy=debug")
-                .env("NO_COLOR", "1");
-            let process = ChildGuard::spawn("sluice-proxy", command, &log)?;
-            let mut proxy = Self {
-                process,
-                http,
-                https,
-                admin,
-                log,
-            };
-            match proxy.wait_ready(Duration::from_secs(30)).await {
-                Ok(()) => return Ok(proxy),
+        for _ in 0..3 {
+            match Self::start_on(free_addr()?, free_addr()?, free_addr()?, args, log_dir).await {
+                Ok(proxy) => return Ok(proxy),
                 Err(e) => last_error = Some(e),
             }
         }
         Err(last_error.unwrap_or_else(|| anyhow::anyhow!("the proxy did not start")))
+    }
+
+    /// Starts `sluice-proxy` listening on the given addresses.
+    pub async fn start_on(
+        http: SocketAddr,
+        https: SocketAddr,
+        admin: SocketAddr,
+        args: &[&str],
+        log_dir: &Path,
+    ) -> anyhow::Result<Self> {
+        let log = log_dir.join(format!("proxy-{}.log", http.port()));
+        let mut command = Command::new(cargo_bin("sluice-proxy")?);
+        command
+            .args(["--http-addr", &http.to_string()])
+            .args(["--https-addr", &https.to_string()])
+            .args(["--admin-addr", &admin.to_string()])
+            .args(["--grace-period", "5s", "--threads", "2"])
+            .args(args)
+            .env("RUST_LOG", "info,sluice_proxy=debug")
+            .env("NO_COLOR", "1");
+        let process = ChildGuard::spawn("sluice-proxy", command, &log)?;
+        let mut proxy = Self {
+            process,
+            http: connectable(http),
+            https: connectable(https),
+            admin: connectable(admin),
+            log,
+        };
+        proxy.wait_ready(Duration::from_secs(30)).await?;
+        Ok(proxy)
     }
 
     async fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {

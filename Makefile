@@ -48,8 +48,12 @@ test: tools build ## Run every test: unit, proxy integration and end-to-end
 
 # --- Running it ----------------------------------------------------------------------------
 
+.PHONY: demo
+demo: tools build ## The picture of docs/architecture.md, live: chart, operator, proxy, traffic (Ctrl-C stops it)
+	@target/debug/sluice-demo
+
 .PHONY: cluster
-cluster: $(TOOLS)/cluster $(TOOLS)/kubectl ## Start a local control plane (Ctrl-C stops it)
+cluster: $(TOOLS)/cluster $(TOOLS)/kubectl ## Start a bare local control plane (Ctrl-C stops it)
 	@mkdir -p target/cluster
 	@echo "Starting the control plane; when it is ready:"
 	@echo "  export KUBECONFIG=$(CURDIR)/target/cluster/kubeconfig PATH=$(CURDIR)/$(TOOLS):\$$PATH"

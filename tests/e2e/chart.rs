@@ -9,11 +9,11 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, ListParams};
+use sluice_tests::TestCluster;
 use sluice_tests::client::{get, https_get};
 use sluice_tests::operator::{crds, eventually};
 use sluice_tests::seed::{HOST, NAMESPACE, Seed};
 use sluice_tests::tools::workspace_root;
-use sluice_tests::TestCluster;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -22,9 +22,16 @@ async fn helm_lint_is_clean() -> anyhow::Result<()> {
     let cluster = TestCluster::start().await?;
     let chart = workspace_root().join("charts/sluice");
     let out = cluster.helm(&["lint", "--strict", chart.to_str().unwrap()])?;
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "{text}");
-    assert!(!text.contains("[WARNING]") && !text.contains("[ERROR]"), "{text}");
+    assert!(
+        !text.contains("[WARNING]") && !text.contains("[ERROR]"),
+        "{text}"
+    );
     Ok(())
 }
 
@@ -33,27 +40,80 @@ async fn helm_lint_is_clean() -> anyhow::Result<()> {
 async fn every_documented_option_renders_objects_the_api_server_accepts() -> anyhow::Result<()> {
     let cluster = TestCluster::start().await?;
     cluster.apply(&crds()?)?;
-    cluster.kubectl(&["wait", "--for=condition=Established", "crd/ingressclassparams.sluice.dev", "--timeout=60s"])?;
+    cluster.kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/ingressclassparams.sluice.dev",
+        "--timeout=60s",
+    ])?;
     cluster.kubectl(&["create", "namespace", NAMESPACE])?;
     let chart = workspace_root().join("charts/sluice");
     let options: &[&[&str]] = &[
         &[],
         &["--set", "ingressClass.default=true"],
-        &["--set", "webhook.failurePolicy=Ignore", "--set", "webhook.timeoutSeconds=10"],
+        &[
+            "--set",
+            "webhook.failurePolicy=Ignore",
+            "--set",
+            "webhook.timeoutSeconds=10",
+        ],
         &["--set", "webhook.enabled=false"],
         &["--set", "ingressClass.enabled=false"],
-        &["--set", "operator.replicas=3", "--set", "operator.logFormat=json", "--set", "operator.logLevel=debug"],
+        &[
+            "--set",
+            "operator.replicas=3",
+            "--set",
+            "operator.logFormat=json",
+            "--set",
+            "operator.logLevel=debug",
+        ],
         &["--set", "ingressClass.params.service.type=LoadBalancer"],
-        &["--set", "ingressClass.params.service.type=ClusterIP", "--set", "ingressClass.params.service.httpNodePort=null", "--set", "ingressClass.params.service.httpsNodePort=null"],
-        &["--set", "ingressClass.name=edge", "--set", "ingressClass.params.replicas=4", "--set", "ingressClass.params.tls.minVersion=1.3"],
-        &["--set", "image.repository=registry.example.com/sluice-operator", "--set", "image.tag=1.2.3", "--set", "imagePullSecrets[0].name=regcred"],
-        &["--set", "webhook.url=https://127.0.0.1:9443/validate/ingress", "--set", "webhook.certificate.ipAddresses={127.0.0.1}"],
+        &[
+            "--set",
+            "ingressClass.params.service.type=ClusterIP",
+            "--set",
+            "ingressClass.params.service.httpNodePort=null",
+            "--set",
+            "ingressClass.params.service.httpsNodePort=null",
+        ],
+        &[
+            "--set",
+            "ingressClass.name=edge",
+            "--set",
+            "ingressClass.params.replicas=4",
+            "--set",
+            "ingressClass.params.tls.minVersion=1.3",
+        ],
+        &[
+            "--set",
+            "image.repository=registry.example.com/sluice-operator",
+            "--set",
+            "image.tag=1.2.3",
+            "--set",
+            "imagePullSecrets[0].name=regcred",
+        ],
+        &[
+            "--set",
+            "webhook.url=https://127.0.0.1:9443/validate/ingress",
+            "--set",
+            "webhook.certificate.ipAddresses={127.0.0.1}",
+        ],
     ];
     for option in options {
-        let mut args = vec!["template", "sluice", chart.to_str().unwrap(), "--namespace", NAMESPACE];
+        let mut args = vec![
+            "template",
+            "sluice",
+            chart.to_str().unwrap(),
+            "--namespace",
+            NAMESPACE,
+        ];
         args.extend_from_slice(option);
         let out = cluster.helm(&args)?;
-        assert!(out.status.success(), "{option:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{option:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let rendered = String::from_utf8(out.stdout)?;
         let out = cluster.kubectl_stdin(&["apply", "--dry-run=server", "-f", "-"], &rendered)?;
         assert!(
@@ -72,20 +132,37 @@ async fn install_route_refuse_upgrade_uninstall() -> anyhow::Result<()> {
 
     // Traffic through the node ports.
     let reply = get(seed.http(), HOST, "/api").await?;
-    assert_eq!((reply.status, reply.server().as_deref()), (200, Some("api")));
+    assert_eq!(
+        (reply.status, reply.server().as_deref()),
+        (200, Some("api"))
+    );
     let reply = get(seed.http(), HOST, "/").await?;
-    assert_eq!((reply.status, reply.server().as_deref()), (200, Some("frontend")));
-    let (reply, tls) = https_get(seed.https(), HOST, HOST, "/api", &["h2", "http/1.1"], &[]).await?;
-    assert_eq!((reply.status, reply.server().as_deref()), (200, Some("api")));
-    assert_eq!(tls.leaf, seed.certificate, "the Secret's certificate is served for its host");
+    assert_eq!(
+        (reply.status, reply.server().as_deref()),
+        (200, Some("frontend"))
+    );
+    let (reply, tls) =
+        https_get(seed.https(), HOST, HOST, "/api", &["h2", "http/1.1"], &[]).await?;
+    assert_eq!(
+        (reply.status, reply.server().as_deref()),
+        (200, Some("api"))
+    );
+    assert_eq!(
+        tls.leaf, seed.certificate,
+        "the Secret's certificate is served for its host"
+    );
 
     // A conflicting Ingress is refused, and kubectl says why.
     let conflict = std::fs::read_to_string(workspace_root().join("examples/conflict.yaml"))?;
-    let out = seed.cluster.kubectl_stdin(&["apply", "-f", "-"], &conflict)?;
+    let out = seed
+        .cluster
+        .kubectl_stdin(&["apply", "-f", "-"], &conflict)?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        stderr.contains("host app.example.com path /api (Prefix) is already served by Ingress default/app"),
+        stderr.contains(
+            "host app.example.com path /api (Prefix) is already served by Ingress default/app"
+        ),
         "{stderr}"
     );
 
@@ -93,7 +170,8 @@ async fn install_route_refuse_upgrade_uninstall() -> anyhow::Result<()> {
     let ingresses: Api<Ingress> = Api::namespaced(client.clone(), "default");
     let address = eventually(WAIT, "the Ingress address", || async {
         let i = ingresses.get("app").await?;
-        Ok(i.status.and_then(|s| s.load_balancer?.ingress?.first()?.ip.clone()))
+        Ok(i.status
+            .and_then(|s| s.load_balancer?.ingress?.first()?.ip.clone()))
     })
     .await?;
     assert_eq!(address, seed.node_ip);
@@ -103,21 +181,41 @@ async fn install_route_refuse_upgrade_uninstall() -> anyhow::Result<()> {
     let cert_before = secrets.get("sluice-webhook-tls").await?.data;
     let chart = workspace_root().join("charts/sluice");
     let out = seed.cluster.helm(&[
-        "upgrade", "sluice", chart.to_str().unwrap(), "--namespace", NAMESPACE, "--reuse-values",
-        "--set", "ingressClass.params.replicas=3",
+        "upgrade",
+        "sluice",
+        chart.to_str().unwrap(),
+        "--namespace",
+        NAMESPACE,
+        "--reuse-values",
+        "--set",
+        "ingressClass.params.replicas=3",
     ])?;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), NAMESPACE);
     eventually(WAIT, "3 proxy replicas", || async {
         let d = deployments.get("sluice-proxy-sluice").await?;
         Ok((d.spec.and_then(|s| s.replicas) == Some(3)).then_some(()))
     })
     .await?;
-    assert_eq!(secrets.get("sluice-webhook-tls").await?.data, cert_before, "upgrades keep the certificate");
+    assert_eq!(
+        secrets.get("sluice-webhook-tls").await?.data,
+        cert_before,
+        "upgrades keep the certificate"
+    );
 
     // helm uninstall removes what the chart and the operator created.
-    let out = seed.cluster.helm(&["uninstall", "sluice", "--namespace", NAMESPACE, "--wait"])?;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = seed
+        .cluster
+        .helm(&["uninstall", "sluice", "--namespace", NAMESPACE, "--wait"])?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let services: Api<Service> = Api::namespaced(client.clone(), NAMESPACE);
     eventually(WAIT, "everything to be gone", || async {
         let deployments = deployments.list(&ListParams::default()).await?.items.len();

@@ -32,6 +32,8 @@ pub struct Seed {
     pub cluster: TestCluster,
     /// The certificate served for app.example.com, DER.
     pub certificate: Vec<u8>,
+    /// The same certificate, PEM, in a file (for `curl --cacert`).
+    pub certificate_file: PathBuf,
     /// The node's address: where the NodePorts are reached from outside.
     pub node_ip: String,
     pub http_node_port: u16,
@@ -69,7 +71,10 @@ impl Seed {
         // address.
         let nodes: Api<Node> = Api::all(client.clone());
         nodes
-            .create(&PostParams::default(), &serde_json::from_value(json!({ "metadata": { "name": "node-1" } }))?)
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({ "metadata": { "name": "node-1" } }))?,
+            )
             .await?;
         nodes
             .patch_status(
@@ -99,13 +104,21 @@ impl Seed {
         ];
         args.extend_from_slice(helm_args);
         let out = cluster.helm(&args)?;
-        anyhow::ensure!(out.status.success(), "helm install failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        anyhow::ensure!(
+            out.status.success(),
+            "helm install failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
 
         progress.step("starting sluice-operator as the chart's ServiceAccount");
         let certs = chart_webhook_certs(&cluster, &client).await?;
         let operator_identity = cluster.impersonating_kubeconfig(
             &format!("system:serviceaccount:{NAMESPACE}:{RELEASE}-operator"),
-            &["system:serviceaccounts", &format!("system:serviceaccounts:{NAMESPACE}"), "system:authenticated"],
+            &[
+                "system:serviceaccounts",
+                &format!("system:serviceaccounts:{NAMESPACE}"),
+                "system:authenticated",
+            ],
         )?;
         let operator = Operator::start_with_webhook_on(
             &operator_identity,
@@ -125,20 +138,36 @@ impl Seed {
 
         progress.step("waiting for the operator to create the proxy fleet");
         let services: Api<Service> = Api::namespaced(client.clone(), NAMESPACE);
-        let (http_node_port, https_node_port) = eventually(Duration::from_secs(60), "the proxy Service", || async {
-            let Some(svc) = services.get_opt("sluice-proxy-sluice").await? else { return Ok(None) };
-            let port = |name: &str| {
-                svc.spec.as_ref()?.ports.as_ref()?.iter().find(|p| p.name.as_deref() == Some(name))?.node_port
-            };
-            Ok(port("http").zip(port("https")))
-        })
-        .await?;
-        let (http_node_port, https_node_port) = (u16::try_from(http_node_port)?, u16::try_from(https_node_port)?);
+        let (http_node_port, https_node_port) =
+            eventually(Duration::from_secs(60), "the proxy Service", || async {
+                let Some(svc) = services.get_opt("sluice-proxy-sluice").await? else {
+                    return Ok(None);
+                };
+                let port = |name: &str| {
+                    svc.spec
+                        .as_ref()?
+                        .ports
+                        .as_ref()?
+                        .iter()
+                        .find(|p| p.name.as_deref() == Some(name))?
+                        .node_port
+                };
+                Ok(port("http").zip(port("https")))
+            })
+            .await?;
+        let (http_node_port, https_node_port) = (
+            u16::try_from(http_node_port)?,
+            u16::try_from(https_node_port)?,
+        );
 
         progress.step("starting sluice-proxy as the fleet's ServiceAccount, on the node ports");
         let proxy_identity = cluster.impersonating_kubeconfig(
             &format!("system:serviceaccount:{NAMESPACE}:sluice-proxy-sluice"),
-            &["system:serviceaccounts", &format!("system:serviceaccounts:{NAMESPACE}"), "system:authenticated"],
+            &[
+                "system:serviceaccounts",
+                &format!("system:serviceaccounts:{NAMESPACE}"),
+                "system:authenticated",
+            ],
         )?;
         let proxy = Proxy::start_on(
             SocketAddr::from(([0, 0, 0, 0], http_node_port)),
@@ -162,14 +191,27 @@ impl Seed {
         let (cert_pem, key_pem, certificate) = certificate(&[HOST])?;
         let seed = std::fs::read_to_string(workspace_root().join("examples/seed.yaml"))?;
         let out = cluster.kubectl_stdin(&["apply", "-f", "-"], &seed)?;
-        anyhow::ensure!(out.status.success(), "applying the seed failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        anyhow::ensure!(
+            out.status.success(),
+            "applying the seed failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         cluster.apply(&[
             tls_secret("default", "app-example-tls", &cert_pem, &key_pem),
             endpoint_slice("default", "api-svc", "api-svc-local", &[api.addr], &[]),
-            endpoint_slice("default", "frontend-svc", "frontend-svc-local", &[frontend.addr], &[]),
+            endpoint_slice(
+                "default",
+                "frontend-svc",
+                "frontend-svc-local",
+                &[frontend.addr],
+                &[],
+            ),
         ])?;
 
+        let certificate_file = logs.path().join("app.example.com.crt");
+        std::fs::write(&certificate_file, &cert_pem)?;
         let seed = Self {
+            certificate_file,
             proxy,
             operator,
             api,
@@ -183,33 +225,50 @@ impl Seed {
             logs,
         };
         progress.step("waiting for the route to serve");
-        eventually(Duration::from_secs(30), "app.example.com/api to be routed", || async {
-            let r = client::get(seed.http(), HOST, "/api").await?;
-            Ok((r.server().as_deref() == Some("api")).then_some(()))
-        })
+        eventually(
+            Duration::from_secs(30),
+            "app.example.com/api to be routed",
+            || async {
+                let r = client::get(seed.http(), HOST, "/api").await?;
+                Ok((r.server().as_deref() == Some("api")).then_some(()))
+            },
+        )
         .await?;
         Ok(seed)
     }
 
     /// The NodePort address for HTTP, as an outside client would reach it.
     pub fn http(&self) -> SocketAddr {
-        SocketAddr::new(self.node_ip.parse().unwrap_or([127, 0, 0, 1].into()), self.http_node_port)
+        SocketAddr::new(
+            self.node_ip.parse().unwrap_or([127, 0, 0, 1].into()),
+            self.http_node_port,
+        )
     }
 
     /// The NodePort address for HTTPS.
     pub fn https(&self) -> SocketAddr {
-        SocketAddr::new(self.node_ip.parse().unwrap_or([127, 0, 0, 1].into()), self.https_node_port)
+        SocketAddr::new(
+            self.node_ip.parse().unwrap_or([127, 0, 0, 1].into()),
+            self.https_node_port,
+        )
     }
 }
 
 /// The chart-generated webhook certificate, from its Secret, as files the operator reads
 /// (in a cluster the Secret is mounted as a volume).
-async fn chart_webhook_certs(cluster: &TestCluster, client: &kube::Client) -> anyhow::Result<WebhookCerts> {
+async fn chart_webhook_certs(
+    cluster: &TestCluster,
+    client: &kube::Client,
+) -> anyhow::Result<WebhookCerts> {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), NAMESPACE);
     let secret = secrets.get(&format!("{RELEASE}-webhook-tls")).await?;
     let data = secret.data.unwrap_or_default();
     let get = |k: &str| -> anyhow::Result<Vec<u8>> {
-        Ok(data.get(k).ok_or_else(|| anyhow::anyhow!("the webhook Secret has no {k}"))?.0.clone())
+        Ok(data
+            .get(k)
+            .ok_or_else(|| anyhow::anyhow!("the webhook Secret has no {k}"))?
+            .0
+            .clone())
     };
     let dir = cluster.dir().join("webhook-certificate");
     std::fs::create_dir_all(&dir)?;

@@ -25,11 +25,17 @@ pub fn tool(name: &str) -> anyhow::Result<PathBuf> {
 
 /// A binary of this workspace, built by cargo into the same profile as the tests.
 pub fn cargo_bin(name: &str) -> anyhow::Result<PathBuf> {
-    // Test executables live in target/<profile>/deps; the binaries one level up.
+    // Test executables live in target/<profile>/deps, the binaries (the demo among them)
+    // in target/<profile>.
     let exe = std::env::current_exe()?;
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).ok_or_else(|| {
+    let dir = exe.parent().ok_or_else(|| {
         anyhow::anyhow!("cannot locate the target directory from {}", exe.display())
     })?;
+    let profile_dir = if dir.ends_with("deps") {
+        dir.parent().unwrap_or(dir)
+    } else {
+        dir
+    };
     let path = profile_dir.join(name);
     if !path.is_file() {
         anyhow::bail!(

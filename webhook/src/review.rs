@@ -79,9 +79,9 @@ pub fn respond<K: kube::Resource>(
     }
     if !decision.allowed {
         response = response.deny(decision.message.clone().unwrap_or_default());
-        // kubectl shows a denial with code 403 as "Forbidden", which is what it is.
+        // kubectl prints the reason: "Error from server (Forbidden): ... denied the request".
         response.result.code = 403;
-        response.result.reason = decision.reason.as_str().into();
+        response.result.reason = "Forbidden".into();
     }
     response.into_review()
 }

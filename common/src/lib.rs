@@ -1,30 +1,9 @@
-//! Process set-up shared by Sluice's binaries, so the proxy and the operator log alike,
-//! take the same flags and find the cluster the same way.
+//! Process set-up shared by Sluice's binaries, so the proxy and the operator log and trace
+//! alike, take the same flags and find the cluster the same way.
 
-use clap::ValueEnum;
+pub mod telemetry;
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-/// Logs to stderr at `level` (RUST_LOG overrides it), in `format`. `log` records (from
-/// Pingora and other libraries) are bridged in.
-pub fn init_logging(level: &str, format: LogFormat) {
-    use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
+pub use telemetry::{LogFormat, OtlpProtocol, Telemetry, TraceConfig};
 
 /// A Kubernetes client from `kubeconfig`, else $KUBECONFIG / ~/.kube/config, else the
 /// in-cluster configuration.

@@ -458,10 +458,27 @@ pub struct TracingParams {
     ).message("must be an http or https URL with a host"))]
     pub otlp_endpoint: Option<String>,
 
+    /// How spans are sent to the endpoint: `grpc` (usually port 4317) or `http/protobuf`
+    /// (usually port 4318; `/v1/traces` is added when the URL has no path). Default: grpc.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<OtlpProtocol>,
+
     /// The fraction of requests to trace, 0 to 1. Default: 0.01.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.0, max = 1.0))]
     pub sampling_ratio: Option<f64>,
+}
+
+/// The OTLP transport.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum OtlpProtocol {
+    /// OTLP over gRPC.
+    #[default]
+    #[serde(rename = "grpc")]
+    Grpc,
+    /// OTLP over HTTP with protobuf bodies.
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
 }
 
 /// What the operator last saw of the proxy fleet of these params.
@@ -708,6 +725,7 @@ pub struct ResolvedUpstream {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ResolvedTracing {
     pub otlp_endpoint: Option<String>,
+    pub protocol: OtlpProtocol,
     pub sampling_ratio: f64,
 }
 
@@ -939,6 +957,7 @@ impl IngressClassParamsSpec {
         }
         let tracing = ResolvedTracing {
             otlp_endpoint: tracing.otlp_endpoint,
+            protocol: tracing.protocol.unwrap_or_default(),
             sampling_ratio,
         };
 
@@ -1057,6 +1076,16 @@ impl LogFormat {
         match self {
             Self::Text => "text",
             Self::Json => "json",
+        }
+    }
+}
+
+impl OtlpProtocol {
+    /// The protocol as the proxy's `--otlp-protocol` flag spells it.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Self::Grpc => "grpc",
+            Self::HttpProtobuf => "http-protobuf",
         }
     }
 }

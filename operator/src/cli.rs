@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use sluice_common::LogFormat;
+use sluice_common::{LogFormat, OtlpProtocol};
 
 /// Sluice's operator: turns each IngressClass of Sluice's (with its IngressClassParams)
 /// into a managed proxy fleet, publishes addresses on Ingresses, and serves the admission
@@ -60,6 +60,19 @@ pub struct Args {
     /// ClusterRole bound to every proxy fleet's ServiceAccount.
     #[arg(long, default_value = "sluice-proxy")]
     pub proxy_cluster_role: String,
+
+    /// OTLP endpoint of an OpenTelemetry collector for the operator's own spans
+    /// (reconciles, admission reviews). Without it nothing is traced.
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+
+    /// OTLP transport.
+    #[arg(long, value_enum, default_value_t = OtlpProtocol::Grpc)]
+    pub otlp_protocol: OtlpProtocol,
+
+    /// Share of reconciles and reviews without a sampled traceparent that are traced.
+    #[arg(long, default_value_t = 1.0)]
+    pub trace_sampling_ratio: f64,
 
     /// Log level (overridden by RUST_LOG).
     #[arg(long, default_value = "info")]

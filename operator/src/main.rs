@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use prometheus_client::registry::Registry;
-use sluice_common::init_logging;
+use sluice_common::TraceConfig;
 use sluice_operator::admin::{self, Admin};
 use sluice_operator::cli::Args;
 use sluice_operator::leader::{self, LeaseConfig};
@@ -17,8 +17,24 @@ use tokio::sync::watch;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    init_logging(&args.log_level, args.log_format);
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let telemetry = sluice_common::telemetry::init(
+        &args.log_level,
+        args.log_format,
+        &TraceConfig {
+            service: "sluice-operator",
+            endpoint: args.otlp_endpoint.clone(),
+            protocol: args.otlp_protocol,
+            sampling_ratio: args.trace_sampling_ratio,
+        },
+    );
+    let _telemetry = match telemetry {
+        Ok(t) => t,
+        Err(error) => {
+            eprintln!("sluice-operator: cannot set up logging and tracing: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use sluice_common::LogFormat;
+use sluice_common::{LogFormat, OtlpProtocol};
 
 /// Sluice's data plane: routes HTTP(S) by the rules of the Ingresses of one IngressClass.
 ///
@@ -83,6 +83,19 @@ pub struct Args {
     #[arg(long, default_value = "10s", value_parser = duration)]
     pub grace_period: Duration,
 
+    /// OTLP endpoint of an OpenTelemetry collector to export request spans to (e.g.
+    /// http://otel-collector:4317). Without it nothing is traced.
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+
+    /// OTLP transport.
+    #[arg(long, value_enum, default_value_t = OtlpProtocol::Grpc)]
+    pub otlp_protocol: OtlpProtocol,
+
+    /// Share of requests without a sampled traceparent that are traced (0 to 1).
+    #[arg(long, default_value_t = 0.01, value_parser = ratio)]
+    pub trace_sampling_ratio: f64,
+
     /// Log level (overridden by RUST_LOG).
     #[arg(long, default_value = "info")]
     pub log_level: String,
@@ -98,6 +111,13 @@ pub enum TlsVersion {
     V1_2,
     #[value(name = "1.3")]
     V1_3,
+}
+
+fn ratio(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err("must be a number from 0 to 1".into()),
+    }
 }
 
 fn duration(s: &str) -> Result<Duration, String> {

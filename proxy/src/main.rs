@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use sluice_common::init_logging;
+use sluice_common::TraceConfig;
 use sluice_proxy::cli::{Args, TlsVersion};
 use sluice_proxy::compile::CompileOptions;
 use sluice_proxy::serve::router::ServeOptions;
@@ -14,10 +14,43 @@ use sluice_proxy::{admin, source};
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    init_logging(&args.log_level, args.log_format);
-    // One crypto provider for every TLS user in the process (Pingora, kube).
+    // One crypto provider for every TLS user in the process (Pingora, kube, the exporter).
     let _ = rustls::crypto::ring::default_provider().install_default();
-    match run(args) {
+    // The config side (source, admin, span export) runs on its own small runtime; Pingora
+    // runs its own.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("sluice-config")
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(error) => {
+            eprintln!("sluice-proxy: cannot start a runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let telemetry = {
+        let _inside = runtime.enter();
+        sluice_common::telemetry::init(
+            &args.log_level,
+            args.log_format,
+            &TraceConfig {
+                service: "sluice-proxy",
+                endpoint: args.otlp_endpoint.clone(),
+                protocol: args.otlp_protocol,
+                sampling_ratio: args.trace_sampling_ratio,
+            },
+        )
+    };
+    let telemetry = match telemetry {
+        Ok(t) => t,
+        Err(error) => {
+            eprintln!("sluice-proxy: cannot set up logging and tracing: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(args, runtime, telemetry) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -26,7 +59,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: Args) -> anyhow::Result<()> {
+fn run(
+    args: Args,
+    runtime: tokio::runtime::Runtime,
+    telemetry: sluice_common::Telemetry,
+) -> anyhow::Result<()> {
     let state = Arc::new(State::new(CompileOptions {
         class: args.ingress_class.clone(),
         ssl_redirect: !args.no_ssl_redirect,
@@ -35,13 +72,10 @@ fn run(args: Args) -> anyhow::Result<()> {
         default_certificate(args.default_cert.as_deref(), args.default_key.as_deref())
             .context("default certificate")?,
     );
+    let tracer = telemetry.tracer("sluice-proxy");
+    // Spans still queued are flushed before the process exits.
+    state.on_exit(Box::new(move || drop(telemetry)));
 
-    // The config side (source + admin) runs on its own small runtime; Pingora runs its own.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("sluice-config")
-        .enable_all()
-        .build()?;
     let admin_listener = runtime
         .block_on(tokio::net::TcpListener::bind(&args.admin_addr))
         .with_context(|| format!("cannot listen on {}", args.admin_addr))?;
@@ -91,6 +125,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 max_attempts: args.max_attempts as usize,
                 https_redirect_port: args.https_redirect_port,
                 require_tls13: args.tls_min_version == TlsVersion::V1_3,
+                tracer,
             },
         },
     )

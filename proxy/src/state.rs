@@ -20,6 +20,7 @@ pub struct State {
     shutting_down: AtomicBool,
     pub options: CompileOptions,
     pub metrics: Metrics,
+    exit_hooks: std::sync::Mutex<Vec<Box<dyn FnOnce() + Send>>>,
 }
 
 impl State {
@@ -32,6 +33,7 @@ impl State {
             shutting_down: AtomicBool::new(false),
             options,
             metrics: Metrics::new(),
+            exit_hooks: Default::default(),
         }
     }
 
@@ -89,6 +91,22 @@ impl State {
             compile_ms = elapsed.as_secs_f64() * 1000.0,
             "route table swapped in"
         );
+    }
+
+    /// Registers work to do just before the process exits (flushing spans).
+    pub fn on_exit(&self, hook: Box<dyn FnOnce() + Send>) {
+        self.exit_hooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(hook);
+    }
+
+    /// Runs the exit hooks; call right before exiting.
+    pub fn run_exit_hooks(&self) {
+        let hooks = std::mem::take(&mut *self.exit_hooks.lock().unwrap_or_else(|e| e.into_inner()));
+        for hook in hooks {
+            hook();
+        }
     }
 
     /// A source failed to produce a usable object set; the current table stays.

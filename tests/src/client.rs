@@ -139,17 +139,14 @@ pub async fn https_get(
     alpn: &[&str],
     versions: &[&'static rustls::SupportedProtocolVersion],
 ) -> anyhow::Result<(Reply, TlsInfo)> {
-    https_send(
-        addr,
+    let target = Target {
         sni,
         host,
-        Method::GET,
+        method: Method::GET,
         path,
-        Bytes::new(),
-        alpn,
-        versions,
-    )
-    .await
+        headers: &[],
+    };
+    https_send(addr, target, Bytes::new(), alpn, versions).await
 }
 
 /// One POST of `body` over TLS (HTTP/1.1, SNI localhost).
@@ -158,26 +155,38 @@ pub async fn https_post(
     path: &str,
     body: Vec<u8>,
 ) -> anyhow::Result<(Reply, TlsInfo)> {
-    https_send(
-        addr,
-        "localhost",
-        "localhost",
-        Method::POST,
-        path,
-        Bytes::from(body),
-        &["http/1.1"],
-        &[],
-    )
-    .await
+    https_post_with(addr, path, body, &[]).await
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One POST of `body` over TLS with extra request headers.
+pub async fn https_post_with(
+    addr: SocketAddr,
+    path: &str,
+    body: Vec<u8>,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<(Reply, TlsInfo)> {
+    let target = Target {
+        sni: "localhost",
+        host: "localhost",
+        method: Method::POST,
+        path,
+        headers,
+    };
+    https_send(addr, target, Bytes::from(body), &["http/1.1"], &[]).await
+}
+
+/// What an HTTPS request is for.
+struct Target<'a> {
+    sni: &'a str,
+    host: &'a str,
+    method: Method,
+    path: &'a str,
+    headers: &'a [(&'a str, &'a str)],
+}
+
 async fn https_send(
     addr: SocketAddr,
-    sni: &str,
-    host: &str,
-    method: Method,
-    path: &str,
+    target: Target<'_>,
     body: Bytes,
     alpn: &[&str],
     versions: &[&'static rustls::SupportedProtocolVersion],
@@ -194,6 +203,13 @@ async fn https_send(
         .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
         .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+    let Target {
+        sni,
+        host,
+        method,
+        path,
+        headers,
+    } = target;
     config.enable_sni = !sni.is_empty();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let name = if sni.is_empty() {
@@ -223,21 +239,27 @@ async fn https_send(
         let (mut sender, connection) =
             hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await?;
         tokio::spawn(connection);
-        let req = Request::builder()
+        let mut req = Request::builder()
             .method(method)
             .uri(format!("https://{host}{path}"))
-            .version(Version::HTTP_2)
-            .body(Full::new(body))?;
+            .version(Version::HTTP_2);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Full::new(body))?;
         collect(sender.send_request(req).await?).await?
     } else {
         let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await?;
         tokio::spawn(connection);
-        let req = Request::builder()
+        let mut req = Request::builder()
             .method(method)
             .uri(path)
             .header("host", host)
-            .header("content-type", "application/json")
-            .body(Full::new(body))?;
+            .header("content-type", "application/json");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Full::new(body))?;
         collect(sender.send_request(req).await?).await?
     };
     Ok((reply, info))

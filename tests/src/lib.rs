@@ -7,6 +7,7 @@ pub mod client;
 pub mod cluster;
 pub mod objects;
 pub mod operator;
+pub mod otlp;
 pub mod process;
 pub mod proxy;
 pub mod seed;

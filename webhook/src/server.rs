@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use rustls::server::ResolvesServerCert;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::index::Index;
 use crate::metrics::{Metrics, ReviewLabels};
@@ -62,10 +63,15 @@ async fn readyz(State(webhook): State<Webhook>) -> Response {
     }
 }
 
-async fn validate_ingress(State(webhook): State<Webhook>, body: Bytes) -> Response {
+async fn validate_ingress(
+    State(webhook): State<Webhook>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let started = Instant::now();
     let span = tracing::info_span!(
         "admission_review",
+        otel.kind = "server",
         kind = "Ingress",
         object = tracing::field::Empty,
         operation = tracing::field::Empty,
@@ -73,6 +79,8 @@ async fn validate_ingress(State(webhook): State<Webhook>, body: Bytes) -> Respon
         reason = tracing::field::Empty,
         index_ingresses = tracing::field::Empty,
     );
+    // The API server sends a traceparent when its own tracing is on: continue that trace.
+    let _ = span.set_parent(sluice_common::telemetry::extract(&headers));
     let _enter = span.enter();
     let result = {
         let index = webhook.index.read().unwrap_or_else(|e| e.into_inner());

@@ -12,7 +12,7 @@
 use std::fmt;
 
 /// The two behaviours a path can have once `ImplementationSpecific` is resolved.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub enum PathKind {
     Exact,
     Prefix,
@@ -28,7 +28,7 @@ impl fmt::Display for PathKind {
 }
 
 /// What a path rule claims, normalised.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct PathMatch {
     pub kind: PathKind,
     /// For `Exact`, the path as written. For `Prefix`, `/` followed by its non-empty

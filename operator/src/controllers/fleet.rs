@@ -21,6 +21,7 @@ use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use sluice_crds::names::{CONTROLLER_NAME, FIELD_MANAGER, GROUP, labels};
 use sluice_crds::params::{IngressClassParams, IngressClassParamsSpec, referenced_params};
+use tracing::Instrument;
 
 use super::apply::{Applied, apply};
 use super::metrics::ControllerMetrics;
@@ -143,12 +144,16 @@ fn error_policy(class: Arc<IngressClass>, error: &Error, ctx: Arc<Context>) -> A
 async fn reconcile(class: Arc<IngressClass>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     let name = class.name_any();
-    let span = tracing::info_span!("reconcile", class = %name, outcome = tracing::field::Empty, changed = tracing::field::Empty);
-    let _enter = span.enter();
     if !is_ours(&class) || class.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let result = reconcile_class(&class, &ctx).await;
+    let span = tracing::info_span!(
+        "reconcile",
+        object = %format!("IngressClass/{name}"),
+        outcome = tracing::field::Empty,
+        changed = tracing::field::Empty,
+    );
+    let result = reconcile_class(&class, &ctx).instrument(span.clone()).await;
     ctx.metrics.reconciles.inc();
     ctx.metrics
         .duration

@@ -155,6 +155,16 @@ pub fn proxy_args(class: &str, params: &ResolvedParams) -> Vec<String> {
     if !params.tls.ssl_redirect {
         args.push("--no-ssl-redirect".into());
     }
+    if let Some(endpoint) = &params.tracing.otlp_endpoint {
+        args.extend([
+            "--otlp-endpoint".into(),
+            endpoint.clone(),
+            "--otlp-protocol".into(),
+            params.tracing.protocol.flag().into(),
+            "--trace-sampling-ratio".into(),
+            params.tracing.sampling_ratio.to_string(),
+        ]);
+    }
     if params.tls.default_certificate_secret.is_some() {
         args.extend([
             "--default-cert".into(),

@@ -88,6 +88,7 @@ fn params_flow_into_the_objects() {
             "upstream": { "connectTimeout": "2s", "readTimeout": "90s", "maxAttempts": 2 },
             "logging": { "level": "debug", "format": "json" },
             "podAnnotations": { "example.com/scrape": "true" },
+            "tracing": { "otlpEndpoint": "http://otel-collector.observability:4318", "protocol": "http/protobuf", "samplingRatio": 0.25 },
             "nodeSelector": { "role": "edge" }
         })),
         &settings(),
@@ -120,6 +121,7 @@ fn params_flow_into_the_objects() {
         "--log-format json",
         "--https-redirect-port 443",
         "--default-cert /etc/sluice/default-certificate/tls.crt",
+        "--otlp-endpoint http://otel-collector.observability:4318 --otlp-protocol http-protobuf --trace-sampling-ratio 0.25",
     ] {
         assert!(args.contains(expected), "{expected:?} missing from {args}");
     }

@@ -112,7 +112,7 @@ pub fn compile(objects: &ObjectSet, options: &CompileOptions) -> Compiled {
             let route = Arc::new(Route {
                 ingress: ingress_key.clone(),
                 host: claim.key.host.to_string(),
-                path: Some(claim.key.path.to_string()),
+                path: Some(claim.key.path.clone()),
                 backend: resolver.resolve(namespace, claim.backend),
                 redirect_to_https: options.ssl_redirect
                     && settings.ssl_redirect != Some(false)

@@ -76,8 +76,8 @@ pub struct Route {
     pub ingress: String,
     /// The rule's host as written (`app.example.com`, `*.example.com`, or none).
     pub host: String,
-    /// The rule's path and type; `None` for a default backend.
-    pub path: Option<String>,
+    /// The rule's path (normalised) and its type; `None` for a default backend.
+    pub path: Option<PathMatch>,
     pub backend: Arc<Backend>,
     /// Plain-HTTP requests get a 308 to HTTPS.
     pub redirect_to_https: bool,

@@ -4,3 +4,4 @@ pub mod responses;
 pub mod router;
 pub mod server;
 pub mod tls;
+pub mod trace;

@@ -18,6 +18,7 @@ use pingora::{Error, ErrorSource, ErrorType, Result};
 use sluice_crds::ingress::normalize_request_host;
 
 use super::responses;
+use super::trace::RequestTrace;
 use crate::metrics::{RequestLabels, ServiceLabels, status_class};
 use crate::routes::{Route, RouteTable};
 use crate::state::State;
@@ -33,6 +34,8 @@ pub struct ServeOptions {
     pub https_redirect_port: u16,
     /// Refuse requests that arrived over TLS 1.2 (the listener negotiates 1.2 and 1.3).
     pub require_tls13: bool,
+    /// Where request spans go; `None`: tracing is off and costs nothing.
+    pub tracer: Option<opentelemetry_sdk::trace::SdkTracer>,
 }
 
 pub struct Router {
@@ -48,6 +51,7 @@ pub struct RequestCtx {
     tls: bool,
     /// What the response body said when Sluice answered itself.
     note: Option<String>,
+    trace: Option<RequestTrace>,
     _in_flight: InFlight,
 }
 
@@ -88,6 +92,7 @@ impl ProxyHttp for Router {
             tried: Vec::new(),
             tls: false,
             note: None,
+            trace: None,
             _in_flight: InFlight(self.state.clone()),
         }
     }
@@ -108,6 +113,14 @@ impl ProxyHttp for Router {
 
         let table = self.state.table();
         let (host, route) = self.lookup(&table, session.req_header());
+        if let Some(tracer) = &self.options.tracer {
+            let client = session.client_addr().and_then(|a| a.as_inet()).copied();
+            let trace = RequestTrace::start(tracer, session.req_header(), &host, ctx.tls, client);
+            if let Some(route) = &route {
+                trace.matched(route, session.req_header().method.as_str());
+            }
+            ctx.trace = Some(trace);
+        }
         let Some(route) = route else {
             let message = format!("404 Not Found: no Ingress rule matches host {host:?}\n");
             responses::send(session, 404, &message, None).await?;
@@ -178,6 +191,14 @@ impl ProxyHttp for Router {
                 .inc();
         }
         ctx.tried.push(addr);
+        if let (Some(trace), Some(tracer)) = (&mut ctx.trace, &self.options.tracer) {
+            trace.attempt(
+                tracer,
+                session.req_header().method.as_str(),
+                addr,
+                ctx.tried.len(),
+            );
+        }
         let mut peer = HttpPeer::new(addr, false, String::new());
         let connect = route
             .connect_timeout
@@ -208,6 +229,9 @@ impl ProxyHttp for Router {
                     service: route.backend.name.clone(),
                 })
                 .inc();
+            if let Some(trace) = &mut ctx.trace {
+                trace.attempt_failed(e.etype().as_str());
+            }
             let untried_left = route.backend.endpoints.len() > ctx.tried.len();
             if untried_left && ctx.tried.len() < self.options.max_attempts {
                 e.set_retry(true);
@@ -256,6 +280,9 @@ impl ProxyHttp for Router {
         if !has_request_id {
             upstream_request
                 .insert_header("x-request-id", uuid::Uuid::new_v4().simple().to_string())?;
+        }
+        if let Some(trace) = &ctx.trace {
+            trace.inject(upstream_request);
         }
         Ok(())
     }
@@ -325,6 +352,13 @@ impl ProxyHttp for Router {
             None => (String::new(), String::new()),
         };
         let elapsed = ctx.started.elapsed();
+        if let Some(trace) = &mut ctx.trace {
+            trace.finish(
+                status,
+                ctx.tried.len(),
+                error.map(|e| e.to_string()).or_else(|| ctx.note.clone()),
+            );
+        }
         let metrics = &self.state.metrics;
         metrics
             .request_duration

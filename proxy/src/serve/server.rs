@@ -86,10 +86,11 @@ pub fn run(state: Arc<State>, options: ServerOptions) -> anyhow::Result<()> {
     tracing::info!(http = %options.http_addr, https = ?options.https_addr, "serving");
     server.run(RunArgs {
         shutdown_signal: Box::new(Signals {
-            state,
+            state: state.clone(),
             shutdown_delay: options.shutdown_delay,
         }),
     });
+    state.run_exit_hooks();
     Ok(())
 }
 
@@ -128,6 +129,7 @@ fn follow_lifecycle(
         in_flight = state.metrics.in_flight.get(),
         "drained; exiting"
     );
+    state.run_exit_hooks();
     std::process::exit(0);
 }
 

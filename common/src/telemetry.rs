@@ -1,0 +1,237 @@
+//! Logs and OpenTelemetry traces.
+//!
+//! Logs go to stderr. With an OTLP endpoint, spans are exported over OTLP (gRPC, or HTTP
+//! with protobuf) through a batch processor with a bounded queue: when the collector is slow
+//! or gone, spans are dropped, never waited for. Sampling is parent-based: a request that
+//! arrives with a sampled `traceparent` is traced, one without is sampled at the ratio.
+
+use std::time::Duration;
+
+use clap::ValueEnum;
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider,
+};
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum OtlpProtocol {
+    /// OTLP over gRPC (usually port 4317).
+    #[default]
+    Grpc,
+    /// OTLP over HTTP with protobuf bodies (usually port 4318, path /v1/traces).
+    HttpProtobuf,
+}
+
+/// Where and how much to trace.
+#[derive(Clone, Debug)]
+pub struct TraceConfig {
+    /// The binary's name, as `service.name`.
+    pub service: &'static str,
+    /// No endpoint: no tracing at all (and no cost).
+    pub endpoint: Option<String>,
+    pub protocol: OtlpProtocol,
+    /// Share of new traces recorded, 0.0..=1.0.
+    pub sampling_ratio: f64,
+}
+
+/// Keeps the exporter alive; dropping it flushes what is queued (briefly) and stops it.
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// A tracer for spans made directly (the proxy's request path), if tracing is on.
+    pub fn tracer(&self, name: &'static str) -> Option<SdkTracer> {
+        self.provider.as_ref().map(|p| p.tracer(name))
+    }
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take() {
+            let _ = provider.shutdown_with_timeout(Duration::from_secs(2));
+        }
+    }
+}
+
+/// The most spans waiting for export; beyond it new spans are dropped.
+const MAX_QUEUE: usize = 4096;
+
+/// Sets up logging and, with an endpoint, tracing. Must run inside a tokio runtime when
+/// tracing (the exporter's client lives on it).
+pub fn init(level: &str, format: LogFormat, trace: &TraceConfig) -> anyhow::Result<Telemetry> {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    let fmt = match format {
+        LogFormat::Text => fmt.boxed(),
+        LogFormat::Json => fmt.json().boxed(),
+    }
+    .with_filter(filter);
+
+    let provider = match &trace.endpoint {
+        Some(endpoint) => Some(provider(trace, endpoint)?),
+        None => None,
+    };
+    // Sluice's own spans (reconciles, reviews) are exported; libraries' are not.
+    let otel = provider.as_ref().map(|p| {
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer(trace.service))
+            .with_filter(
+                Targets::new()
+                    .with_target("sluice_operator", LevelFilter::INFO)
+                    .with_target("sluice_webhook", LevelFilter::INFO)
+                    .with_target("sluice_proxy", LevelFilter::INFO),
+            )
+    });
+    tracing_subscriber::registry()
+        .with(fmt)
+        .with(otel)
+        .try_init()?;
+    if let Some(endpoint) = &trace.endpoint {
+        tracing::info!(endpoint, protocol = ?trace.protocol, ratio = trace.sampling_ratio, "exporting traces");
+    }
+    Ok(Telemetry { provider })
+}
+
+fn provider(trace: &TraceConfig, endpoint: &str) -> anyhow::Result<SdkTracerProvider> {
+    let timeout = Duration::from_secs(5);
+    let exporter = match trace.protocol {
+        OtlpProtocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint)
+            .with_timeout(timeout)
+            .build()?,
+        OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+            .with_endpoint(http_traces_url(endpoint))
+            .with_timeout(timeout)
+            .with_headers(Default::default())
+            .build()?,
+    };
+    let processor = BatchSpanProcessor::builder(exporter)
+        .with_batch_config(
+            BatchConfigBuilder::default()
+                .with_max_queue_size(MAX_QUEUE)
+                .with_max_export_batch_size(512)
+                .with_scheduled_delay(Duration::from_millis(500))
+                .build(),
+        )
+        .build();
+    let ratio = trace.sampling_ratio.clamp(0.0, 1.0);
+    Ok(SdkTracerProvider::builder()
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+            ratio,
+        ))))
+        .with_resource(
+            opentelemetry_sdk::Resource::builder()
+                .with_service_name(trace.service)
+                .build(),
+        )
+        .with_span_processor(processor)
+        .build())
+}
+
+/// `http://collector:4318` → `http://collector:4318/v1/traces`; a URL with a path is kept.
+fn http_traces_url(endpoint: &str) -> String {
+    let trimmed = endpoint.trim_end_matches('/');
+    let has_path = trimmed
+        .split_once("://")
+        .map(|(_, rest)| rest.contains('/'))
+        .unwrap_or(false);
+    if has_path {
+        trimmed.to_string()
+    } else {
+        format!("{trimmed}/v1/traces")
+    }
+}
+
+/// W3C trace context in and out of HTTP headers.
+pub fn extract(headers: &http::HeaderMap) -> opentelemetry::Context {
+    TraceContextPropagator::new().extract(&HeaderExtractor(headers))
+}
+
+/// Writes `traceparent` (and `tracestate`) for `cx` with `set`.
+pub fn inject(cx: &opentelemetry::Context, set: &mut dyn FnMut(&'static str, String)) {
+    struct Setter<'a>(&'a mut dyn FnMut(&'static str, String));
+    impl Injector for Setter<'_> {
+        fn set(&mut self, key: &str, value: String) {
+            if value.is_empty() {
+                return;
+            }
+            let key: &'static str = match key {
+                "traceparent" => "traceparent",
+                "tracestate" => "tracestate",
+                _ => return,
+            };
+            (self.0)(key, value);
+        }
+    }
+    TraceContextPropagator::new().inject_context(cx, &mut Setter(set));
+}
+
+struct HeaderExtractor<'a>(&'a http::HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_endpoints_get_the_traces_path() {
+        assert_eq!(http_traces_url("http://c:4318"), "http://c:4318/v1/traces");
+        assert_eq!(http_traces_url("http://c:4318/"), "http://c:4318/v1/traces");
+        assert_eq!(
+            http_traces_url("https://c/otlp/v1/traces"),
+            "https://c/otlp/v1/traces"
+        );
+    }
+
+    #[test]
+    fn trace_context_round_trips_through_headers() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+                .parse()
+                .unwrap(),
+        );
+        let cx = extract(&headers);
+        let mut out = Vec::new();
+        inject(&cx, &mut |k, v| out.push((k, v)));
+        assert_eq!(
+            out,
+            [(
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_string()
+            )]
+        );
+    }
+}

@@ -28,6 +28,12 @@ pub struct ServiceLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CertificateLabels {
+    /// `sni`: a certificate from an Ingress's Secret; `default`: the default one.
+    pub certificate: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ProblemLabels {
     pub kind: &'static str,
 }
@@ -45,6 +51,7 @@ pub struct Metrics {
     pub problems: Family<ProblemLabels, Gauge>,
     pub source_errors: Counter,
     pub tls_handshakes: Counter,
+    pub tls_certificates: Family<CertificateLabels, Counter>,
     pub in_flight: Gauge,
 }
 
@@ -74,6 +81,7 @@ impl Metrics {
             problems: Family::default(),
             source_errors: Counter::default(),
             tls_handshakes: Counter::default(),
+            tls_certificates: Family::default(),
             in_flight: Gauge::default(),
         };
         {
@@ -132,6 +140,11 @@ impl Metrics {
                 "tls_handshakes",
                 "Completed TLS handshakes",
                 m.tls_handshakes.clone(),
+            );
+            r.register(
+                "tls_certificate_selections",
+                "TLS handshakes that reached certificate selection, by the certificate chosen; those that did not complete are selections minus handshakes",
+                m.tls_certificates.clone(),
             );
             r.register(
                 "requests_in_flight",

@@ -92,6 +92,17 @@ async fn serves_each_host_its_certificate_by_sni() -> anyhow::Result<()> {
     assert_eq!(reply.status, 200);
     assert_eq!(tls.leaf, s.b_cert);
 
+    assert_eq!(
+        s.proxy
+            .metric("sluice_proxy_tls_certificate_selections_total{certificate=\"sni\"}")
+            .await?,
+        2.0
+    );
+    assert_eq!(
+        s.proxy.metric("sluice_proxy_tls_handshakes_total").await?,
+        2.0
+    );
+
     // Unknown names, no SNI, and hosts whose Secret cannot be used get the default one.
     for sni in ["unknown.example.com", "", "c.example.com", "d.example.com"] {
         let (_, tls) = https_get(s.proxy.https, sni, "plain.example.com", "/", &[], &[]).await?;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
+use crate::metrics::CertificateLabels;
 use crate::state::State;
 
 /// Picks a certificate per handshake from whatever table is current, so new or renewed
@@ -28,6 +29,12 @@ impl ResolvesServerCert for CertResolver {
             .server_name()
             .map(|sni| sni.to_ascii_lowercase())
             .and_then(|sni| table.tls.lookup(&sni).cloned());
+        let certificate = if found.is_some() { "sni" } else { "default" };
+        self.state
+            .metrics
+            .tls_certificates
+            .get_or_create(&CertificateLabels { certificate })
+            .inc();
         Some(found.unwrap_or_else(|| self.default.clone()))
     }
 }

@@ -275,7 +275,7 @@ mkdir -p "$OUT_DIR"
 {
     echo "### sluice-proxy benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
-    echo "- machine: $(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), shared by wrk, the proxy and the upstream; load average (1/5/15 min) $LOAD_START at the start, $LOAD_END at the end; processes outside the benchmark used at least $OTHER_RUN of one core over the run"
+    echo "- machine: $(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-Linux}"), kernel $(uname -r), shared by wrk, the proxy and the upstream; load average (1/5/15 min) $LOAD_START at the start, $LOAD_END at the end; processes outside the benchmark used at least $OTHER_RUN of one core over the run"
     echo "- sluice-proxy: $PROXY_ORIGIN; $($NGINX -v 2>&1 | sed 's/^nginx version: //'); $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2)"
     echo "- wrk: 1 thread, $CONNECTIONS keep-alive connections, ${DURATION} s measured after ${WARMUP} s warm-up, header \`Host: app-N.bench.example\`; upstream: nginx, 1 worker, \`return 200 \"ok\"\`"
     echo

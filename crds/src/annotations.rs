@@ -3,7 +3,7 @@
 //!
 //! | annotation | value | effect |
 //! | --- | --- | --- |
-//! | `sluice.dev/ssl-redirect` | `true` / `false` | redirect HTTP to HTTPS (308) for this Ingress's TLS hosts; default `true` |
+//! | `sluice.dev/ssl-redirect` | `true` / `false` | for this Ingress's rules: redirect HTTP to HTTPS (308) when the host has TLS (listed under `spec.tls` of any Ingress of the class); overrides the class setting either way |
 //! | `sluice.dev/connect-timeout` | duration (`500ms`, `5s`, `1m`; a bare number is seconds) | upstream connect timeout |
 //! | `sluice.dev/read-timeout` | duration | how long to wait for the upstream to send each chunk of the response |
 //!

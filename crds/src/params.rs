@@ -389,7 +389,9 @@ pub enum LogFormat {
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = unwrap_descriptions)]
 pub struct TlsParams {
-    /// The oldest TLS version accepted from clients: "1.2" or "1.3". Default: "1.2".
+    /// The oldest TLS version served to clients: "1.2" or "1.3". With "1.3", TLS 1.2
+    /// handshakes still complete, but every request on such a connection is answered 426
+    /// Upgrade Required. Default: "1.2".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_version: Option<TlsVersion>,
 
@@ -400,8 +402,9 @@ pub struct TlsParams {
     #[schemars(length(min = 1, max = limits::MAX_DNS_NAME), regex(pattern = DNS_SUBDOMAIN_PATTERN))]
     pub default_certificate_secret: Option<String>,
 
-    /// Redirect plain HTTP requests to HTTPS (308) for the TLS hosts of an Ingress. An
-    /// Ingress can override it with the annotation sluice.dev/ssl-redirect. Default: true.
+    /// Redirect plain HTTP requests to HTTPS (308) for hosts that some Ingress of the class
+    /// lists under spec.tls. An Ingress overrides it, either way, for its own rules with the
+    /// annotation sluice.dev/ssl-redirect. Default: true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssl_redirect: Option<bool>,
 }

@@ -554,3 +554,55 @@ fn unknown_enum_values_are_refused() {
         );
     }
 }
+
+#[test]
+fn committed_reference_is_what_the_schema_generates() {
+    const MARKDOWN_PATH: &str = "docs/reference/ingressclassparams.md";
+    const MARKDOWN_COMMAND: &str = "cargo run -q -p sluice-crds --bin crdgen -- --markdown > docs/reference/ingressclassparams.md";
+    let crdgen = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_crdgen"))
+            .args(args)
+            .output()
+            .expect("crdgen runs");
+        assert!(
+            output.status.success(),
+            "crdgen {args:?} failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("crdgen writes UTF-8")
+    };
+
+    let generated = crdgen(&["--markdown"]);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(MARKDOWN_PATH);
+    let committed = match std::fs::read_to_string(&path) {
+        Ok(committed) => committed,
+        Err(err) => panic!(
+            "cannot read {MARKDOWN_PATH} ({err}).\n\
+             Generate it from the repository root with:\n\n    {MARKDOWN_COMMAND}\n"
+        ),
+    };
+    if committed != generated {
+        let first_difference = committed
+            .lines()
+            .zip(generated.lines())
+            .enumerate()
+            .find(|(_, (c, g))| c != g)
+            .map(|(i, (c, g))| {
+                format!(
+                    "first difference at line {}:\n  committed: {c}\n  generated: {g}",
+                    i + 1
+                )
+            })
+            .unwrap_or_else(|| "one ends before the other".to_string());
+        panic!(
+            "{MARKDOWN_PATH} is out of date with the CRD schema ({first_difference}).\n\
+             Regenerate it from the repository root with:\n\n    {MARKDOWN_COMMAND}\n"
+        );
+    }
+    assert!(generated.contains(MARKDOWN_COMMAND));
+
+    // YAML stays crdgen's default output.
+    assert_eq!(crdgen(&[]), params::crd_yaml().unwrap());
+}

@@ -99,6 +99,9 @@ async fn routes_by_host_and_path_precedence() -> anyhow::Result<()> {
             }
         }
     }
+    // Dot segments could escape the rule that matched: refused.
+    let reply = get(http, "app.example.com", "/api/../admin").await?;
+    assert_eq!(reply.status, 400, "{}", reply.body);
     // The upstream sees the request as the client sent it.
     let reply = get(http, "app.example.com", "/api/v1/orders?id=3").await?;
     assert_eq!(reply.json()["path"], "/api/v1/orders");

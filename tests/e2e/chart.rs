@@ -68,14 +68,8 @@ async fn every_documented_option_renders_objects_the_api_server_accepts() -> any
             "operator.logLevel=debug",
         ],
         &["--set", "ingressClass.params.service.type=LoadBalancer"],
-        &[
-            "--set",
-            "ingressClass.params.service.type=ClusterIP",
-            "--set",
-            "ingressClass.params.service.httpNodePort=null",
-            "--set",
-            "ingressClass.params.service.httpsNodePort=null",
-        ],
+        &["--set", "ingressClass.params.service.type=ClusterIP"],
+        &["--set", "webhook.extraClasses={internal,edge}"],
         &[
             "--set",
             "ingressClass.name=edge",

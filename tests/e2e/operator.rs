@@ -370,6 +370,28 @@ async fn ingresses_of_the_class_publish_the_node_addresses() -> anyhow::Result<(
         "ExternalIP where a Node has one, else InternalIP"
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
+    // An Ingress that leaves the class has its address taken back.
+    let mut moved = ingress(
+        "default",
+        "app",
+        "nginx",
+        &[(
+            Some("app.example.com"),
+            vec![path("/", "Prefix", "web", 80)],
+        )],
+    );
+    moved["metadata"]["labels"] = json!({ "moved": "yes" });
+    cluster.apply(&[moved])?;
+    eventually(WAIT, "the address to be taken back", || async {
+        let i = ingresses.get("app").await?;
+        let empty = i
+            .status
+            .and_then(|s| s.load_balancer)
+            .and_then(|l| l.ingress)
+            .is_none_or(|l| l.is_empty());
+        Ok(empty.then_some(()))
+    })
+    .await?;
     let other = ingresses.get("other").await?;
     assert!(
         other

@@ -87,5 +87,11 @@ async fn routes_from_the_cluster_and_survives_its_loss() -> anyhow::Result<()> {
             .as_deref(),
         Some("green")
     );
+    assert!(
+        proxy
+            .metric("sluice_proxy_config_source_errors_total")
+            .await?
+            >= 1.0
+    );
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 use sluice_crds::annotations;
 use sluice_crds::ingress::host::wildcard_covers;
-use sluice_crds::ingress::{HostMatch, Location, RuleKey, claims};
+use sluice_crds::ingress::{HostMatch, IngressRef, Location, RuleKey, claims};
 
 use crate::index::Index;
 
@@ -44,7 +44,8 @@ pub struct Decision {
 }
 
 /// Reviews `ingress` (CREATE or UPDATE) against the index. Its own indexed version, if
-/// any, never counts as a conflict.
+/// any, never counts as a conflict; nor does a holder it takes precedence over (after a
+/// race let two Ingresses in, the one that is served can still be updated).
 pub fn review_ingress(index: &Index, ingress: &Ingress) -> Decision {
     let Some(class) = index.classes().class_of(ingress) else {
         return Decision {
@@ -57,6 +58,8 @@ pub fn review_ingress(index: &Index, ingress: &Ingress) -> Decision {
     let namespace = ingress.metadata.namespace.as_deref().unwrap_or_default();
     let name = ingress.metadata.name.as_deref().unwrap_or_default();
     let this = format!("{namespace}/{name}");
+    // On CREATE there is no creationTimestamp yet: the newcomer loses to every holder.
+    let this_ref = IngressRef::of(ingress);
 
     let mut invalid = Vec::new();
     let mut conflicts = Vec::new();
@@ -70,6 +73,9 @@ pub fn review_ingress(index: &Index, ingress: &Ingress) -> Decision {
     for claim in &claims {
         if let Some(problem) = backend_problem(claim.backend) {
             invalid.push(format!("{}.backend: {problem}", claim.location));
+        }
+        if let Some(warning) = regex_warning(ingress, claim.location) {
+            warnings.push(warning);
         }
         if claim.backend.service.is_none() && claim.backend.resource.is_some() {
             warnings.push(format!(
@@ -87,7 +93,7 @@ pub fn review_ingress(index: &Index, ingress: &Ingress) -> Decision {
         seen.insert(&claim.key, claim.location);
         let holder = index
             .holders(class, &claim.key)
-            .find(|h| h.namespace != namespace || h.name != name);
+            .find(|h| (h.namespace != namespace || h.name != name) && **h < this_ref);
         if let Some(holder) = holder {
             conflicts.push(format!(
                 "{} is already served by Ingress {holder} ({} here). Two Ingresses of class {class} \
@@ -107,7 +113,9 @@ pub fn review_ingress(index: &Index, ingress: &Ingress) -> Decision {
     }
     warnings.extend(tls_warnings(index, class, ingress, &claims));
 
+    // Everything wrong is reported at once, so one fix-up round is enough.
     let (reason, problems) = if !invalid.is_empty() {
+        invalid.extend(conflicts);
         (Reason::Invalid, invalid)
     } else if !conflicts.is_empty() {
         (Reason::Conflict, conflicts)
@@ -125,6 +133,20 @@ pub fn review_ingress(index: &Index, ingress: &Ingress) -> Decision {
         message: Some(format!("Ingress {this}: {}", problems.join("; "))),
         warnings,
     }
+}
+
+/// ingress-nginx read ImplementationSpecific paths as regular expressions (with
+/// use-regex); Sluice reads them as prefixes, so `/api/(.*)` would match nothing useful.
+fn regex_warning(ingress: &Ingress, at: Location) -> Option<String> {
+    let rule = ingress.spec.as_ref()?.rules.as_ref()?.get(at.rule)?;
+    let path = rule.http.as_ref()?.paths.get(at.path)?;
+    let text = path.path.as_deref()?;
+    let looks_like_regex = text.contains(['(', ')', '[', ']', '*', '+', '?', '$', '^', '|', '\\']);
+    (path.path_type == "ImplementationSpecific" && looks_like_regex).then(|| {
+        format!(
+            "{at}: path {text:?} looks like a regular expression; Sluice treats ImplementationSpecific as Prefix, so it only matches paths that begin with these exact characters"
+        )
+    })
 }
 
 fn backend_problem(backend: &IngressBackend) -> Option<&'static str> {
@@ -268,6 +290,65 @@ mod tests {
             .paths[0]
             .path_type = "Exact".into();
         assert!(review_ingress(&index, &exact).allowed);
+    }
+
+    #[test]
+    fn after_a_race_the_served_ingress_can_still_be_updated_and_the_other_cannot() {
+        let mut old = ingress("shop", "old", Some("sluice"), "app.example.com", "/api");
+        old.metadata.creation_timestamp =
+            Some(serde_json::from_value(json!("2024-01-01T00:00:00Z")).unwrap());
+        let new = ingress("shop", "new", Some("sluice"), "app.example.com", "/api");
+        let index = index_with(&[old.clone(), new.clone()]);
+        assert!(
+            review_ingress(&index, &old).allowed,
+            "the older one is served: it may change"
+        );
+        let d = review_ingress(&index, &new);
+        assert_eq!(d.reason, Reason::Conflict);
+        assert!(
+            d.message
+                .unwrap()
+                .contains("already served by Ingress shop/old")
+        );
+    }
+
+    #[test]
+    fn invalid_parts_and_conflicts_are_reported_together_and_regexes_warned_about() {
+        let index = index_with(&[ingress(
+            "shop",
+            "a",
+            Some("sluice"),
+            "app.example.com",
+            "/api",
+        )]);
+        let mut i = ingress("shop", "b", Some("sluice"), "app.example.com", "/api");
+        i.metadata.annotations =
+            Some([("sluice.dev/ssl-redirect".to_string(), "sure".to_string())].into());
+        let d = review_ingress(&index, &i);
+        assert_eq!(d.reason, Reason::Invalid);
+        let message = d.message.unwrap();
+        assert!(
+            message.contains("sluice.dev/ssl-redirect")
+                && message.contains("already served by Ingress shop/a"),
+            "{message}"
+        );
+
+        let mut regex = ingress("shop", "c", Some("sluice"), "c.example.com", "/api/(.*)");
+        regex.spec.as_mut().unwrap().rules.as_mut().unwrap()[0]
+            .http
+            .as_mut()
+            .unwrap()
+            .paths[0]
+            .path_type = "ImplementationSpecific".into();
+        let d = review_ingress(&index, &regex);
+        assert!(d.allowed);
+        assert!(
+            d.warnings
+                .iter()
+                .any(|w| w.contains("looks like a regular expression")),
+            "{:?}",
+            d.warnings
+        );
     }
 
     #[test]

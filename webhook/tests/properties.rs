@@ -61,7 +61,7 @@ fn ingress_strategy(name: &'static str) -> impl Strategy<Value = Ingress> {
                 .collect();
             serde_json::from_value(json!({
                 "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-                "metadata": { "name": name, "namespace": "ns" },
+                "metadata": { "name": name, "namespace": "ns", "creationTimestamp": "2025-01-01T00:00:00Z" },
                 "spec": { "ingressClassName": class, "rules": rules }
             }))
             .unwrap()
@@ -106,8 +106,10 @@ proptest! {
 
         prop_assert_eq!(review_ingress(&index, &original), review_ingress(&empty, &original));
 
+        // A CREATE: the API server has not stamped it yet.
         let mut copy = (*original).clone();
         copy.metadata.name = Some("copy".into());
+        copy.metadata.creation_timestamp = None;
         let alone = review_ingress(&empty, &copy);
         let decision = review_ingress(&index, &copy);
         match alone.reason {

@@ -251,7 +251,8 @@ async fn reconcile_class(
 
     let fleet = desired(class, &resolved, &ctx.settings);
     let ns = &ctx.settings.namespace;
-    let mut changed = 0;
+    // What changed, for one Event per reconcile ("created Deployment …, updated Service …").
+    let mut changes = Vec::new();
     let mut degraded = Vec::new();
     let client = ctx.client.clone();
 
@@ -262,38 +263,30 @@ async fn reconcile_class(
         service,
         pod_disruption_budget,
     } = fleet;
-    changed += apply_one(
-        ctx,
-        &class_ref,
+    apply_one(
         &Api::namespaced(client.clone(), ns),
         &service_account,
-    )
-    .await?
-    .1;
-    changed += apply_one(
-        ctx,
-        &class_ref,
-        &Api::all(client.clone()),
-        &cluster_role_binding,
-    )
-    .await?
-    .1;
-    let (deployment, n) = apply_one(
-        ctx,
-        &class_ref,
-        &Api::namespaced(client.clone(), ns),
-        &deployment,
+        &mut changes,
     )
     .await?;
-    changed += n;
-    changed += apply_one(
-        ctx,
-        &class_ref,
+    apply_one(
+        &Api::all(client.clone()),
+        &cluster_role_binding,
+        &mut changes,
+    )
+    .await?;
+    let deployment = apply_one(
+        &Api::namespaced(client.clone(), ns),
+        &deployment,
+        &mut changes,
+    )
+    .await?;
+    apply_one(
         &Api::namespaced(client.clone(), ns),
         &pod_disruption_budget,
+        &mut changes,
     )
-    .await?
-    .1;
+    .await?;
 
     let services: Api<Service> = Api::namespaced(client.clone(), ns);
     let current_service = services.get_opt(&fleet_name(&class.name_any())).await?;
@@ -301,7 +294,7 @@ async fn reconcile_class(
     let service = if taken.is_empty() {
         match apply(&services, current_service.clone(), &service).await {
             Ok((svc, applied)) => {
-                changed += note(ctx, &class_ref, &svc, applied).await;
+                changes.extend(describe(&svc, applied));
                 Some(svc)
             }
             // The API server refuses a port taken since the check above.
@@ -315,6 +308,16 @@ async fn reconcile_class(
         degraded.extend(taken);
         current_service
     };
+    if !changes.is_empty() {
+        publish(
+            ctx,
+            &class_ref,
+            EventType::Normal,
+            "Applied",
+            changes.join(", "),
+        )
+        .await;
+    }
     if !degraded.is_empty() {
         warn_once(ctx, &class_ref, "NodePortConflict", degraded.join("; ")).await;
     } else {
@@ -340,16 +343,15 @@ async fn reconcile_class(
     } else {
         Action::requeue(Duration::from_secs(30))
     };
-    Ok((next, changed))
+    Ok((next, changes.len()))
 }
 
-/// Applies one object and records an Event if it changed; returns it and 1 if changed.
+/// Applies one object; a change is described in `changes`.
 async fn apply_one<K>(
-    ctx: &Context,
-    class_ref: &k8s_openapi::api::core::v1::ObjectReference,
     api: &Api<K>,
     desired: &K,
-) -> Result<(Option<K>, usize), kube::Error>
+    changes: &mut Vec<String>,
+) -> Result<Option<K>, kube::Error>
 where
     K: Resource<DynamicType = ()>
         + Clone
@@ -359,37 +361,23 @@ where
 {
     let current = api.get_opt(&desired.name_any()).await?;
     let (object, applied) = apply(api, current, desired).await?;
-    let n = note(ctx, class_ref, &object, applied).await;
-    Ok((Some(object), n))
+    changes.extend(describe(&object, applied));
+    Ok(Some(object))
 }
 
-async fn note<K: Resource<DynamicType = ()>>(
-    ctx: &Context,
-    class_ref: &k8s_openapi::api::core::v1::ObjectReference,
-    object: &K,
-    applied: Applied,
-) -> usize {
+/// "created Deployment sluice-system/sluice-proxy-x", or nothing if unchanged.
+fn describe<K: Resource<DynamicType = ()>>(object: &K, applied: Applied) -> Option<String> {
     let verb = match applied {
-        Applied::Unchanged => return 0,
-        Applied::Created => "Created",
-        Applied::Updated => "Updated",
+        Applied::Unchanged => return None,
+        Applied::Created => "created",
+        Applied::Updated => "updated",
     };
-    let what = format!(
-        "{} {}/{}",
-        K::kind(&()),
-        object.namespace().unwrap_or_default(),
-        object.name_any()
-    );
+    let what = match object.namespace() {
+        Some(ns) => format!("{} {ns}/{}", K::kind(&()), object.name_any()),
+        None => format!("{} {}", K::kind(&()), object.name_any()),
+    };
     tracing::info!(object = %what, "{verb}");
-    publish(
-        ctx,
-        class_ref,
-        EventType::Normal,
-        verb,
-        format!("{verb} {what}"),
-    )
-    .await;
-    1
+    Some(format!("{verb} {what}"))
 }
 
 /// Node ports the desired Service asks for that another Service holds, as messages

@@ -95,14 +95,13 @@ pub fn compile(objects: &ObjectSet, options: &CompileOptions) -> Compiled {
             });
         }
 
-        let mut hosts = Vec::new();
         for claim in claims {
             if let Some(owner) = owners.get(&claim.key) {
                 problems.push(Problem {
                     object: ingress_key.clone(),
                     kind: ProblemKind::Conflict,
                     message: format!(
-                        "{} ({}) is already served by Ingress {owner}, which takes precedence (older); this rule is ignored",
+                        "{} ({}) is already served by Ingress {owner}, which takes precedence (the older Ingress wins; equal ages go by namespace/name); this rule is ignored",
                         claim.key, claim.location
                     ),
                 });
@@ -114,8 +113,8 @@ pub fn compile(objects: &ObjectSet, options: &CompileOptions) -> Compiled {
                 host: claim.key.host.to_string(),
                 path: Some(claim.key.path.clone()),
                 backend: resolver.resolve(namespace, claim.backend),
-                redirect_to_https: options.ssl_redirect
-                    && settings.ssl_redirect != Some(false)
+                // The Ingress's annotation, else the proxy's setting.
+                redirect_to_https: settings.ssl_redirect.unwrap_or(options.ssl_redirect)
                     && has_tls(&tls_hosts, &claim.key.host),
                 connect_timeout: settings.connect_timeout,
                 read_timeout: settings.read_timeout,
@@ -123,9 +122,6 @@ pub fn compile(objects: &ObjectSet, options: &CompileOptions) -> Compiled {
             table
                 .host_mut(&claim.key.host)
                 .insert(&claim.key.path, route);
-            if !hosts.contains(&claim.key.host) {
-                hosts.push(claim.key.host.clone());
-            }
         }
 
         let Some(default) = ingress
@@ -146,9 +142,26 @@ pub fn compile(objects: &ObjectSet, options: &CompileOptions) -> Compiled {
                 read_timeout: settings.read_timeout,
             })
         };
-        // An Ingress with host rules is the fallback of those hosts only; one without
-        // catches whatever no other rule does.
-        if hosts.iter().all(|h| *h == HostMatch::Any) {
+        // An Ingress with host rules is the fallback of those hosts only (whether or not its
+        // rules won); one without catches whatever no other rule does.
+        let rules = ingress
+            .spec
+            .as_ref()
+            .and_then(|s| s.rules.as_deref())
+            .unwrap_or_default();
+        let has_host_rules = rules
+            .iter()
+            .any(|r| r.host.as_deref().is_some_and(|h| !h.is_empty()));
+        let mut hosts: Vec<HostMatch> = Vec::new();
+        for host in rules
+            .iter()
+            .filter_map(|r| HostMatch::parse(r.host.as_deref()).ok())
+        {
+            if !hosts.contains(&host) {
+                hosts.push(host);
+            }
+        }
+        if !has_host_rules {
             if table.default_backend.is_none() {
                 table.default_backend = Some(default_route(&HostMatch::Any));
             }

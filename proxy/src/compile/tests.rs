@@ -410,3 +410,44 @@ fn the_table_serialises_for_the_routes_endpoint() {
     );
     assert_eq!(t.route_count(), 2);
 }
+
+#[test]
+fn an_ingress_whose_host_rules_all_lost_keeps_its_default_backend_to_its_hosts() {
+    let older = ingress(
+        "older",
+        T0,
+        &rule(Some("app.example.com"), &[path("/", "Prefix", "older")]),
+    );
+    let loser = format!(
+        "{}  defaultBackend: {{ service: {{ name: loser-fallback, port: {{ number: 80 }} }} }}\n",
+        ingress(
+            "loser",
+            T1,
+            &rule(Some("app.example.com"), &[path("/", "Prefix", "loser")])
+        )
+    );
+    let t = compile_yaml(&format!("{older}{loser}")).table;
+    assert!(t.default_backend.is_none(), "not a class-wide default");
+    assert_eq!(served_by(&t, "other.example.com", "/"), None);
+}
+
+#[test]
+fn the_ssl_redirect_annotation_overrides_the_proxy_setting_both_ways() {
+    let y = format!(
+        "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{ name: on, annotations: {{ sluice.dev/ssl-redirect: \"true\" }} }}\nspec:\n  ingressClassName: sluice\n  tls: [{{ hosts: [\"on.example.com\"], secretName: s }}]\n  rules:\n{}\n",
+        rule(Some("on.example.com"), &[path("/", "Prefix", "on")])
+    );
+    let c = compile(
+        &objects(&y),
+        &CompileOptions {
+            class: "sluice".into(),
+            ssl_redirect: false,
+        },
+    );
+    assert!(
+        c.table
+            .lookup("on.example.com", "/")
+            .unwrap()
+            .redirect_to_https
+    );
+}

@@ -111,6 +111,18 @@ impl ProxyHttp for Router {
             return Ok(true);
         }
 
+        // `/api/../admin` must not match a rule for /api: a backend would resolve it to a
+        // path another rule governs. Refuse dot segments rather than guess.
+        if has_dot_segment(session.req_header().uri.path()) {
+            responses::send(
+                session,
+                400,
+                "400 Bad Request: the path has . or .. segments\n",
+                None,
+            )
+            .await?;
+            return Ok(true);
+        }
         let table = self.state.table();
         let (host, route) = self.lookup(&table, session.req_header());
         if let Some(tracer) = &self.options.tracer {
@@ -122,7 +134,9 @@ impl ProxyHttp for Router {
             ctx.trace = Some(trace);
         }
         let Some(route) = route else {
-            let message = format!("404 Not Found: no Ingress rule matches host {host:?}\n");
+            let path = session.req_header().uri.path();
+            let message =
+                format!("404 Not Found: no Ingress rule matches host {host:?} and path {path:?}\n");
             responses::send(session, 404, &message, None).await?;
             return Ok(true);
         };
@@ -392,5 +406,35 @@ impl ProxyHttp for Router {
     /// own error line per failure would flood the log under a dead backend.
     fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, _error: &Error) -> bool {
         true
+    }
+}
+
+/// Whether a path has a `.` or `..` segment, plain or percent-encoded.
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_dot_segment;
+
+    #[test]
+    fn dot_segments() {
+        for bad in [
+            "/api/../admin",
+            "/api/..",
+            "/./x",
+            "/a/%2e%2e/b",
+            "/a/.%2E",
+            "/..",
+        ] {
+            assert!(has_dot_segment(bad), "{bad}");
+        }
+        for ok in ["/", "/api", "/a.b/c", "/...", "/.well-known/acme", "/a/..b"] {
+            assert!(!has_dot_segment(ok), "{ok}");
+        }
     }
 }

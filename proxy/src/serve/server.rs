@@ -77,9 +77,9 @@ pub fn run(state: Arc<State>, options: ServerOptions) -> anyhow::Result<()> {
     std::thread::spawn({
         let state = state.clone();
         let grace = options.grace_period;
-        let addrs: Vec<String> = std::iter::once(options.http_addr.clone())
-            .chain(options.https_addr.clone())
-            .collect();
+        // One listener of the service answering means they all started (they start
+        // together); probing the TLS one would log a failed handshake.
+        let addrs = vec![options.http_addr.clone()];
         move || follow_lifecycle(phases, state, addrs, grace)
     });
 

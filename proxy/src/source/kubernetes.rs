@@ -63,27 +63,32 @@ pub async fn run(client: Client, state: Arc<State>) -> anyhow::Result<()> {
             Api::all(client.clone()),
             watcher::Config::default(),
             &mut events,
+            &state,
         ),
         classes: watch(
             Api::all(client.clone()),
             watcher::Config::default(),
             &mut events,
+            &state,
         ),
         services: watch(
             Api::all(client.clone()),
             watcher::Config::default(),
             &mut events,
+            &state,
         ),
         endpoint_slices: watch(
             Api::all(client.clone()),
             watcher::Config::default(),
             &mut events,
+            &state,
         ),
         // Only TLS Secrets: other Secrets are none of the proxy's business.
         secrets: watch(
             Api::all(client),
             watcher::Config::default().fields("type=kubernetes.io/tls"),
             &mut events,
+            &state,
         ),
     };
 
@@ -113,6 +118,7 @@ fn watch<K>(
     api: Api<K>,
     config: watcher::Config,
     events: &mut SelectAll<BoxStream<'static, ()>>,
+    state: &Arc<State>,
 ) -> Store<K>
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
@@ -125,8 +131,12 @@ where
         // Nothing reads managedFields; dropping them saves memory at scale.
         .modify(|o| o.managed_fields_mut().clear())
         .reflect(writer)
-        .map_err(move |error| {
-            tracing::warn!(kind = %kind, %error, "watch failed; retrying, still serving the last good routes");
+        .map_err({
+            let state = state.clone();
+            move |error| {
+                state.metrics.source_errors.inc();
+                tracing::warn!(kind = %kind, %error, "watch failed; retrying, still serving the last good routes");
+            }
         })
         .filter_map(|event| async move {
             match event {

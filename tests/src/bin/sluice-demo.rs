@@ -84,7 +84,7 @@ async fn main() -> anyhow::Result<()> {
         let url = format!("https://{HOST}:{https}/api");
         let ca = seed.certificate_file.to_string_lossy().into_owned();
         show(
-            &format!("curl -s --resolve {resolve} --cacert {ca} {url}"),
+            &format!("curl -s --http2 --resolve {resolve} --cacert {ca} {url}"),
             &curl,
             &[
                 "-s",

@@ -240,6 +240,9 @@ pub async fn run(
     };
     let work = async {
         let mut announced: HashSet<Lost> = HashSet::new();
+        // Ingresses this process published an address on: one that leaves Sluice's classes
+        // gets it taken back. (After a restart, addresses written before are not known.)
+        let mut published: HashSet<(String, String)> = HashSet::new();
         while changes.next().await.is_some() {
             // Let a burst of changes settle, then act once on all of them.
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -256,7 +259,14 @@ pub async fn run(
                 services: &stores.services.state(),
                 nodes: &stores.nodes.state(),
             };
-            publish_addresses(&client, &metrics, &ingresses, desired_addresses(&world)).await;
+            publish_addresses(
+                &client,
+                &metrics,
+                &ingresses,
+                desired_addresses(&world),
+                &mut published,
+            )
+            .await;
             announce_lost(
                 &recorder,
                 &ingresses,
@@ -277,11 +287,19 @@ async fn publish_addresses(
     metrics: &ControllerMetrics,
     ingresses: &[Arc<Ingress>],
     desired: HashMap<(String, String), Vec<Address>>,
+    published: &mut HashSet<(String, String)>,
 ) {
     for ingress in ingresses {
         let key = (ingress.namespace().unwrap_or_default(), ingress.name_any());
-        let Some(addresses) = desired.get(&key) else {
-            continue;
+        let no_addresses = Vec::new();
+        let addresses = match desired.get(&key) {
+            Some(addresses) => {
+                published.insert(key.clone());
+                addresses
+            }
+            // No longer ours: take back what was published (an empty list releases it).
+            None if published.remove(&key) => &no_addresses,
+            None => continue,
         };
         if current_addresses(ingress) == *addresses {
             continue;
@@ -316,6 +334,11 @@ async fn publish_addresses(
             }
         }
     }
+    published.retain(|(ns, name)| {
+        ingresses
+            .iter()
+            .any(|i| i.namespace().as_deref() == Some(ns.as_str()) && i.name_any() == *name)
+    });
 }
 
 async fn announce_lost(
@@ -335,7 +358,7 @@ async fn announce_lost(
             type_: EventType::Warning,
             reason: "RuleConflict".into(),
             note: Some(format!(
-                "{} is also claimed by Ingress {}, which is older and is served; this rule is not",
+                "{} is also claimed by Ingress {}, which takes precedence (the older Ingress wins; equal ages go by namespace/name) and is served; this rule is not",
                 item.key, item.winner
             )),
             action: "Route".into(),

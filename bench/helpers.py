@@ -161,9 +161,14 @@ def others(root: int) -> dict:
     return {pid: (start, t) for pid, (_, start, t) in procs.items() if not ours(pid)}
 
 
+def uptime_ticks() -> int:
+    with open("/proc/uptime") as f:
+        return int(float(f.read().split()[0]) * os.sysconf("SC_CLK_TCK"))
+
+
 def other_snapshot(root: int, path: str) -> None:
     with open(path, "w") as f:
-        json.dump(others(root), f)
+        json.dump({"at": uptime_ticks(), "procs": others(root)}, f)
 
 
 def other_since(root: int, path: str) -> int:
@@ -173,11 +178,15 @@ def other_since(root: int, path: str) -> int:
     that started and ended in between, are not seen.
     """
     with open(path) as f:
-        before = {int(pid): tuple(v) for pid, v in json.load(f).items()}
+        snapshot = json.load(f)
+    before = {int(pid): tuple(v) for pid, v in snapshot["procs"].items()}
     total = 0
     for pid, (start, t) in others(root).items():
         old = before.get(pid)
-        total += t - old[1] if old and old[0] == start else t
+        if old and old[0] == start:
+            total += t - old[1]
+        elif start >= snapshot["at"]:  # started since; one missed by the snapshot is left out
+            total += t
     return total
 
 
@@ -194,6 +203,7 @@ def status(addr: str, host: str) -> int:
 
 
 def reload_probe(manifest: str, proxy: str, trials: int, timeout: float) -> list:
+    sys.dont_write_bytecode = True  # leave no __pycache__ in bench/
     here = os.path.dirname(os.path.abspath(__file__))
     spec = importlib.util.spec_from_file_location("gen", os.path.join(here, "gen-ingresses.py"))
     gen = importlib.util.module_from_spec(spec)

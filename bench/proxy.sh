@@ -139,23 +139,41 @@ start_nginx() { # NAME TEMPLATE PORT UPSTREAM_PORT -> sets LAST_PID
     wait_ready "$name" "$LAST_PID" "http://127.0.0.1:$3/"
 }
 
-start_sluice() { # NAME MANIFEST HTTP_PORT ADMIN_PORT -> sets LAST_PID, READY_S
-    local since
+start_sluice() { # NAME MANIFEST HTTP_PORT ADMIN_PORT [EXTRA_ARGS...] -> sets LAST_PID, READY_S
+    local since name=$1 manifest=$2 http=$3 admin=$4
+    shift 4
     since=$(python3 -c 'import time; print(time.time())')
-    "$PROXY" --manifests "$2" --http-addr "127.0.0.1:$3" --https-addr off \
-        --admin-addr "127.0.0.1:$4" --threads 1 --grace-period 1s >"$TMP/$1.log" 2>&1 &
+    "$PROXY" --manifests "$manifest" --http-addr "127.0.0.1:$http" --https-addr off \
+        --admin-addr "127.0.0.1:$admin" --threads 1 --grace-period 1s "$@" >"$TMP/$name.log" 2>&1 &
     LAST_PID=$!
     PIDS+=("$LAST_PID")
-    READY_S=$(python3 "$HELP" wait-ready "http://127.0.0.1:$4/readyz" --pid "$LAST_PID" \
+    READY_S=$(python3 "$HELP" wait-ready "http://127.0.0.1:$admin/readyz" --pid "$LAST_PID" \
         --timeout 120 --since "$since") ||
-        die "$1 did not become ready; its log: $(tail -n 20 "$TMP/$1.log")"
+        die "$name did not become ready; its log: $(tail -n 20 "$TMP/$name.log")"
 }
 
-forget() { # stop PID and drop it from PIDS
-    local pid=$1 keep=() p
-    stop "$pid"
-    for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
+# interruptible COMMAND...: runs a long command in the background and waits for it, so that
+# Ctrl-C or SIGTERM stop the run at once (bash runs traps only between foreground commands,
+# but interrupts `wait`); the cleanup stops the command too.
+interruptible() {
+    local pid rc=0
+    "$@" &
+    pid=$!
+    PIDS+=("$pid")
+    wait "$pid" || rc=$?
+    unlist "$pid" # reaped: its number may belong to someone else from now on
+    return "$rc"
+}
+
+unlist() { # drop PID from PIDS
+    local keep=() p
+    for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
     PIDS=("${keep[@]}")
+}
+
+forget() { # stop PID (a child not yet reaped) and drop it from PIDS
+    stop "$1"
+    unlist "$1"
 }
 
 kib() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; } # PID VmRSS|VmHWM
@@ -175,27 +193,34 @@ pct() { awk -v d="$1" -v hz="$TICK" -v t="$2" 'BEGIN { printf "%.0f %%", 100 * d
 
 # bench_case LABEL PORT [PROXY_PID]: warm-up, then the measured run; appends a table row.
 bench_case() {
-    local label=$1 port=$2 pid=${3:-} url="http://127.0.0.1:$2/" out t0 t1 others s cpu_pct cpu_req other
+    local label=$1 port=$2 pid=${3:-} url="http://127.0.0.1:$2/" out t0 t1 w0 w1 o0 o1 window others_window others s cpu_pct cpu_req other
     log "wrk: $label"
-    wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" -H "Host: $HOST_HEADER" "$url" >/dev/null ||
+    interruptible wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" -H "Host: $HOST_HEADER" "$url" >/dev/null ||
         die "wrk warm-up against $label failed"
     out="$TMP/wrk-$port.txt"
-    [[ -z $pid ]] || read -r -a t0 <<<"$(python3 "$HELP" cpu-ticks "$pid")"
     python3 "$HELP" other-snapshot $$ "$TMP/others-case"
-    wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Host: $HOST_HEADER" "$url" >"$out" ||
+    o0=$EPOCHREALTIME
+    [[ -z $pid ]] || read -r -a t0 <<<"$(python3 "$HELP" cpu-ticks "$pid")"
+    w0=$EPOCHREALTIME
+    interruptible wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Host: $HOST_HEADER" "$url" >"$out" ||
         die "wrk against $label failed: $(cat "$out")"
-    others=$(python3 "$HELP" other-since $$ "$TMP/others-case")
+    w1=$EPOCHREALTIME
     [[ -z $pid ]] || read -r -a t1 <<<"$(python3 "$HELP" cpu-ticks "$pid")"
+    others=$(python3 "$HELP" other-since $$ "$TMP/others-case")
+    o1=$EPOCHREALTIME
+    secs() { awk -v a="$1" -v b="$2" 'BEGIN { print b - a }'; }
+    window=$(secs "$w0" "$w1")       # about when the proxy's ticks were read
+    others_window=$(secs "$o0" "$o1") # about when the other processes' ticks were read
     read -r -a s < <(python3 "$HELP" wrk-summary "$out") || die "cannot read $out"
     # s: requests/s, p50 ms, p99 ms, requests, non-2xx, socket errors
     if [[ -n $pid ]]; then
-        cpu_pct=$(pct $((t1[0] + t1[1] - t0[0] - t0[1])) "$DURATION")
+        cpu_pct=$(pct $((t1[0] + t1[1] - t0[0] - t0[1])) "$window")
         cpu_req=$(awk -v u=$((t1[0] - t0[0])) -v k=$((t1[1] - t0[1])) -v hz="$TICK" -v n="${s[3]}" \
             'BEGIN { f = 1e6 / hz / n; printf "%.0f = %.0f + %.0f", (u + k) * f, u * f, k * f }')
     else
         cpu_pct="—" cpu_req="—"
     fi
-    other=$(pct "$others" "$DURATION")
+    other=$(pct "$others" "$others_window")
     ROWS+=("| $label | ${s[0]} | ${s[1]} | ${s[2]} | $cpu_pct | $cpu_req | $other | ${s[4]} / ${s[5]} |")
     ((s[4] == 0 && s[5] == 0)) || log "warning: $label had ${s[4]} non-2xx responses and ${s[5]} socket errors"
 }
@@ -206,7 +231,7 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 python3 "$HELP" other-snapshot $$ "$TMP/others-run"
 RUN_START=$SECONDS
 log "temp dir $TMP; proxy $PROXY_ORIGIN; load average $LOAD_START"
-read -r UP NGX S1_HTTP S1_ADMIN S2_HTTP S2_ADMIN <<<"$(python3 "$HELP" free-ports 6 | tr '\n' ' ')"
+read -r UP NGX S1_HTTP S1_ADMIN S2_HTTP S2_ADMIN T_HTTP T_ADMIN SINK <<<"$(python3 "$HELP" free-ports 9 | tr '\n' ' ')"
 
 start_nginx upstream "$BENCH/nginx-upstream.conf.template" "$UP" 0
 UP_PID=$LAST_PID
@@ -227,14 +252,30 @@ bench_case "sluice-proxy --threads 1, 1 Ingress" "$S1_HTTP" "$S1_PID"
 RSS_ONE_LOADED=$(kib "$S1_PID" VmRSS)
 
 log "reload: $RELOAD_TRIALS rewrites of the one-route manifest"
-RELOAD_ONE=$(python3 "$HELP" reload-probe --manifest "$TMP/one.yaml" \
-    --proxy "127.0.0.1:$S1_HTTP" --trials "$RELOAD_TRIALS") || die "reload probe (one route) failed"
+interruptible python3 "$HELP" reload-probe --manifest "$TMP/one.yaml" \
+    --proxy "127.0.0.1:$S1_HTTP" --trials "$RELOAD_TRIALS" >"$TMP/reload-one.txt" ||
+    die "reload probe (one route) failed"
+RELOAD_ONE=$(<"$TMP/reload-one.txt")
 forget "$S1_PID"
 forget "$NGX_PID"
 
+# Tracing: the same route with spans exported over OTLP/HTTP to a sink that accepts them.
+python3 "$BENCH/otlp-sink.py" "$SINK" >"$TMP/sink.out" 2>&1 &
+SINK_PID=$!
+PIDS+=("$SINK_PID")
+for ratio in 0.01 1; do
+    start_sluice "sluice-traced-$ratio" "$TMP/one.yaml" "$T_HTTP" "$T_ADMIN" \
+        --otlp-endpoint "http://127.0.0.1:$SINK" --otlp-protocol http-protobuf --trace-sampling-ratio "$ratio"
+    T_PID=$LAST_PID
+    expect_routed "127.0.0.1:$T_HTTP" "$HOST_HEADER"
+    bench_case "sluice-proxy --threads 1, 1 Ingress, tracing, $(awk -v r="$ratio" 'BEGIN { print r * 100 }') % sampled" "$T_HTTP" "$T_PID"
+    forget "$T_PID"
+done
+forget "$SINK_PID"
+
 # Many Ingresses.
 log "generating $INGRESSES Ingresses over $SERVICES Services"
-python3 "$BENCH/gen-ingresses.py" --ingresses "$INGRESSES" --services "$SERVICES" \
+interruptible python3 "$BENCH/gen-ingresses.py" --ingresses "$INGRESSES" --services "$SERVICES" \
     --upstream-port "$UP" --out "$TMP/many.yaml"
 MANY_BYTES=$(stat -c %s "$TMP/many.yaml")
 start_sluice sluice-many "$TMP/many.yaml" "$S2_HTTP" "$S2_ADMIN"
@@ -256,9 +297,10 @@ HOST_HEADER="app-$((INGRESSES / 2)).bench.example"
 bench_case "sluice-proxy --threads 1, $INGRESSES Ingresses" "$S2_HTTP" "$S2_PID"
 
 log "reload: $RELOAD_TRIALS rewrites of the $INGRESSES-Ingress manifest"
-RELOAD_MANY=$(python3 "$HELP" reload-probe --manifest "$TMP/many.yaml" \
-    --proxy "127.0.0.1:$S2_HTTP" --trials "$RELOAD_TRIALS" --timeout 60) ||
+interruptible python3 "$HELP" reload-probe --manifest "$TMP/many.yaml" \
+    --proxy "127.0.0.1:$S2_HTTP" --trials "$RELOAD_TRIALS" --timeout 60 >"$TMP/reload-many.txt" ||
     die "reload probe ($INGRESSES Ingresses) failed"
+RELOAD_MANY=$(<"$TMP/reload-many.txt")
 RELOAD_SUM2=$(m sluice_proxy_route_reload_duration_seconds_sum)
 RELOAD_COUNT2=$(m sluice_proxy_route_reload_duration_seconds_count)
 HWM_MANY=$(kib "$S2_PID" VmHWM)

@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::ValueEnum;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider,
@@ -113,12 +113,25 @@ pub fn init(level: &str, format: LogFormat, trace: &TraceConfig) -> anyhow::Resu
 
 fn provider(trace: &TraceConfig, endpoint: &str) -> anyhow::Result<SdkTracerProvider> {
     let timeout = Duration::from_secs(5);
+    let https = endpoint.starts_with("https://");
     let exporter = match trace.protocol {
-        OtlpProtocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(endpoint)
-            .with_timeout(timeout)
-            .build()?,
+        OtlpProtocol::Grpc => {
+            let builder = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint)
+                .with_timeout(timeout);
+            // https: verify the collector against the system's trusted certificates.
+            let builder = if https {
+                builder
+                    .with_tls_config(tonic::transport::ClientTlsConfig::new().with_native_roots())
+            } else {
+                builder
+            };
+            builder.build()?
+        }
+        OtlpProtocol::HttpProtobuf if https => anyhow::bail!(
+            "OTLP over HTTP/protobuf is sent over plain http only; for https use --otlp-protocol grpc"
+        ),
         OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
             .with_http()
             .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
@@ -148,6 +161,14 @@ fn provider(trace: &TraceConfig, endpoint: &str) -> anyhow::Result<SdkTracerProv
         )
         .with_span_processor(processor)
         .build())
+}
+
+/// A sampling ratio flag: a number from 0 to 1.
+pub fn parse_ratio(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err("must be a number from 0 to 1".into()),
+    }
 }
 
 /// `http://collector:4318` → `http://collector:4318/v1/traces`; a URL with a path is kept.

@@ -71,7 +71,7 @@ pub struct Args {
     pub otlp_protocol: OtlpProtocol,
 
     /// Share of reconciles and reviews without a sampled traceparent that are traced.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = sluice_common::telemetry::parse_ratio)]
     pub trace_sampling_ratio: f64,
 
     /// Log level (overridden by RUST_LOG).

@@ -93,7 +93,7 @@ pub struct Args {
     pub otlp_protocol: OtlpProtocol,
 
     /// Share of requests without a sampled traceparent that are traced (0 to 1).
-    #[arg(long, default_value_t = 0.01, value_parser = ratio)]
+    #[arg(long, default_value_t = 0.01, value_parser = sluice_common::telemetry::parse_ratio)]
     pub trace_sampling_ratio: f64,
 
     /// Log level (overridden by RUST_LOG).
@@ -111,13 +111,6 @@ pub enum TlsVersion {
     V1_2,
     #[value(name = "1.3")]
     V1_3,
-}
-
-fn ratio(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
-        _ => Err("must be a number from 0 to 1".into()),
-    }
 }
 
 fn duration(s: &str) -> Result<Duration, String> {

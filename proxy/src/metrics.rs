@@ -53,6 +53,8 @@ pub struct Metrics {
     pub tls_handshakes: Counter,
     pub tls_certificates: Family<CertificateLabels, Counter>,
     pub in_flight: Gauge,
+    /// The series of requests that matched no route.
+    pub unmatched: RouteSeries,
 }
 
 fn latency_histogram() -> Histogram {
@@ -83,6 +85,7 @@ impl Metrics {
             tls_handshakes: Counter::default(),
             tls_certificates: Family::default(),
             in_flight: Gauge::default(),
+            unmatched: RouteSeries::default(),
         };
         {
             let mut r = m.registry.lock().unwrap_or_else(|e| e.into_inner());
@@ -186,6 +189,53 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
         out
+    }
+}
+
+const STATUS_CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"];
+
+/// The series of one (Ingress, Service) pair, looked up once and kept with the route, so
+/// that counting a request costs a few atomic adds instead of building and hashing labels.
+#[derive(Debug, Default)]
+pub struct RouteSeries {
+    by_class: [std::sync::OnceLock<Counter>; 6],
+    duration: std::sync::OnceLock<Histogram>,
+}
+
+impl RouteSeries {
+    /// Counts one request of `ingress` to `service` answered with `status` in `elapsed`.
+    pub fn record(
+        &self,
+        metrics: &Metrics,
+        ingress: &str,
+        service: &str,
+        status: u16,
+        elapsed: Duration,
+    ) {
+        let class = status_class(status);
+        let index = STATUS_CLASSES.iter().position(|c| *c == class).unwrap_or(5);
+        self.by_class[index]
+            .get_or_init(|| {
+                metrics
+                    .requests
+                    .get_or_create(&RequestLabels {
+                        ingress: ingress.to_string(),
+                        service: service.to_string(),
+                        status_class: class,
+                    })
+                    .clone()
+            })
+            .inc();
+        self.duration
+            .get_or_init(|| {
+                metrics
+                    .request_duration
+                    .get_or_create(&ServiceLabels {
+                        service: service.to_string(),
+                    })
+                    .clone()
+            })
+            .observe(elapsed.as_secs_f64());
     }
 }
 

@@ -71,8 +71,9 @@ impl State {
         let routes = compiled.table.route_count();
         let ingresses = compiled.table.ingresses;
         let tls = compiled.table.tls.len();
-        self.table.store(Arc::new(compiled.table));
         let elapsed = started.elapsed();
+        // The old table is freed here, on the config thread, unless a request still holds it.
+        drop(self.table.swap(Arc::new(compiled.table)));
         self.ready.store(true, Ordering::Release);
 
         // Log only what is new, so a recompile of unchanged input stays quiet.

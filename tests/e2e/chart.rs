@@ -72,6 +72,12 @@ async fn every_documented_option_renders_objects_the_api_server_accepts() -> any
         &["--set", "webhook.extraClasses={internal,edge}"],
         &[
             "--set",
+            "operator.tracing.otlpEndpoint=http://otel-collector.observability:4317",
+            "--set",
+            "operator.tracing.samplingRatio=0.5",
+        ],
+        &[
+            "--set",
             "ingressClass.name=edge",
             "--set",
             "ingressClass.params.replicas=4",

@@ -224,13 +224,21 @@ impl Seed {
             webhook,
             logs,
         };
-        progress.step("waiting for the route to serve");
+        progress.step("waiting for the routes to serve");
+        // The proxy learns each Service's EndpointSlice and the Secret on its own watch
+        // event: the picture is up when every part of it answers.
         eventually(
             Duration::from_secs(30),
-            "app.example.com/api to be routed",
+            "app.example.com /api, / and its certificate to be served",
             || async {
-                let r = client::get(seed.http(), HOST, "/api").await?;
-                Ok((r.server().as_deref() == Some("api")).then_some(()))
+                let api = client::get(seed.http(), HOST, "/api").await?;
+                let frontend = client::get(seed.http(), HOST, "/").await?;
+                let (_, tls) =
+                    client::https_get(seed.https(), HOST, HOST, "/", &["http/1.1"], &[]).await?;
+                Ok((api.server().as_deref() == Some("api")
+                    && frontend.server().as_deref() == Some("frontend")
+                    && tls.leaf == seed.certificate)
+                    .then_some(()))
             },
         )
         .await?;

@@ -112,7 +112,7 @@ async fn validate_ingress(
                 .review_duration
                 .observe(started.elapsed().as_secs_f64());
             if let Some(message) = &answer.decision.message {
-                tracing::info!(message = message.as_str(), "denied");
+                tracing::info!(denial = message.as_str(), "review denied");
             }
             axum::Json(answer.review).into_response()
         }

@@ -91,9 +91,14 @@ pub fn review_ingress(index: &Index, ingress: &Ingress) -> Decision {
             continue;
         }
         seen.insert(&claim.key, claim.location);
-        let holder = index
+        // Only a rule this Ingress already holds (two got in by a race) may be kept
+        // against a newer holder; a new claim never takes a rule from anyone.
+        let already_held = index
             .holders(class, &claim.key)
-            .find(|h| (h.namespace != namespace || h.name != name) && **h < this_ref);
+            .any(|h| h.namespace == namespace && h.name == name);
+        let holder = index.holders(class, &claim.key).find(|h| {
+            (h.namespace != namespace || h.name != name) && (!already_held || **h < this_ref)
+        });
         if let Some(holder) = holder {
             conflicts.push(format!(
                 "{} is already served by Ingress {holder} ({} here). Two Ingresses of class {class} \
@@ -144,7 +149,7 @@ fn regex_warning(ingress: &Ingress, at: Location) -> Option<String> {
     let looks_like_regex = text.contains(['(', ')', '[', ']', '*', '+', '?', '$', '^', '|', '\\']);
     (path.path_type == "ImplementationSpecific" && looks_like_regex).then(|| {
         format!(
-            "{at}: path {text:?} looks like a regular expression; Sluice treats ImplementationSpecific as Prefix, so it only matches paths that begin with these exact characters"
+            "{at}: path {text:?} looks like a regular expression; Sluice treats ImplementationSpecific as Prefix, so it only matches requests whose path begins with these exact path elements"
         )
     })
 }
@@ -309,6 +314,31 @@ mod tests {
             d.message
                 .unwrap()
                 .contains("already served by Ingress shop/old")
+        );
+    }
+
+    #[test]
+    fn an_older_ingress_cannot_take_a_rule_a_newer_one_serves() {
+        let mut old = ingress("shop", "old", Some("sluice"), "old.example.com", "/");
+        old.metadata.creation_timestamp =
+            Some(serde_json::from_value(json!("2024-01-01T00:00:00Z")).unwrap());
+        let new = ingress("shop", "new", Some("sluice"), "app.example.com", "/api");
+        let index = index_with(&[old.clone(), new]);
+        let mut grabbing = old.clone();
+        grabbing.spec.as_mut().unwrap().rules.as_mut().unwrap()[0].host =
+            Some("app.example.com".into());
+        grabbing.spec.as_mut().unwrap().rules.as_mut().unwrap()[0]
+            .http
+            .as_mut()
+            .unwrap()
+            .paths[0]
+            .path = Some("/api".into());
+        let d = review_ingress(&index, &grabbing);
+        assert_eq!(d.reason, Reason::Conflict);
+        assert!(
+            d.message
+                .unwrap()
+                .contains("already served by Ingress shop/new")
         );
     }
 

@@ -94,7 +94,7 @@ impl fmt::Display for HostMatch {
 
 /// Normalises a request's Host (or `:authority`): the port is dropped, letters are lower
 /// cased and a trailing dot removed, so `App.Example.com.:8080` is `app.example.com`.
-pub fn normalize_request_host(host: &str) -> String {
+pub fn normalize_request_host(host: &str) -> std::borrow::Cow<'_, str> {
     let without_port = if let Some(rest) = host.strip_prefix('[') {
         // An IPv6 literal: keep what is inside the brackets.
         rest.split(']').next().unwrap_or(rest)
@@ -105,7 +105,12 @@ pub fn normalize_request_host(host: &str) -> String {
         }
     };
     let trimmed = without_port.strip_suffix('.').unwrap_or(without_port);
-    trimmed.to_ascii_lowercase()
+    // Most requests already send a lower-case host: borrow it rather than copy.
+    if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(trimmed.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(trimmed)
+    }
 }
 
 /// DNS-1123 subdomain: at most 253 characters of labels of `[a-z0-9-]`, 1-63 long, not

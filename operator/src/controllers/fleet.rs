@@ -235,6 +235,7 @@ async fn reconcile_class(
                 EventType::Warning,
                 "InvalidParameters",
                 message.clone(),
+                None,
             )
             .await;
             if let Some(params) = &params {
@@ -308,13 +309,16 @@ async fn reconcile_class(
         degraded.extend(taken);
         current_service
     };
-    if !changes.is_empty() {
+    // One Event per changed object: the object is the Event's related reference, so
+    // changes to different objects are not folded into one series.
+    for change in &changes {
         publish(
             ctx,
             &class_ref,
             EventType::Normal,
-            "Applied",
-            changes.join(", "),
+            change.reason,
+            change.note.clone(),
+            Some(change.object.clone()),
         )
         .await;
     }
@@ -346,11 +350,18 @@ async fn reconcile_class(
     Ok((next, changes.len()))
 }
 
+/// A change made to one of a fleet's objects.
+struct Change {
+    reason: &'static str,
+    note: String,
+    object: k8s_openapi::api::core::v1::ObjectReference,
+}
+
 /// Applies one object; a change is described in `changes`.
 async fn apply_one<K>(
     api: &Api<K>,
     desired: &K,
-    changes: &mut Vec<String>,
+    changes: &mut Vec<Change>,
 ) -> Result<Option<K>, kube::Error>
 where
     K: Resource<DynamicType = ()>
@@ -365,19 +376,23 @@ where
     Ok(Some(object))
 }
 
-/// "created Deployment sluice-system/sluice-proxy-x", or nothing if unchanged.
-fn describe<K: Resource<DynamicType = ()>>(object: &K, applied: Applied) -> Option<String> {
-    let verb = match applied {
+/// "Created Deployment sluice-system/sluice-proxy-x", or nothing if unchanged.
+fn describe<K: Resource<DynamicType = ()>>(object: &K, applied: Applied) -> Option<Change> {
+    let reason = match applied {
         Applied::Unchanged => return None,
-        Applied::Created => "created",
-        Applied::Updated => "updated",
+        Applied::Created => "Created",
+        Applied::Updated => "Updated",
     };
     let what = match object.namespace() {
         Some(ns) => format!("{} {ns}/{}", K::kind(&()), object.name_any()),
         None => format!("{} {}", K::kind(&()), object.name_any()),
     };
-    tracing::info!(object = %what, "{verb}");
-    Some(format!("{verb} {what}"))
+    tracing::info!(object = %what, "{reason}");
+    Some(Change {
+        reason,
+        note: format!("{reason} {what}"),
+        object: object.object_ref(&()),
+    })
 }
 
 /// Node ports the desired Service asks for that another Service holds, as messages
@@ -476,7 +491,7 @@ async fn warn_once(
         }
         warned.insert(key, text);
     }
-    publish(ctx, reference, EventType::Warning, reason, note).await;
+    publish(ctx, reference, EventType::Warning, reason, note, None).await;
 }
 
 async fn publish(
@@ -485,13 +500,14 @@ async fn publish(
     type_: EventType,
     reason: &str,
     note: String,
+    secondary: Option<k8s_openapi::api::core::v1::ObjectReference>,
 ) {
     let event = Event {
         type_,
         reason: reason.into(),
         note: Some(note),
         action: "Reconcile".into(),
-        secondary: None,
+        secondary,
     };
     if let Err(error) = ctx.recorder.publish(&event, reference).await {
         tracing::debug!(%error, "could not record an Event");

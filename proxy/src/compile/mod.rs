@@ -118,6 +118,7 @@ pub fn compile(objects: &ObjectSet, options: &CompileOptions) -> Compiled {
                     && has_tls(&tls_hosts, &claim.key.host),
                 connect_timeout: settings.connect_timeout,
                 read_timeout: settings.read_timeout,
+                series: Default::default(),
             });
             table
                 .host_mut(&claim.key.host)
@@ -140,6 +141,7 @@ pub fn compile(objects: &ObjectSet, options: &CompileOptions) -> Compiled {
                 redirect_to_https: false,
                 connect_timeout: settings.connect_timeout,
                 read_timeout: settings.read_timeout,
+                series: Default::default(),
             })
         };
         // An Ingress with host rules is the fallback of those hosts only (whether or not its

@@ -21,6 +21,7 @@ use sluice_crds::ingress::{HostMatch, PathMatch};
 
 use super::trie::PrefixTrie;
 use crate::compile::tls::TlsTable;
+use crate::metrics::RouteSeries;
 
 /// What a request is sent to: a Service port and its endpoints.
 #[derive(Debug, Serialize)]
@@ -85,6 +86,9 @@ pub struct Route {
     pub connect_timeout: Option<Duration>,
     #[serde(skip_serializing_if = "Option::is_none", with = "opt_millis")]
     pub read_timeout: Option<Duration>,
+    /// Its metric series, found on first use.
+    #[serde(skip)]
+    pub series: RouteSeries,
 }
 
 /// The routes of one host.

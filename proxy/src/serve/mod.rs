@@ -1,5 +1,6 @@
 //! The data plane on Pingora: listeners, the per-request logic, TLS, shutdown.
 
+pub mod request_id;
 pub mod responses;
 pub mod router;
 pub mod server;

@@ -5,6 +5,7 @@
 //! endpoint, `upstream_request_filter` sets the forwarding headers, `fail_to_proxy` turns
 //! failures into 502 / 504, and `logging` records the outcome.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,10 +18,11 @@ use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType, Result};
 use sluice_crds::ingress::normalize_request_host;
 
+use super::request_id::RequestIds;
 use super::responses;
 use super::trace::RequestTrace;
-use crate::metrics::{RequestLabels, ServiceLabels, status_class};
-use crate::routes::{Route, RouteTable};
+use crate::metrics::ServiceLabels;
+use crate::routes::Route;
 use crate::state::State;
 
 /// Serving settings from the command line.
@@ -41,6 +43,7 @@ pub struct ServeOptions {
 pub struct Router {
     pub state: Arc<State>,
     pub options: ServeOptions,
+    pub request_ids: RequestIds,
 }
 
 /// Per-request state, kept across retries.
@@ -65,19 +68,16 @@ impl Drop for InFlight {
     }
 }
 
-impl Router {
-    fn lookup(&self, table: &RouteTable, req: &RequestHeader) -> (String, Option<Arc<Route>>) {
-        // HTTP/2 carries the host in :authority; HTTP/1 in Host.
-        let raw_host = req
-            .uri
-            .authority()
-            .map(|a| a.as_str())
-            .or_else(|| req.headers.get(header::HOST).and_then(|h| h.to_str().ok()))
-            .unwrap_or_default();
-        let host = normalize_request_host(raw_host);
-        let route = table.lookup(&host, req.uri.path()).cloned();
-        (host, route)
-    }
+/// The request's host as routing sees it: from :authority (HTTP/2) or Host (HTTP/1),
+/// normalised. Borrowed from the request when it needs no change.
+fn request_host(req: &RequestHeader) -> Cow<'_, str> {
+    let raw = req
+        .uri
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| req.headers.get(header::HOST).and_then(|h| h.to_str().ok()))
+        .unwrap_or_default();
+    normalize_request_host(raw)
 }
 
 #[async_trait]
@@ -124,17 +124,22 @@ impl ProxyHttp for Router {
             return Ok(true);
         }
         let table = self.state.table();
-        let (host, route) = self.lookup(&table, session.req_header());
+        let route = {
+            let req = session.req_header();
+            table.lookup(&request_host(req), req.uri.path()).cloned()
+        };
         if let Some(tracer) = &self.options.tracer {
             let client = session.client_addr().and_then(|a| a.as_inet()).copied();
-            let trace = RequestTrace::start(tracer, session.req_header(), &host, ctx.tls, client);
+            let req = session.req_header();
+            let trace = RequestTrace::start(tracer, req, &request_host(req), ctx.tls, client);
             if let Some(route) = &route {
                 trace.matched(route, session.req_header().method.as_str());
             }
             ctx.trace = Some(trace);
         }
         let Some(route) = route else {
-            let path = session.req_header().uri.path();
+            let req = session.req_header();
+            let (host, path) = (request_host(req), req.uri.path());
             let message =
                 format!("404 Not Found: no Ingress rule matches host {host:?} and path {path:?}\n");
             responses::send(session, 404, &message, None).await?;
@@ -142,15 +147,11 @@ impl ProxyHttp for Router {
         };
 
         if route.redirect_to_https && !ctx.tls {
+            let req = session.req_header();
             let location = responses::https_location(
-                &host,
+                &request_host(req),
                 self.options.https_redirect_port,
-                session
-                    .req_header()
-                    .uri
-                    .path_and_query()
-                    .map(|p| p.as_str())
-                    .unwrap_or("/"),
+                req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
             );
             responses::send(
                 session,
@@ -292,8 +293,7 @@ impl ProxyHttp for Router {
             .get("x-request-id")
             .is_some_and(|v| !v.is_empty() && v.len() <= 200);
         if !has_request_id {
-            upstream_request
-                .insert_header("x-request-id", uuid::Uuid::new_v4().simple().to_string())?;
+            upstream_request.insert_header("x-request-id", self.request_ids.next())?;
         }
         if let Some(trace) = &ctx.trace {
             trace.inject(upstream_request);
@@ -361,11 +361,19 @@ impl ProxyHttp for Router {
             .response_written()
             .map(|r| r.status.as_u16())
             .unwrap_or(0);
-        let (ingress, service) = match &ctx.route {
-            Some(r) => (r.ingress.clone(), r.backend.name.clone()),
-            None => (String::new(), String::new()),
-        };
         let elapsed = ctx.started.elapsed();
+        let metrics = &self.state.metrics;
+        let (ingress, service) = match &ctx.route {
+            Some(r) => {
+                r.series
+                    .record(metrics, &r.ingress, &r.backend.name, status, elapsed);
+                (r.ingress.as_str(), r.backend.name.as_str())
+            }
+            None => {
+                metrics.unmatched.record(metrics, "", "", status, elapsed);
+                ("", "")
+            }
+        };
         if let Some(trace) = &mut ctx.trace {
             trace.finish(
                 status,
@@ -373,13 +381,6 @@ impl ProxyHttp for Router {
                 error.map(|e| e.to_string()).or_else(|| ctx.note.clone()),
             );
         }
-        let metrics = &self.state.metrics;
-        metrics
-            .request_duration
-            .get_or_create(&ServiceLabels {
-                service: service.clone(),
-            })
-            .observe(elapsed.as_secs_f64());
         tracing::debug!(
             method = %session.req_header().method,
             path = session.req_header().uri.path(),
@@ -392,14 +393,6 @@ impl ProxyHttp for Router {
             error = error.map(|e| e.to_string()),
             "request"
         );
-        metrics
-            .requests
-            .get_or_create(&RequestLabels {
-                ingress,
-                service,
-                status_class: status_class(status),
-            })
-            .inc();
     }
 
     /// Failed requests are answered, counted and logged at debug by `logging`; Pingora's
@@ -411,6 +404,10 @@ impl ProxyHttp for Router {
 
 /// Whether a path has a `.` or `..` segment, plain or percent-encoded.
 fn has_dot_segment(path: &str) -> bool {
+    // The common case, a path without dots, costs one scan.
+    if !path.bytes().any(|b| b == b'.' || b == b'%') {
+        return false;
+    }
     path.split('/').any(|segment| {
         let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
         decoded == "." || decoded == ".."

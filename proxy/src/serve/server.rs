@@ -43,7 +43,8 @@ pub fn run(state: Arc<State>, options: ServerOptions) -> anyhow::Result<()> {
 
     let conf = ServerConf {
         threads: options.threads.max(1),
-        work_stealing: true,
+        // One single-threaded runtime per thread: no cross-thread wake-ups per request.
+        work_stealing: false,
         grace_period_seconds: Some(options.grace_period.as_secs()),
         graceful_shutdown_timeout_seconds: Some(1),
         upstream_keepalive_pool_size: 256,
@@ -58,6 +59,7 @@ pub fn run(state: Arc<State>, options: ServerOptions) -> anyhow::Result<()> {
     let router = Router {
         state: state.clone(),
         options: options.serve,
+        request_ids: Default::default(),
     };
     let mut service = http_proxy_service_with_name(&server.configuration, router, "sluice-proxy");
     service.add_tcp(&options.http_addr);

@@ -297,11 +297,15 @@ async fn publish_addresses(
                 published.insert(key.clone());
                 addresses
             }
-            // No longer ours: take back what was published (an empty list releases it).
-            None if published.remove(&key) => &no_addresses,
+            // No longer ours: take back what was published (an empty list releases it);
+            // forgotten only once that worked, so a failure is retried on the next change.
+            None if published.contains(&key) => &no_addresses,
             None => continue,
         };
         if current_addresses(ingress) == *addresses {
+            if addresses.is_empty() {
+                published.remove(&key);
+            }
             continue;
         }
         let entries: Vec<serde_json::Value> = addresses
@@ -327,7 +331,13 @@ async fn publish_addresses(
         {
             Ok(_) => {
                 metrics.ingress_status_updates.inc();
-                tracing::info!(ingress = %format!("{}/{}", key.0, key.1), ?addresses, "published the address");
+                let ingress = format!("{}/{}", key.0, key.1);
+                if addresses.is_empty() {
+                    published.remove(&key);
+                    tracing::info!(%ingress, "took back the address: the Ingress left Sluice's classes");
+                } else {
+                    tracing::info!(%ingress, ?addresses, "published the address");
+                }
             }
             Err(error) => {
                 tracing::warn!(ingress = %format!("{}/{}", key.0, key.1), %error, "could not publish the address")

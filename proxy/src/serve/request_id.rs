@@ -1,0 +1,41 @@
+//! X-Request-Id values: a random per-process prefix and a counter, 32 hex digits like a
+//! UUID without dashes. Unique per proxy process without a random-number call per request.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub struct RequestIds {
+    prefix: u64,
+    next: AtomicU64,
+}
+
+impl Default for RequestIds {
+    fn default() -> Self {
+        let random = uuid::Uuid::new_v4().as_u64_pair();
+        Self {
+            prefix: random.0,
+            next: AtomicU64::new(random.1),
+        }
+    }
+}
+
+impl RequestIds {
+    pub fn next(&self) -> String {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        format!("{:016x}{n:016x}", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_32_hex_digits_and_distinct() {
+        let ids = RequestIds::default();
+        let (a, b) = (ids.next(), ids.next());
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+        assert_eq!(a[..16], b[..16]);
+    }
+}

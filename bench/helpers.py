@@ -14,6 +14,8 @@
   other-snapshot PID FILE           record the CPU ticks of every process outside PID's tree
   other-since PID FILE              ticks those processes (and new ones) used since then
   status HOST:PORT HOSTHEADER       the HTTP status of GET / with that Host header
+  requests HOST:PORT HOSTHEADER N   N GETs of / on one keep-alive connection; fail unless
+                                    every one answers 200
   reload-probe --manifest F --proxy HOST:PORT --trials N
                                     N times: rewrite F atomically as its original text plus
                                     a probe Ingress for a new host, then poll the proxy
@@ -202,6 +204,20 @@ def status(addr: str, host: str) -> int:
         conn.close()
 
 
+def requests(addr: str, host: str, n: int) -> None:
+    h, p = addr.rsplit(":", 1)
+    conn = http.client.HTTPConnection(h, int(p), timeout=30)
+    try:
+        for i in range(n):
+            conn.request("GET", "/", headers={"Host": host})
+            r = conn.getresponse()
+            r.read()
+            if r.status != 200:
+                raise SystemExit(f"request {i + 1} of {n} answered {r.status}, not 200")
+    finally:
+        conn.close()
+
+
 def reload_probe(manifest: str, proxy: str, trials: int, timeout: float) -> list:
     sys.dont_write_bytecode = True  # leave no __pycache__ in bench/
     here = os.path.dirname(os.path.abspath(__file__))
@@ -258,6 +274,10 @@ def main() -> int:
     p = sub.add_parser("status")
     p.add_argument("addr")
     p.add_argument("host")
+    p = sub.add_parser("requests")
+    p.add_argument("addr")
+    p.add_argument("host")
+    p.add_argument("n", type=int)
     p = sub.add_parser("reload-probe")
     p.add_argument("--manifest", required=True)
     p.add_argument("--proxy", required=True)
@@ -283,6 +303,8 @@ def main() -> int:
         print(other_since(a.pid, a.file))
     elif a.cmd == "status":
         print(status(a.addr, a.host))
+    elif a.cmd == "requests":
+        requests(a.addr, a.host, a.n)
     elif a.cmd == "reload-probe":
         print(" ".join(reload_probe(a.manifest, a.proxy, a.trials, a.timeout)))
     return 0

@@ -8,8 +8,10 @@
 use std::time::Duration;
 
 use clap::ValueEnum;
-use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use http::HeaderValue;
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::trace::{SpanContext, TraceContextExt, TraceFlags};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{
@@ -45,6 +47,18 @@ pub struct TraceConfig {
     pub protocol: OtlpProtocol,
     /// Share of new traces recorded, 0.0..=1.0.
     pub sampling_ratio: f64,
+    pub roots: RootSampling,
+}
+
+/// Who decides whether a trace that starts in this process is sampled. A span with a
+/// parent always follows its parent's decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RootSampling {
+    /// The SDK, at `sampling_ratio`.
+    Sdk,
+    /// The caller, before it starts a span, so that what it does not sample costs no span
+    /// at all (the proxy's requests); every root span the SDK is asked for is sampled.
+    Caller,
 }
 
 /// Keeps the exporter alive; dropping it flushes what is queued (briefly) and stops it.
@@ -129,11 +143,9 @@ fn provider(trace: &TraceConfig, endpoint: &str) -> anyhow::Result<SdkTracerProv
             };
             builder.build()?
         }
-        OtlpProtocol::HttpProtobuf if https => anyhow::bail!(
-            "OTLP over HTTP/protobuf is sent over plain http only; for https use --otlp-protocol grpc"
-        ),
         OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
             .with_http()
+            .with_http_client(OnRuntime::new(timeout)?)
             .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
             .with_endpoint(http_traces_url(endpoint))
             .with_timeout(timeout)
@@ -149,11 +161,12 @@ fn provider(trace: &TraceConfig, endpoint: &str) -> anyhow::Result<SdkTracerProv
                 .build(),
         )
         .build();
-    let ratio = trace.sampling_ratio.clamp(0.0, 1.0);
+    let roots = match trace.roots {
+        RootSampling::Sdk => Sampler::TraceIdRatioBased(trace.sampling_ratio.clamp(0.0, 1.0)),
+        RootSampling::Caller => Sampler::AlwaysOn,
+    };
     Ok(SdkTracerProvider::builder()
-        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-            ratio,
-        ))))
+        .with_sampler(Sampler::ParentBased(Box::new(roots)))
         .with_resource(
             opentelemetry_sdk::Resource::builder()
                 .with_service_name(trace.service)
@@ -161,6 +174,48 @@ fn provider(trace: &TraceConfig, endpoint: &str) -> anyhow::Result<SdkTracerProv
         )
         .with_span_processor(processor)
         .build())
+}
+
+/// The OTLP/HTTP client. The batch processor exports from a thread of its own, outside any
+/// Tokio runtime, where hyper's client cannot run (it panics); so each export is handed to
+/// the runtime that was current when telemetry was set up, and the processor waits for it.
+/// `https://` collectors are verified against the system's trusted certificates.
+#[derive(Debug)]
+struct OnRuntime {
+    client: std::sync::Arc<dyn opentelemetry_http::HttpClient>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl OnRuntime {
+    fn new(timeout: Duration) -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            anyhow::anyhow!("OTLP/HTTP export must be set up inside a Tokio runtime")
+        })?;
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(Self {
+            client: std::sync::Arc::new(opentelemetry_http::hyper::HyperClient::new(
+                connector, timeout, None,
+            )),
+            runtime,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for OnRuntime {
+    async fn send_bytes(
+        &self,
+        request: http::Request<bytes::Bytes>,
+    ) -> Result<http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
+        let client = self.client.clone();
+        self.runtime
+            .spawn(async move { client.send_bytes(request).await })
+            .await?
+    }
 }
 
 /// A sampling ratio flag: a number from 0 to 1.
@@ -187,26 +242,53 @@ fn http_traces_url(endpoint: &str) -> String {
 
 /// W3C trace context in and out of HTTP headers.
 pub fn extract(headers: &http::HeaderMap) -> opentelemetry::Context {
+    // Most requests carry no trace context: skip the propagator's lookups for them.
+    if !headers.contains_key(TRACEPARENT) {
+        return opentelemetry::Context::new();
+    }
     TraceContextPropagator::new().extract(&HeaderExtractor(headers))
 }
 
-/// Writes `traceparent` (and `tracestate`) for `cx` with `set`.
-pub fn inject(cx: &opentelemetry::Context, set: &mut dyn FnMut(&'static str, String)) {
-    struct Setter<'a>(&'a mut dyn FnMut(&'static str, String));
-    impl Injector for Setter<'_> {
-        fn set(&mut self, key: &str, value: String) {
-            if value.is_empty() {
-                return;
-            }
-            let key: &'static str = match key {
-                "traceparent" => "traceparent",
-                "tracestate" => "tracestate",
-                _ => return,
-            };
-            (self.0)(key, value);
+const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
+
+/// Writes `traceparent` (and `tracestate`, when there is one) for `cx` with `set`.
+pub fn inject(cx: &opentelemetry::Context, set: &mut dyn FnMut(&'static str, HeaderValue)) {
+    inject_span_context(cx.span().span_context(), set);
+}
+
+/// [`inject`] for a span context held without an SDK span.
+///
+/// The W3C format is written by hand: the SDK's propagator goes through `format!`, and on
+/// the proxy's path that was most of what tracing cost a request that is not sampled.
+pub fn inject_span_context(context: &SpanContext, set: &mut dyn FnMut(&'static str, HeaderValue)) {
+    if !context.is_valid() {
+        return;
+    }
+    set("traceparent", traceparent(context));
+    if *context.trace_state() != opentelemetry::trace::TraceState::NONE {
+        let state = context.trace_state().header();
+        if let (false, Ok(value)) = (state.is_empty(), HeaderValue::from_str(&state)) {
+            set("tracestate", value);
         }
     }
-    TraceContextPropagator::new().inject_context(cx, &mut Setter(set));
+}
+
+/// `00-{trace id}-{span id}-{flags}`, version 00, with only the sampled flag carried on.
+fn traceparent(context: &SpanContext) -> HeaderValue {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = *b"00-00000000000000000000000000000000-0000000000000000-00";
+    let flags = [(context.trace_flags() & TraceFlags::SAMPLED).to_u8()];
+    for (at, bytes) in [
+        (3, &context.trace_id().to_bytes()[..]),
+        (36, &context.span_id().to_bytes()[..]),
+        (53, &flags[..]),
+    ] {
+        for (i, b) in bytes.iter().enumerate() {
+            out[at + 2 * i] = DIGITS[usize::from(b >> 4)];
+            out[at + 2 * i + 1] = DIGITS[usize::from(b & 0xf)];
+        }
+    }
+    HeaderValue::from_bytes(&out).unwrap_or(HeaderValue::from_static(""))
 }
 
 struct HeaderExtractor<'a>(&'a http::HeaderMap);
@@ -251,8 +333,51 @@ mod tests {
             out,
             [(
                 "traceparent",
-                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_string()
+                HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
             )]
         );
+    }
+
+    #[test]
+    fn injected_headers_are_what_the_sdk_propagator_writes() {
+        use opentelemetry::propagation::Injector;
+        use opentelemetry::trace::{SpanId, TraceId, TraceState};
+        use std::collections::BTreeMap;
+
+        struct Map(BTreeMap<String, String>);
+        impl Injector for Map {
+            fn set(&mut self, key: &str, value: String) {
+                if !value.is_empty() {
+                    self.0.insert(key.into(), value);
+                }
+            }
+        }
+        let state = TraceState::from_key_value([("vendor", "x"), ("other", "1")]).unwrap();
+        for (flags, state) in [
+            (TraceFlags::SAMPLED, TraceState::default()),
+            (TraceFlags::NOT_SAMPLED, TraceState::default()),
+            (TraceFlags::new(0xff), state),
+        ] {
+            let context = SpanContext::new(
+                TraceId::from(0x0af7651916cd43dd8448eb211c80319c_u128),
+                SpanId::from(0x00f067aa0ba902b7_u64),
+                flags,
+                true,
+                state,
+            );
+            let cx = opentelemetry::Context::new().with_remote_span_context(context);
+            let mut sdk = Map(BTreeMap::new());
+            TraceContextPropagator::new().inject_context(&cx, &mut sdk);
+            let mut ours = BTreeMap::new();
+            inject(&cx, &mut |k, v| {
+                ours.insert(k.to_string(), v.to_str().unwrap().to_string());
+            });
+            assert_eq!(ours, sdk.0);
+        }
+        let mut nothing = Vec::new();
+        inject(&opentelemetry::Context::new(), &mut |k, v| {
+            nothing.push((k, v))
+        });
+        assert!(nothing.is_empty(), "no span, no traceparent");
     }
 }

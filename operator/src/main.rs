@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Parser;
 use prometheus_client::registry::Registry;
 use sluice_common::TraceConfig;
+use sluice_common::telemetry::RootSampling;
 use sluice_operator::admin::{self, Admin};
 use sluice_operator::cli::Args;
 use sluice_operator::leader::{self, LeaseConfig};
@@ -26,6 +27,7 @@ async fn main() -> ExitCode {
             endpoint: args.otlp_endpoint.clone(),
             protocol: args.otlp_protocol,
             sampling_ratio: args.trace_sampling_ratio,
+            roots: RootSampling::Sdk,
         },
     );
     let _telemetry = match telemetry {

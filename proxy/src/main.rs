@@ -4,11 +4,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 use sluice_common::TraceConfig;
+use sluice_common::telemetry::RootSampling;
 use sluice_proxy::cli::{Args, TlsVersion};
 use sluice_proxy::compile::CompileOptions;
 use sluice_proxy::serve::router::ServeOptions;
 use sluice_proxy::serve::server::{self, ServerOptions};
 use sluice_proxy::serve::tls::default_certificate;
+use sluice_proxy::serve::trace::Tracing;
 use sluice_proxy::state::State;
 use sluice_proxy::{admin, source};
 
@@ -44,6 +46,8 @@ fn main() -> ExitCode {
                 endpoint: args.otlp_endpoint.clone(),
                 protocol: args.otlp_protocol,
                 sampling_ratio: args.trace_sampling_ratio,
+                // The router decides for requests without a trace context (serve::trace).
+                roots: RootSampling::Caller,
             },
         )
     };
@@ -76,7 +80,9 @@ fn run(
         default_certificate(args.default_cert.as_deref(), args.default_key.as_deref())
             .context("default certificate")?,
     );
-    let tracer = telemetry.tracer("sluice-proxy");
+    let tracing = telemetry
+        .tracer("sluice-proxy")
+        .map(|tracer| Tracing::new(tracer, args.trace_sampling_ratio));
     // Spans still queued are flushed before the process exits.
     state.on_exit(Box::new(move || drop(telemetry)));
 
@@ -129,7 +135,7 @@ fn run(
                 max_attempts: args.max_attempts as usize,
                 https_redirect_port: args.https_redirect_port,
                 require_tls13: args.tls_min_version == TlsVersion::V1_3,
-                tracer,
+                tracing,
             },
         },
     )

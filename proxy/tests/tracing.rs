@@ -1,11 +1,11 @@
 //! OpenTelemetry traces and Prometheus metrics from a real proxy process serving real
-//! requests, received by a real OTLP/gRPC receiver.
+//! requests, received by a real OTLP receiver (gRPC, and HTTP/protobuf).
 
 use std::time::{Duration, Instant};
 
 use sluice_tests::client::{Http1, get, get_with};
 use sluice_tests::objects::{ingress, path, service_with_endpoints, write_manifest};
-use sluice_tests::otlp::{Collector, Received};
+use sluice_tests::otlp::{Collector, Protocol, Received};
 use sluice_tests::{Proxy, Upstream};
 
 const SERVER: i32 = 2; // SpanKind::Server in OTLP
@@ -137,6 +137,49 @@ async fn a_request_is_a_server_span_with_a_child_per_attempt_continued_upstream(
     assert!(unsampled.ends_with("-00"), "not sampled: {unsampled}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(collector.spans().len(), before);
+    Ok(())
+}
+
+#[tokio::test]
+async fn spans_are_exported_over_http_protobuf() -> anyhow::Result<()> {
+    let collector =
+        Collector::start_with(Protocol::HttpProtobuf, sluice_tests::proxy::free_addr()?)?;
+    let up = Upstream::start("api", "127.0.0.2")?;
+    let dir = tempfile::tempdir()?;
+    let endpoint = collector.endpoint();
+    let proxy = start(
+        &up,
+        &dir,
+        &[
+            "--otlp-endpoint",
+            &endpoint,
+            "--otlp-protocol",
+            "http-protobuf",
+            "--trace-sampling-ratio",
+            "1",
+        ],
+    )
+    .await?;
+    let reply = get(proxy.http, "app.example.com", "/api").await?;
+    assert_eq!(reply.status, 200);
+    let upstream = reply.upstream_header("traceparent").expect("a traceparent");
+    let trace_id = upstream.split('-').nth(1).unwrap_or_default().to_string();
+
+    let spans = wait_for_spans(&collector, 2).await;
+    let kinds: Vec<i32> = spans
+        .iter()
+        .filter(|s| s.trace_id() == trace_id)
+        .map(|s| s.span.kind)
+        .collect();
+    assert!(
+        kinds.contains(&SERVER) && kinds.contains(&CLIENT),
+        "the request's server and attempt spans arrive over HTTP: {spans:?}"
+    );
+    // Exporting runs beside the requests: the proxy is still serving.
+    assert_eq!(
+        get(proxy.http, "app.example.com", "/api").await?.status,
+        200
+    );
     Ok(())
 }
 

@@ -1,5 +1,5 @@
-//! A real OTLP/gRPC receiver for tests: spans exported by Sluice's processes arrive here,
-//! over the same protocol an OpenTelemetry collector speaks.
+//! A real OTLP receiver for tests, over gRPC or HTTP/protobuf: spans exported by Sluice's
+//! processes arrive here, over the same protocols an OpenTelemetry collector speaks.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -53,14 +53,10 @@ pub fn hex(bytes: &[u8]) -> String {
 #[derive(Clone, Default)]
 struct Sink(Arc<Mutex<Vec<Received>>>);
 
-#[tonic::async_trait]
-impl TraceService for Sink {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+impl Sink {
+    fn record(&self, request: ExportTraceServiceRequest) {
         let mut spans = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        for resource in request.into_inner().resource_spans {
+        for resource in request.resource_spans {
             let service = resource
                 .resource
                 .iter()
@@ -80,10 +76,50 @@ impl TraceService for Sink {
                 }
             }
         }
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for Sink {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.record(request.into_inner());
         Ok(tonic::Response::new(ExportTraceServiceResponse {
             partial_success: None,
         }))
     }
+}
+
+/// `POST /v1/traces` with a protobuf `ExportTraceServiceRequest`, as OTLP/HTTP sends it.
+async fn http_export(
+    axum::extract::State(sink): axum::extract::State<Sink>,
+    body: bytes::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use prost::Message;
+    match ExportTraceServiceRequest::decode(body) {
+        Ok(request) => {
+            sink.record(request);
+            let reply = ExportTraceServiceResponse {
+                partial_success: None,
+            };
+            (
+                [("content-type", "application/x-protobuf")],
+                reply.encode_to_vec(),
+            )
+                .into_response()
+        }
+        Err(error) => (axum::http::StatusCode::BAD_REQUEST, error.to_string()).into_response(),
+    }
+}
+
+/// The protocol a [`Collector`] speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    Grpc,
+    HttpProtobuf,
 }
 
 /// A running receiver; stopped when dropped.
@@ -95,18 +131,23 @@ pub struct Collector {
 }
 
 impl Collector {
-    /// Starts a receiver on a free port.
+    /// Starts an OTLP/gRPC receiver on a free port.
     pub fn start() -> anyhow::Result<Self> {
         Self::start_on(crate::proxy::free_addr()?)
     }
 
-    /// Starts a receiver on `addr` (to bring one back where a stopped one was).
+    /// Starts an OTLP/gRPC receiver on `addr` (to bring one back where a stopped one was).
     pub fn start_on(addr: SocketAddr) -> anyhow::Result<Self> {
+        Self::start_with(Protocol::Grpc, addr)
+    }
+
+    /// Starts a receiver of `protocol` on `addr`.
+    pub fn start_with(protocol: Protocol, addr: SocketAddr) -> anyhow::Result<Self> {
         let sink = Sink::default();
         let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let service = TraceServiceServer::new(sink.clone());
+        let receiving = sink.clone();
         let thread = std::thread::Builder::new()
             .name("otlp-receiver".into())
             .spawn(move || {
@@ -116,13 +157,26 @@ impl Collector {
                     .expect("a runtime");
                 runtime.block_on(async move {
                     let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                    let incoming = tonic::transport::server::TcpIncoming::from(listener);
-                    let _ = tonic::transport::Server::builder()
-                        .add_service(service)
-                        .serve_with_incoming_shutdown(incoming, async {
-                            let _ = stopped.await;
-                        })
-                        .await;
+                    let stopped = async {
+                        let _ = stopped.await;
+                    };
+                    match protocol {
+                        Protocol::Grpc => {
+                            let incoming = tonic::transport::server::TcpIncoming::from(listener);
+                            let _ = tonic::transport::Server::builder()
+                                .add_service(TraceServiceServer::new(receiving))
+                                .serve_with_incoming_shutdown(incoming, stopped)
+                                .await;
+                        }
+                        Protocol::HttpProtobuf => {
+                            let app = axum::Router::new()
+                                .route("/v1/traces", axum::routing::post(http_export))
+                                .with_state(receiving);
+                            let _ = axum::serve(listener, app)
+                                .with_graceful_shutdown(stopped)
+                                .await;
+                        }
+                    }
                 });
             })?;
         Ok(Self {

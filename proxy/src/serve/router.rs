@@ -20,7 +20,7 @@ use sluice_crds::ingress::normalize_request_host;
 
 use super::request_id::RequestIds;
 use super::responses;
-use super::trace::RequestTrace;
+use super::trace::{RequestTrace, Tracing};
 use crate::metrics::ServiceLabels;
 use crate::routes::Route;
 use crate::state::State;
@@ -37,7 +37,7 @@ pub struct ServeOptions {
     /// Refuse requests that arrived over TLS 1.2 (the listener negotiates 1.2 and 1.3).
     pub require_tls13: bool,
     /// Where request spans go; `None`: tracing is off and costs nothing.
-    pub tracer: Option<opentelemetry_sdk::trace::SdkTracer>,
+    pub tracing: Option<Tracing>,
 }
 
 pub struct Router {
@@ -128,10 +128,11 @@ impl ProxyHttp for Router {
             let req = session.req_header();
             table.lookup(&request_host(req), req.uri.path()).cloned()
         };
-        if let Some(tracer) = &self.options.tracer {
-            let client = session.client_addr().and_then(|a| a.as_inet()).copied();
+        if let Some(tracing) = &self.options.tracing {
+            let client = || session.client_addr().and_then(|a| a.as_inet()).copied();
             let req = session.req_header();
-            let trace = RequestTrace::start(tracer, req, &request_host(req), ctx.tls, client);
+            let trace =
+                RequestTrace::start(tracing, req, ctx.tls, || (request_host(req), client()));
             if let Some(route) = &route {
                 trace.matched(route, session.req_header().method.as_str());
             }
@@ -206,9 +207,9 @@ impl ProxyHttp for Router {
                 .inc();
         }
         ctx.tried.push(addr);
-        if let (Some(trace), Some(tracer)) = (&mut ctx.trace, &self.options.tracer) {
+        if let (Some(trace), Some(tracing)) = (&mut ctx.trace, &self.options.tracing) {
             trace.attempt(
-                tracer,
+                &tracing.tracer,
                 session.req_header().method.as_str(),
                 addr,
                 ctx.tried.len(),

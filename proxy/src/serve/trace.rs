@@ -2,19 +2,65 @@
 //! `traceparent`), and a client span per upstream attempt whose context the upstream
 //! receives in its own `traceparent`. Attributes follow the HTTP semantic conventions and
 //! are only computed for sampled spans.
+//!
+//! Most requests are not sampled, so the decision for a request that arrives without a
+//! trace context is made here, before any span: one that is not sampled gets ids only, no
+//! SDK span, and still passes a `traceparent` (not sampled) upstream.
 
 use std::net::SocketAddr;
 
-use opentelemetry::trace::{Span, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::trace::{
+    Span, SpanContext, SpanKind, Status, TraceContextExt, TraceFlags, TraceState, Tracer,
+};
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_sdk::trace::SdkTracer;
+use opentelemetry_sdk::trace::{
+    IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, SdkTracer, ShouldSample,
+};
 use pingora::http::RequestHeader;
 
 use crate::routes::Route;
 
-pub struct RequestTrace {
+/// The proxy's tracing: the SDK tracer (whose provider samples every root span it is asked
+/// for, `RootSampling::Caller`) and the ratio at which new traces are sampled.
+#[derive(Clone, Debug)]
+pub struct Tracing {
+    pub tracer: SdkTracer,
+    roots: Sampler,
+}
+
+impl Tracing {
+    pub fn new(tracer: SdkTracer, ratio: f64) -> Self {
+        Self {
+            tracer,
+            roots: Sampler::TraceIdRatioBased(ratio),
+        }
+    }
+}
+
+pub enum RequestTrace {
+    /// Began here and not sampled: the request's ids, and nothing to record.
+    Unsampled(SpanContext),
+    /// Sampled, or continuing an incoming context: SDK spans.
+    Spans(Spans),
+}
+
+pub struct Spans {
     server: Context,
     attempt: Option<Context>,
+}
+
+/// The span name before a route is known: the method, without an allocation for the usual ones.
+fn method_name(method: &http::Method) -> std::borrow::Cow<'static, str> {
+    match *method {
+        http::Method::GET => "GET".into(),
+        http::Method::POST => "POST".into(),
+        http::Method::PUT => "PUT".into(),
+        http::Method::DELETE => "DELETE".into(),
+        http::Method::HEAD => "HEAD".into(),
+        http::Method::PATCH => "PATCH".into(),
+        http::Method::OPTIONS => "OPTIONS".into(),
+        _ => method.as_str().to_string().into(),
+    }
 }
 
 fn version(req: &RequestHeader) -> &'static str {
@@ -26,19 +72,40 @@ fn version(req: &RequestHeader) -> &'static str {
 }
 
 impl RequestTrace {
-    pub fn start(
-        tracer: &SdkTracer,
-        req: &RequestHeader,
-        host: &str,
+    /// `details` (the normalised host, the client's address) are only asked for when the
+    /// request is traced.
+    pub fn start<'r>(
+        tracing: &Tracing,
+        req: &'r RequestHeader,
         tls: bool,
-        client: Option<SocketAddr>,
+        details: impl FnOnce() -> (std::borrow::Cow<'r, str>, Option<SocketAddr>),
     ) -> Self {
         let parent = sluice_common::telemetry::extract(&req.headers);
+        if !parent.has_active_span() {
+            let ids = RandomIdGenerator::default();
+            let trace_id = ids.new_trace_id();
+            let decision = tracing
+                .roots
+                .should_sample(None, trace_id, "", &SpanKind::Server, &[], &[])
+                .decision;
+            if decision != SamplingDecision::RecordAndSample {
+                return Self::Unsampled(SpanContext::new(
+                    trace_id,
+                    ids.new_span_id(),
+                    TraceFlags::NOT_SAMPLED,
+                    false,
+                    TraceState::NONE,
+                ));
+            }
+            // Sampled: the SDK starts the trace (with ids of its own).
+        }
+        let tracer = &tracing.tracer;
         let mut span = tracer
-            .span_builder(req.method.as_str().to_string())
+            .span_builder(method_name(&req.method))
             .with_kind(SpanKind::Server)
             .start_with_context(tracer, &parent);
         if span.is_recording() {
+            let (host, client) = details();
             span.set_attributes([
                 KeyValue::new("http.request.method", req.method.as_str().to_string()),
                 KeyValue::new("url.path", req.uri.path().to_string()),
@@ -50,14 +117,60 @@ impl RequestTrace {
                 span.set_attribute(KeyValue::new("client.address", client.ip().to_string()));
             }
         }
-        Self {
+        Self::Spans(Spans {
             server: parent.with_span(span),
             attempt: None,
+        })
+    }
+
+    /// The request matched `route`.
+    pub fn matched(&self, route: &Route, method: &str) {
+        if let Self::Spans(spans) = self {
+            spans.matched(route, method);
         }
     }
 
-    /// The request matched `route`: name the span after it.
-    pub fn matched(&self, route: &Route, method: &str) {
+    /// A new upstream attempt to `addr`; a previous one, if any, ended in failure.
+    pub fn attempt(&mut self, tracer: &SdkTracer, method: &str, addr: SocketAddr, number: usize) {
+        if let Self::Spans(spans) = self {
+            spans.attempt(tracer, method, addr, number);
+        }
+    }
+
+    /// The current attempt failed (connecting, or while proxying).
+    pub fn attempt_failed(&mut self, error: &str) {
+        if let Self::Spans(spans) = self {
+            spans.attempt_failed(error);
+        }
+    }
+
+    /// `traceparent` (of the current attempt) for the upstream request.
+    pub fn inject(&self, request: &mut RequestHeader) {
+        let mut set = |name, value| {
+            let _ = request.insert_header(name, value);
+        };
+        match self {
+            Self::Unsampled(context) => {
+                sluice_common::telemetry::inject_span_context(context, &mut set)
+            }
+            Self::Spans(spans) => {
+                let cx = spans.attempt.as_ref().unwrap_or(&spans.server);
+                sluice_common::telemetry::inject(cx, &mut set);
+            }
+        }
+    }
+
+    /// Ends the spans with the response status.
+    pub fn finish(&mut self, status: u16, attempts: usize, error: Option<String>) {
+        if let Self::Spans(spans) = self {
+            spans.finish(status, attempts, error);
+        }
+    }
+}
+
+impl Spans {
+    /// Names the server span after the matched rule.
+    fn matched(&self, route: &Route, method: &str) {
         let span = self.server.span();
         if !span.is_recording() {
             return;
@@ -72,8 +185,12 @@ impl RequestTrace {
         span.set_attribute(KeyValue::new("sluice.service", route.backend.name.clone()));
     }
 
-    /// A new upstream attempt to `addr`; a previous one, if any, ended in failure.
-    pub fn attempt(&mut self, tracer: &SdkTracer, method: &str, addr: SocketAddr, number: usize) {
+    fn attempt(&mut self, tracer: &SdkTracer, method: &str, addr: SocketAddr, number: usize) {
+        // A request that is not sampled gets no attempt spans (they would not be sampled
+        // either); its upstream receives the server span's context, marked not sampled.
+        if !self.server.span().is_recording() {
+            return;
+        }
         let mut span = tracer
             .span_builder(method.to_string())
             .with_kind(SpanKind::Client)
@@ -90,8 +207,7 @@ impl RequestTrace {
         }
     }
 
-    /// The current attempt failed (connecting, or while proxying).
-    pub fn attempt_failed(&mut self, error: &str) {
+    fn attempt_failed(&mut self, error: &str) {
         if let Some(attempt) = self.attempt.take() {
             let span = attempt.span();
             span.set_attribute(KeyValue::new("error.type", error.to_string()));
@@ -100,16 +216,7 @@ impl RequestTrace {
         }
     }
 
-    /// `traceparent` (of the current attempt) for the upstream request.
-    pub fn inject(&self, request: &mut RequestHeader) {
-        let cx = self.attempt.as_ref().unwrap_or(&self.server);
-        sluice_common::telemetry::inject(cx, &mut |name, value| {
-            let _ = request.insert_header(name, value);
-        });
-    }
-
-    /// Ends the spans with the response status.
-    pub fn finish(&mut self, status: u16, attempts: usize, error: Option<String>) {
+    fn finish(&mut self, status: u16, attempts: usize, error: Option<String>) {
         if let Some(attempt) = self.attempt.take() {
             let span = attempt.span();
             span.set_attribute(KeyValue::new(

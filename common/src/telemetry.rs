@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::ValueEnum;
 use http::HeaderValue;
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
@@ -145,7 +146,7 @@ fn provider(trace: &TraceConfig, endpoint: &str) -> anyhow::Result<SdkTracerProv
         }
         OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
             .with_http()
-            .with_http_client(OnRuntime::new(timeout)?)
+            .with_http_client(OnRuntime::new(timeout, https)?)
             .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
             .with_endpoint(http_traces_url(endpoint))
             .with_timeout(timeout)
@@ -187,21 +188,23 @@ struct OnRuntime {
 }
 
 impl OnRuntime {
-    fn new(timeout: Duration) -> anyhow::Result<Self> {
+    fn new(timeout: Duration, https: bool) -> anyhow::Result<Self> {
+        use opentelemetry_http::hyper::HyperClient;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             anyhow::anyhow!("OTLP/HTTP export must be set up inside a Tokio runtime")
         })?;
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        Ok(Self {
-            client: std::sync::Arc::new(opentelemetry_http::hyper::HyperClient::new(
-                connector, timeout, None,
-            )),
-            runtime,
-        })
+        let client: std::sync::Arc<dyn opentelemetry_http::HttpClient> = if https {
+            let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_native_roots()
+                .context("no trusted certificate authorities to verify the https:// collector")?
+                .https_only()
+                .enable_http1()
+                .build();
+            std::sync::Arc::new(HyperClient::new(connector, timeout, None))
+        } else {
+            std::sync::Arc::new(HyperClient::with_default_connector(timeout, None))
+        };
+        Ok(Self { client, runtime })
     }
 }
 

@@ -25,35 +25,13 @@ fn schema() -> Value {
 
 #[test]
 fn committed_yaml_is_what_the_types_generate() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(CRD_YAML_PATH);
     let generated = params::crd_yaml().unwrap();
-    let committed = match std::fs::read_to_string(&path) {
-        Ok(committed) => committed,
-        Err(err) => panic!(
-            "cannot read {CRD_YAML_PATH} ({err}).\n\
-             Generate it from the repository root with:\n\n    {CRDGEN_COMMAND}\n"
-        ),
-    };
-    if committed != generated {
-        let first_difference = committed
-            .lines()
-            .zip(generated.lines())
-            .enumerate()
-            .find(|(_, (c, g))| c != g)
-            .map(|(i, (c, g))| {
-                format!(
-                    "first difference at line {}:\n  committed: {c}\n  generated: {g}",
-                    i + 1
-                )
-            })
-            .unwrap_or_else(|| "one ends before the other".to_string());
-        panic!(
-            "{CRD_YAML_PATH} is out of date with crds/src/params.rs ({first_difference}).\n\
-             Regenerate it from the repository root with:\n\n    {CRDGEN_COMMAND}\n"
-        );
-    }
+    assert_committed(
+        CRD_YAML_PATH,
+        &generated,
+        "crds/src/params.rs",
+        CRDGEN_COMMAND,
+    );
     assert!(generated.starts_with("# Generated"));
     assert!(generated.contains(CRDGEN_COMMAND));
 }
@@ -573,14 +551,29 @@ fn committed_reference_is_what_the_schema_generates() {
     };
 
     let generated = crdgen(&["--markdown"]);
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    assert_committed(
+        MARKDOWN_PATH,
+        &generated,
+        "the CRD schema",
+        MARKDOWN_COMMAND,
+    );
+    assert!(generated.contains(MARKDOWN_COMMAND));
+
+    // YAML stays crdgen's default output.
+    assert_eq!(crdgen(&[]), params::crd_yaml().unwrap());
+}
+
+/// Fails unless the file at `path` (from the repository root) is exactly `generated`,
+/// naming the first differing line and the command that regenerates it.
+fn assert_committed(path: &str, generated: &str, source: &str, command: &str) {
+    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("..")
-        .join(MARKDOWN_PATH);
-    let committed = match std::fs::read_to_string(&path) {
+        .join(path);
+    let committed = match std::fs::read_to_string(&full) {
         Ok(committed) => committed,
         Err(err) => panic!(
-            "cannot read {MARKDOWN_PATH} ({err}).\n\
-             Generate it from the repository root with:\n\n    {MARKDOWN_COMMAND}\n"
+            "cannot read {path} ({err}).\n\
+             Generate it from the repository root with:\n\n    {command}\n"
         ),
     };
     if committed != generated {
@@ -597,12 +590,8 @@ fn committed_reference_is_what_the_schema_generates() {
             })
             .unwrap_or_else(|| "one ends before the other".to_string());
         panic!(
-            "{MARKDOWN_PATH} is out of date with the CRD schema ({first_difference}).\n\
-             Regenerate it from the repository root with:\n\n    {MARKDOWN_COMMAND}\n"
+            "{path} is out of date with {source} ({first_difference}).\n\
+             Regenerate it from the repository root with:\n\n    {command}\n"
         );
     }
-    assert!(generated.contains(MARKDOWN_COMMAND));
-
-    // YAML stays crdgen's default output.
-    assert_eq!(crdgen(&[]), params::crd_yaml().unwrap());
 }

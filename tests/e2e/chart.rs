@@ -11,7 +11,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, ListParams};
 use sluice_tests::TestCluster;
 use sluice_tests::client::{get, https_get};
-use sluice_tests::operator::{crds, eventually};
+use sluice_tests::operator::{eventually, install_crds};
 use sluice_tests::seed::{HOST, NAMESPACE, Seed};
 use sluice_tests::tools::workspace_root;
 
@@ -39,13 +39,7 @@ async fn helm_lint_is_clean() -> anyhow::Result<()> {
 #[tokio::test]
 async fn every_documented_option_renders_objects_the_api_server_accepts() -> anyhow::Result<()> {
     let cluster = TestCluster::start().await?;
-    cluster.apply(&crds()?)?;
-    cluster.kubectl(&[
-        "wait",
-        "--for=condition=Established",
-        "crd/ingressclassparams.sluice.dev",
-        "--timeout=60s",
-    ])?;
+    install_crds(&cluster)?;
     cluster.kubectl(&["create", "namespace", NAMESPACE])?;
     let chart = workspace_root().join("charts/sluice");
     let options: &[&[&str]] = &[

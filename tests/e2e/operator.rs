@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sluice_crds::params::IngressClassParams;
 use sluice_tests::TestCluster;
 use sluice_tests::objects::{ingress, path};
-use sluice_tests::operator::{Operator, crds, eventually};
+use sluice_tests::operator::{Operator, eventually, install_crds};
 
 const NS: &str = "sluice-system";
 const WAIT: Duration = Duration::from_secs(60);
@@ -36,18 +36,7 @@ async fn setup() -> anyhow::Result<(TestCluster, Operator)> {
     let cluster = TestCluster::start().await?;
     cluster
         .apply(&[json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": NS } })])?;
-    cluster.apply(&crds()?)?;
-    let out = cluster.kubectl(&[
-        "wait",
-        "--for=condition=Established",
-        "crd/ingressclassparams.sluice.dev",
-        "--timeout=60s",
-    ])?;
-    anyhow::ensure!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    install_crds(&cluster)?;
     let operator = Operator::start(
         cluster.kubeconfig(),
         None,
@@ -282,13 +271,7 @@ async fn a_taken_node_port_degrades_the_second_class_naming_the_holder() -> anyh
 async fn invalid_params_are_refused_by_the_api_server_with_the_rule_message() -> anyhow::Result<()>
 {
     let cluster = TestCluster::start().await?;
-    cluster.apply(&crds()?)?;
-    cluster.kubectl(&[
-        "wait",
-        "--for=condition=Established",
-        "crd/ingressclassparams.sluice.dev",
-        "--timeout=60s",
-    ])?;
+    install_crds(&cluster)?;
     let bad = params(
         "bad",
         json!({ "service": { "httpNodePort": 30500, "httpsNodePort": 30500 } }),

@@ -7,7 +7,7 @@ use serde_json::json;
 use sluice_tests::TestCluster;
 use sluice_tests::client::https_post_with;
 use sluice_tests::objects::{ingress, path};
-use sluice_tests::operator::{Operator, WebhookCerts, crds, ingress_webhook_configuration};
+use sluice_tests::operator::{Operator, WebhookCerts, ingress_webhook_configuration, install_crds};
 use sluice_tests::otlp::{Collector, Received};
 
 async fn wait_for(
@@ -40,13 +40,7 @@ async fn reconciles_and_reviews_are_spans() -> anyhow::Result<()> {
     cluster.apply(&[
         json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": "sluice-system" } }),
     ])?;
-    cluster.apply(&crds()?)?;
-    cluster.kubectl(&[
-        "wait",
-        "--for=condition=Established",
-        "crd/ingressclassparams.sluice.dev",
-        "--timeout=60s",
-    ])?;
+    install_crds(&cluster)?;
     let certs = WebhookCerts::generate(cluster.dir())?;
     let endpoint = collector.endpoint();
     let operator = Operator::start(

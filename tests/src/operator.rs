@@ -75,7 +75,7 @@ pub fn ingress_webhook_configuration(url: &str, ca_bundle: &str, failure_policy:
 }
 
 /// The CRDs the chart installs, as objects.
-pub fn crds() -> anyhow::Result<Vec<Value>> {
+fn crds() -> anyhow::Result<Vec<Value>> {
     let dir = workspace_root().join("charts/sluice/crds");
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir)? {
@@ -88,6 +88,23 @@ pub fn crds() -> anyhow::Result<Vec<Value>> {
         }
     }
     Ok(out)
+}
+
+/// Applies the chart's CRDs and waits until the API server serves them.
+pub fn install_crds(cluster: &crate::TestCluster) -> anyhow::Result<()> {
+    cluster.apply(&crds()?)?;
+    let out = cluster.kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/ingressclassparams.sluice.dev",
+        "--timeout=60s",
+    ])?;
+    anyhow::ensure!(
+        out.status.success(),
+        "the CRD was not established: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
 }
 
 pub struct Operator {

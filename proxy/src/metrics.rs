@@ -212,8 +212,8 @@ impl RouteSeries {
         status: u16,
         elapsed: Duration,
     ) {
-        let class = status_class(status);
-        let index = STATUS_CLASSES.iter().position(|c| *c == class).unwrap_or(5);
+        let index = status_class_index(status);
+        let class = STATUS_CLASSES[index];
         self.by_class[index]
             .get_or_init(|| {
                 metrics
@@ -239,15 +239,11 @@ impl RouteSeries {
     }
 }
 
-/// `2xx` for 204 and so on.
-pub fn status_class(status: u16) -> &'static str {
+/// The index in `STATUS_CLASSES` of a status: `2xx` for 204, `other` outside 100-599.
+fn status_class_index(status: u16) -> usize {
     match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        500..=599 => "5xx",
-        _ => "other",
+        100..=599 => usize::from(status / 100 - 1),
+        _ => 5,
     }
 }
 
@@ -259,5 +255,21 @@ impl ProblemKind {
             ProblemKind::InvalidAnnotation => "invalid_annotation",
             ProblemKind::TlsSecret => "tls_secret",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_fall_in_their_class() {
+        let class = |s| STATUS_CLASSES[status_class_index(s)];
+        assert_eq!(
+            [101, 200, 204, 308, 404, 499, 502, 599, 0, 600, 99].map(class),
+            [
+                "1xx", "2xx", "2xx", "3xx", "4xx", "4xx", "5xx", "5xx", "other", "other", "other"
+            ]
+        );
     }
 }

@@ -252,6 +252,33 @@ pub fn extract(headers: &http::HeaderMap) -> opentelemetry::Context {
     TraceContextPropagator::new().extract(&HeaderExtractor(headers))
 }
 
+/// [`extract`] for a request whose headers are not in a `HeaderMap`.
+pub fn extract_values(traceparent: &str, tracestate: Option<&str>) -> opentelemetry::Context {
+    TraceContextPropagator::new().extract(&PairExtractor {
+        traceparent,
+        tracestate,
+    })
+}
+
+struct PairExtractor<'a> {
+    traceparent: &'a str,
+    tracestate: Option<&'a str>,
+}
+
+impl Extractor for PairExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        match key {
+            "traceparent" => Some(self.traceparent),
+            "tracestate" => self.tracestate,
+            _ => None,
+        }
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        vec!["traceparent", "tracestate"]
+    }
+}
+
 const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
 
 /// Writes `traceparent` (and `tracestate`, when there is one) for `cx` with `set`.
@@ -330,6 +357,18 @@ mod tests {
                 .unwrap(),
         );
         let cx = extract(&headers);
+        let from_values = extract_values(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            Some("vendor=x"),
+        );
+        assert_eq!(
+            from_values.span().span_context().trace_id(),
+            cx.span().span_context().trace_id()
+        );
+        assert_eq!(
+            from_values.span().span_context().trace_state().header(),
+            "vendor=x"
+        );
         let mut out = Vec::new();
         inject(&cx, &mut |k, v| out.push((k, v)));
         assert_eq!(

@@ -158,6 +158,24 @@ impl Metrics {
         m
     }
 
+    /// A failed attempt to connect to an endpoint of `service`.
+    pub fn count_connect_error(&self, service: &str) {
+        self.upstream_connect_errors
+            .get_or_create(&ServiceLabels {
+                service: service.to_string(),
+            })
+            .inc();
+    }
+
+    /// A request sent to another endpoint of `service` after a failed connect.
+    pub fn count_retry(&self, service: &str) {
+        self.upstream_retries
+            .get_or_create(&ServiceLabels {
+                service: service.to_string(),
+            })
+            .inc();
+    }
+
     pub fn record_reload(
         &self,
         took: Duration,

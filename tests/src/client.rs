@@ -111,6 +111,22 @@ impl Http1 {
     }
 }
 
+/// Writes `request` (raw bytes: one request or several) on a new connection and reads
+/// until the proxy closes it; the last request should ask for `Connection: close`.
+pub async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.write_all(request).await?;
+    let mut response = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut response),
+    )
+    .await
+    .context("the connection was not closed within 10 s")??;
+    Ok(String::from_utf8_lossy(&response).into_owned())
+}
+
 /// One HTTP/1.1 GET on a new connection.
 pub async fn get(addr: SocketAddr, host: &str, path: &str) -> anyhow::Result<Reply> {
     Http1::connect(addr).await?.get(host, path).await

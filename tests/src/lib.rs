@@ -10,10 +10,12 @@ pub mod operator;
 pub mod otlp;
 pub mod process;
 pub mod proxy;
+pub mod scripted;
 pub mod seed;
 pub mod tools;
 pub mod upstream;
 
 pub use cluster::TestCluster;
 pub use proxy::Proxy;
+pub use scripted::ScriptedUpstream;
 pub use upstream::Upstream;

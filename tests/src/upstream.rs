@@ -2,7 +2,7 @@
 //!
 //! Every response is JSON describing the request it received (which server, path, headers),
 //! so a test can see where the proxy sent a request and what it added. `/slow?ms=N` answers
-//! after N ms; `/ws` is a WebSocket echo.
+//! after N ms; `/body` answers with the request body; `/ws` is a WebSocket echo.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -61,6 +61,7 @@ impl Upstream {
                     let app = Router::new()
                         .route("/ws", get(websocket))
                         .route("/slow", any(slow))
+                        .route("/body", any(body))
                         .fallback(echo)
                         .with_state(shared);
                     let _ = axum::serve(listener, app)
@@ -123,6 +124,11 @@ async fn slow(
 ) -> Response {
     tokio::time::sleep(Duration::from_millis(params.ms)).await;
     describe(&shared, &uri, &headers)
+}
+
+async fn body(State(shared): State<Shared>, body: axum::body::Bytes) -> axum::body::Bytes {
+    shared.requests.fetch_add(1, Ordering::SeqCst);
+    body
 }
 
 async fn websocket(State(shared): State<Shared>, upgrade: WebSocketUpgrade) -> Response {

@@ -1,5 +1,7 @@
 //! The data plane on Pingora: listeners, the per-request logic, TLS, shutdown.
 
+pub mod answers;
+pub mod h1;
 pub mod request_id;
 pub mod responses;
 pub mod router;

@@ -1,10 +1,13 @@
-//! The responses Sluice writes itself: short plain-text bodies that say what happened.
+//! The responses Sluice writes itself on Pingora's path: short plain-text bodies that say
+//! what happened.
 
 use bytes::Bytes;
 use http::header;
 use pingora::Result;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
+
+use super::answers::Answer;
 
 fn plain_header(code: u16, len: usize) -> Result<ResponseHeader> {
     let mut resp = ResponseHeader::build(code, Some(4))?;
@@ -13,16 +16,12 @@ fn plain_header(code: u16, len: usize) -> Result<ResponseHeader> {
     Ok(resp)
 }
 
-/// Answers the request with `code` and `body`, keeping the connection open.
-pub async fn send(
-    session: &mut Session,
-    code: u16,
-    body: &str,
-    location: Option<&str>,
-) -> Result<()> {
-    let mut resp = plain_header(code, body.len())?;
-    if let Some(location) = location {
-        resp.insert_header(header::LOCATION, location)?;
+/// Answers the request, keeping the connection open.
+pub async fn send(session: &mut Session, answer: &Answer) -> Result<()> {
+    let body = &answer.body;
+    let mut resp = plain_header(answer.status, body.len())?;
+    if let Some(location) = &answer.location {
+        resp.insert_header(header::LOCATION, location.as_str())?;
     }
     session.write_response_header(Box::new(resp), false).await?;
     session
@@ -41,32 +40,5 @@ pub async fn send_error(session: &mut Session, code: u16, body: &str) {
         .await
     {
         tracing::debug!(%error, code, "could not write the error response");
-    }
-}
-
-/// The `Location` of an HTTP→HTTPS redirect for `host` (already normalised, so free of
-/// ports and of characters a header cannot hold).
-pub fn https_location(host: &str, port: u16, path_and_query: &str) -> String {
-    if port == 443 {
-        format!("https://{host}{path_and_query}")
-    } else {
-        format!("https://{host}:{port}{path_and_query}")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redirect_locations() {
-        assert_eq!(
-            https_location("a.example.com", 443, "/x?y=1"),
-            "https://a.example.com/x?y=1"
-        );
-        assert_eq!(
-            https_location("a.example.com", 30443, "/"),
-            "https://a.example.com:30443/"
-        );
     }
 }

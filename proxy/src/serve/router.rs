@@ -18,10 +18,10 @@ use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType, Result};
 use sluice_crds::ingress::normalize_request_host;
 
+use super::answers::{self, Failure};
 use super::request_id::RequestIds;
 use super::responses;
-use super::trace::{RequestTrace, Tracing};
-use crate::metrics::ServiceLabels;
+use super::trace::{self, RequestTrace, Tracing};
 use crate::routes::Route;
 use crate::state::State;
 
@@ -43,7 +43,7 @@ pub struct ServeOptions {
 pub struct Router {
     pub state: Arc<State>,
     pub options: ServeOptions,
-    pub request_ids: RequestIds,
+    pub request_ids: Arc<RequestIds>,
 }
 
 /// Per-request state, kept across retries.
@@ -60,7 +60,14 @@ pub struct RequestCtx {
 
 /// Counts a request as in flight until its context is dropped (after `logging`), which is
 /// what a graceful shutdown waits for.
-struct InFlight(Arc<State>);
+pub(super) struct InFlight(Arc<State>);
+
+impl InFlight {
+    pub(super) fn start(state: &Arc<State>) -> Self {
+        state.metrics.in_flight.inc();
+        Self(state.clone())
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
@@ -80,12 +87,25 @@ fn request_host(req: &RequestHeader) -> Cow<'_, str> {
     normalize_request_host(raw)
 }
 
+/// The protocol version of a request, as trace attributes write it.
+fn version(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_2 => "2",
+        http::Version::HTTP_10 => "1.0",
+        _ => "1.1",
+    }
+}
+
+/// Pingora's name of the negotiated TLS version (rustls's `TLSv1_2`, or `TLSv1.2`).
+pub fn is_tls12(version: &str) -> bool {
+    version.contains("1_2") || version.contains("1.2")
+}
+
 #[async_trait]
 impl ProxyHttp for Router {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> RequestCtx {
-        self.state.metrics.in_flight.inc();
         RequestCtx {
             started: Instant::now(),
             route: None,
@@ -93,7 +113,7 @@ impl ProxyHttp for Router {
             tls: false,
             note: None,
             trace: None,
-            _in_flight: InFlight(self.state.clone()),
+            _in_flight: InFlight::start(&self.state),
         }
     }
 
@@ -103,24 +123,12 @@ impl ProxyHttp for Router {
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let ssl = session.digest().and_then(|d| d.ssl_digest.as_ref());
         ctx.tls = ssl.is_some();
-        if self.options.require_tls13
-            && ssl.is_some_and(|s| s.version.contains("1_2") || s.version.contains("1.2"))
-        {
-            ctx.note = Some("TLS 1.3 is required".into());
-            responses::send(session, 426, "TLS 1.3 is required\n", None).await?;
-            return Ok(true);
-        }
-
-        // `/api/../admin` must not match a rule for /api: a backend would resolve it to a
-        // path another rule governs. Refuse dot segments rather than guess.
-        if has_dot_segment(session.req_header().uri.path()) {
-            responses::send(
-                session,
-                400,
-                "400 Bad Request: the path has . or .. segments\n",
-                None,
-            )
-            .await?;
+        let tls12_refused = self.options.require_tls13 && ssl.is_some_and(|s| is_tls12(&s.version));
+        if let Some(answer) = answers::refusal(tls12_refused, session.req_header().uri.path()) {
+            if tls12_refused {
+                ctx.note = Some(answer.body.trim_end().to_string());
+            }
+            responses::send(session, &answer).await?;
             return Ok(true);
         }
         let table = self.state.table();
@@ -131,57 +139,41 @@ impl ProxyHttp for Router {
         if let Some(tracing) = &self.options.tracing {
             let client = || session.client_addr().and_then(|a| a.as_inet()).copied();
             let req = session.req_header();
+            let parent = sluice_common::telemetry::extract(&req.headers);
+            let start = trace::Start {
+                method: req.method.as_str(),
+                path: req.uri.path(),
+                version: version(req.version),
+                tls: ctx.tls,
+            };
             let trace =
-                RequestTrace::start(tracing, req, ctx.tls, || (request_host(req), client()));
+                RequestTrace::start(tracing, parent, &start, || (request_host(req), client()));
             if let Some(route) = &route {
-                trace.matched(route, session.req_header().method.as_str());
+                trace.matched(route, req.method.as_str());
             }
             ctx.trace = Some(trace);
         }
-        let Some(route) = route else {
+        let answer = {
             let req = session.req_header();
-            let (host, path) = (request_host(req), req.uri.path());
-            let message =
-                format!("404 Not Found: no Ingress rule matches host {host:?} and path {path:?}\n");
-            responses::send(session, 404, &message, None).await?;
-            return Ok(true);
+            answers::for_route(&answers::Routed {
+                route: route.as_ref(),
+                host: &request_host(req),
+                path: req.uri.path(),
+                path_and_query: req.uri.path_and_query().map_or("/", |p| p.as_str()),
+                tls: ctx.tls,
+                https_port: self.options.https_redirect_port,
+            })
+            .err()
         };
-
-        if route.redirect_to_https && !ctx.tls {
-            let req = session.req_header();
-            let location = responses::https_location(
-                &request_host(req),
-                self.options.https_redirect_port,
-                req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
-            );
-            responses::send(
-                session,
-                308,
-                "308 Permanent Redirect to HTTPS\n",
-                Some(&location),
-            )
-            .await?;
-            ctx.route = Some(route);
+        ctx.route = route;
+        if let Some(answer) = answer {
+            responses::send(session, &answer).await?;
             return Ok(true);
         }
-
-        if route.backend.endpoints.is_empty() {
-            let why = route
-                .backend
-                .problem
-                .clone()
-                .unwrap_or_else(|| format!("{} has no endpoints", route.backend.name));
-            let message = format!("503 Service Unavailable: {why}\n");
-            responses::send(session, 503, &message, None).await?;
-            ctx.route = Some(route);
-            return Ok(true);
-        }
-
         if session.is_upgrade_req() {
             // A WebSocket tunnel may sit idle for long; the client side must not time out.
             session.set_read_timeout(None);
         }
-        ctx.route = Some(route);
         Ok(false)
     }
 
@@ -198,13 +190,7 @@ impl ProxyHttp for Router {
             return Error::e_explain(ErrorType::HTTPStatus(502), "every endpoint failed");
         };
         if !ctx.tried.is_empty() {
-            self.state
-                .metrics
-                .upstream_retries
-                .get_or_create(&ServiceLabels {
-                    service: route.backend.name.clone(),
-                })
-                .inc();
+            self.state.metrics.count_retry(&route.backend.name);
         }
         ctx.tried.push(addr);
         if let (Some(trace), Some(tracing)) = (&mut ctx.trace, &self.options.tracing) {
@@ -238,13 +224,7 @@ impl ProxyHttp for Router {
         mut e: Box<Error>,
     ) -> Box<Error> {
         if let Some(route) = &ctx.route {
-            self.state
-                .metrics
-                .upstream_connect_errors
-                .get_or_create(&ServiceLabels {
-                    service: route.backend.name.clone(),
-                })
-                .inc();
+            self.state.metrics.count_connect_error(&route.backend.name);
             if let Some(trace) = &mut ctx.trace {
                 trace.attempt_failed(e.etype().as_str());
             }
@@ -297,7 +277,9 @@ impl ProxyHttp for Router {
             upstream_request.insert_header("x-request-id", self.request_ids.next())?;
         }
         if let Some(trace) = &ctx.trace {
-            trace.inject(upstream_request);
+            trace.inject(&mut |name, value| {
+                let _ = upstream_request.insert_header(name, value);
+            });
         }
         Ok(())
     }
@@ -313,40 +295,38 @@ impl ProxyHttp for Router {
             .as_ref()
             .map(|r| r.backend.name.as_str())
             .unwrap_or("-");
-        let (code, message) = match (e.etype(), e.esource()) {
+        let failure = match (e.etype(), e.esource()) {
             (ErrorType::HTTPStatus(502), _)
             | (
                 ErrorType::ConnectRefused | ErrorType::ConnectNoRoute | ErrorType::ConnectError,
                 _,
-            ) => (
-                502,
-                format!("502 Bad Gateway: could not connect to any endpoint of {backend}\n"),
-            ),
-            (ErrorType::HTTPStatus(c), _) => (*c, format!("{c}\n")),
+            ) => Ok(Failure::Connect),
+            (ErrorType::HTTPStatus(c), _) => Err((*c, format!("{c}\n"))),
             (
                 ErrorType::ConnectTimedout
                 | ErrorType::ReadTimedout
                 | ErrorType::WriteTimedout
                 | ErrorType::TLSHandshakeTimedout,
                 ErrorSource::Upstream,
-            ) => (
-                504,
-                format!("504 Gateway Timeout: {backend} did not answer in time\n"),
-            ),
-            (_, ErrorSource::Upstream) => (
-                502,
-                format!("502 Bad Gateway: the connection to {backend} failed\n"),
-            ),
+            ) => Ok(Failure::Timeout),
+            (_, ErrorSource::Upstream) => Ok(Failure::Upstream),
             (
                 ErrorType::WriteError
                 | ErrorType::ReadError
                 | ErrorType::ConnectionClosed
                 | ErrorType::ReadTimedout,
                 ErrorSource::Downstream,
-            ) => (0, String::new()),
-            (_, ErrorSource::Downstream) => (400, "400 Bad Request\n".to_string()),
-            _ => (500, "500 Internal Server Error\n".to_string()),
+            ) => Err((0, String::new())),
+            (_, ErrorSource::Downstream) => Err((400, "400 Bad Request\n".to_string())),
+            _ => Err((500, "500 Internal Server Error\n".to_string())),
         };
+        let (code, message) = failure.map_or_else(
+            |answer| answer,
+            |failure| {
+                let answer = answers::for_failure(failure, backend);
+                (answer.status, answer.body)
+            },
+        );
         if code > 0 {
             ctx.note = Some(e.to_string());
             responses::send_error(session, code, &message).await;
@@ -358,42 +338,21 @@ impl ProxyHttp for Router {
     }
 
     async fn logging(&self, session: &mut Session, error: Option<&Error>, ctx: &mut RequestCtx) {
-        let status = session
-            .response_written()
-            .map(|r| r.status.as_u16())
-            .unwrap_or(0);
-        let elapsed = ctx.started.elapsed();
-        let metrics = &self.state.metrics;
-        let (ingress, service) = match &ctx.route {
-            Some(r) => {
-                r.series
-                    .record(metrics, &r.ingress, &r.backend.name, status, elapsed);
-                (r.ingress.as_str(), r.backend.name.as_str())
-            }
-            None => {
-                metrics.unmatched.record(metrics, "", "", status, elapsed);
-                ("", "")
-            }
-        };
-        if let Some(trace) = &mut ctx.trace {
-            trace.finish(
-                status,
-                ctx.tried.len(),
-                error.map(|e| e.to_string()).or_else(|| ctx.note.clone()),
-            );
-        }
-        tracing::debug!(
-            method = %session.req_header().method,
-            path = session.req_header().uri.path(),
-            status,
-            ingress,
-            service,
-            upstream = ?ctx.tried.last(),
-            attempts = ctx.tried.len(),
-            ms = elapsed.as_secs_f64() * 1000.0,
-            error = error.map(|e| e.to_string()),
-            "request"
-        );
+        let req = session.req_header();
+        finish(Finished {
+            state: &self.state,
+            route: ctx.route.as_deref(),
+            method: req.method.as_str(),
+            path: req.uri.path(),
+            status: session
+                .response_written()
+                .map(|r| r.status.as_u16())
+                .unwrap_or(0),
+            started: ctx.started,
+            tried: &ctx.tried,
+            error: error.map(|e| e.to_string()).or_else(|| ctx.note.clone()),
+            trace: ctx.trace.as_mut(),
+        });
     }
 
     /// Failed requests are answered, counted and logged at debug by `logging`; Pingora's
@@ -403,36 +362,49 @@ impl ProxyHttp for Router {
     }
 }
 
-/// Whether a path has a `.` or `..` segment, plain or percent-encoded.
-fn has_dot_segment(path: &str) -> bool {
-    // The common case, a path without dots, costs one scan.
-    if !path.bytes().any(|b| b == b'.' || b == b'%') {
-        return false;
-    }
-    path.split('/').any(|segment| {
-        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
-        decoded == "." || decoded == ".."
-    })
+/// A request that has been answered, on either path.
+pub(super) struct Finished<'a> {
+    pub state: &'a State,
+    pub route: Option<&'a Route>,
+    pub method: &'a str,
+    pub path: &'a str,
+    /// 0: no response was written.
+    pub status: u16,
+    pub started: Instant,
+    /// The endpoints tried, in order.
+    pub tried: &'a [SocketAddr],
+    pub error: Option<String>,
+    pub trace: Option<&'a mut RequestTrace>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::has_dot_segment;
-
-    #[test]
-    fn dot_segments() {
-        for bad in [
-            "/api/../admin",
-            "/api/..",
-            "/./x",
-            "/a/%2e%2e/b",
-            "/a/.%2E",
-            "/..",
-        ] {
-            assert!(has_dot_segment(bad), "{bad}");
+/// Counts the request, ends its spans and logs it (at debug).
+pub(super) fn finish(f: Finished<'_>) {
+    let elapsed = f.started.elapsed();
+    let metrics = &f.state.metrics;
+    let (ingress, service) = match f.route {
+        Some(r) => {
+            r.series
+                .record(metrics, &r.ingress, &r.backend.name, f.status, elapsed);
+            (r.ingress.as_str(), r.backend.name.as_str())
         }
-        for ok in ["/", "/api", "/a.b/c", "/...", "/.well-known/acme", "/a/..b"] {
-            assert!(!has_dot_segment(ok), "{ok}");
+        None => {
+            metrics.unmatched.record(metrics, "", "", f.status, elapsed);
+            ("", "")
         }
+    };
+    tracing::debug!(
+        method = f.method,
+        path = f.path,
+        status = f.status,
+        ingress,
+        service,
+        upstream = ?f.tried.last(),
+        attempts = f.tried.len(),
+        ms = elapsed.as_secs_f64() * 1000.0,
+        error = f.error.as_deref(),
+        "request"
+    );
+    if let Some(trace) = f.trace {
+        trace.finish(f.status, f.tried.len(), f.error);
     }
 }

@@ -1,5 +1,5 @@
-//! The Pingora server: one proxy service with the HTTP and HTTPS listeners, and the
-//! shutdown sequence Kubernetes expects.
+//! The Pingora server: one service with the HTTP and HTTPS listeners (the HTTP/1.1 fast
+//! path in front of Pingora's proxy), and the shutdown sequence Kubernetes expects.
 //!
 //! SIGTERM: keep accepting for `shutdown_delay` (while endpoints are removed elsewhere),
 //! then close the listeners and let requests in flight finish, for at most
@@ -13,11 +13,14 @@ use async_trait::async_trait;
 use pingora::listeners::TlsAccept;
 use pingora::listeners::tls::TlsSettings;
 use pingora::protocols::tls::TlsRef;
-use pingora::proxy::http_proxy_service_with_name;
+use pingora::proxy::http_proxy;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{ExecutionPhase, RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use pingora::services::listening::Service;
 use rustls::sign::CertifiedKey;
 
+use super::h1::FastPath;
+use super::request_id::RequestIds;
 use super::router::{Router, ServeOptions};
 use super::tls::CertResolver;
 use crate::state::State;
@@ -56,12 +59,19 @@ pub fn run(state: Arc<State>, options: ServerOptions) -> anyhow::Result<()> {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
+    let request_ids = Arc::new(RequestIds::default());
     let router = Router {
         state: state.clone(),
-        options: options.serve,
-        request_ids: Default::default(),
+        options: options.serve.clone(),
+        request_ids: request_ids.clone(),
     };
-    let mut service = http_proxy_service_with_name(&server.configuration, router, "sluice-proxy");
+    let app = FastPath {
+        state: state.clone(),
+        options: options.serve,
+        request_ids,
+        pingora: Arc::new(http_proxy(&server.configuration, router)),
+    };
+    let mut service = Service::new("sluice-proxy".to_string(), app);
     service.add_tcp(&options.http_addr);
     if let Some(https_addr) = &options.https_addr {
         let mut tls = TlsSettings::with_callbacks(Box::new(HandshakeCounter(state.clone())))

@@ -9,6 +9,7 @@
 
 use std::net::SocketAddr;
 
+use http::HeaderValue;
 use opentelemetry::trace::{
     Span, SpanContext, SpanKind, Status, TraceContextExt, TraceFlags, TraceState, Tracer,
 };
@@ -16,7 +17,6 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{
     IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, SdkTracer, ShouldSample,
 };
-use pingora::http::RequestHeader;
 
 use crate::routes::Route;
 
@@ -50,37 +50,38 @@ pub struct Spans {
 }
 
 /// The span name before a route is known: the method, without an allocation for the usual ones.
-fn method_name(method: &http::Method) -> std::borrow::Cow<'static, str> {
-    match *method {
-        http::Method::GET => "GET".into(),
-        http::Method::POST => "POST".into(),
-        http::Method::PUT => "PUT".into(),
-        http::Method::DELETE => "DELETE".into(),
-        http::Method::HEAD => "HEAD".into(),
-        http::Method::PATCH => "PATCH".into(),
-        http::Method::OPTIONS => "OPTIONS".into(),
-        _ => method.as_str().to_string().into(),
+fn method_name(method: &str) -> std::borrow::Cow<'static, str> {
+    match method {
+        "GET" => "GET".into(),
+        "POST" => "POST".into(),
+        "PUT" => "PUT".into(),
+        "DELETE" => "DELETE".into(),
+        "HEAD" => "HEAD".into(),
+        "PATCH" => "PATCH".into(),
+        "OPTIONS" => "OPTIONS".into(),
+        _ => method.to_string().into(),
     }
 }
 
-fn version(req: &RequestHeader) -> &'static str {
-    match req.version {
-        http::Version::HTTP_2 => "2",
-        http::Version::HTTP_10 => "1.0",
-        _ => "1.1",
-    }
+/// What the server span records of a request.
+pub struct Start<'r> {
+    pub method: &'r str,
+    pub path: &'r str,
+    /// `1.1`, `2`, …
+    pub version: &'static str,
+    pub tls: bool,
 }
 
 impl RequestTrace {
     /// `details` (the normalised host, the client's address) are only asked for when the
     /// request is traced.
+    /// `parent` is the incoming trace context, if any.
     pub fn start<'r>(
         tracing: &Tracing,
-        req: &'r RequestHeader,
-        tls: bool,
+        parent: Context,
+        req: &Start<'_>,
         details: impl FnOnce() -> (std::borrow::Cow<'r, str>, Option<SocketAddr>),
     ) -> Self {
-        let parent = sluice_common::telemetry::extract(&req.headers);
         if !parent.has_active_span() {
             let ids = RandomIdGenerator::default();
             let trace_id = ids.new_trace_id();
@@ -101,17 +102,17 @@ impl RequestTrace {
         }
         let tracer = &tracing.tracer;
         let mut span = tracer
-            .span_builder(method_name(&req.method))
+            .span_builder(method_name(req.method))
             .with_kind(SpanKind::Server)
             .start_with_context(tracer, &parent);
         if span.is_recording() {
             let (host, client) = details();
             span.set_attributes([
-                KeyValue::new("http.request.method", req.method.as_str().to_string()),
-                KeyValue::new("url.path", req.uri.path().to_string()),
-                KeyValue::new("url.scheme", if tls { "https" } else { "http" }),
+                KeyValue::new("http.request.method", req.method.to_string()),
+                KeyValue::new("url.path", req.path.to_string()),
+                KeyValue::new("url.scheme", if req.tls { "https" } else { "http" }),
                 KeyValue::new("server.address", host.to_string()),
-                KeyValue::new("network.protocol.version", version(req)),
+                KeyValue::new("network.protocol.version", req.version),
             ]);
             if let Some(client) = client {
                 span.set_attribute(KeyValue::new("client.address", client.ip().to_string()));
@@ -144,18 +145,13 @@ impl RequestTrace {
         }
     }
 
-    /// `traceparent` (of the current attempt) for the upstream request.
-    pub fn inject(&self, request: &mut RequestHeader) {
-        let mut set = |name, value| {
-            let _ = request.insert_header(name, value);
-        };
+    /// `traceparent` (of the current attempt) for the upstream request, written with `set`.
+    pub fn inject(&self, set: &mut dyn FnMut(&'static str, HeaderValue)) {
         match self {
-            Self::Unsampled(context) => {
-                sluice_common::telemetry::inject_span_context(context, &mut set)
-            }
+            Self::Unsampled(context) => sluice_common::telemetry::inject_span_context(context, set),
             Self::Spans(spans) => {
                 let cx = spans.attempt.as_ref().unwrap_or(&spans.server);
-                sluice_common::telemetry::inject(cx, &mut set);
+                sluice_common::telemetry::inject(cx, set);
             }
         }
     }

@@ -1,0 +1,166 @@
+//! What Sluice answers itself instead of a backend, decided the same way on both request
+//! paths (the HTTP/1.1 fast path and Pingora's): refusals before routing, answers for the
+//! matched route (or the lack of one), and the answers to failed upstream attempts.
+
+use std::sync::Arc;
+
+use crate::routes::Route;
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+    pub location: Option<String>,
+}
+
+impl Answer {
+    fn new(status: u16, body: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: body.into(),
+            location: None,
+        }
+    }
+}
+
+/// Refusals before routing: TLS 1.2 where 1.3 is required; paths with dot segments.
+pub fn refusal(tls12_refused: bool, path: &str) -> Option<Answer> {
+    if tls12_refused {
+        return Some(Answer::new(426, "TLS 1.3 is required\n"));
+    }
+    // `/api/../admin` must not match a rule for /api: a backend would resolve it to a
+    // path another rule governs. Refuse dot segments rather than guess.
+    has_dot_segment(path)
+        .then(|| Answer::new(400, "400 Bad Request: the path has . or .. segments\n"))
+}
+
+/// The request as routing saw it.
+pub struct Routed<'a> {
+    pub route: Option<&'a Arc<Route>>,
+    /// Normalised.
+    pub host: &'a str,
+    pub path: &'a str,
+    pub path_and_query: &'a str,
+    pub tls: bool,
+    /// The port in `https://` redirects.
+    pub https_port: u16,
+}
+
+/// The route to proxy the request to; or 404 without a route, 308 to HTTPS, 503 without
+/// endpoints.
+pub fn for_route<'a>(r: &Routed<'a>) -> Result<&'a Arc<Route>, Answer> {
+    let Some(route) = r.route else {
+        return Err(Answer::new(
+            404,
+            format!(
+                "404 Not Found: no Ingress rule matches host {:?} and path {:?}\n",
+                r.host, r.path
+            ),
+        ));
+    };
+    if route.redirect_to_https && !r.tls {
+        return Err(Answer {
+            location: Some(https_location(r.host, r.https_port, r.path_and_query)),
+            ..Answer::new(308, "308 Permanent Redirect to HTTPS\n")
+        });
+    }
+    if route.backend.endpoints.is_empty() {
+        let why = match &route.backend.problem {
+            Some(problem) => problem.clone(),
+            None => format!("{} has no endpoints", route.backend.name),
+        };
+        return Err(Answer::new(
+            503,
+            format!("503 Service Unavailable: {why}\n"),
+        ));
+    }
+    Ok(route)
+}
+
+/// How proxying to a backend failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// No endpoint could be connected to (refused, unreachable, reset).
+    Connect,
+    /// Connecting, or waiting for the response, took longer than allowed.
+    Timeout,
+    /// The connection broke, or the response was not valid HTTP.
+    Upstream,
+}
+
+/// 502 or 504, naming the backend.
+pub fn for_failure(failure: Failure, backend: &str) -> Answer {
+    match failure {
+        Failure::Connect => Answer::new(
+            502,
+            format!("502 Bad Gateway: could not connect to any endpoint of {backend}\n"),
+        ),
+        Failure::Timeout => Answer::new(
+            504,
+            format!("504 Gateway Timeout: {backend} did not answer in time\n"),
+        ),
+        Failure::Upstream => Answer::new(
+            502,
+            format!("502 Bad Gateway: the connection to {backend} failed\n"),
+        ),
+    }
+}
+
+/// The `Location` of an HTTP→HTTPS redirect for `host` (already normalised, so free of
+/// ports and of characters a header cannot hold).
+pub fn https_location(host: &str, port: u16, path_and_query: &str) -> String {
+    if port == 443 {
+        format!("https://{host}{path_and_query}")
+    } else {
+        format!("https://{host}:{port}{path_and_query}")
+    }
+}
+
+/// Whether a path has a `.` or `..` segment, plain or percent-encoded.
+fn has_dot_segment(path: &str) -> bool {
+    // The common case, a path without dots, costs one scan.
+    if !path.bytes().any(|b| b == b'.' || b == b'%') {
+        return false;
+    }
+    path.split('/').any(|segment| {
+        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_segments() {
+        for bad in [
+            "/api/../admin",
+            "/api/..",
+            "/./x",
+            "/a/%2e%2e/b",
+            "/a/.%2E",
+            "/..",
+        ] {
+            assert!(has_dot_segment(bad), "{bad}");
+            assert_eq!(refusal(false, bad).map(|a| a.status), Some(400));
+        }
+        for ok in ["/", "/api", "/a.b/c", "/...", "/.well-known/acme", "/a/..b"] {
+            assert!(!has_dot_segment(ok), "{ok}");
+            assert_eq!(refusal(false, ok), None);
+        }
+        assert_eq!(refusal(true, "/").map(|a| a.status), Some(426));
+    }
+
+    #[test]
+    fn redirect_locations() {
+        assert_eq!(
+            https_location("a.example.com", 443, "/x?y=1"),
+            "https://a.example.com/x?y=1"
+        );
+        assert_eq!(
+            https_location("a.example.com", 30443, "/"),
+            "https://a.example.com:30443/"
+        );
+    }
+}

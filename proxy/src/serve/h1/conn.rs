@@ -1,0 +1,603 @@
+//! One client connection on the fast path: read a request, answer it or proxy it, repeat.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use pingora::apps::ServerApp;
+use pingora::protocols::{Shutdown, Stream};
+use pingora::server::ShutdownWatch;
+use pingora_timeout::timeout;
+use sluice_crds::ingress::normalize_request_host;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::chunked::ChunkedEnd;
+use super::replay::Replay;
+use super::request::{self, Forwarded, Forwarding, Parsed, RequestHead};
+use super::response::{self, Framing, Kept, ResponseHead};
+use super::{FastPath, pool};
+use crate::routes::Route;
+use crate::serve::answers::{self, Answer, Failure, Routed};
+use crate::serve::router::{Finished, InFlight, finish, is_tls12};
+use crate::serve::trace::{self, RequestTrace};
+
+/// How long a kept-alive client connection may wait for its next request, and a started
+/// request head for the rest of it.
+const CLIENT_IDLE: Duration = Duration::from_secs(60);
+/// Reads are at least this large.
+const READ_SIZE: usize = 16 * 1024;
+
+pub struct Connection<'a> {
+    app: &'a FastPath,
+    stream: Stream,
+    shutdown: ShutdownWatch,
+    /// Bytes read from the client and not yet handled.
+    buf: BytesMut,
+    /// Bytes read from the upstream and not yet passed on.
+    up: BytesMut,
+    /// The head being written (upstream request or client response).
+    out: Vec<u8>,
+    forward: Vec<Forwarded>,
+    kept: Vec<Kept>,
+    tried: Vec<SocketAddr>,
+    client: Option<SocketAddr>,
+    client_ip: Option<String>,
+    tls: bool,
+    tls12_refused: bool,
+}
+
+/// What came of a request for the client connection.
+enum Next {
+    /// Ready for the next request.
+    KeepOpen,
+    Close,
+}
+
+/// The end of a proxied request.
+struct Proxied {
+    status: u16,
+    /// The client connection may carry another request.
+    keep_open: bool,
+    /// What went wrong after the response had started, if anything.
+    error: Option<String>,
+}
+
+/// A failed attempt, before any of the response reached the client.
+enum AttemptError {
+    /// A kept-alive connection was closed by the upstream before it answered.
+    Stale,
+    Failed(Failure, String),
+}
+
+impl<'a> Connection<'a> {
+    pub fn new(app: &'a FastPath, stream: Stream, shutdown: &ShutdownWatch) -> Self {
+        let ssl = stream.get_ssl_digest();
+        let client = stream
+            .get_socket_digest()
+            .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).copied());
+        Self {
+            app,
+            tls: ssl.is_some(),
+            tls12_refused: app.options.require_tls13
+                && ssl.as_ref().is_some_and(|s| is_tls12(&s.version)),
+            stream,
+            shutdown: shutdown.clone(),
+            buf: BytesMut::with_capacity(READ_SIZE),
+            up: BytesMut::new(),
+            out: Vec::with_capacity(1024),
+            forward: Vec::new(),
+            kept: Vec::new(),
+            tried: Vec::new(),
+            client,
+            client_ip: client.map(|a| a.ip().to_string()),
+        }
+    }
+
+    /// Serves requests until the connection ends or Pingora takes it over.
+    pub async fn serve(mut self) -> Option<Stream> {
+        loop {
+            let head = match self.read_request().await {
+                Ok(Some(head)) => head,
+                Ok(None) => break,
+                Err(Handover) => return self.hand_over().await,
+            };
+            let buf = std::mem::take(&mut self.buf);
+            let next = self.handle(&buf, &head).await;
+            self.buf = buf;
+            self.buf.advance(head.total_len());
+            if matches!(next, Next::Close) {
+                break;
+            }
+        }
+        Shutdown::shutdown(&mut *self.stream).await;
+        None
+    }
+
+    /// Pingora serves this connection from now on, starting with the bytes read so far.
+    async fn hand_over(self) -> Option<Stream> {
+        let pingora = &self.app.pingora;
+        let mut stream: Stream = Box::new(Replay::new(self.buf, self.stream));
+        while let Some(reused) = pingora.process_new(stream, &self.shutdown).await {
+            stream = reused;
+        }
+        None
+    }
+
+    /// The next request, whole; `None` when the connection should end (closed by the
+    /// client, idle too long, shutting down, or cut off mid-request).
+    async fn read_request(&mut self) -> Result<Option<RequestHead>, Handover> {
+        loop {
+            if !self.buf.is_empty() {
+                match request::parse(&self.buf, &mut self.forward) {
+                    Parsed::Head(head) => return Ok(Some(head)),
+                    Parsed::Pingora => return Err(Handover),
+                    Parsed::Partial => {}
+                }
+            } else if *self.shutdown.borrow() {
+                return Ok(None);
+            }
+            self.buf.reserve(READ_SIZE);
+            let read = if self.buf.is_empty() {
+                // Between requests: a shutdown closes the idle connection at once.
+                tokio::select! {
+                    read = timeout(CLIENT_IDLE, self.stream.read_buf(&mut self.buf)) => read,
+                    changed = self.shutdown.changed() => {
+                        if changed.is_err() || *self.shutdown.borrow() {
+                            return Ok(None);
+                        }
+                        continue;
+                    }
+                }
+            } else {
+                timeout(CLIENT_IDLE, self.stream.read_buf(&mut self.buf)).await
+            };
+            match read {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return Ok(None),
+            }
+        }
+    }
+
+    async fn handle(&mut self, buf: &[u8], head: &RequestHead) -> Next {
+        let started = Instant::now();
+        let app = self.app;
+        let _in_flight = InFlight::start(&app.state);
+        let (method, path) = (head.method(buf), head.path(buf));
+        let host = normalize_request_host(head.host.str(buf));
+        self.tried.clear();
+
+        let (route, mut trace, decided) = match answers::refusal(self.tls12_refused, path) {
+            Some(answer) => (None, None, Err(answer)),
+            None => {
+                let route = app.state.table().lookup(&host, path).cloned();
+                let trace = app.options.tracing.as_ref().map(|tracing| {
+                    let parent = head.traceparent.map_or_else(Default::default, |tp| {
+                        sluice_common::telemetry::extract_values(
+                            tp.str(buf),
+                            head.tracestate.map(|s| s.str(buf)),
+                        )
+                    });
+                    let start = trace::Start {
+                        method,
+                        path,
+                        version: "1.1",
+                        tls: self.tls,
+                    };
+                    let trace = RequestTrace::start(tracing, parent, &start, || {
+                        (host.clone(), self.client)
+                    });
+                    if let Some(route) = &route {
+                        trace.matched(route, method);
+                    }
+                    trace
+                });
+                let decided = answers::for_route(&Routed {
+                    route: route.as_ref(),
+                    host: &host,
+                    path,
+                    path_and_query: head.path_and_query(buf),
+                    tls: self.tls,
+                    https_port: app.options.https_redirect_port,
+                })
+                .cloned();
+                (route, trace, decided)
+            }
+        };
+
+        let close_requested = head.close || *self.shutdown.borrow();
+        let (status, next, error) = match decided {
+            Err(answer) => {
+                let note = (answer.status == 426).then(|| answer.body.trim_end().to_string());
+                let next = self
+                    .answer(&answer, head.is_head(buf), close_requested)
+                    .await;
+                (answer.status, next, note)
+            }
+            Ok(route) => match self
+                .proxy(buf, head, &route, trace.as_mut(), close_requested)
+                .await
+            {
+                Ok(done) => {
+                    let next = if done.keep_open {
+                        Next::KeepOpen
+                    } else {
+                        Next::Close
+                    };
+                    (done.status, next, done.error)
+                }
+                Err((failure, why)) => {
+                    let answer = answers::for_failure(failure, &route.backend.name);
+                    // After a failed upstream exchange the client connection is closed, as
+                    // on Pingora's path.
+                    self.answer(&answer, head.is_head(buf), true).await;
+                    (answer.status, Next::Close, Some(why))
+                }
+            },
+        };
+        finish(Finished {
+            state: &app.state,
+            route: route.as_deref(),
+            method,
+            path,
+            status,
+            started,
+            tried: &self.tried,
+            error,
+            trace: trace.as_mut(),
+        });
+        next
+    }
+
+    /// Writes one of Sluice's own answers.
+    async fn answer(&mut self, answer: &Answer, head_request: bool, close: bool) -> Next {
+        let out = &mut self.out;
+        out.clear();
+        let reason = http::StatusCode::from_u16(answer.status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("");
+        out.extend_from_slice(format!("HTTP/1.1 {} {reason}\r\n", answer.status).as_bytes());
+        request::push_header(out, b"Content-Type", b"text/plain; charset=utf-8");
+        request::push_header(
+            out,
+            b"Content-Length",
+            answer.body.len().to_string().as_bytes(),
+        );
+        if let Some(location) = &answer.location {
+            request::push_header(out, b"Location", location.as_bytes());
+        }
+        if close {
+            request::push_header(out, b"Connection", b"close");
+        }
+        request::end_head(out);
+        if !head_request {
+            out.extend_from_slice(answer.body.as_bytes());
+        }
+        match write_client(&mut self.stream, &self.out).await {
+            Ok(()) if !close => Next::KeepOpen,
+            _ => Next::Close,
+        }
+    }
+
+    /// Proxies the request to an endpoint of `route`: connect failures are retried on other
+    /// endpoints, a kept-alive connection found closed is replaced once by a new one.
+    async fn proxy(
+        &mut self,
+        buf: &[u8],
+        head: &RequestHead,
+        route: &Route,
+        mut trace: Option<&mut RequestTrace>,
+        close_client: bool,
+    ) -> Result<Proxied, (Failure, String)> {
+        let app = self.app;
+        let backend = &route.backend;
+        let connect_timeout = route.connect_timeout.unwrap_or(app.options.connect_timeout);
+        let read_timeout = route.read_timeout.unwrap_or(app.options.read_timeout);
+        let request_id = (!head.has_request_id).then(|| app.request_ids.next());
+        // A kept-alive connection found closed: send again to the same endpoint, on a new one.
+        let mut resend_to = None;
+        loop {
+            let fresh = resend_to.is_some();
+            let addr = match resend_to.take() {
+                Some(addr) => addr,
+                None => {
+                    let Some(addr) = backend.pick(&self.tried) else {
+                        return Err((Failure::Connect, "every endpoint failed".into()));
+                    };
+                    if !self.tried.is_empty() {
+                        app.state.metrics.count_retry(&backend.name);
+                    }
+                    self.tried.push(addr);
+                    if let (Some(trace), Some(tracing)) =
+                        (trace.as_deref_mut(), &app.options.tracing)
+                    {
+                        trace.attempt(&tracing.tracer, head.method(buf), addr, self.tried.len());
+                    }
+                    addr
+                }
+            };
+            let pooled = if fresh { None } else { pool::take(addr) };
+            let (mut upstream, reused) = match pooled {
+                Some(conn) => (conn, true),
+                None => match connect(addr, connect_timeout).await {
+                    Ok(conn) => (conn, false),
+                    Err((failure, why)) => {
+                        app.state.metrics.count_connect_error(&backend.name);
+                        if let Some(trace) = trace.as_deref_mut() {
+                            trace.attempt_failed(&why);
+                        }
+                        let untried_left = backend.endpoints.len() > self.tried.len();
+                        if untried_left && self.tried.len() < app.options.max_attempts {
+                            continue;
+                        }
+                        return Err((failure, why));
+                    }
+                },
+            };
+
+            let forwarding = Forwarding {
+                client_ip: self.client_ip.as_deref(),
+                tls: self.tls,
+                request_id: request_id.as_deref(),
+                replace_trace: trace.is_some(),
+            };
+            request::write_upstream_head(buf, head, &self.forward, &forwarding, &mut self.out);
+            if let Some(trace) = trace.as_deref() {
+                trace.inject(&mut request::push_header_value(&mut self.out));
+            }
+            request::end_head(&mut self.out);
+            self.out.extend_from_slice(&buf[head.len..head.total_len()]);
+
+            match self
+                .exchange(&mut upstream, reused, head.is_head(buf), read_timeout)
+                .await
+            {
+                Ok((response, keep_upstream)) => {
+                    let done = self
+                        .relay(
+                            upstream,
+                            addr,
+                            &response,
+                            keep_upstream,
+                            read_timeout,
+                            close_client,
+                        )
+                        .await;
+                    return Ok(done);
+                }
+                Err(AttemptError::Stale) if head.idempotent(buf) => resend_to = Some(addr),
+                Err(AttemptError::Stale) => {
+                    return Err((Failure::Upstream, "the kept-alive connection closed".into()));
+                }
+                Err(AttemptError::Failed(failure, why)) => {
+                    if let Some(trace) = trace.as_deref_mut() {
+                        trace.attempt_failed(&why);
+                    }
+                    return Err((failure, why));
+                }
+            }
+        }
+    }
+
+    /// Sends the request in `out` and reads the response head into `up`. Returns the head
+    /// and whether the upstream connection may be kept afterwards.
+    async fn exchange(
+        &mut self,
+        upstream: &mut TcpStream,
+        reused: bool,
+        head_request: bool,
+        read_timeout: Duration,
+    ) -> Result<(ResponseHead, bool), AttemptError> {
+        let broken = |what: &str, e: std::io::Error| {
+            if reused {
+                AttemptError::Stale
+            } else {
+                AttemptError::Failed(Failure::Upstream, format!("{what}: {e}"))
+            }
+        };
+        upstream
+            .write_all(&self.out)
+            .await
+            .map_err(|e| broken("writing the request", e))?;
+        self.up.clear();
+        loop {
+            if !self.up.is_empty() {
+                match response::parse(&self.up, head_request, &mut self.kept) {
+                    response::Parsed::Head(head) => return Ok((head, head.keep_alive)),
+                    response::Parsed::Interim(len) => {
+                        self.up.advance(len);
+                        continue;
+                    }
+                    response::Parsed::Bad(why) => {
+                        return Err(AttemptError::Failed(Failure::Upstream, why.into()));
+                    }
+                    response::Parsed::Partial => {}
+                }
+            }
+            self.up.reserve(READ_SIZE);
+            match timeout(read_timeout, upstream.read_buf(&mut self.up)).await {
+                Ok(Ok(0)) if self.up.is_empty() => {
+                    return Err(broken(
+                        "reading the response",
+                        std::io::ErrorKind::UnexpectedEof.into(),
+                    ));
+                }
+                Ok(Ok(0)) => {
+                    return Err(AttemptError::Failed(
+                        Failure::Upstream,
+                        "the response head was cut off".into(),
+                    ));
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) if self.up.is_empty() => return Err(broken("reading the response", e)),
+                Ok(Err(e)) => {
+                    return Err(AttemptError::Failed(
+                        Failure::Upstream,
+                        format!("reading the response: {e}"),
+                    ));
+                }
+                Err(_) => {
+                    return Err(AttemptError::Failed(
+                        Failure::Timeout,
+                        "no response in time".into(),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Passes the response (its head parsed, in `up`) to the client, and the upstream
+    /// connection back to the pool when its response ended cleanly. `close_client`: the
+    /// client connection ends after this response.
+    async fn relay(
+        &mut self,
+        mut upstream: TcpStream,
+        addr: SocketAddr,
+        head: &ResponseHead,
+        mut keep_upstream: bool,
+        read_timeout: Duration,
+        close_client: bool,
+    ) -> Proxied {
+        let close_client = close_client || matches!(head.framing, Framing::UntilClose);
+        response::write_downstream_head(&self.up, head, &self.kept, close_client, &mut self.out);
+        self.up.advance(head.len);
+        let mut body = Body::new(head.framing);
+        let mut error = None;
+        // The head and the body bytes read with it go out in one write.
+        let mut first = true;
+        let complete = loop {
+            let (take, done) = match body.accept(&self.up) {
+                Ok(progress) => progress,
+                Err(why) => {
+                    error = Some(why.to_string());
+                    break false;
+                }
+            };
+            if take < self.up.len() {
+                // Bytes past the end of the response: the connection is out of step.
+                keep_upstream = false;
+            }
+            let chunk = &self.up[..take];
+            let written = if first {
+                self.out.extend_from_slice(chunk);
+                write_client(&mut self.stream, &self.out).await
+            } else {
+                write_client(&mut self.stream, chunk).await
+            };
+            first = false;
+            if let Err(e) = written {
+                error = Some(format!("writing to the client: {e}"));
+                break false;
+            }
+            self.up.clear();
+            if done {
+                break true;
+            }
+            self.up.reserve(READ_SIZE);
+            match timeout(read_timeout, upstream.read_buf(&mut self.up)).await {
+                Ok(Ok(0)) if matches!(head.framing, Framing::UntilClose) => break true,
+                Ok(Ok(0)) => {
+                    error = Some("the upstream closed the connection mid-response".into());
+                    break false;
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    error = Some(format!("reading the response body: {e}"));
+                    break false;
+                }
+                Err(_) => {
+                    error = Some("the response body stalled".into());
+                    break false;
+                }
+            }
+        };
+        if complete && keep_upstream {
+            pool::give_back(addr, upstream);
+        }
+        Proxied {
+            status: head.status,
+            keep_open: complete && !close_client,
+            error,
+        }
+    }
+}
+
+/// The fast path leaves the connection to Pingora.
+struct Handover;
+
+/// Where a response body ends.
+enum Body {
+    Empty,
+    Length(u64),
+    Chunked(ChunkedEnd),
+    UntilClose,
+}
+
+impl Body {
+    fn new(framing: Framing) -> Self {
+        match framing {
+            Framing::Empty => Self::Empty,
+            Framing::Length(n) => Self::Length(n),
+            Framing::Chunked => Self::Chunked(ChunkedEnd::default()),
+            Framing::UntilClose => Self::UntilClose,
+        }
+    }
+
+    /// Of the bytes `read`, how many belong to the body, and whether the body is complete.
+    fn accept(&mut self, read: &[u8]) -> Result<(usize, bool), super::chunked::ChunkError> {
+        Ok(match self {
+            Self::Empty => (0, true),
+            Self::Length(left) => {
+                let take = (*left).min(read.len() as u64);
+                *left -= take;
+                (take as usize, *left == 0)
+            }
+            Self::Chunked(end) => match end.advance(read)? {
+                Some(n) => (n, true),
+                None => (read.len(), false),
+            },
+            Self::UntilClose => (read.len(), false),
+        })
+    }
+}
+
+async fn connect(addr: SocketAddr, within: Duration) -> Result<TcpStream, (Failure, String)> {
+    match timeout(within, TcpStream::connect(addr)).await {
+        Ok(Ok(stream)) => {
+            // Heads and small bodies go out in one write each; never hold them back.
+            let _ = stream.set_nodelay(true);
+            Ok(stream)
+        }
+        Ok(Err(e)) => Err((Failure::Connect, format!("connecting to {addr}: {e}"))),
+        Err(_) => Err((Failure::Timeout, format!("connecting to {addr} timed out"))),
+    }
+}
+
+async fn write_client(stream: &mut Stream, bytes: &[u8]) -> std::io::Result<()> {
+    stream.write_all(bytes).await?;
+    stream.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_end_where_their_framing_says() {
+        let mut length = Body::new(Framing::Length(5));
+        assert_eq!(length.accept(b"abc").unwrap(), (3, false));
+        assert_eq!(length.accept(b"deXYZ").unwrap(), (2, true));
+        assert_eq!(
+            Body::new(Framing::Empty).accept(b"junk").unwrap(),
+            (0, true)
+        );
+        let mut chunked = Body::new(Framing::Chunked);
+        assert_eq!(chunked.accept(b"2\r\nok").unwrap(), (5, false));
+        assert_eq!(chunked.accept(b"\r\n0\r\n\r\nmore").unwrap(), (7, true));
+        assert_eq!(
+            Body::new(Framing::UntilClose).accept(b"all").unwrap(),
+            (3, false)
+        );
+    }
+}

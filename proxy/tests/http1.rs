@@ -1,0 +1,242 @@
+//! HTTP/1.1 on the wire: pipelining, request bodies, every way an upstream can frame (or
+//! botch) a response, kept-alive upstream connections the upstream closes, and requests the
+//! fast path hands to Pingora in the middle of a connection.
+
+use std::net::SocketAddr;
+
+use sluice_tests::client::{Http1, raw_exchange};
+use sluice_tests::objects::{
+    endpoint_slice, ingress, path, service_with_endpoints, write_manifest,
+};
+use sluice_tests::scripted::{Act, Seen};
+use sluice_tests::{Proxy, ScriptedUpstream, Upstream};
+
+/// A proxy routing every request to the endpoint `upstream`.
+async fn proxy_to(upstream: SocketAddr, dir: &tempfile::TempDir) -> anyhow::Result<Proxy> {
+    let objects = vec![
+        ingress(
+            "shop",
+            "app",
+            "sluice",
+            &[(None, vec![path("/", "Prefix", "svc", 80)])],
+        ),
+        service_with_endpoints("shop", "svc", 80, &[])[0].clone(),
+        endpoint_slice("shop", "svc", "svc-1", &[upstream], &[]),
+    ];
+    let file = dir.path().join("objects.yaml");
+    write_manifest(&file, &objects)?;
+    Proxy::start(&["--manifests", file.to_str().unwrap()], dir.path()).await
+}
+
+/// The responses in a byte stream of several, split at their status lines.
+fn responses(raw: &str) -> Vec<&str> {
+    raw.match_indices("HTTP/1.1 ")
+        .map(|(i, _)| i)
+        .chain([raw.len()])
+        .collect::<Vec<_>>()
+        .windows(2)
+        .map(|w| &raw[w[0]..w[1]])
+        .collect()
+}
+
+/// Writes one request and reads its response (which must have a Content-Length).
+async fn round_trip(conn: &mut tokio::net::TcpStream, request: &[u8]) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    conn.write_all(request).await?;
+    let mut got = Vec::new();
+    loop {
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length: usize = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().to_string())
+                })
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if got.len() >= end + 4 + length {
+                return Ok(text);
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), conn.read(&mut chunk))
+            .await??;
+        anyhow::ensure!(n > 0, "the connection closed after {text:?}");
+        got.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn ok(body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let upstream = Upstream::start("up", "127.0.0.2")?;
+    let proxy = proxy_to(upstream.addr, &dir).await?;
+    let raw = raw_exchange(
+        proxy.http,
+        b"GET /first HTTP/1.1\r\nHost: a\r\n\r\n\
+          POST /body HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello\
+          GET /third HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    )
+    .await?;
+    let answers = responses(&raw);
+    assert_eq!(answers.len(), 3, "{raw}");
+    assert!(answers[0].contains(r#""path":"/first""#), "{}", answers[0]);
+    assert!(answers[1].ends_with("\r\n\r\nhello"), "{}", answers[1]);
+    assert!(answers[2].contains(r#""path":"/third""#), "{}", answers[2]);
+    assert!(
+        answers[2].contains("Connection: close\r\n"),
+        "{}",
+        answers[2]
+    );
+    assert_eq!(upstream.requests(), 3);
+    Ok(())
+}
+
+#[tokio::test]
+async fn requests_the_fast_path_leaves_to_pingora_keep_the_connection_working() -> anyhow::Result<()>
+{
+    let dir = tempfile::tempdir()?;
+    let upstream = Upstream::start("up", "127.0.0.2")?;
+    let proxy = proxy_to(upstream.addr, &dir).await?;
+    // A plain GET, then a chunked POST (Pingora's from here on), then another GET, one after
+    // the other (Pingora does not take pipelined requests).
+    let mut conn = tokio::net::TcpStream::connect(proxy.http).await?;
+    let mut raw = String::new();
+    for request in [
+        &b"GET /before HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+        b"POST /body HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\
+          3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n",
+        b"GET /after HTTP/1.1\r\nHost: a\r\n\r\n",
+    ] {
+        raw.push_str(&round_trip(&mut conn, request).await?);
+    }
+    let answers = responses(&raw);
+    assert_eq!(answers.len(), 3, "{raw}");
+    assert!(answers[0].contains(r#""path":"/before""#), "{}", answers[0]);
+    assert!(answers[1].starts_with("HTTP/1.1 200"), "{}", answers[1]);
+    assert!(answers[1].contains("abcdefg"), "{}", answers[1]);
+    assert!(answers[2].contains(r#""path":"/after""#), "{}", answers[2]);
+    // Both paths added the same forwarding headers.
+    for answer in [answers[0], answers[2]] {
+        assert!(answer.contains(r#""x-forwarded-proto":"http""#), "{answer}");
+        assert!(
+            answer.contains(r#""x-forwarded-for":"127.0.0.1""#),
+            "{answer}"
+        );
+    }
+    Ok(())
+}
+
+fn framing_script(seen: &Seen<'_>) -> Act {
+    match seen.path {
+        "/chunked" => Act::Reply(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-App: yes\r\n\r\n\
+              5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"
+                .to_vec(),
+        ),
+        "/until-close" => Act::ReplyAndClose(b"HTTP/1.1 200 OK\r\n\r\nuntil the end".to_vec()),
+        "/both" => Act::Reply(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+                .to_vec(),
+        ),
+        "/interim" => Act::Reply(
+            [
+                &b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"[..],
+                &ok("final"),
+            ]
+            .concat(),
+        ),
+        "/hop" => Act::Reply(
+            b"HTTP/1.1 200 OK\r\nConnection: X-Hop\r\nX-Hop: secret\r\nKeep-Alive: timeout=1\r\n\
+              Content-Length: 2\r\n\r\nok"
+                .to_vec(),
+        ),
+        "/head" => Act::Reply(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n".to_vec()),
+        _ => Act::Reply(ok(seen.path)),
+    }
+}
+
+#[tokio::test]
+async fn response_framing_reaches_the_client_intact() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let upstream = ScriptedUpstream::start("127.0.0.2", framing_script)?;
+    let proxy = proxy_to(upstream.addr, &dir).await?;
+    let mut client = Http1::connect(proxy.http).await?;
+
+    let reply = client.get("a", "/chunked").await?;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "hello world"));
+    assert_eq!(reply.headers["x-app"], "yes");
+    let reply = client.get("a", "/interim").await?;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "final"));
+    let reply = client.get("a", "/hop").await?;
+    assert_eq!(reply.body, "ok");
+    assert!(reply.headers.get("x-hop").is_none() && reply.headers.get("keep-alive").is_none());
+    let reply = client.send(http::Method::HEAD, "a", "/head", &[]).await?;
+    assert_eq!((reply.status, reply.body.as_str()), (200, ""));
+    let reply = client.get("a", "/plain").await?;
+    assert_eq!(reply.body, "/plain");
+    // One client connection, one upstream connection: every response ended where its
+    // framing said, so both were kept.
+    assert_eq!(upstream.connections(), 1);
+
+    // Both Content-Length and Transfer-Encoding: refused, the connection closed after.
+    let reply = client.get("a", "/both").await?;
+    assert_eq!(reply.status, 502);
+    assert_eq!(
+        reply.body,
+        "502 Bad Gateway: the connection to shop/svc:80 failed\n"
+    );
+    assert!(client.get("a", "/plain").await.is_err());
+
+    // A body delimited by the upstream closing: the client connection closes after it too.
+    let raw = raw_exchange(proxy.http, b"GET /until-close HTTP/1.1\r\nHost: a\r\n\r\n").await?;
+    assert!(raw.starts_with("HTTP/1.1 200 OK\r\n"), "{raw}");
+    assert!(raw.contains("Connection: close\r\n"), "{raw}");
+    assert!(raw.ends_with("\r\n\r\nuntil the end"), "{raw}");
+    Ok(())
+}
+
+/// Answers the first request on each connection; on a kept-alive connection, reads the next
+/// request and closes without answering (as a server whose keep-alive timeout just ran out).
+fn one_per_connection(seen: &Seen<'_>) -> Act {
+    if seen.on_connection == 0 {
+        Act::Reply(ok(seen.path))
+    } else {
+        Act::Close
+    }
+}
+
+#[tokio::test]
+async fn a_closed_kept_alive_connection_is_replaced_for_idempotent_requests() -> anyhow::Result<()>
+{
+    let dir = tempfile::tempdir()?;
+    let upstream = ScriptedUpstream::start("127.0.0.2", one_per_connection)?;
+    let proxy = proxy_to(upstream.addr, &dir).await?;
+    let mut client = Http1::connect(proxy.http).await?;
+    for i in 0..5 {
+        let reply = client.get("a", &format!("/get-{i}")).await?;
+        assert_eq!(reply.status, 200, "request {i}: {}", reply.body);
+        assert_eq!(reply.body, format!("/get-{i}"));
+    }
+    // Each request after the first found its kept-alive connection closed and was sent
+    // again on a new one.
+    assert_eq!(upstream.connections(), 5);
+    assert_eq!(upstream.requests(), 9);
+
+    // A POST may have been acted on: it is not sent twice. (The same client connection, so
+    // the same proxy thread and its pool of upstream connections.)
+    let reply = client.send(http::Method::POST, "a", "/post", &[]).await?;
+    assert_eq!(reply.status, 502, "{}", reply.body);
+    assert_eq!(upstream.requests(), 10);
+    Ok(())
+}

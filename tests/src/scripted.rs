@@ -1,0 +1,153 @@
+//! An upstream that answers with exact bytes, for tests of HTTP framing: chunked and
+//! close-delimited bodies, invalid responses, and connections closed at awkward moments.
+//! It reads each request head (and a `Content-Length` body), then does what the test's
+//! script says for that request.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// What the upstream does with a request.
+pub enum Act {
+    /// Writes the bytes and waits for the next request on the connection.
+    Reply(Vec<u8>),
+    /// Writes the bytes and closes the connection.
+    ReplyAndClose(Vec<u8>),
+    /// Closes the connection without answering.
+    Close,
+}
+
+/// A request as the script sees it.
+pub struct Seen<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    /// How many requests this connection carried before this one.
+    pub on_connection: usize,
+    pub body: &'a [u8],
+}
+
+type Script = dyn Fn(&Seen<'_>) -> Act + Send + Sync;
+
+/// A running scripted upstream; stopped when dropped.
+pub struct ScriptedUpstream {
+    pub addr: SocketAddr,
+    connections: Arc<AtomicUsize>,
+    requests: Arc<AtomicUsize>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for ScriptedUpstream {
+    fn drop(&mut self) {
+        // Tests drop it inside their own runtime, where blocking on it is not allowed.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl ScriptedUpstream {
+    /// Listens on `ip` and a free port, acting on each request as `script` says.
+    pub fn start(
+        ip: &str,
+        script: impl Fn(&Seen<'_>) -> Act + Send + Sync + 'static,
+    ) -> anyhow::Result<Self> {
+        let ip: IpAddr = ip.parse()?;
+        let listener = std::net::TcpListener::bind(SocketAddr::new(ip, 0))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
+        let (connections, requests) =
+            (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let script: Arc<Script> = Arc::new(script);
+        let (c, r) = (connections.clone(), requests.clone());
+        runtime.spawn(async move {
+            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                return;
+            };
+            while let Ok((stream, _)) = listener.accept().await {
+                c.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(serve(stream, script.clone(), r.clone()));
+            }
+        });
+        Ok(Self {
+            addr,
+            connections,
+            requests,
+            runtime: Some(runtime),
+        })
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    /// Requests read so far (answered or not).
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+async fn serve(mut stream: tokio::net::TcpStream, script: Arc<Script>, requests: Arc<AtomicUsize>) {
+    let mut buf = Vec::new();
+    for on_connection in 0.. {
+        let Some((head_len, body_len)) = read_request(&mut stream, &mut buf).await else {
+            return;
+        };
+        requests.fetch_add(1, Ordering::SeqCst);
+        let head = String::from_utf8_lossy(&buf[..head_len]).into_owned();
+        let mut line = head.split_whitespace();
+        let (method, path) = (line.next().unwrap_or(""), line.next().unwrap_or(""));
+        let seen = Seen {
+            method,
+            path,
+            on_connection,
+            body: &buf[head_len..head_len + body_len],
+        };
+        let act = script(&seen);
+        buf.drain(..head_len + body_len);
+        match act {
+            Act::Reply(bytes) => {
+                if stream.write_all(&bytes).await.is_err() {
+                    return;
+                }
+            }
+            Act::ReplyAndClose(bytes) => {
+                let _ = stream.write_all(&bytes).await;
+                return;
+            }
+            Act::Close => return,
+        }
+    }
+}
+
+/// Reads until `buf` holds a whole request; returns the lengths of its head and body.
+async fn read_request(
+    stream: &mut tokio::net::TcpStream,
+    buf: &mut Vec<u8>,
+) -> Option<(usize, usize)> {
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head_len = end + 4;
+            let head = String::from_utf8_lossy(&buf[..head_len]).to_ascii_lowercase();
+            let body_len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if buf.len() >= head_len + body_len {
+                return Some((head_len, body_len));
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}

@@ -138,21 +138,10 @@ impl<'a> Connection<'a> {
                 return Ok(None);
             }
             self.buf.reserve(READ_SIZE);
-            let read = if self.buf.is_empty() {
-                // Between requests: a shutdown closes the idle connection at once.
-                tokio::select! {
-                    read = timeout(CLIENT_IDLE, self.stream.read_buf(&mut self.buf)) => read,
-                    changed = self.shutdown.changed() => {
-                        if changed.is_err() || *self.shutdown.borrow() {
-                            return Ok(None);
-                        }
-                        continue;
-                    }
-                }
-            } else {
-                timeout(CLIENT_IDLE, self.stream.read_buf(&mut self.buf)).await
-            };
-            match read {
+            // An idle connection is not woken when shutdown begins (waiting for that costs
+            // every request a registration): it is closed at its next request boundary, or
+            // when the process exits after the last request in flight.
+            match timeout(CLIENT_IDLE, self.stream.read_buf(&mut self.buf)).await {
                 Ok(Ok(n)) if n > 0 => {}
                 _ => return Ok(None),
             }

@@ -115,9 +115,10 @@ pub enum Parsed {
 /// Parses the request at the start of `buf`; `forward` receives the headers to pass on.
 pub fn parse(buf: &[u8], forward: &mut Vec<Forwarded>) -> Parsed {
     forward.clear();
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    let len = match req.parse(buf) {
+    // Left uninitialised: zeroing them would cost more than parsing a small request.
+    let mut headers = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(buf, &mut headers) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) if buf.len() < MAX_BUFFERED => return Parsed::Partial,
         Ok(httparse::Status::Partial) | Err(_) => return Parsed::Pingora,

@@ -47,9 +47,15 @@ pub struct Kept {
 /// Parses the response at the start of `buf` to a request that was HEAD or not.
 pub fn parse(buf: &[u8], head_request: bool, kept: &mut Vec<Kept>) -> Parsed {
     kept.clear();
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut resp = httparse::Response::new(&mut headers);
-    let len = match resp.parse(buf) {
+    // Left uninitialised: zeroing them would cost more than parsing a small response.
+    let mut headers = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut resp,
+        buf,
+        &mut headers,
+    );
+    let len = match parsed {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => return Parsed::Partial,
         Ok(httparse::Status::Partial) => return Parsed::Bad("the response head is too large"),

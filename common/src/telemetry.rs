@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::ValueEnum;
-use http::HeaderValue;
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::trace::{SpanContext, TraceContextExt, TraceFlags};
@@ -281,8 +280,9 @@ impl Extractor for PairExtractor<'_> {
 
 const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
 
-/// Writes `traceparent` (and `tracestate`, when there is one) for `cx` with `set`.
-pub fn inject(cx: &opentelemetry::Context, set: &mut dyn FnMut(&'static str, HeaderValue)) {
+/// Writes `traceparent` (and `tracestate`, when there is one) for `cx` with `set`, as
+/// header name and value bytes.
+pub fn inject(cx: &opentelemetry::Context, set: &mut dyn FnMut(&'static str, &[u8])) {
     inject_span_context(cx.span().span_context(), set);
 }
 
@@ -290,36 +290,53 @@ pub fn inject(cx: &opentelemetry::Context, set: &mut dyn FnMut(&'static str, Hea
 ///
 /// The W3C format is written by hand: the SDK's propagator goes through `format!`, and on
 /// the proxy's path that was most of what tracing cost a request that is not sampled.
-pub fn inject_span_context(context: &SpanContext, set: &mut dyn FnMut(&'static str, HeaderValue)) {
+pub fn inject_span_context(context: &SpanContext, set: &mut dyn FnMut(&'static str, &[u8])) {
     if !context.is_valid() {
         return;
     }
-    set("traceparent", traceparent(context));
+    set("traceparent", &traceparent(context));
     if *context.trace_state() != opentelemetry::trace::TraceState::NONE {
         let state = context.trace_state().header();
-        if let (false, Ok(value)) = (state.is_empty(), HeaderValue::from_str(&state)) {
-            set("tracestate", value);
+        // A valid trace state is visible ASCII; anything else is not passed on.
+        if !state.is_empty() && state.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {
+            set("tracestate", state.as_bytes());
         }
     }
 }
 
 /// `00-{trace id}-{span id}-{flags}`, version 00, with only the sampled flag carried on.
-fn traceparent(context: &SpanContext) -> HeaderValue {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+fn traceparent(context: &SpanContext) -> [u8; 55] {
     let mut out = *b"00-00000000000000000000000000000000-0000000000000000-00";
     let flags = [(context.trace_flags() & TraceFlags::SAMPLED).to_u8()];
-    for (at, bytes) in [
-        (3, &context.trace_id().to_bytes()[..]),
-        (36, &context.span_id().to_bytes()[..]),
-        (53, &flags[..]),
+    for (range, bytes) in [
+        (3..35, &context.trace_id().to_bytes()[..]),
+        (36..52, &context.span_id().to_bytes()[..]),
+        (53..55, &flags[..]),
     ] {
-        for (i, b) in bytes.iter().enumerate() {
-            out[at + 2 * i] = DIGITS[usize::from(b >> 4)];
-            out[at + 2 * i + 1] = DIGITS[usize::from(b & 0xf)];
-        }
+        hex_into(&mut out[range], bytes);
     }
-    HeaderValue::from_bytes(&out).unwrap_or(HeaderValue::from_static(""))
+    out
 }
+
+/// Writes `bytes` as lower-case hex digits into `out` (twice their length), without the
+/// formatting machinery: ids are written on every request.
+pub fn hex_into(out: &mut [u8], bytes: &[u8]) {
+    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(*byte)]);
+    }
+}
+
+/// Each byte's two lower-case hex digits.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut pairs = [[0; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        pairs[i] = [DIGITS[i >> 4], DIGITS[i & 0xf]];
+        i += 1;
+    }
+    pairs
+};
 
 struct HeaderExtractor<'a>(&'a http::HeaderMap);
 
@@ -370,12 +387,12 @@ mod tests {
             "vendor=x"
         );
         let mut out = Vec::new();
-        inject(&cx, &mut |k, v| out.push((k, v)));
+        inject(&cx, &mut |k, v| out.push((k, v.to_vec())));
         assert_eq!(
             out,
             [(
                 "traceparent",
-                HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+                b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_vec()
             )]
         );
     }
@@ -412,13 +429,13 @@ mod tests {
             TraceContextPropagator::new().inject_context(&cx, &mut sdk);
             let mut ours = BTreeMap::new();
             inject(&cx, &mut |k, v| {
-                ours.insert(k.to_string(), v.to_str().unwrap().to_string());
+                ours.insert(k.to_string(), String::from_utf8(v.to_vec()).unwrap());
             });
             assert_eq!(ours, sdk.0);
         }
         let mut nothing = Vec::new();
         inject(&opentelemetry::Context::new(), &mut |k, v| {
-            nothing.push((k, v))
+            nothing.push((k, v.to_vec()))
         });
         assert!(nothing.is_empty(), "no span, no traceparent");
     }

@@ -19,17 +19,23 @@ impl Default for RequestIds {
 }
 
 impl RequestIds {
-    pub fn next(&self) -> String {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    pub fn next(&self) -> RequestId {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let mut id = String::with_capacity(32);
-        // By hand: `format!` with hex padding costs more than the rest of the id.
-        for word in [self.prefix, n] {
-            for shift in (0..16).rev() {
-                id.push(DIGITS[((word >> (shift * 4)) & 0xf) as usize] as char);
-            }
-        }
-        id
+        let mut id = [0; 32];
+        sluice_common::telemetry::hex_into(&mut id[..16], &self.prefix.to_be_bytes());
+        sluice_common::telemetry::hex_into(&mut id[16..], &n.to_be_bytes());
+        RequestId(id)
+    }
+}
+
+/// An id, without an allocation.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestId([u8; 32]);
+
+impl RequestId {
+    pub fn as_str(&self) -> &str {
+        // Hex digits only.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
 
@@ -41,6 +47,7 @@ mod tests {
     fn ids_are_32_hex_digits_and_distinct() {
         let ids = RequestIds::default();
         let (a, b) = (ids.next(), ids.next());
+        let (a, b) = (a.as_str(), b.as_str());
         assert_eq!(a.len(), 32);
         assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, b);
@@ -53,7 +60,7 @@ mod tests {
             prefix: 0x0123_4567_89ab_cdef,
             next: AtomicU64::new(0xfe),
         };
-        assert_eq!(ids.next(), "0123456789abcdef00000000000000fe");
-        assert_eq!(ids.next(), "0123456789abcdef00000000000000ff");
+        assert_eq!(ids.next().as_str(), "0123456789abcdef00000000000000fe");
+        assert_eq!(ids.next().as_str(), "0123456789abcdef00000000000000ff");
     }
 }

@@ -274,11 +274,13 @@ impl ProxyHttp for Router {
             .get("x-request-id")
             .is_some_and(|v| !v.is_empty() && v.len() <= 200);
         if !has_request_id {
-            upstream_request.insert_header("x-request-id", self.request_ids.next())?;
+            upstream_request.insert_header("x-request-id", self.request_ids.next().as_str())?;
         }
         if let Some(trace) = &ctx.trace {
             trace.inject(&mut |name, value| {
-                let _ = upstream_request.insert_header(name, value);
+                if let Ok(value) = http::HeaderValue::from_bytes(value) {
+                    let _ = upstream_request.insert_header(name, value);
+                }
             });
         }
         Ok(())

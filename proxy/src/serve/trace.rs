@@ -9,14 +9,12 @@
 
 use std::net::SocketAddr;
 
-use http::HeaderValue;
 use opentelemetry::trace::{
-    Span, SpanContext, SpanKind, Status, TraceContextExt, TraceFlags, TraceState, Tracer,
+    Span, SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId, TraceState,
+    Tracer,
 };
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_sdk::trace::{
-    IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, SdkTracer, ShouldSample,
-};
+use opentelemetry_sdk::trace::SdkTracer;
 
 use crate::routes::Route;
 
@@ -25,15 +23,32 @@ use crate::routes::Route;
 #[derive(Clone, Debug)]
 pub struct Tracing {
     pub tracer: SdkTracer,
-    roots: Sampler,
+    /// A new trace is sampled when the low 63 bits of its id are below this.
+    sample_below: u64,
 }
 
 impl Tracing {
     pub fn new(tracer: SdkTracer, ratio: f64) -> Self {
+        // The SDK's `TraceIdRatioBased` rule, computed once: asking the SDK's sampler costs
+        // every request a result to build and drop.
+        let sample_below = if ratio >= 1.0 {
+            u64::MAX
+        } else {
+            (ratio.max(0.0) * (1u64 << 63) as f64) as u64
+        };
         Self {
             tracer,
-            roots: Sampler::TraceIdRatioBased(ratio),
+            sample_below,
         }
+    }
+
+    /// Whether a trace that begins here with `id` is sampled.
+    fn samples(&self, id: TraceId) -> bool {
+        let bytes = id.to_bytes();
+        let low = u64::from_be_bytes([
+            bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15],
+        ]);
+        (low >> 1) < self.sample_below
     }
 }
 
@@ -63,6 +78,27 @@ fn method_name(method: &str) -> std::borrow::Cow<'static, str> {
     }
 }
 
+/// Ids of traces that begin here. Trace ids must be unique and random, not secret: a fast
+/// thread-local generator (wyrand, seeded from the OS) does, at a fraction of the cost of the
+/// SDK's ChaCha-based one on a path every request takes.
+fn new_trace_id() -> TraceId {
+    loop {
+        let id = fastrand::u128(..);
+        if id != 0 {
+            return TraceId::from(id);
+        }
+    }
+}
+
+fn new_span_id() -> SpanId {
+    loop {
+        let id = fastrand::u64(..);
+        if id != 0 {
+            return SpanId::from(id);
+        }
+    }
+}
+
 /// What the server span records of a request.
 pub struct Start<'r> {
     pub method: &'r str,
@@ -83,16 +119,11 @@ impl RequestTrace {
         details: impl FnOnce() -> (std::borrow::Cow<'r, str>, Option<SocketAddr>),
     ) -> Self {
         if !parent.has_active_span() {
-            let ids = RandomIdGenerator::default();
-            let trace_id = ids.new_trace_id();
-            let decision = tracing
-                .roots
-                .should_sample(None, trace_id, "", &SpanKind::Server, &[], &[])
-                .decision;
-            if decision != SamplingDecision::RecordAndSample {
+            let trace_id = new_trace_id();
+            if !tracing.samples(trace_id) {
                 return Self::Unsampled(SpanContext::new(
                     trace_id,
-                    ids.new_span_id(),
+                    new_span_id(),
                     TraceFlags::NOT_SAMPLED,
                     false,
                     TraceState::NONE,
@@ -145,8 +176,9 @@ impl RequestTrace {
         }
     }
 
-    /// `traceparent` (of the current attempt) for the upstream request, written with `set`.
-    pub fn inject(&self, set: &mut dyn FnMut(&'static str, HeaderValue)) {
+    /// `traceparent` (of the current attempt) for the upstream request, written with `set`
+    /// as header name and value bytes.
+    pub fn inject(&self, set: &mut dyn FnMut(&'static str, &[u8])) {
         match self {
             Self::Unsampled(context) => sluice_common::telemetry::inject_span_context(context, set),
             Self::Spans(spans) => {
@@ -235,5 +267,38 @@ impl Spans {
             }
         }
         span.end();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_sdk::trace::{Sampler, SamplingDecision, ShouldSample};
+
+    #[test]
+    fn new_traces_are_sampled_as_the_sdk_would() {
+        let tracer = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .build()
+            .tracer("test");
+        for ratio in [0.0, 0.01, 0.25, 0.5, 0.999, 1.0] {
+            let ours = Tracing::new(tracer.clone(), ratio);
+            let sdk = Sampler::TraceIdRatioBased(ratio);
+            let mut sampled = 0;
+            for _ in 0..20_000 {
+                let id = new_trace_id();
+                let decision = sdk
+                    .should_sample(None, id, "", &SpanKind::Server, &[], &[])
+                    .decision;
+                assert_eq!(
+                    ours.samples(id),
+                    decision == SamplingDecision::RecordAndSample,
+                    "ratio {ratio}, id {id}"
+                );
+                sampled += usize::from(ours.samples(id));
+            }
+            let share = sampled as f64 / 20_000.0;
+            assert!((share - ratio).abs() < 0.02, "ratio {ratio}: {share}");
+        }
     }
 }

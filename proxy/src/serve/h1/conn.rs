@@ -328,12 +328,12 @@ impl<'a> Connection<'a> {
             let forwarding = Forwarding {
                 client_ip: self.client_ip.as_deref(),
                 tls: self.tls,
-                request_id: request_id.as_deref(),
+                request_id: request_id.as_ref().map(|id| id.as_str()),
                 replace_trace: trace.is_some(),
             };
             request::write_upstream_head(buf, head, &self.forward, &forwarding, &mut self.out);
             if let Some(trace) = trace.as_deref() {
-                trace.inject(&mut request::push_header_value(&mut self.out));
+                trace.inject(&mut request::push_header_with(&mut self.out));
             }
             request::end_head(&mut self.out);
             self.out.extend_from_slice(&buf[head.len..head.total_len()]);

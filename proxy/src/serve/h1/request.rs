@@ -7,8 +7,6 @@
 //! `keep-alive`. Everything else (including whatever httparse calls malformed) goes to
 //! Pingora, so request framing is never decided by two different parsers.
 
-use http::HeaderValue;
-
 /// Headers in a request the fast path takes; more goes to Pingora.
 pub const MAX_HEADERS: usize = 64;
 /// The most bytes of head and body the fast path holds for one request.
@@ -287,8 +285,8 @@ pub fn push_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 }
 
 /// Adapts [`push_header`] to the trace propagation's setter.
-pub fn push_header_value(out: &mut Vec<u8>) -> impl FnMut(&'static str, HeaderValue) + '_ {
-    move |name, value| push_header(out, name.as_bytes(), value.as_bytes())
+pub fn push_header_with(out: &mut Vec<u8>) -> impl FnMut(&'static str, &[u8]) + '_ {
+    move |name, value| push_header(out, name.as_bytes(), value)
 }
 
 pub fn end_head(out: &mut Vec<u8>) {

@@ -2,6 +2,7 @@
 
 pub mod answers;
 pub mod h1;
+pub mod outcome;
 pub mod request_id;
 pub mod responses;
 pub mod router;

@@ -1,4 +1,5 @@
-//! The request path: Pingora's hooks, in the order Pingora calls them.
+//! Pingora's request path (HTTP/2, upgrades, and what the HTTP/1.1 fast path leaves to it):
+//! Pingora's hooks, in the order Pingora calls them.
 //!
 //! `request_filter` matches the route (or answers 404 / 308 / 503 itself),
 //! `upstream_peer` picks the next endpoint round robin, `fail_to_connect` retries another
@@ -19,8 +20,10 @@ use pingora::{Error, ErrorSource, ErrorType, Result};
 use sluice_crds::ingress::normalize_request_host;
 
 use super::answers::{self, Failure};
+use super::outcome::{Finished, InFlight, finish};
 use super::request_id::RequestIds;
 use super::responses;
+use super::tls::is_tls12;
 use super::trace::{self, RequestTrace, Tracing};
 use crate::routes::Route;
 use crate::state::State;
@@ -58,23 +61,6 @@ pub struct RequestCtx {
     _in_flight: InFlight,
 }
 
-/// Counts a request as in flight until its context is dropped (after `logging`), which is
-/// what a graceful shutdown waits for.
-pub(super) struct InFlight(Arc<State>);
-
-impl InFlight {
-    pub(super) fn start(state: &Arc<State>) -> Self {
-        state.metrics.in_flight.inc();
-        Self(state.clone())
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.metrics.in_flight.dec();
-    }
-}
-
 /// The request's host as routing sees it: from :authority (HTTP/2) or Host (HTTP/1),
 /// normalised. Borrowed from the request when it needs no change.
 fn request_host(req: &RequestHeader) -> Cow<'_, str> {
@@ -94,11 +80,6 @@ fn version(version: http::Version) -> &'static str {
         http::Version::HTTP_10 => "1.0",
         _ => "1.1",
     }
-}
-
-/// Pingora's name of the negotiated TLS version (rustls's `TLSv1_2`, or `TLSv1.2`).
-pub fn is_tls12(version: &str) -> bool {
-    version.contains("1_2") || version.contains("1.2")
 }
 
 #[async_trait]
@@ -361,52 +342,5 @@ impl ProxyHttp for Router {
     /// own error line per failure would flood the log under a dead backend.
     fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, _error: &Error) -> bool {
         true
-    }
-}
-
-/// A request that has been answered, on either path.
-pub(super) struct Finished<'a> {
-    pub state: &'a State,
-    pub route: Option<&'a Route>,
-    pub method: &'a str,
-    pub path: &'a str,
-    /// 0: no response was written.
-    pub status: u16,
-    pub started: Instant,
-    /// The endpoints tried, in order.
-    pub tried: &'a [SocketAddr],
-    pub error: Option<String>,
-    pub trace: Option<&'a mut RequestTrace>,
-}
-
-/// Counts the request, ends its spans and logs it (at debug).
-pub(super) fn finish(f: Finished<'_>) {
-    let elapsed = f.started.elapsed();
-    let metrics = &f.state.metrics;
-    let (ingress, service) = match f.route {
-        Some(r) => {
-            r.series
-                .record(metrics, &r.ingress, &r.backend.name, f.status, elapsed);
-            (r.ingress.as_str(), r.backend.name.as_str())
-        }
-        None => {
-            metrics.unmatched.record(metrics, "", "", f.status, elapsed);
-            ("", "")
-        }
-    };
-    tracing::debug!(
-        method = f.method,
-        path = f.path,
-        status = f.status,
-        ingress,
-        service,
-        upstream = ?f.tried.last(),
-        attempts = f.tried.len(),
-        ms = elapsed.as_secs_f64() * 1000.0,
-        error = f.error.as_deref(),
-        "request"
-    );
-    if let Some(trace) = f.trace {
-        trace.finish(f.status, f.tried.len(), f.error);
     }
 }

@@ -63,3 +63,8 @@ pub fn default_certificate(
     };
     Ok(sluice_crds::tls::certified_key(&crt, &key)?)
 }
+
+/// Pingora's name of the negotiated TLS version (rustls's `TLSv1_2`, or `TLSv1.2`).
+pub fn is_tls12(version: &str) -> bool {
+    version.contains("1_2") || version.contains("1.2")
+}

@@ -19,7 +19,8 @@ use super::response::{self, Framing, Kept, ResponseHead};
 use super::{FastPath, pool};
 use crate::routes::Route;
 use crate::serve::answers::{self, Answer, Failure, Routed};
-use crate::serve::router::{Finished, InFlight, finish, is_tls12};
+use crate::serve::outcome::{Finished, InFlight, finish};
+use crate::serve::tls::is_tls12;
 use crate::serve::trace::{self, RequestTrace};
 
 /// How long a kept-alive client connection may wait for its next request, and a started
@@ -342,16 +343,9 @@ impl<'a> Connection<'a> {
                 .exchange(&mut upstream, reused, head.is_head(buf), read_timeout)
                 .await
             {
-                Ok((response, keep_upstream)) => {
+                Ok(response) => {
                     let done = self
-                        .relay(
-                            upstream,
-                            addr,
-                            &response,
-                            keep_upstream,
-                            read_timeout,
-                            close_client,
-                        )
+                        .relay(upstream, addr, &response, read_timeout, close_client)
                         .await;
                     return Ok(done);
                 }
@@ -369,15 +363,14 @@ impl<'a> Connection<'a> {
         }
     }
 
-    /// Sends the request in `out` and reads the response head into `up`. Returns the head
-    /// and whether the upstream connection may be kept afterwards.
+    /// Sends the request in `out` and reads the response head into `up`.
     async fn exchange(
         &mut self,
         upstream: &mut TcpStream,
         reused: bool,
         head_request: bool,
         read_timeout: Duration,
-    ) -> Result<(ResponseHead, bool), AttemptError> {
+    ) -> Result<ResponseHead, AttemptError> {
         let broken = |what: &str, e: std::io::Error| {
             if reused {
                 AttemptError::Stale
@@ -393,7 +386,7 @@ impl<'a> Connection<'a> {
         loop {
             if !self.up.is_empty() {
                 match response::parse(&self.up, head_request, &mut self.kept) {
-                    response::Parsed::Head(head) => return Ok((head, head.keep_alive)),
+                    response::Parsed::Head(head) => return Ok(head),
                     response::Parsed::Interim(len) => {
                         self.up.advance(len);
                         continue;
@@ -444,10 +437,10 @@ impl<'a> Connection<'a> {
         mut upstream: TcpStream,
         addr: SocketAddr,
         head: &ResponseHead,
-        mut keep_upstream: bool,
         read_timeout: Duration,
         close_client: bool,
     ) -> Proxied {
+        let mut keep_upstream = head.keep_alive;
         let close_client = close_client || matches!(head.framing, Framing::UntilClose);
         response::write_downstream_head(&self.up, head, &self.kept, close_client, &mut self.out);
         self.up.advance(head.len);
@@ -505,7 +498,8 @@ impl<'a> Connection<'a> {
             pool::give_back(addr, upstream);
         }
         Proxied {
-            status: head.status,
+            // 0: the response broke before its head could be passed on.
+            status: if first { 0 } else { head.status },
             keep_open: complete && !close_client,
             error,
         }

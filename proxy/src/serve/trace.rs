@@ -109,9 +109,8 @@ pub struct Start<'r> {
 }
 
 impl RequestTrace {
-    /// `details` (the normalised host, the client's address) are only asked for when the
-    /// request is traced.
-    /// `parent` is the incoming trace context, if any.
+    /// `parent` is the incoming trace context, if any. `details` (the normalised host, the
+    /// client's address) are only asked for when the request is traced.
     pub fn start<'r>(
         tracing: &Tracing,
         parent: Context,

@@ -4,9 +4,7 @@
 use futures::{SinkExt, StreamExt};
 use serde_json::json;
 use sluice_tests::client::get;
-use sluice_tests::objects::{
-    endpoint_slice, ingress, path, service_with_endpoints, write_manifest,
-};
+use sluice_tests::objects::{everything_to, ingress, path, service_with_endpoints, write_manifest};
 use sluice_tests::{Proxy, Upstream};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -55,17 +53,7 @@ async fn a_dead_endpoint_is_retried_on_another() -> anyhow::Result<()> {
     let live = Upstream::start("live", "127.0.0.2")?;
     // Nothing listens on 127.0.0.3 at the live upstream's port: connecting is refused.
     let dead: std::net::SocketAddr = format!("127.0.0.3:{}", live.addr.port()).parse()?;
-    let objects = vec![
-        ingress(
-            "shop",
-            "app",
-            "sluice",
-            &[(None, vec![path("/", "Prefix", "svc", 80)])],
-        ),
-        service_with_endpoints("shop", "svc", 80, &[])[0].clone(),
-        endpoint_slice("shop", "svc", "svc-1", &[dead, live.addr], &[]),
-    ];
-    let proxy = start(objects, &dir).await?;
+    let proxy = start(everything_to(&[dead, live.addr]), &dir).await?;
     for i in 0..10 {
         let reply = get(proxy.http, "x", "/").await?;
         assert_eq!(reply.status, 200, "request {i}: {}", reply.body);
@@ -94,17 +82,7 @@ async fn every_endpoint_dead_is_502() -> anyhow::Result<()> {
         .port();
     let dead1: std::net::SocketAddr = format!("127.0.0.2:{port}").parse()?;
     let dead2: std::net::SocketAddr = format!("127.0.0.3:{port}").parse()?;
-    let objects = vec![
-        ingress(
-            "shop",
-            "app",
-            "sluice",
-            &[(None, vec![path("/", "Prefix", "svc", 80)])],
-        ),
-        service_with_endpoints("shop", "svc", 80, &[])[0].clone(),
-        endpoint_slice("shop", "svc", "svc-1", &[dead1, dead2], &[]),
-    ];
-    let proxy = start(objects, &dir).await?;
+    let proxy = start(everything_to(&[dead1, dead2]), &dir).await?;
     let reply = get(proxy.http, "x", "/").await?;
     assert_eq!(reply.status, 502);
     assert_eq!(

@@ -5,26 +5,14 @@
 use std::net::SocketAddr;
 
 use sluice_tests::client::{Http1, raw_exchange};
-use sluice_tests::objects::{
-    endpoint_slice, ingress, path, service_with_endpoints, write_manifest,
-};
+use sluice_tests::objects::{everything_to, write_manifest};
 use sluice_tests::scripted::{Act, Seen};
 use sluice_tests::{Proxy, ScriptedUpstream, Upstream};
 
 /// A proxy routing every request to the endpoint `upstream`.
 async fn proxy_to(upstream: SocketAddr, dir: &tempfile::TempDir) -> anyhow::Result<Proxy> {
-    let objects = vec![
-        ingress(
-            "shop",
-            "app",
-            "sluice",
-            &[(None, vec![path("/", "Prefix", "svc", 80)])],
-        ),
-        service_with_endpoints("shop", "svc", 80, &[])[0].clone(),
-        endpoint_slice("shop", "svc", "svc-1", &[upstream], &[]),
-    ];
     let file = dir.path().join("objects.yaml");
-    write_manifest(&file, &objects)?;
+    write_manifest(&file, &everything_to(&[upstream]))?;
     Proxy::start(&["--manifests", file.to_str().unwrap()], dir.path()).await
 }
 

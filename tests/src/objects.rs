@@ -26,6 +26,22 @@ pub fn service_with_endpoints(
     ]
 }
 
+/// Everything, on any host, to Service `shop/svc` port 80, whose ready endpoints are
+/// `endpoints` (they may differ in port): an Ingress `shop/app` of class `sluice`, the
+/// Service and its EndpointSlice.
+pub fn everything_to(endpoints: &[SocketAddr]) -> Vec<Value> {
+    vec![
+        ingress(
+            "shop",
+            "app",
+            "sluice",
+            &[(None, vec![path("/", "Prefix", "svc", 80)])],
+        ),
+        service_with_endpoints("shop", "svc", 80, &[])[0].clone(),
+        endpoint_slice("shop", "svc", "svc-1", endpoints, &[]),
+    ]
+}
+
 /// An EndpointSlice of Service `service`: `ready` endpoints, then `not_ready` ones.
 pub fn endpoint_slice(
     namespace: &str,

@@ -58,8 +58,8 @@ enum Next {
 /// The end of a proxied request.
 struct Proxied {
     status: u16,
-    /// The client connection may carry another request.
-    keep_open: bool,
+    /// Whether the client connection may carry another request.
+    next: Next,
     /// What went wrong after the response had started, if anything.
     error: Option<String>,
 }
@@ -208,14 +208,7 @@ impl<'a> Connection<'a> {
                 .proxy(buf, head, &route, trace.as_mut(), close_requested)
                 .await
             {
-                Ok(done) => {
-                    let next = if done.keep_open {
-                        Next::KeepOpen
-                    } else {
-                        Next::Close
-                    };
-                    (done.status, next, done.error)
-                }
+                Ok(done) => (done.status, done.next, done.error),
                 Err((failure, why)) => {
                     let answer = answers::for_failure(failure, &route.backend.name);
                     // After a failed upstream exchange the client connection is closed, as
@@ -500,7 +493,11 @@ impl<'a> Connection<'a> {
         Proxied {
             // 0: the response broke before its head could be passed on.
             status: if first { 0 } else { head.status },
-            keep_open: complete && !close_client,
+            next: if complete && !close_client {
+                Next::KeepOpen
+            } else {
+                Next::Close
+            },
             error,
         }
     }

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::core::v1::{Event, Node, Service};
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use sluice_crds::params::IngressClassParams;
 use sluice_tests::TestCluster;
@@ -393,40 +393,6 @@ async fn ingresses_of_the_class_publish_the_node_addresses() -> anyhow::Result<(
     Ok(())
 }
 
-/// The API server's count of write requests, by resource, except Leases (leader election
-/// renews one every few seconds by design).
-async fn writes(cluster: &TestCluster) -> anyhow::Result<Vec<(String, f64)>> {
-    let out = cluster.kubectl(&["get", "--raw", "/metrics"])?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut counts = std::collections::BTreeMap::<String, f64>::new();
-    for line in text
-        .lines()
-        .filter(|l| l.starts_with("apiserver_request_total{"))
-    {
-        let Some((series, value)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        let label = |name: &str| {
-            series
-                .split(&format!("{name}=\""))
-                .nth(1)
-                .and_then(|rest| rest.split('"').next())
-                .unwrap_or_default()
-                .to_string()
-        };
-        let verb = label("verb");
-        let resource = label("resource");
-        if matches!(verb.as_str(), "POST" | "PUT" | "PATCH" | "DELETE" | "APPLY")
-            && resource != "leases"
-        {
-            *counts
-                .entry(format!("{verb} {resource}/{}", label("subresource")))
-                .or_default() += value.parse::<f64>()?;
-        }
-    }
-    Ok(counts.into_iter().collect())
-}
-
 #[tokio::test]
 async fn a_quiet_minute_has_no_writes() -> anyhow::Result<()> {
     let (cluster, _operator) = setup().await?;
@@ -474,7 +440,7 @@ async fn a_quiet_minute_has_no_writes() -> anyhow::Result<()> {
     .await?;
     // Let anything in flight land before counting.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let before = writes(&cluster).await?;
+    let before = cluster.writes()?;
     assert!(
         before
             .iter()
@@ -482,10 +448,62 @@ async fn a_quiet_minute_has_no_writes() -> anyhow::Result<()> {
         "the count sees the operator's applies: {before:?}"
     );
     tokio::time::sleep(Duration::from_secs(60)).await;
-    let after = writes(&cluster).await?;
+    let after = cluster.writes()?;
     assert_eq!(
         before, after,
         "write requests happened during a quiet minute"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_rule_that_lost_to_an_older_ingress_gets_one_warning_event() -> anyhow::Result<()> {
+    // No webhook here: two Ingresses claiming one rule can exist, as when two are created
+    // at the same instant.
+    let (cluster, _operator) = setup().await?;
+    let rule = || {
+        vec![(
+            Some("app.example.com"),
+            vec![path("/api", "Prefix", "web", 80)],
+        )]
+    };
+    cluster.apply(&[
+        class("sluice", None),
+        ingress("default", "old", "sluice", &rule()),
+    ])?;
+    // Creation times have a resolution of one second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    cluster.apply(&[ingress("default", "new", "sluice", &rule())])?;
+    let events: Api<Event> = Api::namespaced(cluster.client().await?, "default");
+    let conflicts = || async {
+        let list = events
+            .list(&ListParams::default().fields("reason=RuleConflict"))
+            .await?;
+        anyhow::Ok(list.items)
+    };
+    let found = eventually(WAIT, "a RuleConflict Event", || async {
+        let items = conflicts().await?;
+        Ok((!items.is_empty()).then_some(items))
+    })
+    .await?;
+    assert_eq!(found.len(), 1, "{found:?}");
+    let event = &found[0];
+    assert_eq!(event.involved_object.name.as_deref(), Some("new"));
+    assert_eq!(event.type_.as_deref(), Some("Warning"));
+    let message = event.message.as_deref().unwrap_or_default();
+    assert!(
+        message.contains("host app.example.com path /api (Prefix)")
+            && message.contains("Ingress default/old"),
+        "{message}"
+    );
+
+    // Another write to the losing Ingress is no new loss: no second Event.
+    let mut relabelled = ingress("default", "new", "sluice", &rule());
+    relabelled["metadata"]["labels"] = json!({ "touched": "yes" });
+    cluster.apply(&[relabelled])?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let again = conflicts().await?;
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].count.unwrap_or(1), event.count.unwrap_or(1));
     Ok(())
 }

@@ -120,6 +120,17 @@ impl TestCluster {
         Ok(format!("{stdout}{stderr}"))
     }
 
+    /// The API server's count of write requests so far (see [`crate::requests`]).
+    pub fn writes(&self) -> anyhow::Result<crate::requests::Writes> {
+        let out = self.kubectl(&["get", "--raw", "/metrics"])?;
+        anyhow::ensure!(
+            out.status.success(),
+            "reading the API server's metrics failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        crate::requests::writes_in(&String::from_utf8_lossy(&out.stdout))
+    }
+
     /// Runs the built `kubectl` against this cluster.
     pub fn kubectl(&self, args: &[&str]) -> anyhow::Result<Output> {
         self.run_tool("kubectl", args, None)

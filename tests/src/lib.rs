@@ -10,6 +10,7 @@ pub mod operator;
 pub mod otlp;
 pub mod process;
 pub mod proxy;
+pub mod requests;
 pub mod scripted;
 pub mod seed;
 pub mod tools;

@@ -7,6 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use kube::runtime::watcher::Event;
 use sluice_crds::ingress::{HostMatch, IngressRef, OurClasses, RuleKey, claims};
 
 /// `namespace/name`.
@@ -154,6 +155,47 @@ impl Index {
     pub fn rules(&self) -> usize {
         self.rules
     }
+
+    /// Follows one event of an Ingress watch. A re-list is gathered in `relist` and swapped
+    /// in whole when it completes, so the index never passes through a partial state.
+    pub fn follow(&mut self, relist: &mut Vec<Arc<Ingress>>, event: &Event<Ingress>) -> Followed {
+        match event {
+            Event::Init => {
+                relist.clear();
+                Followed::Buffered
+            }
+            Event::InitApply(i) => {
+                relist.push(Arc::new(i.clone()));
+                Followed::Buffered
+            }
+            Event::InitDone => {
+                self.replace_all(std::mem::take(relist));
+                Followed::Synced
+            }
+            Event::Apply(i) => {
+                self.apply(Arc::new(i.clone()));
+                Followed::Changed
+            }
+            Event::Delete(i) => {
+                self.delete(
+                    i.metadata.namespace.as_deref().unwrap_or_default(),
+                    i.metadata.name.as_deref().unwrap_or_default(),
+                );
+                Followed::Changed
+            }
+        }
+    }
+}
+
+/// What following a watch event did to the index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Followed {
+    /// Part of a re-list: nothing visible yet.
+    Buffered,
+    /// A re-list completed and replaced the whole index.
+    Synced,
+    /// One Ingress was added, changed or removed.
+    Changed,
 }
 
 #[cfg(test)]

@@ -1,6 +1,5 @@
 //! Keeps the index in step with the cluster: a watch of every Ingress and IngressClass.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use futures::StreamExt;
@@ -8,6 +7,7 @@ use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client};
 
+use crate::index::Followed;
 use crate::server::Webhook;
 
 /// Runs until the watches end (they retry on errors, so in practice: forever).
@@ -53,33 +53,22 @@ pub async fn run(client: Client, webhook: Webhook) -> anyhow::Result<()> {
             );
             let mut relist = Vec::new();
             while let Some(event) = events.next().await {
-                let index = || webhook.index.write().unwrap_or_else(|e| e.into_inner());
                 match event {
-                    Ok(watcher::Event::Init) => relist.clear(),
-                    Ok(watcher::Event::InitApply(i)) => relist.push(Arc::new(i)),
-                    Ok(watcher::Event::InitDone) => {
-                        let mut index = index();
-                        index.replace_all(std::mem::take(&mut relist));
+                    Ok(event) => {
+                        let mut index = webhook.index.write().unwrap_or_else(|e| e.into_inner());
+                        let followed = index.follow(&mut relist, &event);
+                        if followed == Followed::Buffered {
+                            continue;
+                        }
                         publish_size(&webhook, &index);
-                        webhook.synced.store(true, Ordering::Release);
-                        tracing::info!(
-                            ingresses = index.ingresses(),
-                            rules = index.rules(),
-                            "Ingress index synced"
-                        );
-                    }
-                    Ok(watcher::Event::Apply(i)) => {
-                        let mut index = index();
-                        index.apply(Arc::new(i));
-                        publish_size(&webhook, &index);
-                    }
-                    Ok(watcher::Event::Delete(i)) => {
-                        let mut index = index();
-                        index.delete(
-                            i.metadata.namespace.as_deref().unwrap_or_default(),
-                            i.metadata.name.as_deref().unwrap_or_default(),
-                        );
-                        publish_size(&webhook, &index);
+                        if followed == Followed::Synced {
+                            webhook.synced.store(true, Ordering::Release);
+                            tracing::info!(
+                                ingresses = index.ingresses(),
+                                rules = index.rules(),
+                                "Ingress index synced"
+                            );
+                        }
                     }
                     Err(error) => tracing::warn!(%error, "Ingress watch failed; retrying"),
                 }

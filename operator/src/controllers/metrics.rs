@@ -12,6 +12,8 @@ pub struct ControllerMetrics {
     pub duration: Histogram,
     pub managed_objects: Gauge,
     pub ingress_status_updates: Counter,
+    pub ingress_reconciles: Counter,
+    pub ingress_duration: Histogram,
 }
 
 impl Default for ControllerMetrics {
@@ -23,6 +25,9 @@ impl Default for ControllerMetrics {
             duration: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
             managed_objects: Gauge::default(),
             ingress_status_updates: Counter::default(),
+            ingress_reconciles: Counter::default(),
+            // 100 µs .. ~1.6 s
+            ingress_duration: Histogram::new(exponential_buckets(0.0001, 2.0, 15)),
         }
     }
 }
@@ -54,6 +59,16 @@ impl ControllerMetrics {
             "ingress_status_updates",
             "Ingress status writes publishing addresses",
             self.ingress_status_updates.clone(),
+        );
+        r.register(
+            "ingress_reconciles",
+            "Ingress reconciles (most write nothing: the status already says it)",
+            self.ingress_reconciles.clone(),
+        );
+        r.register(
+            "ingress_reconcile_duration_seconds",
+            "Time per Ingress reconcile",
+            self.ingress_duration.clone(),
         );
     }
 }

@@ -1,6 +1,14 @@
-use serde_json::json;
+use std::sync::Arc;
 
-use super::*;
+use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use serde_json::json;
+use sluice_crds::params::IngressClassParams;
+use sluice_webhook::index::Index;
+
+use super::addresses::*;
+use super::conflicts::*;
+use super::triggers;
 
 fn arc<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Arc<T> {
     Arc::new(serde_json::from_value(v).unwrap())
@@ -41,16 +49,38 @@ fn node(name: &str, addresses: &[(&str, &str)]) -> Arc<Node> {
     arc(json!({ "metadata": { "name": name }, "status": { "addresses": addresses } }))
 }
 
+fn sources<'a>(
+    classes: &'a [Arc<IngressClass>],
+    params: &'a [Arc<IngressClassParams>],
+    services: &'a [Arc<Service>],
+    nodes: &'a [Arc<Node>],
+) -> Sources<'a> {
+    Sources {
+        classes,
+        params,
+        services,
+        nodes,
+    }
+}
+
+fn with_status(ingress: &Ingress, ips: &[&str], ours: bool) -> Ingress {
+    let mut ingress = ingress.clone();
+    let entries: Vec<_> = ips.iter().map(|ip| json!({ "ip": ip })).collect();
+    ingress.status =
+        Some(serde_json::from_value(json!({ "loadBalancer": { "ingress": entries } })).unwrap());
+    if ours {
+        ingress.metadata.managed_fields = Some(vec![
+            serde_json::from_value(json!({
+                "manager": sluice_crds::names::FIELD_MANAGER, "operation": "Apply", "subresource": "status"
+            }))
+            .unwrap(),
+        ]);
+    }
+    ingress
+}
+
 #[test]
 fn nodes_external_ip_else_internal_ip() {
-    let ingresses = [ingress(
-        "shop",
-        "a",
-        "sluice",
-        "2025-01-01T00:00:00Z",
-        "a.example.com",
-        "/",
-    )];
     let classes = [class("sluice", None)];
     let nodes = [
         node(
@@ -63,16 +93,8 @@ fn nodes_external_ip_else_internal_ip() {
         ),
         node("n2", &[("InternalIP", "10.0.0.2")]),
     ];
-    let world = World {
-        ingresses: &ingresses,
-        classes: &classes,
-        params: &[],
-        services: &[],
-        nodes: &nodes,
-    };
-    let desired = desired_addresses(&world);
     assert_eq!(
-        desired[&("shop".to_string(), "a".to_string())],
+        class_addresses(&sources(&classes, &[], &[], &nodes), "sluice"),
         vec![
             Address::Ip("10.0.0.2".into()),
             Address::Ip("203.0.113.1".into())
@@ -82,29 +104,14 @@ fn nodes_external_ip_else_internal_ip() {
 
 #[test]
 fn load_balancer_addresses_then_params_override() {
-    let ingresses = [ingress(
-        "shop",
-        "a",
-        "sluice",
-        "2025-01-01T00:00:00Z",
-        "a.example.com",
-        "/",
-    )];
     let services: [Arc<Service>; 1] = [arc(json!({
         "metadata": { "name": "sluice-proxy-sluice", "namespace": "sluice-system" },
         "status": { "loadBalancer": { "ingress": [{ "hostname": "lb.example.net" }] } }
     }))];
     let nodes = [node("n1", &[("InternalIP", "10.0.0.1")])];
     let classes = [class("sluice", None)];
-    let world = World {
-        ingresses: &ingresses,
-        classes: &classes,
-        params: &[],
-        services: &services,
-        nodes: &nodes,
-    };
     assert_eq!(
-        desired_addresses(&world)[&("shop".to_string(), "a".to_string())],
+        class_addresses(&sources(&classes, &[], &services, &nodes), "sluice"),
         vec![Address::Hostname("lb.example.net".into())]
     );
 
@@ -114,15 +121,8 @@ fn load_balancer_addresses_then_params_override() {
         "metadata": { "name": "edge" },
         "spec": { "addresses": ["198.51.100.7", "ingress.example.com"] }
     }))];
-    let world = World {
-        ingresses: &ingresses,
-        classes: &classes,
-        params: &params,
-        services: &services,
-        nodes: &nodes,
-    };
     assert_eq!(
-        desired_addresses(&world)[&("shop".to_string(), "a".to_string())],
+        class_addresses(&sources(&classes, &params, &services, &nodes), "sluice"),
         vec![
             Address::Ip("198.51.100.7".into()),
             Address::Hostname("ingress.example.com".into())
@@ -131,61 +131,170 @@ fn load_balancer_addresses_then_params_override() {
 }
 
 #[test]
-fn other_classes_get_nothing() {
-    let ingresses = [ingress(
+fn writes_only_what_the_live_object_lacks() {
+    let base = ingress(
         "shop",
         "a",
-        "nginx",
+        "sluice",
         "2025-01-01T00:00:00Z",
         "a.example.com",
         "/",
-    )];
-    let classes = [class("sluice", None)];
-    let world = World {
-        ingresses: &ingresses,
-        classes: &classes,
-        params: &[],
-        services: &[],
-        nodes: &[],
-    };
-    assert!(desired_addresses(&world).is_empty());
+    );
+    let wanted = vec![
+        Address::Ip("10.0.0.1".into()),
+        Address::Ip("10.0.0.2".into()),
+    ];
+    // The same addresses in another order: nothing to write.
+    let live = with_status(&base, &["10.0.0.2", "10.0.0.1"], true);
+    assert_eq!(status_change(&live, Some(wanted.clone())), None);
+    // A missing or different address: one write of the whole list.
+    let live = with_status(&base, &["10.0.0.1"], true);
+    assert_eq!(
+        status_change(&live, Some(wanted.clone())),
+        Some(StatusChange::Publish(wanted))
+    );
+    // No longer ours: what Sluice published is taken back, once.
+    assert_eq!(status_change(&live, None), Some(StatusChange::Release));
+    assert_eq!(status_change(&with_status(&base, &[], true), None), None);
+    // Never ours: left alone, even if someone else wrote an address.
+    assert_eq!(
+        status_change(&with_status(&base, &["192.0.2.1"], false), None),
+        None
+    );
 }
 
 #[test]
-fn the_newer_of_two_claims_loses() {
-    let ingresses = [
-        ingress(
-            "shop",
-            "new",
-            "sluice",
-            "2025-02-01T00:00:00Z",
-            "a.example.com",
-            "/api",
-        ),
-        ingress(
-            "shop",
-            "old",
-            "sluice",
-            "2025-01-01T00:00:00Z",
-            "a.example.com",
-            "/api/",
-        ),
-        ingress(
-            "shop",
-            "other",
-            "nginx",
-            "2024-01-01T00:00:00Z",
-            "a.example.com",
-            "/api",
-        ),
-    ];
-    let classes = [class("sluice", None)];
+fn releasing_applies_no_status_field() {
+    let body = status_body(&StatusChange::Release);
+    assert!(body.get("status").is_none());
+    let body = status_body(&StatusChange::Publish(vec![Address::Hostname(
+        "lb.example.net".into(),
+    )]));
     assert_eq!(
-        lost_rules(&ingresses, &classes),
-        vec![Lost {
-            loser: ("shop".into(), "new".into()),
-            key: "host a.example.com path /api (Prefix)".into(),
-            winner: "shop/old".into(),
-        }]
+        body["status"],
+        json!({ "loadBalancer": { "ingress": [{ "hostname": "lb.example.net" }] } })
+    );
+}
+
+fn indexed(ingresses: &[Arc<Ingress>]) -> Index {
+    let mut index = Index::default();
+    index.set_classes([class("sluice", None).as_ref()]);
+    for i in ingresses {
+        index.apply(i.clone());
+    }
+    index
+}
+
+#[test]
+fn the_newer_of_two_claims_loses_whichever_is_reconciled() {
+    let new = ingress(
+        "shop",
+        "new",
+        "sluice",
+        "2025-02-01T00:00:00Z",
+        "a.example.com",
+        "/api",
+    );
+    let old = ingress(
+        "shop",
+        "old",
+        "sluice",
+        "2025-01-01T00:00:00Z",
+        "a.example.com",
+        "/api/",
+    );
+    let other = ingress(
+        "shop",
+        "other",
+        "nginx",
+        "2024-01-01T00:00:00Z",
+        "a.example.com",
+        "/api",
+    );
+    let index = indexed(&[new.clone(), old.clone(), other]);
+    let expected = vec![Lost {
+        loser: ("shop".into(), "new".into()),
+        key: "host a.example.com path /api (Prefix)".into(),
+        winner: "shop/old".into(),
+    }];
+    assert_eq!(losses_around(&index, "sluice", &new), expected);
+    assert_eq!(losses_around(&index, "sluice", &old), expected);
+}
+
+#[test]
+fn a_loss_is_announced_once_until_it_is_resolved() {
+    let new = ("shop".to_string(), "new".to_string());
+    let old = ("shop".to_string(), "old".to_string());
+    let lost = Lost {
+        loser: new.clone(),
+        key: "host a.example.com path /api (Prefix)".into(),
+        winner: "shop/old".into(),
+    };
+    let mut announced = Announced::default();
+    // Found while reconciling the winner, then again for the loser: one announcement.
+    assert_eq!(
+        announced.fresh(&old, vec![lost.clone()]),
+        vec![lost.clone()]
+    );
+    assert!(announced.fresh(&new, vec![lost.clone()]).is_empty());
+    assert!(announced.fresh(&old, vec![lost.clone()]).is_empty());
+    // Resolved (the loser's rule changed), then back: announced again.
+    assert!(announced.fresh(&new, Vec::new()).is_empty());
+    assert_eq!(announced.fresh(&new, vec![lost.clone()]), vec![lost]);
+}
+
+#[test]
+fn triggers_name_only_the_ingresses_a_change_concerns() {
+    let named = ingress(
+        "shop",
+        "a",
+        "sluice",
+        "2025-01-01T00:00:00Z",
+        "a.example.com",
+        "/",
+    );
+    let other = ingress(
+        "shop",
+        "b",
+        "nginx",
+        "2025-01-01T00:00:00Z",
+        "b.example.com",
+        "/",
+    );
+    let mut classless = (*named).clone();
+    classless.metadata.name = Some("c".into());
+    classless.spec.as_mut().unwrap().ingress_class_name = None;
+    let all = [named, other, Arc::new(classless)];
+    let names: Vec<String> = triggers::ingresses_naming(&all, "sluice")
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(names, ["a", "c"]);
+
+    let classes = [class("sluice", Some("edge")), class("internal", None)];
+    assert_eq!(triggers::classes_using(&classes, "edge"), ["sluice"]);
+    assert_eq!(
+        triggers::class_of_service(&classes, "sluice-proxy-internal"),
+        Some("internal")
+    );
+    assert_eq!(triggers::class_of_service(&classes, "unrelated"), None);
+}
+
+#[test]
+fn a_node_heartbeat_is_not_a_change() {
+    let before = node("n1", &[("InternalIP", "10.0.0.1")]);
+    let mut after = (*before).clone();
+    after.status.as_mut().unwrap().conditions = Some(vec![
+        serde_json::from_value(json!({ "type": "Ready", "status": "True" })).unwrap(),
+    ]);
+    after.metadata.resource_version = Some("2".into());
+    assert_eq!(
+        triggers::node_fingerprint(&before),
+        triggers::node_fingerprint(&after)
+    );
+    let moved = node("n1", &[("InternalIP", "10.0.0.9")]);
+    assert_ne!(
+        triggers::node_fingerprint(&before),
+        triggers::node_fingerprint(&moved)
     );
 }

@@ -1,0 +1,142 @@
+//! At the size users run it: thousands of Ingresses created in bulk get their address
+//! written once each, and a quiet cluster then gets no writes at all. Writes are counted by
+//! the API server (`apiserver_request_total`), not in the operator's own logs.
+
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+use sluice_tests::TestCluster;
+use sluice_tests::objects::{ingress, path};
+use sluice_tests::operator::{Operator, eventually, install_crds};
+use sluice_tests::requests::growth;
+
+const NS: &str = "sluice-system";
+const BULK: &str = "bulk";
+const INGRESSES: usize = 2_000;
+
+fn bulk_ingress(i: usize) -> anyhow::Result<Ingress> {
+    let host = format!("h{i}.bulk.example.com");
+    Ok(serde_json::from_value(ingress(
+        BULK,
+        &format!("i{i}"),
+        "sluice",
+        &[(
+            Some(host.as_str()),
+            vec![
+                path("/", "Prefix", &format!("web-{i}"), 80),
+                path("/api", "Prefix", &format!("api-{i}"), 8080),
+            ],
+        )],
+    ))?)
+}
+
+/// How many Ingresses of the bulk namespace publish an address.
+async fn published(ingresses: &Api<Ingress>) -> anyhow::Result<usize> {
+    let list = ingresses.list(&ListParams::default()).await?;
+    Ok(list
+        .items
+        .iter()
+        .filter(|i| {
+            i.status
+                .as_ref()
+                .and_then(|s| s.load_balancer.as_ref())
+                .and_then(|lb| lb.ingress.as_ref())
+                .is_some_and(|l| !l.is_empty())
+        })
+        .count())
+}
+
+#[tokio::test]
+async fn a_bulk_apply_writes_each_status_once_then_nothing() -> anyhow::Result<()> {
+    let cluster = TestCluster::start().await?;
+    cluster.apply(&[
+        json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": NS } }),
+        json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": BULK } }),
+    ])?;
+    install_crds(&cluster)?;
+    let client = cluster.client().await?;
+    let nodes: Api<Node> = Api::all(client.clone());
+    nodes
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({ "metadata": { "name": "n1" } }))?,
+        )
+        .await?;
+    nodes
+        .patch_status(
+            "n1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": { "addresses": [{ "type": "InternalIP", "address": "10.1.0.1" }] } })),
+        )
+        .await?;
+    cluster.apply(&[json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+        "metadata": { "name": "sluice" },
+        "spec": { "controller": "sluice.dev/ingress-controller" }
+    })])?;
+    let operator = Operator::start(
+        cluster.kubeconfig(),
+        None,
+        &["--namespace", NS],
+        cluster.dir(),
+    )
+    .await?;
+
+    let before = cluster.writes()?;
+    let ingresses: Api<Ingress> = Api::namespaced(client, BULK);
+    futures::stream::iter(0..INGRESSES)
+        .map(|i| {
+            let ingresses = ingresses.clone();
+            async move {
+                ingresses
+                    .create(&PostParams::default(), &bulk_ingress(i)?)
+                    .await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(32)
+        .try_collect::<()>()
+        .await?;
+    eventually(
+        Duration::from_secs(300),
+        "every Ingress to publish its address",
+        || async {
+            let n = published(&ingresses).await?;
+            Ok((n == INGRESSES).then_some(()))
+        },
+    )
+    .await?;
+    // Let anything still in flight land before counting.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let settled = cluster.writes()?;
+    let bulk = growth(&before, &settled);
+    eprintln!("writes during the bulk create of {INGRESSES} Ingresses: {bulk:?}");
+    let status_writes = bulk
+        .get("APPLY ingresses/status")
+        .copied()
+        .unwrap_or_default();
+    assert!(
+        status_writes <= INGRESSES as f64,
+        "{status_writes} status writes for {INGRESSES} Ingresses (at most one each): {bulk:?}\n{}",
+        operator.output()
+    );
+    assert_eq!(
+        operator
+            .metric("sluice_operator_ingress_status_updates_total")
+            .await?,
+        status_writes,
+        "the operator's own count agrees with the API server's"
+    );
+
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let quiet = growth(&settled, &cluster.writes()?);
+    assert!(
+        quiet.is_empty(),
+        "write requests during a quiet minute with {INGRESSES} Ingresses: {quiet:?}"
+    );
+    Ok(())
+}

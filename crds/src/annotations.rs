@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::names::ANNOTATION_PREFIX;
+use crate::names::{ANNOTATION_PREFIX, LEGACY_CLASS_ANNOTATION};
 
 pub const SSL_REDIRECT: &str = "sluice.dev/ssl-redirect";
 pub const CONNECT_TIMEOUT: &str = "sluice.dev/connect-timeout";
@@ -20,6 +20,19 @@ pub const READ_TIMEOUT: &str = "sluice.dev/read-timeout";
 
 /// Every annotation Sluice understands.
 pub const KNOWN: [&str; 3] = [SSL_REDIRECT, CONNECT_TIMEOUT, READ_TIMEOUT];
+
+/// The annotations of an Ingress that can change how Sluice routes it: its own ([`KNOWN`])
+/// and the legacy class annotation. A change to any other annotation changes nothing, so
+/// the proxy does not recompile for it.
+pub fn routing(
+    annotations: Option<&BTreeMap<String, String>>,
+) -> impl Iterator<Item = (&str, &str)> {
+    annotations
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| KNOWN.contains(&k.as_str()) || k.as_str() == LEGACY_CLASS_ANNOTATION)
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+}
 
 /// Annotation prefixes of other Ingress controllers. Sluice ignores them and says so.
 const FOREIGN_PREFIXES: [&str; 7] = [
@@ -221,6 +234,24 @@ mod tests {
                 .iter()
                 .any(|w| w.starts_with("annotation sluice.dev/rewrite-target"))
         );
+    }
+
+    #[test]
+    fn routing_annotations_are_ours_and_the_class() {
+        let all = map(&[
+            (SSL_REDIRECT, "false"),
+            (READ_TIMEOUT, "5s"),
+            (LEGACY_CLASS_ANNOTATION, "sluice"),
+            ("kubectl.kubernetes.io/last-applied-configuration", "{}"),
+            ("nginx.ingress.kubernetes.io/ssl-redirect", "false"),
+            ("sluice.dev/rewrite-target", "/"),
+        ]);
+        let keys: Vec<&str> = routing(Some(&all)).map(|(k, _)| k).collect();
+        assert_eq!(keys, [LEGACY_CLASS_ANNOTATION, READ_TIMEOUT, SSL_REDIRECT]);
+        for key in KNOWN {
+            assert_eq!(routing(Some(&map(&[(key, "1s")]))).count(), 1, "{key}");
+        }
+        assert_eq!(routing(None).count(), 0);
     }
 
     #[test]

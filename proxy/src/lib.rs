@@ -8,6 +8,7 @@ pub mod cli;
 pub mod compile;
 pub mod metrics;
 pub mod objects;
+pub mod repeats;
 pub mod routes;
 pub mod serve;
 pub mod source;

@@ -46,6 +46,9 @@ pub struct Metrics {
     pub upstream_retries: Family<ServiceLabels, Counter>,
     pub reloads: Counter,
     pub reload_duration: Histogram,
+    pub endpoint_updates: Counter,
+    pub endpoint_update_duration: Histogram,
+    pub changes_ignored: Counter,
     pub routes: Gauge,
     pub ingresses: Gauge,
     pub problems: Family<ProblemLabels, Gauge>,
@@ -78,6 +81,9 @@ impl Metrics {
             upstream_retries: Family::default(),
             reloads: Counter::default(),
             reload_duration: Histogram::new(exponential_buckets(0.0001, 2.0, 18)),
+            endpoint_updates: Counter::default(),
+            endpoint_update_duration: Histogram::new(exponential_buckets(0.00001, 2.0, 18)),
+            changes_ignored: Counter::default(),
             routes: Gauge::default(),
             ingresses: Gauge::default(),
             problems: Family::default(),
@@ -111,13 +117,28 @@ impl Metrics {
             );
             r.register(
                 "route_reloads",
-                "Route tables compiled and swapped in",
+                "Route tables compiled in full and swapped in",
                 m.reloads.clone(),
             );
             r.register(
                 "route_reload_duration_seconds",
                 "Time to compile a route table",
                 m.reload_duration.clone(),
+            );
+            r.register(
+                "endpoint_updates",
+                "Endpoint lists refreshed in place after Service or EndpointSlice changes, without recompiling the route table",
+                m.endpoint_updates.clone(),
+            );
+            r.register(
+                "endpoint_update_duration_seconds",
+                "Time to refresh the endpoint lists of the Services that changed",
+                m.endpoint_update_duration.clone(),
+            );
+            r.register(
+                "config_changes_ignored",
+                "Object changes that cannot change routing (status, resourceVersion, annotations Sluice does not read...), ignored",
+                m.changes_ignored.clone(),
             );
             r.register(
                 "routes",

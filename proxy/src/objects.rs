@@ -1,6 +1,7 @@
 //! The input of the route compiler: the Kubernetes objects a proxy reads, from the cluster
 //! or from manifest files. Both sources fill the same set.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Secret, Service};
@@ -39,4 +40,55 @@ pub fn key_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta)
         meta.namespace.as_deref().unwrap_or("default"),
         meta.name.as_deref().unwrap_or_default()
     )
+}
+
+/// A set of Services by `(namespace, name)`: those whose endpoints may have changed.
+/// Nested so that a lookup borrows its key instead of building one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceSet {
+    by_namespace: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl ServiceSet {
+    pub fn insert(&mut self, namespace: &str, name: &str) {
+        if !self.contains(namespace, name) {
+            self.by_namespace
+                .entry(namespace.to_string())
+                .or_default()
+                .insert(name.to_string());
+        }
+    }
+
+    pub fn contains(&self, namespace: &str, name: &str) -> bool {
+        self.by_namespace
+            .get(namespace)
+            .is_some_and(|names| names.contains(name))
+    }
+
+    pub fn has_namespace(&self, namespace: &str) -> bool {
+        self.by_namespace.contains_key(namespace)
+    }
+
+    pub fn extend(&mut self, other: ServiceSet) {
+        for (namespace, names) in other.by_namespace {
+            self.by_namespace
+                .entry(namespace)
+                .or_default()
+                .extend(names);
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.by_namespace
+            .iter()
+            .flat_map(|(ns, names)| names.iter().map(move |n| (ns.as_str(), n.as_str())))
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_namespace.values().map(BTreeSet::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_namespace.is_empty()
+    }
 }

@@ -1,5 +1,6 @@
 //! What the config side and the serving side share: the current route table (swapped
-//! whole, never edited), readiness, the current problems, and the metrics.
+//! whole; only its backends' endpoint lists change in place), readiness, the current
+//! problems, and the metrics.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -7,9 +8,9 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 
-use crate::compile::{CompileOptions, Problem, compile};
+use crate::compile::{CompileOptions, Problem, backends, compile};
 use crate::metrics::Metrics;
-use crate::objects::ObjectSet;
+use crate::objects::{ObjectSet, ServiceSet};
 use crate::routes::RouteTable;
 
 pub struct State {
@@ -91,6 +92,31 @@ impl State {
             objects = objects.len(),
             compile_ms = elapsed.as_secs_f64() * 1000.0,
             "route table swapped in"
+        );
+    }
+
+    /// Refreshes, in place, the endpoints of the current table's backends of the
+    /// `changed` Services, from `objects` (only its Services and EndpointSlices are read).
+    /// For changes that touch nothing but endpoints: the routes stay as compiled.
+    pub fn update_endpoints(&self, objects: &ObjectSet, changed: &ServiceSet) {
+        let started = Instant::now();
+        let table = self.table.load();
+        let updated = backends::refresh(
+            &table.backends,
+            changed,
+            objects.services.iter().map(AsRef::as_ref),
+            objects.endpoint_slices.iter().map(AsRef::as_ref),
+        );
+        let elapsed = started.elapsed();
+        self.metrics.endpoint_updates.inc();
+        self.metrics
+            .endpoint_update_duration
+            .observe(elapsed.as_secs_f64());
+        tracing::debug!(
+            services = changed.len(),
+            backends_updated = updated,
+            update_ms = elapsed.as_secs_f64() * 1000.0,
+            "endpoints updated in place"
         );
     }
 

@@ -1,6 +1,7 @@
 //! At the size users run it: thousands of Ingresses created in bulk get their address
-//! written once each, and a quiet cluster then gets no writes at all. Writes are counted by
-//! the API server (`apiserver_request_total`), not in the operator's own logs.
+//! written once each, writes that cannot change routing don't make the proxy recompile,
+//! and a quiet cluster then gets no writes at all. Writes are counted by the API server
+//! (`apiserver_request_total`), not in the operator's own logs.
 
 use std::time::Duration;
 
@@ -9,10 +10,10 @@ use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
-use sluice_tests::TestCluster;
 use sluice_tests::objects::{ingress, path};
 use sluice_tests::operator::{Operator, eventually, install_crds};
 use sluice_tests::requests::growth;
+use sluice_tests::{Proxy, TestCluster};
 
 const NS: &str = "sluice-system";
 const BULK: &str = "bulk";
@@ -86,6 +87,14 @@ async fn a_bulk_apply_writes_each_status_once_then_nothing() -> anyhow::Result<(
     )
     .await?;
 
+    let logs = tempfile::tempdir()?;
+    let kubeconfig = cluster.kubeconfig().to_string_lossy().into_owned();
+    let proxy = Proxy::start(
+        &["--kubeconfig", &kubeconfig, "--ingress-class", "sluice"],
+        logs.path(),
+    )
+    .await?;
+
     let before = cluster.writes()?;
     let ingresses: Api<Ingress> = Api::namespaced(client, BULK);
     futures::stream::iter(0..INGRESSES)
@@ -103,10 +112,11 @@ async fn a_bulk_apply_writes_each_status_once_then_nothing() -> anyhow::Result<(
         .await?;
     eventually(
         Duration::from_secs(300),
-        "every Ingress to publish its address",
+        "every Ingress to publish its address and be routed",
         || async {
             let n = published(&ingresses).await?;
-            Ok((n == INGRESSES).then_some(()))
+            let routed = proxy.metric("sluice_proxy_ingresses").await?;
+            Ok((n == INGRESSES && routed == INGRESSES as f64).then_some(()))
         },
     )
     .await?;
@@ -132,11 +142,59 @@ async fn a_bulk_apply_writes_each_status_once_then_nothing() -> anyhow::Result<(
         "the operator's own count agrees with the API server's"
     );
 
+    // A write to every Ingress that routing doesn't read (a label): the proxy compiles
+    // nothing for it, and the operator writes nothing back.
+    let reloads = || proxy.metric("sluice_proxy_route_reloads_total");
+    let ignored = || proxy.metric("sluice_proxy_config_changes_ignored_total");
+    let (reloads_before, ignored_before) = (reloads().await?, ignored().await?);
+    futures::stream::iter(0..INGRESSES)
+        .map(|i| {
+            let ingresses = ingresses.clone();
+            async move {
+                ingresses
+                    .patch(
+                        &format!("i{i}"),
+                        &PatchParams::default(),
+                        &Patch::Merge(json!({ "metadata": { "labels": { "team": "checkout" } } })),
+                    )
+                    .await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(32)
+        .try_collect::<()>()
+        .await?;
+    eventually(
+        Duration::from_secs(120),
+        "the proxy to see every relabelling",
+        || async { Ok((ignored().await? - ignored_before >= INGRESSES as f64).then_some(())) },
+    )
+    .await?;
+    assert_eq!(
+        reloads().await?,
+        reloads_before,
+        "the proxy recompiled its routes for label changes"
+    );
+
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let relabelled = cluster.writes()?;
+    let operator_writes: f64 = growth(&settled, &relabelled)
+        .iter()
+        .filter(|(series, _)| !series.starts_with("PATCH ingresses/"))
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(operator_writes, 0.0, "writes answering the relabelling");
+
     tokio::time::sleep(Duration::from_secs(60)).await;
-    let quiet = growth(&settled, &cluster.writes()?);
+    let quiet = growth(&relabelled, &cluster.writes()?);
     assert!(
         quiet.is_empty(),
         "write requests during a quiet minute with {INGRESSES} Ingresses: {quiet:?}"
+    );
+    assert_eq!(
+        reloads().await?,
+        reloads_before,
+        "the proxy recompiled its routes in a quiet minute"
     );
     Ok(())
 }

@@ -15,6 +15,7 @@ pub mod scripted;
 pub mod seed;
 pub mod tools;
 pub mod upstream;
+pub mod usage;
 
 pub use cluster::TestCluster;
 pub use proxy::Proxy;

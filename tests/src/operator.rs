@@ -184,6 +184,10 @@ impl Operator {
         self.process.output()
     }
 
+    pub fn pid(&self) -> Option<u32> {
+        self.process.pid()
+    }
+
     pub async fn metric(&self, sample: &str) -> anyhow::Result<f64> {
         let reply = client::get(self.metrics, "operator", "/metrics").await?;
         Ok(crate::proxy::parse_metric(&reply.body, sample))

@@ -1,4 +1,5 @@
-//! Resolving an Ingress backend (Service + port) to the endpoints to send requests to.
+//! Resolving an Ingress backend (Service + port) to the endpoints to send requests to, at
+//! compile time and again, in place, when only Services or EndpointSlices changed.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -6,23 +7,32 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Service, ServicePort};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
-use k8s_openapi::api::networking::v1::IngressBackend;
+use k8s_openapi::api::networking::v1::{IngressBackend, ServiceBackendPort};
 
-use crate::routes::Backend;
+use crate::objects::ServiceSet;
+use crate::routes::{Backend, BackendIndex, Endpoints, ServicePortRef};
 
 /// The label an EndpointSlice carries to say which Service it belongs to.
-const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
-/// Looks Services and their EndpointSlices up by name, and shares one [`Backend`] (and so
-/// one round-robin position) between every route to the same Service port.
-pub struct BackendResolver<'a> {
-    services: HashMap<(&'a str, &'a str), &'a Service>,
-    slices: HashMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
-    resolved: HashMap<String, Arc<Backend>>,
+/// The Service an EndpointSlice belongs to, `(namespace, name)`.
+pub fn slice_service(slice: &EndpointSlice) -> Option<(&str, &str)> {
+    let service = slice
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(SERVICE_NAME_LABEL))?;
+    Some((slice.metadata.namespace.as_deref()?, service.as_str()))
 }
 
-impl<'a> BackendResolver<'a> {
-    pub fn new(
+/// Services and their EndpointSlices by `(namespace, name)`.
+struct Lookup<'a> {
+    services: HashMap<(&'a str, &'a str), &'a Service>,
+    slices: HashMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
+}
+
+impl<'a> Lookup<'a> {
+    fn new(
         services: impl IntoIterator<Item = &'a Service>,
         slices: impl IntoIterator<Item = &'a EndpointSlice>,
     ) -> Self {
@@ -40,22 +50,42 @@ impl<'a> BackendResolver<'a> {
             .collect();
         let mut by_service: HashMap<(&str, &str), Vec<&EndpointSlice>> = HashMap::new();
         for slice in slices {
-            let service = slice
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(SERVICE_NAME_LABEL));
-            if let (Some(ns), Some(service)) = (slice.metadata.namespace.as_deref(), service) {
-                by_service
-                    .entry((ns, service.as_str()))
-                    .or_default()
-                    .push(slice);
+            if let Some(service) = slice_service(slice) {
+                by_service.entry(service).or_default().push(slice);
             }
         }
         Self {
             services,
             slices: by_service,
-            resolved: HashMap::new(),
+        }
+    }
+
+    fn endpoints(&self, target: &ServicePortRef) -> Endpoints {
+        let key = (target.namespace.as_str(), target.service.as_str());
+        endpoints_of(
+            target,
+            self.services.get(&key).copied(),
+            self.slices.get(&key).map(Vec::as_slice).unwrap_or_default(),
+        )
+    }
+}
+
+/// Looks Services and their EndpointSlices up by name, and shares one [`Backend`] (and so
+/// one round-robin position and one endpoint list) between every route to the same
+/// Service port.
+pub struct BackendResolver<'a> {
+    lookup: Lookup<'a>,
+    resolved: BackendIndex,
+}
+
+impl<'a> BackendResolver<'a> {
+    pub fn new(
+        services: impl IntoIterator<Item = &'a Service>,
+        slices: impl IntoIterator<Item = &'a EndpointSlice>,
+    ) -> Self {
+        Self {
+            lookup: Lookup::new(services, slices),
+            resolved: BackendIndex::default(),
         }
     }
 
@@ -70,11 +100,18 @@ impl<'a> BackendResolver<'a> {
             };
             return Arc::new(Backend::new(
                 format!("{namespace}/(none)"),
-                Vec::new(),
-                Some(problem.into()),
+                None,
+                Endpoints {
+                    addrs: Vec::new(),
+                    problem: Some(problem.into()),
+                },
             ));
         };
         let port = service.port.as_ref();
+        // Looked up before any name is built: most routes share their backend with another.
+        if let Some(b) = self.resolved.find(namespace, &service.name, port) {
+            return b.clone();
+        }
         let port_label = match (
             port.and_then(|p| p.number),
             port.and_then(|p| p.name.as_deref()),
@@ -84,60 +121,108 @@ impl<'a> BackendResolver<'a> {
             (None, None) => String::from("?"),
         };
         let name = format!("{namespace}/{}:{port_label}", service.name);
-        if let Some(b) = self.resolved.get(&name) {
-            return b.clone();
-        }
-        let (endpoints, problem) = match self.endpoints(namespace, &service.name, port) {
-            Ok(endpoints) if endpoints.is_empty() => (
-                endpoints,
-                Some(format!(
-                    "Service {namespace}/{} has no ready endpoints",
-                    service.name
-                )),
-            ),
-            Ok(endpoints) => (endpoints, None),
-            Err(problem) => (Vec::new(), Some(problem)),
+        let target = ServicePortRef {
+            namespace: namespace.to_string(),
+            service: service.name.clone(),
+            port: port.cloned(),
         };
-        let b = Arc::new(Backend::new(name.clone(), endpoints, problem));
-        self.resolved.insert(name, b.clone());
+        let endpoints = self.lookup.endpoints(&target);
+        let b = Arc::new(Backend::new(name, Some(target), endpoints));
+        self.resolved.insert(b.clone());
         b
     }
 
-    fn endpoints(
-        &self,
-        namespace: &str,
-        service_name: &str,
-        port: Option<&k8s_openapi::api::networking::v1::ServiceBackendPort>,
-    ) -> Result<Vec<SocketAddr>, String> {
-        let service = self
-            .services
-            .get(&(namespace, service_name))
-            .ok_or_else(|| format!("Service {namespace}/{service_name} not found"))?;
-        let spec = service.spec.as_ref();
-        if spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName") {
-            return Err(format!(
-                "Service {namespace}/{service_name} is of type ExternalName, which Sluice does not route to"
-            ));
-        }
-        let ports = spec.and_then(|s| s.ports.as_deref()).unwrap_or_default();
-        let service_port = find_service_port(ports, port).ok_or_else(|| {
-            format!(
-                "Service {namespace}/{service_name} has no port {}",
-                describe_port(port)
+    /// Every backend resolved so far, by Service.
+    pub fn into_index(self) -> BackendIndex {
+        self.resolved
+    }
+}
+
+/// Works out again the endpoints of the backends of the `changed` Services, from the
+/// current Services and EndpointSlices (only those of changed Services are looked at),
+/// and swaps them in place. Returns how many backends got a new endpoint list.
+pub fn refresh<'a>(
+    index: &BackendIndex,
+    changed: &ServiceSet,
+    services: impl IntoIterator<Item = &'a Service>,
+    slices: impl IntoIterator<Item = &'a EndpointSlice>,
+) -> usize {
+    let lookup = Lookup::new(
+        services.into_iter().filter(|s| {
+            matches!(
+                (s.metadata.namespace.as_deref(), s.metadata.name.as_deref()),
+                (Some(ns), Some(name)) if changed.contains(ns, name)
             )
-        })?;
-        let slices = self
-            .slices
-            .get(&(namespace, service_name))
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        Ok(select_endpoints(slices, service_port))
+        }),
+        // The namespace first: most slices are ruled out without reading their labels.
+        slices.into_iter().filter(|s| {
+            s.metadata
+                .namespace
+                .as_deref()
+                .is_some_and(|ns| changed.has_namespace(ns))
+                && slice_service(s).is_some_and(|(ns, name)| changed.contains(ns, name))
+        }),
+    );
+    let mut updated = 0;
+    for (namespace, name) in changed.iter() {
+        for backend in index.of_service(namespace, name) {
+            if let Some(target) = &backend.target
+                && backend.set_endpoints(lookup.endpoints(target))
+            {
+                updated += 1;
+            }
+        }
+    }
+    updated
+}
+
+/// The endpoints of `target`, given its Service (if it exists) and that Service's
+/// EndpointSlices; when there are none, why.
+fn endpoints_of(
+    target: &ServicePortRef,
+    service: Option<&Service>,
+    slices: &[&EndpointSlice],
+) -> Endpoints {
+    let ServicePortRef {
+        namespace,
+        service: service_name,
+        port,
+    } = target;
+    let failed = |problem: String| Endpoints {
+        addrs: Vec::new(),
+        problem: Some(problem),
+    };
+    let Some(service) = service else {
+        return failed(format!("Service {namespace}/{service_name} not found"));
+    };
+    let spec = service.spec.as_ref();
+    if spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName") {
+        return failed(format!(
+            "Service {namespace}/{service_name} is of type ExternalName, which Sluice does not route to"
+        ));
+    }
+    let ports = spec.and_then(|s| s.ports.as_deref()).unwrap_or_default();
+    let Some(service_port) = find_service_port(ports, port.as_ref()) else {
+        return failed(format!(
+            "Service {namespace}/{service_name} has no port {}",
+            describe_port(port.as_ref())
+        ));
+    };
+    let addrs = select_endpoints(slices, service_port);
+    if addrs.is_empty() {
+        return failed(format!(
+            "Service {namespace}/{service_name} has no ready endpoints"
+        ));
+    }
+    Endpoints {
+        addrs,
+        problem: None,
     }
 }
 
 fn find_service_port<'s>(
     ports: &'s [ServicePort],
-    wanted: Option<&k8s_openapi::api::networking::v1::ServiceBackendPort>,
+    wanted: Option<&ServiceBackendPort>,
 ) -> Option<&'s ServicePort> {
     let wanted = wanted?;
     if let Some(n) = wanted.number {
@@ -147,7 +232,7 @@ fn find_service_port<'s>(
     ports.iter().find(|p| p.name.as_deref() == Some(name))
 }
 
-fn describe_port(port: Option<&k8s_openapi::api::networking::v1::ServiceBackendPort>) -> String {
+fn describe_port(port: Option<&ServiceBackendPort>) -> String {
     match port {
         Some(p) => match (p.number, &p.name) {
             (Some(n), _) => n.to_string(),
@@ -254,6 +339,13 @@ mod tests {
         list.iter().map(|a| a.parse().unwrap()).collect()
     }
 
+    fn ready(list: &[&str]) -> Endpoints {
+        Endpoints {
+            addrs: addrs(list),
+            problem: None,
+        }
+    }
+
     #[test]
     fn resolves_ports_by_number_and_name_across_slices() {
         let svc = service();
@@ -268,12 +360,12 @@ mod tests {
         let mut r = BackendResolver::new([&svc], [&a, &b]);
         let by_number = r.resolve("shop", &backend(json!({ "number": 80 })));
         assert_eq!(
-            by_number.endpoints,
+            by_number.endpoints().addrs,
             addrs(&["10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"])
         );
         let by_name = r.resolve("shop", &backend(json!({ "name": "admin" })));
-        assert_eq!(by_name.endpoints.len(), 3);
-        assert!(by_name.endpoints.iter().all(|e| e.port() == 9001));
+        assert_eq!(by_name.endpoints().addrs.len(), 3);
+        assert!(by_name.endpoints().addrs.iter().all(|e| e.port() == 9001));
         // The same Service port resolves to the same shared backend.
         let again = r.resolve("shop", &backend(json!({ "number": 80 })));
         assert!(Arc::ptr_eq(&by_number, &again));
@@ -293,7 +385,8 @@ mod tests {
         let mut r = BackendResolver::new([&svc], [&s]);
         assert_eq!(
             r.resolve("shop", &backend(json!({ "number": 80 })))
-                .endpoints,
+                .endpoints()
+                .addrs,
             addrs(&["10.0.0.2:8080"])
         );
 
@@ -307,7 +400,8 @@ mod tests {
         let mut r = BackendResolver::new([&svc], [&s]);
         assert_eq!(
             r.resolve("shop", &backend(json!({ "number": 80 })))
-                .endpoints,
+                .endpoints()
+                .addrs,
             addrs(&["10.0.0.3:8080"])
         );
     }
@@ -318,17 +412,17 @@ mod tests {
         let mut r = BackendResolver::new([&svc], []);
         let missing_port = r.resolve("shop", &backend(json!({ "number": 81 })));
         assert_eq!(
-            missing_port.problem.as_deref(),
+            missing_port.endpoints().problem.as_deref(),
             Some("Service shop/api has no port 81")
         );
         let no_endpoints = r.resolve("shop", &backend(json!({ "number": 80 })));
         assert_eq!(
-            no_endpoints.problem.as_deref(),
+            no_endpoints.endpoints().problem.as_deref(),
             Some("Service shop/api has no ready endpoints")
         );
         let other_ns = r.resolve("web", &backend(json!({ "number": 80 })));
         assert_eq!(
-            other_ns.problem.as_deref(),
+            other_ns.endpoints().problem.as_deref(),
             Some("Service web/api not found")
         );
         let resource: IngressBackend = serde_json::from_value(json!({
@@ -337,6 +431,7 @@ mod tests {
         .unwrap();
         assert!(
             r.resolve("shop", &resource)
+                .endpoints()
                 .problem
                 .as_deref()
                 .unwrap()
@@ -345,8 +440,53 @@ mod tests {
     }
 
     #[test]
+    fn refresh_swaps_the_endpoints_of_changed_services_in_place() {
+        let svc = service();
+        let before = slice("a", json!([{ "addresses": ["10.0.0.1"] }]));
+        let mut r = BackendResolver::new([&svc], [&before]);
+        let http = r.resolve("shop", &backend(json!({ "number": 80 })));
+        let admin = r.resolve("shop", &backend(json!({ "name": "admin" })));
+        let index = r.into_index();
+        assert_eq!(index.of_service("shop", "api").len(), 2);
+
+        let after = slice(
+            "a",
+            json!([{ "addresses": ["10.0.0.2"] }, { "addresses": ["10.0.0.3"] }]),
+        );
+        let mut changed = ServiceSet::default();
+        changed.insert("shop", "other");
+        // Only the changed Services are looked at.
+        assert_eq!(refresh(&index, &changed, [&svc], [&after]), 0);
+        assert_eq!(http.endpoints().addrs, addrs(&["10.0.0.1:8080"]));
+
+        changed.insert("shop", "api");
+        assert_eq!(refresh(&index, &changed, [&svc], [&after]), 2);
+        assert_eq!(
+            http.endpoints().addrs,
+            addrs(&["10.0.0.2:8080", "10.0.0.3:8080"])
+        );
+        assert_eq!(
+            admin.endpoints().addrs,
+            addrs(&["10.0.0.2:9001", "10.0.0.3:9001"])
+        );
+        // The removed endpoint is never picked again.
+        for _ in 0..4 {
+            assert_ne!(http.pick(&[]), Some(addrs(&["10.0.0.1:8080"])[0]));
+        }
+        // Nothing new: nothing stored.
+        assert_eq!(refresh(&index, &changed, [&svc], [&after]), 0);
+        // The Service deleted: no endpoints, and why.
+        assert_eq!(refresh(&index, &changed, [], [&after]), 2);
+        assert_eq!(
+            http.endpoints().problem.as_deref(),
+            Some("Service shop/api not found")
+        );
+        assert_eq!(http.pick(&[]), None);
+    }
+
+    #[test]
     fn round_robin_skips_tried_endpoints() {
-        let b = Backend::new("x".into(), addrs(&["10.0.0.1:80", "10.0.0.2:80"]), None);
+        let b = Backend::new("x".into(), None, ready(&["10.0.0.1:80", "10.0.0.2:80"]));
         let first = b.pick(&[]).unwrap();
         let second = b.pick(&[]).unwrap();
         assert_ne!(first, second);
@@ -356,8 +496,8 @@ mod tests {
         assert_eq!(b.pick(&[]), Some(first));
         let three = Backend::new(
             "y".into(),
-            addrs(&["10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"]),
             None,
+            ready(&["10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"]),
         );
         assert_eq!(
             three.pick(&addrs(&["10.0.0.2:80"])),

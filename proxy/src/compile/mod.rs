@@ -177,6 +177,7 @@ pub fn compile(objects: &ObjectSet, options: &CompileOptions) -> Compiled {
             }
         }
     }
+    table.backends = resolver.into_index();
     Compiled { table, problems }
 }
 

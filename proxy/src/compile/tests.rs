@@ -451,3 +451,57 @@ fn the_ssl_redirect_annotation_overrides_the_proxy_setting_both_ways() {
             .redirect_to_https
     );
 }
+
+fn service_and_slice(name: &str, ip: &str) -> String {
+    format!(
+        "---\napiVersion: v1\nkind: Service\nmetadata: {{ name: {name}, namespace: default }}\nspec: {{ ports: [{{ name: http, port: 80 }}] }}\n\
+         ---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{ name: {name}-1, namespace: default, labels: {{ kubernetes.io/service-name: {name} }} }}\n\
+         addressType: IPv4\nports: [{{ name: http, port: 8080 }}]\nendpoints: [{{ addresses: [\"{ip}\"] }}]\n"
+    )
+}
+
+#[test]
+fn an_endpoint_update_reaches_every_route_to_the_service_without_a_recompile() {
+    let routes = format!(
+        "{}{}{}{}",
+        ingress(
+            "a",
+            T0,
+            &rule(Some("a.example.com"), &[path("/", "Prefix", "api")])
+        ),
+        ingress(
+            "b",
+            T1,
+            &rule(Some("b.example.com"), &[path("/", "Prefix", "api")])
+        ),
+        service_and_slice("api", "10.0.0.1"),
+        service_and_slice("web", "10.0.0.9"),
+    );
+    let c = compile_yaml(&routes);
+    let endpoints = |host: &str| {
+        c.table
+            .lookup(host, "/")
+            .unwrap()
+            .backend
+            .endpoints()
+            .addrs
+            .clone()
+    };
+    let before: Vec<std::net::SocketAddr> = vec!["10.0.0.1:8080".parse().unwrap()];
+    assert_eq!(endpoints("a.example.com"), before);
+
+    let moved = objects(&routes.replace("10.0.0.1", "10.0.0.2"));
+    let mut changed = crate::objects::ServiceSet::default();
+    changed.insert("default", "api");
+    let updated = backends::refresh(
+        &c.table.backends,
+        &changed,
+        moved.services.iter().map(AsRef::as_ref),
+        moved.endpoint_slices.iter().map(AsRef::as_ref),
+    );
+    // One backend, shared by both Ingresses' routes.
+    assert_eq!(updated, 1);
+    let after: Vec<std::net::SocketAddr> = vec!["10.0.0.2:8080".parse().unwrap()];
+    assert_eq!(endpoints("a.example.com"), after);
+    assert_eq!(endpoints("b.example.com"), after);
+}

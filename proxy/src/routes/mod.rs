@@ -3,4 +3,4 @@
 pub mod table;
 pub mod trie;
 
-pub use table::{Backend, HostRoutes, Route, RouteTable};
+pub use table::{Backend, BackendIndex, Endpoints, HostRoutes, Route, RouteTable, ServicePortRef};

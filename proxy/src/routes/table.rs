@@ -15,6 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
+use k8s_openapi::api::networking::v1::ServiceBackendPort;
 use serde::Serialize;
 use sluice_crds::ingress::host::wildcard_suffix;
 use sluice_crds::ingress::{HostMatch, PathMatch};
@@ -23,50 +25,112 @@ use super::trie::PrefixTrie;
 use crate::compile::tls::TlsTable;
 use crate::metrics::RouteSeries;
 
+/// The endpoints of a backend at one moment.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Endpoints {
+    /// The endpoints to balance over: ready ones, or, when none is ready, those still
+    /// serving while terminating. Empty: 503.
+    pub addrs: Vec<SocketAddr>,
+    /// Why there are no endpoints, when that is known (no such Service, no such port).
+    pub problem: Option<String>,
+}
+
+/// The Service port a backend stands for, so that its endpoints can be worked out again
+/// when the Service or its EndpointSlices change.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServicePortRef {
+    pub namespace: String,
+    pub service: String,
+    pub port: Option<ServiceBackendPort>,
+}
+
 /// What a request is sent to: a Service port and its endpoints.
-#[derive(Debug, Serialize)]
+///
+/// The one part of the table that changes in place: endpoint churn (a rolling update
+/// rewrites EndpointSlices dozens of times) swaps the endpoint list of the backends it
+/// touches instead of recompiling every route. Every route to the same Service port
+/// shares one `Backend`, so one swap reaches them all.
+#[derive(Debug)]
 pub struct Backend {
     /// `namespace/service:port`.
     pub name: String,
-    /// The endpoints to balance over: ready ones, or, when none is ready, those still
-    /// serving while terminating. Empty: 503.
-    pub endpoints: Vec<SocketAddr>,
-    /// Why there are no endpoints, when that is known (no such Service, no such port).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub problem: Option<String>,
-    #[serde(skip)]
+    /// `None` when the Ingress backend names no Service (its problem never changes).
+    pub target: Option<ServicePortRef>,
+    endpoints: ArcSwap<Endpoints>,
     next: AtomicUsize,
 }
 
 impl Backend {
-    pub fn new(name: String, endpoints: Vec<SocketAddr>, problem: Option<String>) -> Self {
+    pub fn new(name: String, target: Option<ServicePortRef>, endpoints: Endpoints) -> Self {
         Self {
             name,
-            endpoints,
-            problem,
+            target,
+            endpoints: ArcSwap::from_pointee(endpoints),
             next: AtomicUsize::new(0),
         }
+    }
+
+    /// The current endpoints: one atomic load. A request that already picked an endpoint
+    /// keeps it; the next pick sees the new list.
+    pub fn endpoints(&self) -> arc_swap::Guard<Arc<Endpoints>> {
+        self.endpoints.load()
+    }
+
+    /// Replaces the endpoints; `false` (and nothing stored) when they are the same.
+    pub fn set_endpoints(&self, endpoints: Endpoints) -> bool {
+        if **self.endpoints.load() == endpoints {
+            return false;
+        }
+        self.endpoints.store(Arc::new(endpoints));
+        true
     }
 
     /// The next endpoint in round-robin order, skipping those in `tried`. A retry continues
     /// after the endpoint that failed without advancing the shared position, so a dead
     /// endpoint does not skew the rotation. `None` when every endpoint was tried.
     pub fn pick(&self, tried: &[SocketAddr]) -> Option<SocketAddr> {
-        let n = self.endpoints.len();
+        let current = self.endpoints.load();
+        let endpoints = &current.addrs;
+        let n = endpoints.len();
         if n == 0 {
             return None;
         }
         let start = match tried.last() {
             None => self.next.fetch_add(1, Ordering::Relaxed),
-            Some(last) => self
-                .endpoints
+            Some(last) => endpoints
                 .iter()
                 .position(|e| e == last)
                 .map_or(0, |i| i + 1),
         };
         (0..n)
-            .map(|i| self.endpoints[(start + i) % n])
+            .map(|i| endpoints[(start + i) % n])
             .find(|addr| !tried.contains(addr))
+    }
+
+    /// Whether an endpoint not in `tried` is left to try.
+    pub fn has_untried(&self, tried: &[SocketAddr]) -> bool {
+        self.endpoints
+            .load()
+            .addrs
+            .iter()
+            .any(|e| !tried.contains(e))
+    }
+}
+
+// `/routes` shows a backend as before the endpoints became swappable: name, endpoints,
+// problem.
+impl Serialize for Backend {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let current = self.endpoints.load();
+        let fields = if current.problem.is_some() { 3 } else { 2 };
+        let mut out = s.serialize_struct("Backend", fields)?;
+        out.serialize_field("name", &self.name)?;
+        out.serialize_field("endpoints", &current.addrs)?;
+        if let Some(problem) = &current.problem {
+            out.serialize_field("problem", problem)?;
+        }
+        out.end()
     }
 }
 
@@ -132,6 +196,58 @@ pub struct RouteTable {
     pub tls: TlsTable,
     /// How many Ingresses contributed.
     pub ingresses: usize,
+    /// Every backend that names a Service, by Service, for in-place endpoint updates.
+    #[serde(skip)]
+    pub backends: BackendIndex,
+}
+
+/// Backends by namespace, then Service name (nested so that lookups borrow, not allocate).
+#[derive(Debug, Default)]
+pub struct BackendIndex {
+    by_service: HashMap<String, HashMap<String, Vec<Arc<Backend>>>>,
+}
+
+impl BackendIndex {
+    pub fn insert(&mut self, backend: Arc<Backend>) {
+        let Some(target) = &backend.target else {
+            return;
+        };
+        // Keys are cloned only when new: compiling 10,000 Ingresses inserts 10,000 times.
+        if !self.by_service.contains_key(&target.namespace) {
+            self.by_service
+                .insert(target.namespace.clone(), HashMap::new());
+        }
+        let Some(services) = self.by_service.get_mut(&target.namespace) else {
+            return;
+        };
+        match services.get_mut(&target.service) {
+            Some(backends) => backends.push(backend.clone()),
+            None => {
+                services.insert(target.service.clone(), vec![backend.clone()]);
+            }
+        }
+    }
+
+    /// The backends of Service `namespace/name` (one per port the routes use).
+    pub fn of_service(&self, namespace: &str, name: &str) -> &[Arc<Backend>] {
+        self.by_service
+            .get(namespace)
+            .and_then(|s| s.get(name))
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    /// The backend of Service `namespace/name` port `port`, if one was made.
+    pub fn find(
+        &self,
+        namespace: &str,
+        name: &str,
+        port: Option<&ServiceBackendPort>,
+    ) -> Option<&Arc<Backend>> {
+        self.of_service(namespace, name)
+            .iter()
+            .find(|b| b.target.as_ref().is_some_and(|t| t.port.as_ref() == port))
+    }
 }
 
 impl RouteTable {

@@ -64,8 +64,9 @@ pub fn for_route<'a>(r: &Routed<'a>) -> Result<&'a Arc<Route>, Answer> {
             ..Answer::new(308, "308 Permanent Redirect to HTTPS\n")
         });
     }
-    if route.backend.endpoints.is_empty() {
-        let why = match &route.backend.problem {
+    let endpoints = route.backend.endpoints();
+    if endpoints.addrs.is_empty() {
+        let why = match &endpoints.problem {
             Some(problem) => problem.clone(),
             None => format!("{} has no endpoints", route.backend.name),
         };

@@ -209,8 +209,8 @@ impl ProxyHttp for Router {
             if let Some(trace) = &mut ctx.trace {
                 trace.attempt_failed(e.etype().as_str());
             }
-            let untried_left = route.backend.endpoints.len() > ctx.tried.len();
-            if untried_left && ctx.tried.len() < self.options.max_attempts {
+            if route.backend.has_untried(&ctx.tried) && ctx.tried.len() < self.options.max_attempts
+            {
                 e.set_retry(true);
             }
         }

@@ -3,9 +3,19 @@
 //!
 //! SIGTERM: keep accepting for `shutdown_delay` (while endpoints are removed elsewhere),
 //! then close the listeners and let requests in flight finish, for at most
-//! `grace_period`; exit as soon as none is left. SIGINT: stop at once.
+//! `grace_period`; exit as soon as none is left. SIGINT: close the listeners and exit at
+//! once.
+//!
+//! Both close the listeners through Pingora's graceful path, never its fast one: Pingora's
+//! fast shutdown stops the runtimes without telling the accept loops. A listener is
+//! registered with the runtime that built it, its accept loop may run on another; once the
+//! first has stopped, every accept fails at once with "A Tokio 1.x context was found, but it
+//! is being shutdown", without using up the task's budget, so the loop never yields, logs
+//! each failure (1.8 million lines in one stop of the demo), and keeps its own runtime from
+//! ever stopping, until the process is killed.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -86,13 +96,15 @@ pub fn run(state: Arc<State>, options: ServerOptions) -> anyhow::Result<()> {
     server.add_service(service);
 
     let phases = server.watch_execution_phase();
+    let stop_at_once = Arc::new(AtomicBool::new(false));
     std::thread::spawn({
         let state = state.clone();
+        let stop_at_once = stop_at_once.clone();
         let grace = options.grace_period;
         // One listener of the service answering means they all started (they start
         // together); probing the TLS one would log a failed handshake.
         let addrs = vec![options.http_addr.clone()];
-        move || follow_lifecycle(phases, state, addrs, grace)
+        move || follow_lifecycle(phases, state, addrs, grace, &stop_at_once)
     });
 
     tracing::info!(http = %options.http_addr, https = ?options.https_addr, "serving");
@@ -100,6 +112,7 @@ pub fn run(state: Arc<State>, options: ServerOptions) -> anyhow::Result<()> {
         shutdown_signal: Box::new(Signals {
             state: state.clone(),
             shutdown_delay: options.shutdown_delay,
+            stop_at_once,
         }),
     });
     state.run_exit_hooks();
@@ -109,12 +122,13 @@ pub fn run(state: Arc<State>, options: ServerOptions) -> anyhow::Result<()> {
 /// Follows the server's phases: marks the proxy listening once its listeners accept
 /// connections (readiness waits for that), and, because Pingora sleeps through the whole
 /// grace period even when nothing is left to drain, ends the process as soon as the last
-/// request in flight has finished.
+/// request in flight has finished (at once after SIGINT). The listeners are closed by then.
 fn follow_lifecycle(
     mut phases: tokio::sync::broadcast::Receiver<ExecutionPhase>,
     state: Arc<State>,
     addrs: Vec<String>,
     grace: Duration,
+    stop_at_once: &AtomicBool,
 ) {
     use tokio::sync::broadcast::error::RecvError;
     loop {
@@ -134,7 +148,10 @@ fn follow_lifecycle(
         }
     }
     let deadline = Instant::now() + grace;
-    while state.metrics.in_flight.get() > 0 && Instant::now() < deadline {
+    while state.metrics.in_flight.get() > 0
+        && Instant::now() < deadline
+        && !stop_at_once.load(Ordering::Acquire)
+    {
         std::thread::sleep(Duration::from_millis(20));
     }
     tracing::info!(
@@ -172,6 +189,8 @@ fn wait_accepting(addr: &str) -> bool {
 struct Signals {
     state: Arc<State>,
     shutdown_delay: Duration,
+    /// Set on SIGINT: exit without waiting for requests in flight.
+    stop_at_once: Arc<AtomicBool>,
 }
 
 #[async_trait]
@@ -183,7 +202,8 @@ impl ShutdownSignalWatch for Signals {
             signal(SignalKind::interrupt()),
         ) else {
             tracing::error!("cannot install signal handlers; shutting down");
-            return ShutdownSignal::FastShutdown;
+            self.stop_at_once.store(true, Ordering::Release);
+            return ShutdownSignal::GracefulTerminate;
         };
         tokio::select! {
             _ = term.recv() => {
@@ -194,8 +214,11 @@ impl ShutdownSignalWatch for Signals {
             }
             _ = int.recv() => {
                 self.state.set_shutting_down();
+                self.stop_at_once.store(true, Ordering::Release);
                 tracing::info!("SIGINT: stopping");
-                ShutdownSignal::FastShutdown
+                // Not FastShutdown: see the module comment. The grace period is cut short
+                // by `follow_lifecycle`.
+                ShutdownSignal::GracefulTerminate
             }
         }
     }

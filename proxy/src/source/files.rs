@@ -1,4 +1,6 @@
-//! Watches manifest files and republishes when they change.
+//! Watches manifest files and republishes when they change: a full compile when something
+//! the routes depend on changed, an in-place endpoint refresh when only Services or
+//! EndpointSlices did ([`super::relevance`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -7,6 +9,7 @@ use std::time::Duration;
 use notify::{RecursiveMode, Watcher};
 
 use super::manifests;
+use super::relevance::SeenSet;
 use crate::state::State;
 
 /// Quiet time after a change notification before re-reading: editors write in steps.
@@ -40,6 +43,8 @@ pub async fn run(paths: Vec<PathBuf>, state: Arc<State>) -> anyhow::Result<()> {
     }
 
     let mut last = None;
+    let mut seen = SeenSet::default();
+    let mut published = false;
     loop {
         let fingerprint = manifests::fingerprint(&paths);
         if last.as_ref() != Some(&fingerprint) {
@@ -49,7 +54,17 @@ pub async fn run(paths: Vec<PathBuf>, state: Arc<State>) -> anyhow::Result<()> {
                 tokio::task::spawn_blocking(move || manifests::load(&paths)).await?
             };
             match loaded {
-                Ok(objects) => state.publish(&objects),
+                Ok(objects) => {
+                    let changes = seen.observe(&objects);
+                    if changes.routes || !published {
+                        state.publish(&objects);
+                        published = true;
+                    } else if !changes.services.is_empty() {
+                        state.update_endpoints(&objects, &changes.services);
+                    } else {
+                        state.metrics.changes_ignored.inc();
+                    }
+                }
                 Err(error) => state.record_source_error(&error),
             }
         }

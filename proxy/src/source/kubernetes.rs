@@ -1,5 +1,8 @@
 //! The cluster source: reflectors over Ingresses, IngressClasses, Services,
-//! EndpointSlices and TLS Secrets. Any change recompiles the table from the stores.
+//! EndpointSlices and TLS Secrets. A change that can alter routes recompiles the table
+//! from the stores; one that only moves endpoints refreshes them in place; anything else
+//! (status writes, resourceVersion bumps, annotations Sluice does not read) is ignored
+//! ([`super::relevance`]).
 //!
 //! When the API server goes away the watchers retry with backoff and the stores keep
 //! their contents, so the proxy keeps serving its last good table. A re-list replaces a
@@ -8,19 +11,21 @@
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use futures::stream::{BoxStream, SelectAll};
-use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 use serde::de::DeserializeOwned;
 
+use super::relevance::{Changes, Relevant, Seen};
 use crate::objects::ObjectSet;
+use crate::repeats::{REPEATS_WINDOW, Repeats};
 use crate::state::State;
 
 /// Changes arriving within this window are compiled together.
@@ -45,6 +50,15 @@ impl Stores {
         }
     }
 
+    /// What an endpoint refresh reads: Services and EndpointSlices.
+    fn endpoints(&self) -> ObjectSet {
+        ObjectSet {
+            services: self.services.state(),
+            endpoint_slices: self.endpoint_slices.state(),
+            ..ObjectSet::default()
+        }
+    }
+
     async fn wait_until_ready(&self) -> anyhow::Result<()> {
         self.ingresses.wait_until_ready().await?;
         self.classes.wait_until_ready().await?;
@@ -55,9 +69,11 @@ impl Stores {
     }
 }
 
-/// Watches the cluster and publishes a new table on every change. Runs until cancelled.
+/// Watches the cluster; recompiles the table when something the routes depend on changed,
+/// and refreshes endpoints in place when only Services or EndpointSlices did. Runs until
+/// cancelled.
 pub async fn run(client: Client, state: Arc<State>) -> anyhow::Result<()> {
-    let mut events: SelectAll<BoxStream<'static, ()>> = SelectAll::new();
+    let mut events: SelectAll<BoxStream<'static, Changes>> = SelectAll::new();
     let stores = Stores {
         ingresses: watch(
             Api::all(client.clone()),
@@ -93,56 +109,96 @@ pub async fn run(client: Client, state: Arc<State>) -> anyhow::Result<()> {
     };
 
     // The streams drive the stores; they must be polled while waiting for readiness.
-    let (changed_tx, mut changed_rx) = tokio::sync::watch::channel(());
+    let (changed_tx, mut changed_rx) = tokio::sync::mpsc::unbounded_channel::<Changes>();
     tokio::spawn(async move {
-        while events.next().await.is_some() {
-            changed_tx.send_replace(());
+        while let Some(changes) = events.next().await {
+            if !changes.is_empty() && changed_tx.send(changes).is_err() {
+                break;
+            }
         }
     });
 
     stores.wait_until_ready().await?;
     tracing::info!("initial sync complete");
-    changed_rx.mark_unchanged();
+    while changed_rx.try_recv().is_ok() {}
     state.publish(&stores.snapshot());
 
-    while changed_rx.changed().await.is_ok() {
+    while let Some(first) = changed_rx.recv().await {
+        // A burst (a bulk apply, a rolling update) becomes one update.
         tokio::time::sleep(SETTLE).await;
-        changed_rx.mark_unchanged();
-        state.publish(&stores.snapshot());
+        let mut changes = first;
+        while let Ok(more) = changed_rx.try_recv() {
+            changes.merge(more);
+        }
+        if changes.routes {
+            // A full compile reads every store, endpoints included.
+            state.publish(&stores.snapshot());
+        } else {
+            state.update_endpoints(&stores.endpoints(), &changes.services);
+        }
     }
     anyhow::bail!("the watch streams ended")
 }
 
-/// Starts a reflector for `api`; its events (one `()` per change) join `events`.
+/// Starts a reflector for `api`; what each of its events changes joins `events`.
 fn watch<K>(
     api: Api<K>,
     config: watcher::Config,
-    events: &mut SelectAll<BoxStream<'static, ()>>,
+    events: &mut SelectAll<BoxStream<'static, Changes>>,
     state: &Arc<State>,
 ) -> Store<K>
 where
-    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K: Relevant + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + Hash + Clone,
 {
     let (reader, writer) = reflector::store();
     let kind = K::kind(&K::DynamicType::default()).to_string();
+    let mut seen = Seen::<K>::default();
+    let mut failures = Repeats::new(REPEATS_WINDOW);
     let stream = watcher(api, config)
         .default_backoff()
         // Nothing reads managedFields; dropping them saves memory at scale.
         .modify(|o| o.managed_fields_mut().clear())
+        // The store is updated before the event goes on, so whatever the event triggers
+        // reads the store with the event in it.
         .reflect(writer)
-        .map_err({
+        .map({
             let state = state.clone();
-            move |error| {
-                state.metrics.source_errors.inc();
-                tracing::warn!(kind = %kind, %error, "watch failed; retrying, still serving the last good routes");
-            }
-        })
-        .filter_map(|event| async move {
-            match event {
-                // Init/InitApply fill a side buffer: nothing visible changes until InitDone.
-                Ok(watcher::Event::Init | watcher::Event::InitApply(_)) | Err(()) => None,
-                Ok(_) => Some(()),
+            move |event| match event {
+                Ok(event) => {
+                    if !failures.is_empty() {
+                        for (error, left_out) in failures.end(Instant::now()) {
+                            tracing::info!(
+                                kind = %kind,
+                                %error,
+                                repeats.count = left_out.count,
+                                repeats.seconds = left_out.seconds,
+                                "watch working again; the same failure repeated since last logged"
+                            );
+                        }
+                    }
+                    let changes = seen.observe(&event);
+                    if changes.is_empty()
+                        && matches!(event, watcher::Event::Apply(_) | watcher::Event::Delete(_))
+                    {
+                        state.metrics.changes_ignored.inc();
+                    }
+                    changes
+                }
+                Err(error) => {
+                    state.metrics.source_errors.inc();
+                    // While the API server is away every retry fails the same way.
+                    if let Some(repeats) = failures.check(&error.to_string(), Instant::now()) {
+                        tracing::warn!(
+                            kind = %kind,
+                            %error,
+                            repeats.count = repeats.count,
+                            repeats.seconds = repeats.seconds,
+                            "watch failed; retrying, still serving the last good routes"
+                        );
+                    }
+                    Changes::default()
+                }
             }
         });
     events.push(stream.boxed());

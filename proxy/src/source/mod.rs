@@ -4,3 +4,4 @@
 pub mod files;
 pub mod kubernetes;
 pub mod manifests;
+pub mod relevance;

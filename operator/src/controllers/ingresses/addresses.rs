@@ -13,7 +13,7 @@ use sluice_crds::params::{IngressClassParams, PublishedAddress, referenced_param
 use crate::desired::fleet_name;
 
 /// An address as it appears in `status.loadBalancer.ingress`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub enum Address {
     Ip(String),
     Hostname(String),

@@ -25,7 +25,7 @@ use kube::runtime::reflector::{self, ObjectRef, store::Writer};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
-use sluice_common::changes::Fingerprints;
+use sluice_common::changes::{Seen, Summary};
 use sluice_crds::params::IngressClassParams;
 use sluice_webhook::index::Index;
 
@@ -90,7 +90,7 @@ pub async fn run(
             Api::all(client.clone()),
             watcher::Config::default(),
             class_writer,
-            triggers::class_fingerprint,
+            triggers::class_summary,
             move |changed| {
                 let all_classes = classes.state();
                 index
@@ -100,7 +100,7 @@ pub async fn run(
                 let all = ingresses.state();
                 changed
                     .iter()
-                    .flat_map(|class| triggers::ingresses_naming(&all, &class.name))
+                    .flat_map(|class| triggers::ingresses_naming(&all, class))
                     .collect()
             },
         )
@@ -111,12 +111,12 @@ pub async fn run(
             Api::all(client.clone()),
             watcher::Config::default(),
             params_writer,
-            triggers::params_fingerprint,
+            triggers::params_summary,
             move |changed| {
                 let (all, all_classes) = (ingresses.state(), classes.state());
                 changed
                     .iter()
-                    .flat_map(|params| triggers::classes_using(&all_classes, &params.name))
+                    .flat_map(|params| triggers::classes_using(&all_classes, params))
                     .flat_map(|class| triggers::ingresses_naming(&all, class))
                     .collect()
             },
@@ -128,12 +128,12 @@ pub async fn run(
             Api::namespaced(client.clone(), &namespace),
             watcher::Config::default(),
             service_writer,
-            triggers::service_fingerprint,
+            triggers::service_summary,
             move |changed| {
                 let (all, all_classes) = (ingresses.state(), classes.state());
                 changed
                     .iter()
-                    .filter_map(|service| triggers::class_of_service(&all_classes, &service.name))
+                    .filter_map(|service| triggers::class_of_service(&all_classes, service))
                     .flat_map(|class| triggers::ingresses_naming(&all, class))
                     .collect()
             },
@@ -145,7 +145,7 @@ pub async fn run(
             Api::all(client.clone()),
             watcher::Config::default(),
             node_writer,
-            triggers::node_fingerprint,
+            triggers::node_summary,
             move |_| triggers::ingresses_of_ours(&ingresses.state(), &classes.state()),
         )
     };
@@ -191,21 +191,21 @@ fn keep_only_our_status_entry(ingress: &mut Ingress) {
     }
 }
 
-/// A reflector over `api` whose changes that matter (by `fingerprint`) become the
-/// Ingresses `affected` names.
+/// A reflector over `api` whose changes that matter (by `summarize`: a fingerprint and the
+/// object's name) become the Ingresses `affected` names.
 fn triggers<K>(
     api: Api<K>,
     config: watcher::Config,
     writer: Writer<K>,
-    fingerprint: fn(&K) -> u64,
-    mut affected: impl FnMut(Vec<ObjectRef<K>>) -> Vec<ObjectRef<Ingress>> + Send + 'static,
+    summarize: fn(&K) -> Summary<String>,
+    mut affected: impl FnMut(Vec<String>) -> Vec<ObjectRef<Ingress>> + Send + 'static,
 ) -> BoxStream<'static, ObjectRef<Ingress>>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone,
 {
     let kind = K::kind(&K::DynamicType::default()).to_string();
-    let mut prints = Fingerprints::new(fingerprint);
+    let mut seen = Seen::new(summarize);
     watcher(api, config)
         .default_backoff()
         .modify(|o| o.managed_fields_mut().clear())
@@ -213,7 +213,9 @@ where
         .filter_map(move |event| {
             let out = match event {
                 Ok(event) => {
-                    let changed = prints.observe(&event);
+                    let mut changed = seen.observe(&event);
+                    changed.sort();
+                    changed.dedup();
                     (!changed.is_empty()).then(|| affected(changed))
                 }
                 Err(error) => {

@@ -289,12 +289,12 @@ fn a_node_heartbeat_is_not_a_change() {
     ]);
     after.metadata.resource_version = Some("2".into());
     assert_eq!(
-        triggers::node_fingerprint(&before),
-        triggers::node_fingerprint(&after)
+        triggers::node_summary(&before),
+        triggers::node_summary(&after)
     );
     let moved = node("n1", &[("InternalIP", "10.0.0.9")]);
     assert_ne!(
-        triggers::node_fingerprint(&before),
-        triggers::node_fingerprint(&moved)
+        triggers::node_summary(&before).0,
+        triggers::node_summary(&moved).0
     );
 }

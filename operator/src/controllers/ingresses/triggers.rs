@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
-use sluice_common::changes::fingerprint_of;
+use sluice_common::changes::{Summary, fingerprint};
 use sluice_crds::ingress::OurClasses;
 use sluice_crds::ingress::class::requested_class;
 use sluice_crds::names::DEFAULT_CLASS_ANNOTATION;
@@ -17,32 +18,36 @@ use super::addresses::{addresses_of_node, load_balancer_addresses};
 use crate::desired::fleet_name;
 
 /// What of an IngressClass decides which Ingresses are ours and where they are reached.
-pub fn class_fingerprint(class: &IngressClass) -> u64 {
+pub fn class_summary(class: &IngressClass) -> Summary<String> {
     let default = class
         .metadata
         .annotations
         .as_ref()
         .and_then(|a| a.get(DEFAULT_CLASS_ANNOTATION));
-    fingerprint_of(&(
+    let print = fingerprint(&(
         class.spec.as_ref().and_then(|s| s.controller.as_deref()),
         referenced_params(class),
         default,
-    ))
+    ));
+    (print, class.name_any())
 }
 
 /// The params' spec (its status is the fleet controller's business).
-pub fn params_fingerprint(params: &IngressClassParams) -> u64 {
-    fingerprint_of(&serde_json::to_string(&params.spec).unwrap_or_default())
+pub fn params_summary(params: &IngressClassParams) -> Summary<String> {
+    (fingerprint(&params.spec), params.name_any())
 }
 
 /// A fleet Service matters for its load balancer's addresses only.
-pub fn service_fingerprint(service: &Service) -> u64 {
-    fingerprint_of(&load_balancer_addresses(service))
+pub fn service_summary(service: &Service) -> Summary<String> {
+    (
+        fingerprint(&load_balancer_addresses(service)),
+        service.name_any(),
+    )
 }
 
 /// A Node matters for the addresses it contributes only (not its heartbeats).
-pub fn node_fingerprint(node: &Node) -> u64 {
-    fingerprint_of(&addresses_of_node(node))
+pub fn node_summary(node: &Node) -> Summary<String> {
+    (fingerprint(&addresses_of_node(node)), node.name_any())
 }
 
 /// The Ingresses that name `class`, or name none (and so may fall to it as the default).

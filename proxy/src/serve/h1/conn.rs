@@ -310,8 +310,9 @@ impl<'a> Connection<'a> {
                         if let Some(trace) = trace.as_deref_mut() {
                             trace.attempt_failed(&why);
                         }
-                        let untried_left = backend.endpoints.len() > self.tried.len();
-                        if untried_left && self.tried.len() < app.options.max_attempts {
+                        if backend.has_untried(&self.tried)
+                            && self.tried.len() < app.options.max_attempts
+                        {
                             continue;
                         }
                         return Err((failure, why));

@@ -42,6 +42,7 @@ type config struct {
 	node      bool
 	nodeInner bool
 	publish   string
+	imports   []string // image archives imported into the node's containerd before kubelet starts
 }
 
 func run() error {
@@ -53,6 +54,17 @@ func run() error {
 	flag.BoolVar(&cfg.verbose, "v", false, "show the components' own logs")
 	flag.BoolVar(&cfg.node, "node", false, "also run a real node (containerd, kubelet, kube-proxy) in a network namespace of its own")
 	flag.StringVar(&cfg.publish, "publish", "30080,30443", "with --node: node ports published on the same port of 127.0.0.1")
+	flag.Func("import", "with --node: an image archive to import into the node's containerd before kubelet starts (repeatable)", func(v string) error {
+		abs, err := filepath.Abs(v)
+		if err != nil {
+			return err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return fmt.Errorf("image archive %s: %w (run `make test-images`)", v, err)
+		}
+		cfg.imports = append(cfg.imports, abs)
+		return nil
+	})
 	flag.BoolVar(&cfg.nodeInner, "node-inner", false, "internal: this process runs inside the node's namespaces")
 	flag.Parse()
 	if cfg.dir == "" {
@@ -75,14 +87,18 @@ func run() error {
 
 	quietLogs(cfg.verbose, cfg.dir)
 
+	// ctx is the control plane's lifetime; stopping is a request to stop, which first takes
+	// the node down while the API server still answers, then ends ctx.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	stopping, requestStop := context.WithCancel(ctx)
+	defer requestStop()
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
 		s := <-signals
 		logf("received %v, stopping", s)
-		cancel()
+		requestStop()
 		// A second signal, or a shutdown that hangs, must still end the process.
 		select {
 		case <-signals:
@@ -92,7 +108,7 @@ func run() error {
 		os.Exit(2)
 	}()
 	if cfg.watchParent {
-		go watchParent(cancel)
+		go watchParent(requestStop)
 	}
 
 	started := time.Now()
@@ -148,7 +164,7 @@ func run() error {
 	if err := writeKubeconfig(adminKubeconfig, server, pki); err != nil {
 		return err
 	}
-	if err := waitReady(ctx, adminKubeconfig, apiDone); err != nil {
+	if err := waitReady(stopping, adminKubeconfig, apiDone); err != nil {
 		return fmt.Errorf("kube-apiserver did not become ready: %w", err)
 	}
 	logf("kube-apiserver ready at %s", server)
@@ -161,6 +177,7 @@ func run() error {
 	// Without a node these never fire.
 	var schedDone <-chan error
 	var nodeExited <-chan *component
+	var n *node
 	if cfg.nodeInner {
 		if schedDone, err = startScheduler(ctx, adminKubeconfig); err != nil {
 			return fmt.Errorf("kube-scheduler: %w", err)
@@ -170,7 +187,7 @@ func run() error {
 			return err
 		}
 		adminKubeconfig = inner
-		n, err := startNode(ctx, filepath.Join(cfg.dir, "node"), fmt.Sprintf("https://%s:%d", nodeIPString, innerAPIPort), adminKubeconfig, pki, nodeCerts)
+		n, err = startNode(stopping, filepath.Join(cfg.dir, "node"), fmt.Sprintf("https://%s:%d", nodeIPString, innerAPIPort), adminKubeconfig, pki, nodeCerts, cfg.imports)
 		if err != nil {
 			return fmt.Errorf("node: %w", err)
 		}
@@ -191,7 +208,7 @@ func run() error {
 
 	var runErr error
 	select {
-	case <-ctx.Done():
+	case <-stopping.Done():
 	case err := <-apiDone:
 		runErr = fmt.Errorf("kube-apiserver stopped: %v", err)
 	case err := <-kcmDone:
@@ -205,6 +222,9 @@ func run() error {
 		logf("%v", runErr)
 	}
 	_ = os.Remove(kubeconfigPath)
+	if n != nil {
+		n.stop()
+	}
 	cancel()
 	waitOrTimeout(kcmDone, 10*time.Second)
 	waitOrTimeout(apiDone, 15*time.Second)

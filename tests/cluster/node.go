@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -23,7 +24,7 @@ type node struct {
 
 // startNode starts the node's components against the API server at server, and waits
 // until the Node is Ready.
-func startNode(ctx context.Context, dir, server, adminKubeconfig string, p *pki, np *nodePKI) (*node, error) {
+func startNode(ctx context.Context, dir, server, adminKubeconfig string, p *pki, np *nodePKI, imports []string) (*node, error) {
 	n := &node{dir: dir}
 	kubeletKubeconfig := filepath.Join(dir, "kubelet.kubeconfig")
 	if err := writeKubeconfigFor(kubeletKubeconfig, server, p.caCert, "system:node:"+nodeName, np.kubeletClientCert, np.kubeletClientKey); err != nil {
@@ -36,6 +37,12 @@ func startNode(ctx context.Context, dir, server, adminKubeconfig string, p *pki,
 	var err error
 	if n.containerd, err = startContainerd(ctx, filepath.Join(dir, "containerd")); err != nil {
 		return nil, err
+	}
+	for _, archive := range imports {
+		if err := importImage(containerdSocket(filepath.Join(dir, "containerd")), archive); err != nil {
+			n.stop()
+			return nil, err
+		}
 	}
 	if n.kubelet, err = startKubelet(filepath.Join(dir, "kubelet"), kubeletKubeconfig, p.caCert, containerdSocket(filepath.Join(dir, "containerd")), np); err != nil {
 		n.stop()
@@ -119,4 +126,13 @@ func (n *node) stop() {
 		}
 	}
 	n.containerd.stop(10 * time.Second)
+}
+
+// importImage loads an image archive into the namespace the CRI uses, where kubelet finds it.
+func importImage(socket, archive string) error {
+	out, err := exec.Command("ctr", "--address", socket, "-n", "k8s.io", "images", "import", archive).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("importing %s: %v: %s", archive, err, out)
+	}
+	return nil
 }

@@ -44,12 +44,18 @@ func runNodeHost(cfg config) error {
 	if err != nil {
 		return err
 	}
+	if err := becomeSubreaper(); err != nil {
+		return fmt.Errorf("becoming a subreaper: %w", err)
+	}
 
 	apiPort := apiListener.Addr().(*net.TCPAddr).Port
 	args := []string{"--dir", cfg.dir, "--node", "--node-inner", "--watch-parent",
 		"--api-port", strconv.Itoa(apiPort), "--service-node-port-range", cfg.nodePortRange}
 	if cfg.verbose {
 		args = append(args, "-v")
+	}
+	for _, archive := range cfg.imports {
+		args = append(args, "--import", archive)
 	}
 	inner := exec.Command("/proc/self/exe", args...)
 	inner.Stdout, inner.Stderr = os.Stdout, os.Stderr
@@ -72,6 +78,7 @@ func runNodeHost(cfg config) error {
 	if err != nil {
 		_ = inner.Process.Kill()
 		<-innerDone
+		reapOrphans()
 		host.restore("")
 		return fmt.Errorf("opening the node's network namespace: %w", err)
 	}
@@ -106,6 +113,7 @@ func runNodeHost(cfg config) error {
 		runErr = stopInner(inner, innerDone)
 	}
 	_ = os.Remove(cfg.dir + "/kubeconfig")
+	reapOrphans()
 	errs := host.restore(netnsLink)
 	if len(errs) > 0 {
 		for _, e := range errs {

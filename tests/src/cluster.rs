@@ -64,7 +64,7 @@ impl TestCluster {
         while !kubeconfig.is_file() {
             if let Some(status) = process.try_exited() {
                 anyhow::bail!(
-                    "the control plane exited ({status}) before it was ready:\n{}",
+                    "the cluster exited ({status}) before it was ready:\n{}",
                     process.output()
                 );
             }

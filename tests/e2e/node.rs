@@ -422,3 +422,67 @@ fn missing_packages_are_named() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_missing_image_fails_at_once_naming_it() -> anyhow::Result<()> {
+    let _turn = ONE_NODE_AT_A_TIME.lock().await;
+    let cluster = TestCluster::start_with_node().await?;
+    let image = "registry.example/sluice/never-imported:1.0";
+    cluster.apply(&[json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": { "name": "missing", "namespace": "default" },
+        "spec": { "containers": [{
+            "name": "app", "image": image, "imagePullPolicy": "IfNotPresent"
+        }]}
+    })])?;
+    let pods: Api<Pod> = Api::namespaced(cluster.client().await?, "default");
+    let deadline = Instant::now() + PATIENCE;
+    let waiting = loop {
+        let pod = pods.get("missing").await?;
+        let waiting = pod
+            .status
+            .and_then(|s| s.container_statuses)
+            .and_then(|c| c.into_iter().next())
+            .and_then(|c| c.state)
+            .and_then(|s| s.waiting)
+            .filter(|w| {
+                matches!(
+                    w.reason.as_deref(),
+                    Some("ErrImagePull" | "ImagePullBackOff")
+                )
+            });
+        if let Some(w) = waiting {
+            break w;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the pod never reported its missing image"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let message = waiting.message.unwrap_or_default();
+    assert!(message.contains(image), "the image is named: {message}");
+    // containerd's proxy is a closed port on the node's loopback: the pull fails there
+    // instead of reaching for a registry.
+    assert!(
+        message.contains("127.0.0.1:9") && message.contains("connection refused"),
+        "no registry is tried: {message}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_published_port_in_use_is_named() -> anyhow::Result<()> {
+    let _turn = ONE_NODE_AT_A_TIME.lock().await;
+    let _taken = std::net::TcpListener::bind(("127.0.0.1", NODE_PORT))?;
+    let error = match TestCluster::start_with_node().await {
+        Ok(_) => anyhow::bail!("a node started although 127.0.0.1:{NODE_PORT} was taken"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        error.contains(&format!("publishing on 127.0.0.1:{NODE_PORT}"))
+            && error.contains("address already in use"),
+        "{error}"
+    );
+    Ok(())
+}

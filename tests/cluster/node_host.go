@@ -107,10 +107,10 @@ func runNodeHost(cfg config) error {
 		runErr = fmt.Errorf("the node stopped: %v", err)
 	case s := <-signals:
 		logf("received %v, stopping the node", s)
-		runErr = stopInner(inner, innerDone)
+		runErr = stopInner(inner, innerDone, signals)
 	case <-parentGone:
 		logf("parent went away, stopping the node")
-		runErr = stopInner(inner, innerDone)
+		runErr = stopInner(inner, innerDone, signals)
 	}
 	_ = os.Remove(cfg.dir + "/kubeconfig")
 	reapOrphans()
@@ -127,8 +127,8 @@ func runNodeHost(cfg config) error {
 }
 
 // stopInner asks the node to stop and waits; a second signal or a hang kills it (what it
-// leaves behind is then killed and removed by hostState.restore).
-func stopInner(inner *exec.Cmd, done <-chan error) error {
+// leaves behind is then killed and removed by reapOrphans and hostState.restore).
+func stopInner(inner *exec.Cmd, done <-chan error, signals <-chan os.Signal) error {
 	_ = inner.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-done:
@@ -136,12 +136,14 @@ func stopInner(inner *exec.Cmd, done <-chan error) error {
 			return fmt.Errorf("the node stopped with %v", err)
 		}
 		return nil
+	case <-signals:
+		logf("second signal: killing the node")
 	case <-time.After(100 * time.Second):
 		logf("the node did not stop within 100s; killing it")
-		_ = inner.Process.Kill()
-		<-done
-		return errors.New("the node had to be killed")
 	}
+	_ = inner.Process.Kill()
+	<-done
+	return errors.New("the node had to be killed")
 }
 
 func parsePorts(list string) ([]int, error) {

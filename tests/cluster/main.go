@@ -216,10 +216,8 @@ func run() error {
 	case err := <-schedDone:
 		runErr = fmt.Errorf("kube-scheduler stopped: %v", err)
 	case c := <-nodeExited:
+		logf("%s exited; stopping the cluster", c.name)
 		runErr = c.exitReport()
-	}
-	if runErr != nil {
-		logf("%v", runErr)
 	}
 	_ = os.Remove(kubeconfigPath)
 	if n != nil {

@@ -1,7 +1,8 @@
 // Command images writes OCI image archives without Docker: each image is one layer of
 // files taken from this machine (a binary, plus its shared libraries when it has any), made
-// with go-containerregistry. The archives load with `docker load`, `kind load
-// image-archive` and `ctr images import`.
+// with go-containerregistry, in an OCI image layout that also carries `docker save`'s
+// manifest.json. The archives load with `ctr images import`, `kind load image-archive` and
+// `docker load`.
 //
 //	images -o OUT.tar [-user UID:GID] [-ca-certs] NAME[,NAME...]=BINARY...
 //
@@ -18,8 +19,6 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
 func main() {
@@ -37,7 +36,7 @@ func run() error {
 	if *out == "" || flag.NArg() == 0 {
 		return errors.New("usage: images -o OUT.tar [-user UID:GID] [-ca-certs] NAME[,NAME...]=BINARY...")
 	}
-	refs := map[name.Reference]v1.Image{}
+	var images []taggedImage
 	for _, arg := range flag.Args() {
 		names, binary, ok := strings.Cut(arg, "=")
 		if !ok {
@@ -47,21 +46,19 @@ func run() error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", binary, err)
 		}
+		ti := taggedImage{image: img}
 		for _, n := range strings.Split(names, ",") {
 			// Full names: a runtime must find the image under exactly what a pod asks for.
 			tag, err := name.NewTag(n, name.StrictValidation)
 			if err != nil {
 				return fmt.Errorf("image name %q: %w", n, err)
 			}
-			refs[tag] = img
+			ti.tags = append(ti.tags, tag)
 		}
+		images = append(images, ti)
 	}
 	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
 		return err
 	}
-	tmp := *out + ".tmp"
-	if err := tarball.MultiRefWriteToFile(tmp, refs); err != nil {
-		return err
-	}
-	return os.Rename(tmp, *out)
+	return writeArchive(*out, images)
 }

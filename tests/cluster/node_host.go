@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,6 +22,10 @@ import (
 func runNodeHost(cfg config) error {
 	if err := checkNodePrerequisites(); err != nil {
 		return err
+	}
+	// containerd's sockets live under the directory; a unix socket path has 108 bytes.
+	if sock := containerdSocket(filepath.Join(cfg.dir, "node", "containerd")) + ".ttrpc"; len(sock) >= 108 {
+		return fmt.Errorf("--dir %s is too long for containerd's socket %s (at most 107 bytes): use a shorter path", cfg.dir, sock)
 	}
 	ports, err := parsePorts(cfg.publish)
 	if err != nil {

@@ -26,18 +26,23 @@ var fixedHostPaths = []string{
 	"/var/log/containers",
 	"/var/log/pods",
 	"/var/lib/cni",    // libcni's result cache
-	"/run/netns",      // made here; pods' namespaces are mounted on a private tmpfs over it
 	"/run/containerd", // containerd 1.6 shims' sockets
 	"/var/lib/containerd",
 	"/usr/libexec/kubernetes",
-	"/run/xtables.lock",
+}
+
+// sharedHostPaths are made for the node too, but others may start using them meanwhile
+// (`ip netns add` puts its namespaces in /run/netns): they are removed only when empty.
+var sharedHostPaths = []string{
+	"/run/netns", // the node mounts a private tmpfs over it for the pods' namespaces
 }
 
 const cgroupRoot = "/sys/fs/cgroup"
 
 type hostState struct {
-	sysctls map[string]string
-	created []string // paths absent before the node started
+	sysctls       map[string]string
+	created       []string // paths absent before the node started
+	createdShared []string
 }
 
 func recordHostState() (*hostState, error) {
@@ -52,6 +57,11 @@ func recordHostState() (*hostState, error) {
 	for _, p := range fixedHostPaths {
 		if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
 			h.created = append(h.created, p)
+		}
+	}
+	for _, p := range sharedHostPaths {
+		if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
+			h.createdShared = append(h.createdShared, p)
 		}
 	}
 	// kubepods cgroups with processes in them belong to a node that is running; empty
@@ -87,6 +97,9 @@ func (h *hostState) restore(netnsLink string) []error {
 		if err := os.RemoveAll(p); err != nil {
 			errs = append(errs, fmt.Errorf("removing %s: %w", p, err))
 		}
+	}
+	for _, p := range h.createdShared {
+		_ = syscall.Rmdir(p) // fails, as it should, if someone else uses it now
 	}
 	return errs
 }

@@ -115,7 +115,7 @@ func run() error {
 	var extraIPs []net.IP
 	listenAddr := fmt.Sprintf("127.0.0.1:%d", cfg.apiPort)
 	if cfg.nodeInner {
-		if err := setupNodeNetwork(); err != nil {
+		if err := setupNodeNetwork(cfg.dir); err != nil {
 			return fmt.Errorf("node network: %w", err)
 		}
 		extraIPs = []net.IP{nodeIP}

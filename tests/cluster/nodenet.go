@@ -31,7 +31,13 @@ var nodeIP = net.ParseIP(nodeIPString)
 // It gives the node a non-loopback address (kubelet refuses loopback; this kernel has no
 // dummy links, so a veth pair whose both ends stay inside), the forwarding sysctls the CNI
 // bridge needs, and a guard that forwards nothing out of the node.
-func setupNodeNetwork() error {
+func setupNodeNetwork(dir string) error {
+	// The lock guards this namespace's tables, which nobody outside uses: a lock file of the
+	// node's own keeps iptables (kubelet's and kube-proxy's too, which inherit this) from
+	// making /run/xtables.lock on the machine.
+	if err := os.Setenv("XTABLES_LOCKFILE", filepath.Join(dir, "xtables.lock")); err != nil {
+		return err
+	}
 	steps := [][]string{
 		{"ip", "link", "set", "lo", "up"},
 		{"ip", "link", "add", nodeLink, "type", "veth", "peer", "name", nodeLinkPeer},

@@ -7,6 +7,16 @@ GO_ENV := CGO_ENABLED=0 GOFLAGS=-mod=readonly
 CLUSTER_SRC := $(wildcard tests/cluster/*.go) tests/cluster/go.mod tests/cluster/go.sum
 HELM_SRC := tests/helm/go.mod tests/helm/go.sum
 HELM_VERSION = $(shell awk '$$1=="helm.sh/helm/v4" {print $$2}' tests/helm/go.mod)
+# Kubernetes binaries report this version; without it they say v0.0.0-master, which kubectl
+# cannot parse.
+K8S_VERSION = $(shell awk '$$1=="k8s.io/kubernetes" {print $$2}' tests/cluster/go.mod)
+K8S_LDFLAGS = -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) \
+	-X k8s.io/component-base/version.gitMajor=$(word 1,$(subst ., ,$(K8S_VERSION:v%=%))) \
+	-X k8s.io/component-base/version.gitMinor=$(word 2,$(subst ., ,$(K8S_VERSION:v%=%)))
+IMAGES_SRC := $(wildcard build/images/*.go) build/images/go.mod build/images/go.sum
+IMAGES := target/images
+SLUICE_VERSION = $(shell awk -F'"' '/^version = / {print $$2; exit}' Cargo.toml)
+CARGO_TARGET = $(or $(CARGO_TARGET_DIR),target)
 
 .PHONY: help
 help: ## Show the commands
@@ -16,11 +26,16 @@ help: ## Show the commands
 
 $(TOOLS)/cluster: $(CLUSTER_SRC)
 	@mkdir -p $(TOOLS)
-	cd tests/cluster && $(GO_ENV) go build -o ../../$@ .
+	cd tests/cluster && $(GO_ENV) go build -ldflags "$(K8S_LDFLAGS)" -o ../../$@ .
 
-$(TOOLS)/kubectl: tests/cluster/go.mod tests/cluster/go.sum
+# kubectl and the node's kubelet and kube-proxy come from the same modules as the cluster.
+$(TOOLS)/kubectl $(TOOLS)/kubelet $(TOOLS)/kube-proxy: $(TOOLS)/%: tests/cluster/go.mod tests/cluster/go.sum
 	@mkdir -p $(TOOLS)
-	cd tests/cluster && $(GO_ENV) go build -o ../../$@ k8s.io/kubernetes/cmd/kubectl
+	cd tests/cluster && $(GO_ENV) go build -ldflags "$(K8S_LDFLAGS)" -o ../../$@ k8s.io/kubernetes/cmd/$*
+
+$(TOOLS)/images: $(IMAGES_SRC)
+	@mkdir -p $(TOOLS)
+	cd build/images && $(GO_ENV) go build -o ../../$@ .
 
 $(TOOLS)/helm: $(HELM_SRC)
 	@mkdir -p $(TOOLS)
@@ -29,7 +44,33 @@ $(TOOLS)/helm: $(HELM_SRC)
 		-o ../../$@ helm.sh/helm/v4/cmd/helm
 
 .PHONY: tools
-tools: $(TOOLS)/cluster $(TOOLS)/kubectl $(TOOLS)/helm ## Build the control plane, kubectl and helm
+tools: $(TOOLS)/cluster $(TOOLS)/kubectl $(TOOLS)/helm $(TOOLS)/kubelet $(TOOLS)/kube-proxy $(TOOLS)/images ## Build the control plane, the node's binaries, kubectl and helm
+
+# --- Images (OCI archives, no Docker: `ctr images import`, `docker load`, `kind load image-archive`)
+
+$(IMAGES)/bin/pause: build/images/pause/main.go build/images/go.mod
+	cd build/images && $(GO_ENV) go build -ldflags "-s -w" -o ../../$@ ./pause
+
+$(IMAGES)/bin/echo-basic: build/images/go.mod build/images/go.sum
+	cd build/images && $(GO_ENV) go build -ldflags "-s -w" -o ../../$@ sigs.k8s.io/gateway-api/conformance/echo-basic
+
+# The sandbox image containerd is configured with (tests/cluster/containerd.go).
+$(IMAGES)/pause.tar: $(IMAGES)/bin/pause $(TOOLS)/images
+	$(TOOLS)/images -o $@ registry.k8s.io/pause:3.10=$<
+
+# Gateway API's echo server, under the names the conformance suite's manifests use.
+$(IMAGES)/echo-basic.tar: $(IMAGES)/bin/echo-basic $(TOOLS)/images
+	$(TOOLS)/images -o $@ registry.k8s.io/gateway-api/echo-basic:v1.5.1,registry.k8s.io/gateway-api/echo-basic:v1.6.0-dev.3=$<
+
+.PHONY: test-images
+test-images: $(IMAGES)/pause.tar $(IMAGES)/echo-basic.tar ## Build the images the end-to-end tests run (pause, echo backend)
+
+.PHONY: images
+images: test-images $(TOOLS)/images ## Build every image archive into target/images: sluice (release build), pause, echo backend
+	cargo build --release --locked -p sluice-proxy -p sluice-operator
+	$(TOOLS)/images -o $(IMAGES)/sluice.tar -user 65532:65532 -ca-certs \
+		ghcr.io/sluice-dev/sluice-operator:$(SLUICE_VERSION)=$(CARGO_TARGET)/release/sluice-operator \
+		ghcr.io/sluice-dev/sluice-proxy:$(SLUICE_VERSION)=$(CARGO_TARGET)/release/sluice-proxy
 
 # --- Rust ----------------------------------------------------------------------------------
 
@@ -43,7 +84,7 @@ lint: ## cargo fmt --check and clippy
 	cargo clippy --workspace --all-targets -- -D warnings
 
 .PHONY: test
-test: tools build ## Run every test: unit, proxy integration and end-to-end
+test: tools build test-images ## Run every test: unit, proxy integration and end-to-end
 	cargo test --workspace --no-fail-fast
 
 # --- Running it ----------------------------------------------------------------------------
@@ -53,7 +94,16 @@ demo: tools build ## The picture of docs/architecture.md, live: chart, operator,
 	@target/debug/sluice-demo
 
 .PHONY: cluster
-cluster: $(TOOLS)/cluster $(TOOLS)/kubectl ## Start a bare local control plane (Ctrl-C stops it)
+cluster: $(TOOLS)/cluster $(TOOLS)/kubectl $(TOOLS)/kubelet $(TOOLS)/kube-proxy test-images ## Start a real single-node cluster, API and node ports 30080/30443 on 127.0.0.1 (Ctrl-C stops it)
+	@mkdir -p target/cluster
+	@echo "Starting the cluster; when it is ready:"
+	@echo "  export KUBECONFIG=$(CURDIR)/target/cluster/kubeconfig PATH=$(CURDIR)/$(TOOLS):\$$PATH"
+	@echo "  kubectl get nodes"
+	@echo "  ctr --address $(CURDIR)/target/cluster/node/containerd/containerd.sock -n k8s.io images import $(IMAGES)/echo-basic.tar"
+	$(TOOLS)/cluster --dir target/cluster --node --import $(IMAGES)/pause.tar
+
+.PHONY: control-plane
+control-plane: $(TOOLS)/cluster $(TOOLS)/kubectl ## Start a bare local control plane, no node (Ctrl-C stops it)
 	@mkdir -p target/cluster
 	@echo "Starting the control plane; when it is ready:"
 	@echo "  export KUBECONFIG=$(CURDIR)/target/cluster/kubeconfig PATH=$(CURDIR)/$(TOOLS):\$$PATH"

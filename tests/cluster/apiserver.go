@@ -20,6 +20,7 @@ type apiServerConfig struct {
 	etcdURL       string
 	nodePortRange string
 	certDir       string
+	node          *nodePKI // set when a node runs: it changes how the server is reached and authorizes
 }
 
 // startAPIServer runs kube-apiserver in this process through its options (not its cobra
@@ -55,6 +56,9 @@ func startAPIServer(ctx context.Context, c apiServerConfig) (<-chan error, error
 		"--enable-priority-and-fairness=false",
 		"--max-requests-inflight=2000",
 		"--max-mutating-requests-inflight=1000",
+	}
+	if c.node != nil {
+		args = withNodeArgs(args, c.node, c.pki)
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, fmt.Errorf("flags %s: %w", strings.Join(args, " "), err)
@@ -95,4 +99,32 @@ func startAPIServer(ctx context.Context, c apiServerConfig) (<-chan error, error
 		close(done)
 	}()
 	return done, nil
+}
+
+// withNodeArgs turns the loopback-only server into one a node and its pods use: it listens
+// on the node's address (inside the node's network namespace) and advertises it, so the
+// `kubernetes` Service leads pods to it; kubelets are authorized by the Node authorizer, and
+// the server calls kubelets with a client certificate and checks theirs.
+func withNodeArgs(args []string, n *nodePKI, p *pki) []string {
+	replace := map[string]string{
+		"--bind-address":             "0.0.0.0",
+		"--advertise-address":        nodeIPString,
+		"--endpoint-reconciler-type": "lease",
+		"--authorization-mode":       "Node,RBAC",
+	}
+	var out []string
+	for _, a := range args {
+		name, _, _ := strings.Cut(a, "=")
+		if v, ok := replace[name]; ok {
+			a = name + "=" + v
+		}
+		out = append(out, a)
+	}
+	return append(out,
+		"--enable-admission-plugins=NodeRestriction",
+		"--kubelet-client-certificate="+n.apiserverKubeletCert,
+		"--kubelet-client-key="+n.apiserverKubeletKey,
+		"--kubelet-certificate-authority="+p.caCert,
+		"--kubelet-preferred-address-types=InternalIP",
+	)
 }

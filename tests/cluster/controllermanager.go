@@ -13,7 +13,9 @@ import (
 // namespace deletion, and the default ServiceAccount in every namespace.
 const controllers = "garbage-collector-controller,namespace-controller,serviceaccount-controller"
 
-func startControllerManager(ctx context.Context, kubeconfig string, p *pki) (<-chan error, error) {
+// withNode: a node runs pods, so every controller (deployments, replica sets, endpoint
+// slices, node lifecycle, the root CA publisher...) and pod CIDR allocation are needed.
+func startControllerManager(ctx context.Context, kubeconfig string, p *pki, withNode bool) (<-chan error, error) {
 	s, err := options.NewKubeControllerManagerOptions()
 	if err != nil {
 		return nil, err
@@ -23,15 +25,29 @@ func startControllerManager(ctx context.Context, kubeconfig string, p *pki) (<-c
 	for _, f := range named.FlagSets {
 		fs.AddFlagSet(f)
 	}
+	enabled := controllers
+	if withNode {
+		enabled = "*"
+	}
 	args := []string{
 		"--kubeconfig=" + kubeconfig,
 		"--leader-elect=false",
-		"--controllers=" + controllers,
+		"--controllers=" + enabled,
 		// No serving endpoint: nothing scrapes it, and it would need another port.
 		"--secure-port=0",
 		"--use-service-account-credentials=false",
 		"--service-account-private-key-file=" + p.saKey,
 		"--root-ca-file=" + p.caCert,
+	}
+	if withNode {
+		args = append(args,
+			"--allocate-node-cidrs=true",
+			"--cluster-cidr="+podCIDR,
+			"--node-cidr-mask-size=24",
+			"--service-cluster-ip-range="+serviceCIDR,
+			"--cluster-signing-cert-file="+p.caCert,
+			"--cluster-signing-key-file="+p.caKey,
+		)
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, fmt.Errorf("flags: %w", err)

@@ -14,22 +14,27 @@ import (
 // writeKubeconfig writes an admin kubeconfig with the credentials embedded, so it stays
 // usable when copied elsewhere.
 func writeKubeconfig(path, server string, p *pki) error {
-	ca, err := os.ReadFile(p.caCert)
+	return writeKubeconfigFor(path, server, p.caCert, "admin", p.adminCert, p.adminKey)
+}
+
+// writeKubeconfigFor writes a kubeconfig for the client certificate certPath/keyPath.
+func writeKubeconfigFor(path, server, caPath, user, certPath, keyPath string) error {
+	ca, err := os.ReadFile(caPath)
 	if err != nil {
 		return err
 	}
-	cert, err := os.ReadFile(p.adminCert)
+	cert, err := os.ReadFile(certPath)
 	if err != nil {
 		return err
 	}
-	key, err := os.ReadFile(p.adminKey)
+	key, err := os.ReadFile(keyPath)
 	if err != nil {
 		return err
 	}
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters["sluice-test"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: ca}
-	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cert, ClientKeyData: key}
-	cfg.Contexts["sluice-test"] = &clientcmdapi.Context{Cluster: "sluice-test", AuthInfo: "admin", Namespace: "default"}
+	cfg.AuthInfos[user] = &clientcmdapi.AuthInfo{ClientCertificateData: cert, ClientKeyData: key}
+	cfg.Contexts["sluice-test"] = &clientcmdapi.Context{Cluster: "sluice-test", AuthInfo: user, Namespace: "default"}
 	cfg.CurrentContext = "sluice-test"
 	return clientcmd.WriteToFile(*cfg, path)
 }

@@ -23,9 +23,17 @@ type pki struct {
 	servingCert, servingKey string
 	adminCert, adminKey     string
 	saKey, saPub            string
+
+	// Kept for issuing the node's certificates (nodepki.go).
+	dir    string
+	ca     *x509.Certificate
+	caSign crypto.Signer
+	serial int64
 }
 
-func writePKI(dir string) (*pki, error) {
+// writePKI writes the CA and the control plane's certificates; extraIPs are added to the API
+// server's serving certificate (the node's address, when there is a node).
+func writePKI(dir string, extraIPs ...net.IP) (*pki, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -34,6 +42,7 @@ func writePKI(dir string) (*pki, error) {
 		servingCert: filepath.Join(dir, "apiserver.crt"), servingKey: filepath.Join(dir, "apiserver.key"),
 		adminCert: filepath.Join(dir, "admin.crt"), adminKey: filepath.Join(dir, "admin.key"),
 		saKey: filepath.Join(dir, "sa.key"), saPub: filepath.Join(dir, "sa.pub"),
+		dir: dir, serial: 10,
 	}
 	now := time.Now().Add(-time.Hour)
 	caKey, err := newKey()
@@ -60,6 +69,7 @@ func writePKI(dir string) (*pki, error) {
 	if err := writeCertAndKey(p.caCert, p.caKey, caDER, caKey); err != nil {
 		return nil, err
 	}
+	p.ca, p.caSign = ca, caKey
 
 	serving := &x509.Certificate{
 		SerialNumber: big.NewInt(2),
@@ -69,7 +79,7 @@ func writePKI(dir string) (*pki, error) {
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames:     []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("10.0.0.1")},
+		IPAddresses:  append([]net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("10.0.0.1")}, extraIPs...),
 	}
 	if err := signLeaf(serving, ca, caKey, p.servingCert, p.servingKey); err != nil {
 		return nil, err

@@ -1,4 +1,5 @@
-//! A real Kubernetes control plane for one test, in a temporary directory.
+//! A real Kubernetes control plane for one test, in a temporary directory; with
+//! [`TestCluster::start_with_node`], a real single-node cluster that runs pods.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -8,7 +9,7 @@ use anyhow::Context;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use crate::process::ChildGuard;
-use crate::tools::tool;
+use crate::tools::{image_archive, tool};
 
 /// A running control plane: etcd, kube-apiserver and kube-controller-manager in one
 /// process on free loopback ports. Dropping it stops the process and removes its state.
@@ -22,6 +23,19 @@ pub struct TestCluster {
 impl TestCluster {
     /// Starts a control plane and waits until it serves requests.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::launch(false).await
+    }
+
+    /// Starts a real single-node cluster: the control plane plus kube-scheduler, containerd,
+    /// kubelet and kube-proxy in a network namespace of their own, with the pause image
+    /// imported. It is ready when the Node is Ready. The API server and node ports 30080 and
+    /// 30443 are published on 127.0.0.1, so only one such cluster runs at a time on a
+    /// machine. Dropping it tears the node down and restores the machine.
+    pub async fn start_with_node() -> anyhow::Result<Self> {
+        Self::launch(true).await
+    }
+
+    async fn launch(node: bool) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("sluice-cluster-")
             .tempdir()?;
@@ -31,21 +45,31 @@ impl TestCluster {
             .arg(dir.path())
             // If the test binary dies without dropping us, the cluster follows it.
             .arg("--watch-parent");
+        if node {
+            tool("kubelet")?;
+            tool("kube-proxy")?;
+            command
+                .arg("--node")
+                .arg("--import")
+                .arg(image_archive("pause")?);
+        }
         let mut process = ChildGuard::spawn("cluster", command, &dir.path().join("cluster.out"))?;
+        if node {
+            // Pods, sandboxes and containerd go first, which takes longer than a control
+            // plane alone; the cluster bounds its own shutdown.
+            process.set_grace(Duration::from_secs(150));
+        }
         let kubeconfig = dir.path().join("kubeconfig");
-        let deadline = Instant::now() + Duration::from_secs(120);
+        let deadline = Instant::now() + Duration::from_secs(if node { 240 } else { 120 });
         while !kubeconfig.is_file() {
             if let Some(status) = process.try_exited() {
                 anyhow::bail!(
-                    "the control plane exited ({status}) before it was ready:\n{}",
+                    "the cluster exited ({status}) before it was ready:\n{}",
                     process.output()
                 );
             }
             if Instant::now() > deadline {
-                anyhow::bail!(
-                    "the control plane was not ready after 120s:\n{}",
-                    process.output()
-                );
+                anyhow::bail!("the cluster was not ready in time:\n{}", process.output());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -54,6 +78,46 @@ impl TestCluster {
             kubeconfig,
             dir,
         })
+    }
+
+    /// The node's containerd socket (only with a node).
+    pub fn containerd_socket(&self) -> PathBuf {
+        self.dir
+            .path()
+            .join("node")
+            .join("containerd")
+            .join("containerd.sock")
+    }
+
+    /// Imports an image archive into the node's containerd, where kubelet finds it (only
+    /// with a node). Pods then use the image's names with `imagePullPolicy: IfNotPresent`.
+    pub fn import_image(&self, archive: &Path) -> anyhow::Result<()> {
+        let out = Command::new("ctr")
+            .arg("--address")
+            .arg(self.containerd_socket())
+            .args(["-n", "k8s.io", "images", "import"])
+            .arg(archive)
+            .output()
+            .context("running ctr (Debian package containerd)")?;
+        anyhow::ensure!(
+            out.status.success(),
+            "ctr images import {} failed:\n{}{}",
+            archive.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    }
+
+    /// `Some(status)` once the cluster process has exited (it does when a node component
+    /// dies), with [`TestCluster::output`] saying why.
+    pub fn try_exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.process.try_exited()
+    }
+
+    /// What the cluster process printed so far.
+    pub fn output(&self) -> String {
+        self.process.output()
     }
 
     /// The admin kubeconfig (cluster-admin through a system:masters client certificate).

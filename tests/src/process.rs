@@ -37,6 +37,11 @@ impl ChildGuard {
         })
     }
 
+    /// How long `stop` waits after SIGTERM before it kills.
+    pub fn set_grace(&mut self, grace: Duration) {
+        self.grace = grace;
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }

@@ -23,6 +23,22 @@ pub fn tool(name: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+/// `target/images/NAME.tar`, an image archive built by `make test-images` / `make images`, or
+/// `$SLUICE_IMAGES_DIR/NAME.tar` when that is set.
+pub fn image_archive(name: &str) -> anyhow::Result<PathBuf> {
+    let dir = std::env::var_os("SLUICE_IMAGES_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target").join("images"));
+    let path = dir.join(format!("{name}.tar"));
+    if !path.is_file() {
+        anyhow::bail!(
+            "{} is missing: run `make test-images` (or `make test`, which builds it first)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
 /// A binary of this workspace, built by cargo into the same profile as the tests.
 pub fn cargo_bin(name: &str) -> anyhow::Result<PathBuf> {
     // Test executables live in target/<profile>/deps, the binaries (the demo among them)

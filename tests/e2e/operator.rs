@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Event, Node, Service};
+use k8s_openapi::api::core::v1::{Event, Service};
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams};
 use serde_json::{Value, json};
 use sluice_crds::params::IngressClassParams;
 use sluice_tests::TestCluster;
@@ -293,29 +293,15 @@ async fn invalid_params_are_refused_by_the_api_server_with_the_rule_message() ->
 async fn ingresses_of_the_class_publish_the_node_addresses() -> anyhow::Result<()> {
     let (cluster, _operator) = setup().await?;
     let client = cluster.client().await?;
-    let nodes: Api<Node> = Api::all(client.clone());
-    for (name, kind, address) in [
-        ("n1", "ExternalIP", "203.0.113.10"),
-        ("n2", "InternalIP", "10.1.0.2"),
-    ] {
-        nodes
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(json!({ "metadata": { "name": name } }))?,
-            )
-            .await?;
-        let mut addresses = vec![json!({ "type": kind, "address": address })];
-        if kind == "ExternalIP" {
-            addresses.push(json!({ "type": "InternalIP", "address": "10.1.0.1" }));
-        }
-        nodes
-            .patch_status(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({ "status": { "addresses": addresses } })),
-            )
-            .await?;
-    }
+    cluster
+        .register_node(
+            "n1",
+            &[("InternalIP", "10.1.0.1"), ("ExternalIP", "203.0.113.10")],
+        )
+        .await?;
+    cluster
+        .register_node("n2", &[("InternalIP", "10.1.0.2")])
+        .await?;
     cluster.apply(&[
         class("sluice", None),
         ingress(
@@ -397,15 +383,8 @@ async fn ingresses_of_the_class_publish_the_node_addresses() -> anyhow::Result<(
 async fn a_quiet_minute_has_no_writes() -> anyhow::Result<()> {
     let (cluster, _operator) = setup().await?;
     let client = cluster.client().await?;
-    let nodes: Api<Node> = Api::all(client.clone());
-    nodes
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({ "metadata": { "name": "n1" } }))?,
-        )
-        .await?;
-    nodes
-        .patch_status("n1", &PatchParams::default(), &Patch::Merge(json!({ "status": { "addresses": [{ "type": "InternalIP", "address": "10.1.0.1" }] } })))
+    cluster
+        .register_node("n1", &[("InternalIP", "10.1.0.1")])
         .await?;
     cluster.apply(&[
         params("edge", json!({ "replicas": 1 })),

@@ -5,11 +5,10 @@
 
 use std::time::Duration;
 
-use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
+use sluice_tests::bulk::in_parallel;
 use sluice_tests::objects::{ingress, path};
 use sluice_tests::operator::{Operator, eventually, install_crds};
 use sluice_tests::requests::growth;
@@ -60,19 +59,8 @@ async fn a_bulk_apply_writes_each_status_once_then_nothing() -> anyhow::Result<(
     ])?;
     install_crds(&cluster)?;
     let client = cluster.client().await?;
-    let nodes: Api<Node> = Api::all(client.clone());
-    nodes
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({ "metadata": { "name": "n1" } }))?,
-        )
-        .await?;
-    nodes
-        .patch_status(
-            "n1",
-            &PatchParams::default(),
-            &Patch::Merge(json!({ "status": { "addresses": [{ "type": "InternalIP", "address": "10.1.0.1" }] } })),
-        )
+    cluster
+        .register_node("n1", &[("InternalIP", "10.1.0.1")])
         .await?;
     cluster.apply(&[json!({
         "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
@@ -97,19 +85,16 @@ async fn a_bulk_apply_writes_each_status_once_then_nothing() -> anyhow::Result<(
 
     let before = cluster.writes()?;
     let ingresses: Api<Ingress> = Api::namespaced(client, BULK);
-    futures::stream::iter(0..INGRESSES)
-        .map(|i| {
-            let ingresses = ingresses.clone();
-            async move {
-                ingresses
-                    .create(&PostParams::default(), &bulk_ingress(i)?)
-                    .await?;
-                anyhow::Ok(())
-            }
-        })
-        .buffer_unordered(32)
-        .try_collect::<()>()
-        .await?;
+    in_parallel(0..INGRESSES, |i| {
+        let ingresses = ingresses.clone();
+        async move {
+            ingresses
+                .create(&PostParams::default(), &bulk_ingress(i)?)
+                .await?;
+            Ok(())
+        }
+    })
+    .await?;
     eventually(
         Duration::from_secs(300),
         "every Ingress to publish its address and be routed",
@@ -147,23 +132,20 @@ async fn a_bulk_apply_writes_each_status_once_then_nothing() -> anyhow::Result<(
     let reloads = || proxy.metric("sluice_proxy_route_reloads_total");
     let ignored = || proxy.metric("sluice_proxy_config_changes_ignored_total");
     let (reloads_before, ignored_before) = (reloads().await?, ignored().await?);
-    futures::stream::iter(0..INGRESSES)
-        .map(|i| {
-            let ingresses = ingresses.clone();
-            async move {
-                ingresses
-                    .patch(
-                        &format!("i{i}"),
-                        &PatchParams::default(),
-                        &Patch::Merge(json!({ "metadata": { "labels": { "team": "checkout" } } })),
-                    )
-                    .await?;
-                anyhow::Ok(())
-            }
-        })
-        .buffer_unordered(32)
-        .try_collect::<()>()
-        .await?;
+    in_parallel(0..INGRESSES, |i| {
+        let ingresses = ingresses.clone();
+        async move {
+            ingresses
+                .patch(
+                    &format!("i{i}"),
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({ "metadata": { "labels": { "team": "checkout" } } })),
+                )
+                .await?;
+            Ok(())
+        }
+    })
+    .await?;
     eventually(
         Duration::from_secs(120),
         "the proxy to see every relabelling",

@@ -184,6 +184,36 @@ impl TestCluster {
         Ok(format!("{stdout}{stderr}"))
     }
 
+    /// Registers a Node object with `addresses` (`(type, address)`), as a kubelet would, so
+    /// the operator has addresses to publish. Nothing is ever sent to them.
+    pub async fn register_node(
+        &self,
+        name: &str,
+        addresses: &[(&str, &str)],
+    ) -> anyhow::Result<()> {
+        use k8s_openapi::api::core::v1::Node;
+        use kube::api::{Api, Patch, PatchParams, PostParams};
+        let nodes: Api<Node> = Api::all(self.client().await?);
+        nodes
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(serde_json::json!({ "metadata": { "name": name } }))?,
+            )
+            .await?;
+        let addresses: Vec<serde_json::Value> = addresses
+            .iter()
+            .map(|(kind, address)| serde_json::json!({ "type": kind, "address": address }))
+            .collect();
+        nodes
+            .patch_status(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({ "status": { "addresses": addresses } })),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// The API server's count of write requests so far (see [`crate::requests`]).
     pub fn writes(&self) -> anyhow::Result<crate::requests::Writes> {
         let out = self.kubectl(&["get", "--raw", "/metrics"])?;

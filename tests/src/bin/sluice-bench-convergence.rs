@@ -13,13 +13,12 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::ConfigMap;
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
+use sluice_tests::bulk::in_parallel;
 use sluice_tests::client::Http1;
 use sluice_tests::objects::{endpoint_slice, ingress, path, service_with_endpoints};
 use sluice_tests::operator::{
@@ -88,55 +87,45 @@ async fn services(cluster: &TestCluster) -> anyhow::Result<()> {
             objects
         })
         .collect();
-    futures::stream::iter(objects)
-        .map(|object| {
-            let client = client.clone();
-            async move {
-                let kind = object["kind"].as_str().unwrap_or_default().to_string();
-                let data = serde_json::to_vec(&object)?;
-                let request = if kind == "Service" {
-                    Api::<k8s_openapi::api::core::v1::Service>::namespaced(client, BULK)
-                        .create(&PostParams::default(), &serde_json::from_slice(&data)?)
-                        .await
-                        .map(|_| ())
-                } else {
-                    Api::<EndpointSlice>::namespaced(client, BULK)
-                        .create(&PostParams::default(), &serde_json::from_slice(&data)?)
-                        .await
-                        .map(|_| ())
-                };
-                request?;
-                anyhow::Ok(())
+    in_parallel(objects, |object| {
+        let client = client.clone();
+        async move {
+            let data = serde_json::to_vec(&object)?;
+            if object["kind"] == "Service" {
+                Api::<Service>::namespaced(client, BULK)
+                    .create(&PostParams::default(), &serde_json::from_slice(&data)?)
+                    .await?;
+            } else {
+                Api::<EndpointSlice>::namespaced(client, BULK)
+                    .create(&PostParams::default(), &serde_json::from_slice(&data)?)
+                    .await?;
             }
-        })
-        .buffer_unordered(32)
-        .try_collect::<()>()
-        .await
+            Ok(())
+        }
+    })
+    .await
 }
 
-/// Creates (or deletes) the bulk Ingresses `range`, 32 requests at a time.
+/// Creates (or deletes) the bulk Ingresses `range`, many requests at a time.
 async fn bulk(
     api: &Api<Ingress>,
     range: std::ops::Range<usize>,
     create: bool,
 ) -> anyhow::Result<()> {
-    futures::stream::iter(range)
-        .map(|i| {
-            let api = api.clone();
-            async move {
-                if create {
-                    api.create(&PostParams::default(), &bulk_ingress(i)?)
-                        .await?;
-                } else {
-                    api.delete(&format!("i{i}"), &DeleteParams::default())
-                        .await?;
-                }
-                anyhow::Ok(())
+    in_parallel(range, |i| {
+        let api = api.clone();
+        async move {
+            if create {
+                api.create(&PostParams::default(), &bulk_ingress(i)?)
+                    .await?;
+            } else {
+                api.delete(&format!("i{i}"), &DeleteParams::default())
+                    .await?;
             }
-        })
-        .buffer_unordered(32)
-        .try_collect::<()>()
-        .await
+            Ok(())
+        }
+    })
+    .await
 }
 
 /// Polls `host` on one keep-alive connection until `done(status)`; returns the time.
@@ -302,20 +291,9 @@ async fn main() -> anyhow::Result<()> {
     }
     install_crds(&cluster)?;
     let client = cluster.client().await?;
-    let nodes: Api<Node> = Api::all(client.clone());
-    nodes
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({ "metadata": { "name": "n1" } }))?,
-        )
-        .await?;
     // Published on Ingress statuses only; nothing is ever sent there.
-    nodes
-        .patch_status(
-            "n1",
-            &PatchParams::default(),
-            &Patch::Merge(json!({ "status": { "addresses": [{ "type": "InternalIP", "address": "198.51.100.10" }] } })),
-        )
+    cluster
+        .register_node("n1", &[("InternalIP", "198.51.100.10")])
         .await?;
     cluster.apply(&[
         json!({

@@ -19,6 +19,18 @@ pub enum Address {
     Hostname(String),
 }
 
+impl Address {
+    /// A load balancer entry (of a Service's or an Ingress's status): its IP, else its
+    /// hostname.
+    fn of_entry(ip: Option<&String>, hostname: Option<&String>) -> Option<Self> {
+        match (ip, hostname) {
+            (Some(ip), _) => Some(Self::Ip(ip.clone())),
+            (None, Some(h)) => Some(Self::Hostname(h.clone())),
+            _ => None,
+        }
+    }
+}
+
 /// The objects a class's addresses come from.
 pub struct Sources<'a> {
     pub classes: &'a [Arc<IngressClass>],
@@ -82,11 +94,7 @@ pub fn load_balancer_addresses(service: &Service) -> Vec<Address> {
         .and_then(|lb| lb.ingress.as_deref())
         .unwrap_or_default()
         .iter()
-        .filter_map(|i| match (&i.ip, &i.hostname) {
-            (Some(ip), _) => Some(Address::Ip(ip.clone())),
-            (None, Some(h)) => Some(Address::Hostname(h.clone())),
-            _ => None,
-        })
+        .filter_map(|i| Address::of_entry(i.ip.as_ref(), i.hostname.as_ref()))
         .collect()
 }
 
@@ -130,11 +138,7 @@ pub fn current_addresses(ingress: &Ingress) -> Vec<Address> {
         .and_then(|lb| lb.ingress.as_deref())
         .unwrap_or_default()
         .iter()
-        .filter_map(|i| match (&i.ip, &i.hostname) {
-            (Some(ip), _) => Some(Address::Ip(ip.clone())),
-            (None, Some(h)) => Some(Address::Hostname(h.clone())),
-            _ => None,
-        })
+        .filter_map(|i| Address::of_entry(i.ip.as_ref(), i.hostname.as_ref()))
         .collect();
     list.sort();
     list

@@ -393,6 +393,21 @@ async fn main() -> anyhow::Result<()> {
         usage(bench.proxy.pid().unwrap_or_default())?,
     );
 
+    // Endpoint churn at the large size; reported with the rest below.
+    let churn = match std::env::var("BENCH_BACKENDS")
+        .ok()
+        .filter(|b| !b.is_empty())
+    {
+        Some(backends) => {
+            let backends: Vec<SocketAddr> = backends
+                .split(',')
+                .map(|b| b.parse())
+                .collect::<Result<_, _>>()?;
+            Some(endpoint_churn(&bench, &backends, trials).await?)
+        }
+        None => None,
+    };
+
     // Down to the small size, probed while the bulk delete runs.
     let deleting = tokio::spawn({
         let api = bench.bulk.clone();
@@ -444,15 +459,8 @@ async fn main() -> anyhow::Result<()> {
         100.0 * cpu(proxy_idle.cpu, proxy_idle_end.cpu) / idle.as_secs_f64()
     );
 
-    if let Some(backends) = std::env::var("BENCH_BACKENDS")
-        .ok()
-        .filter(|b| !b.is_empty())
-    {
-        let backends: Vec<SocketAddr> = backends
-            .split(',')
-            .map(|b| b.parse())
-            .collect::<Result<_, _>>()?;
-        endpoint_churn(&bench, &backends, trials).await?;
+    if let Some(line) = churn {
+        println!("{line}");
     }
     Ok(())
 }
@@ -464,7 +472,7 @@ async fn endpoint_churn(
     bench: &Bench,
     backends: &[SocketAddr],
     steps: usize,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     anyhow::ensure!(
         backends.len() >= 2,
         "BENCH_BACKENDS needs two endpoints or more"
@@ -519,12 +527,16 @@ async fn endpoint_churn(
     }
     let reloads = bench.metric("sluice_proxy_route_reloads_total").await? - reloads_before;
     let updates = bench.metric("sluice_proxy_endpoint_updates_total").await? - updates_before;
-    println!(
+    let present = bench.metric("sluice_proxy_ingresses").await?;
+    bench
+        .probes
+        .delete("churn", &DeleteParams::default())
+        .await?;
+    Ok(format!(
         "- endpoint change → only the new endpoint answers ({steps} steps, {} Ingresses present): p50 {}, p99 {}, max {}; full route compiles {reloads:.0}, endpoint-only updates {updates:.0}",
-        bench.metric("sluice_proxy_ingresses").await?,
+        present,
         ms(quantile(&samples, 0.5)),
         ms(quantile(&samples, 0.99)),
         ms(*samples.iter().max().unwrap_or(&Duration::ZERO))
-    );
-    Ok(())
+    ))
 }

@@ -9,7 +9,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use sluice_tests::bulk::in_parallel;
-use sluice_tests::objects::{ingress, path};
+use sluice_tests::objects;
 use sluice_tests::operator::{Operator, eventually, install_crds};
 use sluice_tests::requests::growth;
 use sluice_tests::{Proxy, TestCluster};
@@ -19,18 +19,8 @@ const BULK: &str = "bulk";
 const INGRESSES: usize = 2_000;
 
 fn bulk_ingress(i: usize) -> anyhow::Result<Ingress> {
-    let host = format!("h{i}.bulk.example.com");
-    Ok(serde_json::from_value(ingress(
-        BULK,
-        &format!("i{i}"),
-        "sluice",
-        &[(
-            Some(host.as_str()),
-            vec![
-                path("/", "Prefix", &format!("web-{i}"), 80),
-                path("/api", "Prefix", &format!("api-{i}"), 8080),
-            ],
-        )],
+    Ok(serde_json::from_value(objects::bulk_ingress(
+        BULK, i, INGRESSES,
     ))?)
 }
 

@@ -104,6 +104,25 @@ pub fn ingress(
     })
 }
 
+/// The `i`th of many Ingresses of class `sluice` in `namespace`, as a bulk apply makes
+/// them: its own host `h{i}.bulk.example.com`, `/` to Service `web-N` and `/api` to
+/// `api-N` (port 80), with N = `i` modulo `services`.
+pub fn bulk_ingress(namespace: &str, i: usize, services: usize) -> Value {
+    let n = i % services.max(1);
+    ingress(
+        namespace,
+        &format!("i{i}"),
+        "sluice",
+        &[(
+            Some(&format!("h{i}.bulk.example.com")),
+            vec![
+                path("/", "Prefix", &format!("web-{n}"), 80),
+                path("/api", "Prefix", &format!("api-{n}"), 80),
+            ],
+        )],
+    )
+}
+
 /// A self-signed certificate for `hosts`: (certificate PEM, key PEM, certificate DER).
 pub fn certificate(hosts: &[&str]) -> anyhow::Result<(String, String, Vec<u8>)> {
     let key = rcgen::KeyPair::generate()?;

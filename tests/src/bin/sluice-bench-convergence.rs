@@ -20,7 +20,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use sluice_tests::bulk::in_parallel;
 use sluice_tests::client::Http1;
-use sluice_tests::objects::{endpoint_slice, ingress, path, service_with_endpoints};
+use sluice_tests::objects::{self, endpoint_slice, ingress, path, service_with_endpoints};
 use sluice_tests::operator::{
     Operator, WebhookCerts, eventually, ingress_webhook_configuration, install_crds,
 };
@@ -56,18 +56,8 @@ struct Sample {
 }
 
 fn bulk_ingress(i: usize) -> anyhow::Result<Ingress> {
-    let host = format!("h{i}.bulk.example.com");
-    Ok(serde_json::from_value(ingress(
-        BULK,
-        &format!("i{i}"),
-        "sluice",
-        &[(
-            Some(host.as_str()),
-            vec![
-                path("/", "Prefix", &format!("web-{}", i % SERVICES), 80),
-                path("/api", "Prefix", &format!("api-{}", i % SERVICES), 80),
-            ],
-        )],
+    Ok(serde_json::from_value(objects::bulk_ingress(
+        BULK, i, SERVICES,
     ))?)
 }
 

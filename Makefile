@@ -62,15 +62,24 @@ $(IMAGES)/pause.tar: $(IMAGES)/bin/pause $(TOOLS)/images
 $(IMAGES)/echo-basic.tar: $(IMAGES)/bin/echo-basic $(TOOLS)/images
 	$(TOOLS)/images -o $@ registry.k8s.io/gateway-api/echo-basic:v1.5.1,registry.k8s.io/gateway-api/echo-basic:v1.6.0-dev.3=$<
 
+# Sluice's image: the operator and the proxy under the names the chart and the operator use
+# by default. $(1) is the cargo profile directory the binaries come from, $(2) the archive.
+sluice_image = $(TOOLS)/images -o $(2) -user 65532:65532 -ca-certs \
+	ghcr.io/sluice-dev/sluice-operator:$(SLUICE_VERSION)=$(CARGO_TARGET)/$(1)/sluice-operator \
+	ghcr.io/sluice-dev/sluice-proxy:$(SLUICE_VERSION)=$(CARGO_TARGET)/$(1)/sluice-proxy
+
+# From the debug binaries `make build` makes: what the end-to-end tests and `make demo` run,
+# since a release build takes minutes. Same names as the release image.
+$(IMAGES)/sluice-dev.tar: build $(TOOLS)/images
+	$(call sluice_image,debug,$@)
+
 .PHONY: test-images
-test-images: $(IMAGES)/pause.tar $(IMAGES)/echo-basic.tar ## Build the images the end-to-end tests run (pause, echo backend)
+test-images: $(IMAGES)/pause.tar $(IMAGES)/echo-basic.tar $(IMAGES)/sluice-dev.tar ## Build the images the end-to-end tests and the demo run (pause, echo backend, sluice from the debug build)
 
 .PHONY: images
 images: test-images $(TOOLS)/images ## Build every image archive into target/images: sluice (release build), pause, echo backend
 	cargo build --release --locked -p sluice-proxy -p sluice-operator
-	$(TOOLS)/images -o $(IMAGES)/sluice.tar -user 65532:65532 -ca-certs \
-		ghcr.io/sluice-dev/sluice-operator:$(SLUICE_VERSION)=$(CARGO_TARGET)/release/sluice-operator \
-		ghcr.io/sluice-dev/sluice-proxy:$(SLUICE_VERSION)=$(CARGO_TARGET)/release/sluice-proxy
+	$(call sluice_image,release,$(IMAGES)/sluice.tar)
 
 # --- Rust ----------------------------------------------------------------------------------
 
@@ -90,7 +99,7 @@ test: tools build test-images ## Run every test: unit, proxy integration and end
 # --- Running it ----------------------------------------------------------------------------
 
 .PHONY: demo
-demo: tools build ## The picture of docs/architecture.md, live: chart, operator, proxy, traffic (Ctrl-C stops it)
+demo: tools build test-images ## The picture of docs/architecture.md, live: chart, operator, proxy, traffic (Ctrl-C stops it)
 	@target/debug/sluice-demo
 
 .PHONY: cluster

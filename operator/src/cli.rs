@@ -41,6 +41,11 @@ pub struct Args {
     #[arg(long, default_value = "10s", value_parser = duration)]
     pub webhook_cert_reload: Duration,
 
+    /// On SIGTERM, how long the webhook keeps answering after leadership is given up, while
+    /// the removal of this pod's endpoint reaches the API server.
+    #[arg(long, default_value = "5s", value_parser = duration)]
+    pub shutdown_delay: Duration,
+
     /// Serve only the webhook; run no controllers.
     #[arg(long)]
     pub webhook_only: bool,

@@ -127,6 +127,32 @@ async fn try_acquire_or_renew(api: &Api<Lease>, config: &LeaseConfig) -> Result<
     }
 }
 
+/// Gives the Lease up if this candidate holds it, so that a successor takes over at once
+/// instead of waiting for it to expire. `true` when it was released.
+pub async fn release(client: Client, config: &LeaseConfig) -> Result<bool, Error> {
+    let api: Api<Lease> = Api::namespaced(client, &config.namespace);
+    let Some(mut lease) = api.get_opt(&config.name).await? else {
+        return Ok(false);
+    };
+    let Some(spec) = lease.spec.as_mut() else {
+        return Ok(false);
+    };
+    if spec.holder_identity.as_deref() != Some(config.identity.as_str()) {
+        return Ok(false);
+    }
+    // An empty holder is free to take (see `decide`); the resourceVersion from the read
+    // keeps this from clearing a Lease someone else took meanwhile.
+    spec.holder_identity = None;
+    match api
+        .replace(&config.name, &PostParams::default(), &lease)
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if is_conflict(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 fn is_conflict(e: &Error) -> bool {
     matches!(e, Error::Api(status) if status.code == 409)
 }

@@ -104,6 +104,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
 
+    // The controllers and the election stop first on shutdown; the webhook keeps serving.
+    let mut leading_tasks = tokio::task::JoinSet::new();
+    let mut lease = None;
     if !args.webhook_only {
         let (leading_tx, leading_rx) = watch::channel(!args.leader_elect);
         if args.leader_elect {
@@ -119,9 +122,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 lease_duration: Duration::from_secs(15),
                 renew_every: Duration::from_secs(5),
             };
-            tasks.spawn(leader::run(client.clone(), config, leading_tx).map_ok());
+            lease = Some(config.clone());
+            leading_tasks.spawn(leader::run(client.clone(), config, leading_tx).map_ok());
         }
-        tasks.spawn(sluice_operator::controllers::run_while_leading(
+        leading_tasks.spawn(sluice_operator::controllers::run_while_leading(
             client.clone(),
             sluice_operator::controllers::Settings::from_args(&args),
             registry.clone(),
@@ -140,17 +144,38 @@ async fn run(args: Args) -> anyhow::Result<()> {
     tokio::select! {
         result = terminate => {
             result?;
-            tracing::info!("shutting down");
+            tracing::info!(delay = ?args.shutdown_delay, "shutting down");
+            // Nothing reconciles after the Lease is given up.
+            leading_tasks.shutdown().await;
+            if let Some(config) = lease {
+                release_lease(client, &config).await;
+            }
+            tokio::time::sleep(args.shutdown_delay).await;
             Ok(())
         }
-        Some(result) = tasks.join_next() => {
-            // Every task runs for ever; one ending is fatal.
-            match result {
-                Ok(Ok(())) => anyhow::bail!("a task ended unexpectedly"),
-                Ok(Err(error)) => Err(error),
-                Err(error) => Err(error.into()),
-            }
+        Some(result) = tasks.join_next() => task_ended(result),
+        Some(result) = leading_tasks.join_next() => task_ended(result),
+    }
+}
+
+/// Every task runs for ever; one ending is fatal.
+fn task_ended(result: Result<anyhow::Result<()>, tokio::task::JoinError>) -> anyhow::Result<()> {
+    match result {
+        Ok(Ok(())) => anyhow::bail!("a task ended unexpectedly"),
+        Ok(Err(error)) => Err(error),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Hands leadership over at once rather than after the Lease expires; bounded, because a
+/// shutdown must not hang on an API server that does not answer.
+async fn release_lease(client: kube::Client, config: &LeaseConfig) {
+    match tokio::time::timeout(Duration::from_secs(3), leader::release(client, config)).await {
+        Ok(Ok(released)) => tracing::info!(lease = %config.name, released, "leadership given up"),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, lease = %config.name, "releasing the lease failed")
         }
+        Err(_) => tracing::warn!(lease = %config.name, "releasing the lease timed out"),
     }
 }
 

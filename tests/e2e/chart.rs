@@ -86,12 +86,6 @@ async fn every_documented_option_renders_objects_the_api_server_accepts() -> any
             "--set",
             "imagePullSecrets[0].name=regcred",
         ],
-        &[
-            "--set",
-            "webhook.url=https://127.0.0.1:9443/validate/ingress",
-            "--set",
-            "webhook.certificate.ipAddresses={127.0.0.1}",
-        ],
     ];
     for option in options {
         let mut args = vec![

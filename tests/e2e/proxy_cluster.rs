@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use serde_json::json;
+use sluice_tests::netns::BackendNetwork;
 use sluice_tests::objects::{endpoint_slice, ingress, path, service_with_endpoints};
 use sluice_tests::operator::eventually;
 use sluice_tests::{Proxy, TestCluster, Upstream, client};
@@ -12,10 +13,11 @@ use sluice_tests::{Proxy, TestCluster, Upstream, client};
 #[tokio::test]
 async fn routes_from_the_cluster_and_survives_its_loss() -> anyhow::Result<()> {
     let cluster = TestCluster::start().await?;
-    // The API server refuses loopback endpoints: the backends listen on the host's address.
-    let ip = sluice_tests::tools::host_ip()?.to_string();
-    let blue = Upstream::start("blue", &ip)?;
-    let green = Upstream::start("green", &ip)?;
+    // The API server refuses loopback endpoints: the backends listen in a namespace of
+    // their own, reached from here over a veth pair.
+    let network = BackendNetwork::create()?;
+    let blue = Upstream::start_in(&network, "blue")?;
+    let green = Upstream::start_in(&network, "green")?;
     let mut objects = vec![
         json!({
             "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",

@@ -30,7 +30,12 @@ impl Reply {
 
     /// Which test upstream answered, if one did.
     pub fn server(&self) -> Option<String> {
-        self.json()["server"].as_str().map(str::to_string)
+        let json = self.json();
+        // Tests' own upstreams say `server`; Gateway API's echo server in pods says `service`.
+        json["server"]
+            .as_str()
+            .or(json["service"].as_str())
+            .map(str::to_string)
     }
 
     /// A header the upstream received, as it reported it.

@@ -11,31 +11,50 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use crate::process::ChildGuard;
 use crate::tools::{image_archive, tool};
 
+/// A node publishes fixed ports on 127.0.0.1 and uses the machine's pod cgroups: the tests of
+/// one binary that start one take turns.
+static ONE_NODE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A running control plane: etcd, kube-apiserver and kube-controller-manager in one
 /// process on free loopback ports. Dropping it stops the process and removes its state.
 pub struct TestCluster {
-    // Field order matters: the process must stop before its directory is removed.
+    // Field order matters: the process must stop before its directory is removed, and
+    // before the next node may start.
     process: ChildGuard,
     kubeconfig: PathBuf,
     dir: tempfile::TempDir,
+    _turn: Option<tokio::sync::MutexGuard<'static, ()>>,
 }
 
 impl TestCluster {
     /// Starts a control plane and waits until it serves requests.
     pub async fn start() -> anyhow::Result<Self> {
-        Self::launch(false).await
+        Self::launch(None).await
     }
 
     /// Starts a real single-node cluster: the control plane plus kube-scheduler, containerd,
     /// kubelet and kube-proxy in a network namespace of their own, with the pause image
     /// imported. It is ready when the Node is Ready. The API server and node ports 30080 and
     /// 30443 are published on 127.0.0.1, so only one such cluster runs at a time on a
-    /// machine. Dropping it tears the node down and restores the machine.
+    /// machine; the tests of one binary that start one wait for their turn. Dropping it tears
+    /// the node down and restores the machine.
     pub async fn start_with_node() -> anyhow::Result<Self> {
-        Self::launch(true).await
+        Self::launch(Some(&[])).await
     }
 
-    async fn launch(node: bool) -> anyhow::Result<Self> {
+    /// As [`TestCluster::start_with_node`], with these image archives of `make test-images`
+    /// (e.g. `echo-basic`, `sluice-dev`) imported before kubelet starts.
+    pub async fn start_with_node_and_images(images: &[&str]) -> anyhow::Result<Self> {
+        Self::launch(Some(images)).await
+    }
+
+    /// `images` is `None` for a control plane alone, the images to import for a node.
+    async fn launch(images: Option<&[&str]>) -> anyhow::Result<Self> {
+        let node = images.is_some();
+        let turn = match node {
+            true => Some(ONE_NODE_AT_A_TIME.lock().await),
+            false => None,
+        };
         let dir = tempfile::Builder::new()
             .prefix("sluice-cluster-")
             .tempdir()?;
@@ -48,10 +67,10 @@ impl TestCluster {
         if node {
             tool("kubelet")?;
             tool("kube-proxy")?;
-            command
-                .arg("--node")
-                .arg("--import")
-                .arg(image_archive("pause")?);
+            command.arg("--node");
+            for image in ["pause"].iter().chain(images.into_iter().flatten()) {
+                command.arg("--import").arg(image_archive(image)?);
+            }
         }
         let mut process = ChildGuard::spawn("cluster", command, &dir.path().join("cluster.out"))?;
         if node {
@@ -77,6 +96,7 @@ impl TestCluster {
             process,
             kubeconfig,
             dir,
+            _turn: turn,
         })
     }
 

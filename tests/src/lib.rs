@@ -6,6 +6,7 @@
 pub mod bulk;
 pub mod client;
 pub mod cluster;
+pub mod netns;
 pub mod objects;
 pub mod operator;
 pub mod otlp;
@@ -15,6 +16,7 @@ pub mod requests;
 pub mod scripted;
 pub mod seed;
 pub mod tools;
+pub mod traffic;
 pub mod upstream;
 pub mod usage;
 

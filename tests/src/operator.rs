@@ -140,6 +140,8 @@ impl Operator {
             .arg(kubeconfig)
             .args(["--metrics-addr", &metrics.to_string()])
             .args(["--webhook-addr", &webhook.to_string()])
+            // No Service sends it reviews: nothing to drain when a test stops it.
+            .args(["--shutdown-delay", "0s"])
             .args(args)
             .env(
                 "RUST_LOG",

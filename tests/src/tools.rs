@@ -61,14 +61,3 @@ pub fn cargo_bin(name: &str) -> anyhow::Result<PathBuf> {
     }
     Ok(path)
 }
-
-/// A non-loopback IPv4 address of this machine. The API server refuses loopback addresses
-/// in EndpointSlices, so backends that tests publish to a control plane listen here.
-pub fn host_ip() -> anyhow::Result<std::net::Ipv4Addr> {
-    nix::ifaddrs::getifaddrs()?
-        .filter_map(|i| i.address?.as_sockaddr_in().map(|a| a.ip()))
-        .find(|ip| !ip.is_loopback() && !ip.is_link_local() && !ip.is_unspecified())
-        .ok_or_else(|| {
-            anyhow::anyhow!("this machine has no non-loopback IPv4 address for test backends")
-        })
-}

@@ -1,4 +1,5 @@
-//! A real upstream HTTP server on a loopback address, for tests to route to.
+//! A real upstream HTTP server on a loopback address, or inside a test's own network
+//! namespace (`crate::netns`), for tests to route to.
 //!
 //! Every response is JSON describing the request it received (which server, path, headers),
 //! so a test can see where the proxy sent a request and what it added. `/slow?ms=N` answers
@@ -10,14 +11,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use anyhow::Context;
 use axum::Router;
 use axum::extract::ws::{Message, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
+use nix::sched::{CloneFlags, setns};
 use serde::Deserialize;
 use serde_json::json;
+
+use crate::netns::BackendNetwork;
 
 /// A running upstream; stopped when dropped.
 pub struct Upstream {
@@ -38,7 +43,31 @@ impl Upstream {
     /// Starts an upstream named `name` on `ip` (e.g. 127.0.0.2) and a free port.
     pub fn start(name: &str, ip: &str) -> anyhow::Result<Self> {
         let ip: IpAddr = ip.parse()?;
-        let listener = std::net::TcpListener::bind(SocketAddr::new(ip, 0))?;
+        Self::serve(name, std::net::TcpListener::bind(SocketAddr::new(ip, 0))?)
+    }
+
+    /// Starts an upstream named `name` inside `network`, on its address and a free port.
+    pub fn start_in(network: &BackendNetwork, name: &str) -> anyhow::Result<Self> {
+        let namespace = std::fs::File::open(network.path())
+            .with_context(|| format!("opening {}", network.path().display()))?;
+        let addr = SocketAddr::new(network.ip.into(), 0);
+        // A socket belongs to the namespace of the thread that creates it, and so do the
+        // connections it accepts; a throwaway thread enters the namespace, so no other
+        // thread (and not the serving one) ever leaves this one.
+        let listener = std::thread::Builder::new()
+            .name(format!("netns-{name}"))
+            .spawn(move || -> anyhow::Result<std::net::TcpListener> {
+                setns(namespace, CloneFlags::CLONE_NEWNET).context("entering the namespace")?;
+                Ok(std::net::TcpListener::bind(addr)?)
+            })?
+            .join()
+            .map_err(|_| anyhow::anyhow!("the thread binding {addr} panicked"))?
+            .with_context(|| format!("listening on {addr} in namespace {}", network.name))?;
+        Self::serve(name, listener)
+    }
+
+    /// Serves on `listener` from a thread of its own.
+    fn serve(name: &str, listener: std::net::TcpListener) -> anyhow::Result<Self> {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let requests = Arc::new(AtomicUsize::new(0));

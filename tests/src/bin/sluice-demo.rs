@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::Command;
 use std::time::Instant;
 
-use sluice_tests::seed::{HOST, NAMESPACE, Seed};
+use sluice_tests::seed::{FLEET, HOST, NAMESPACE, Seed};
 use sluice_tests::tools::{tool, workspace_root};
 
 fn say(text: &str) {
@@ -36,7 +36,7 @@ fn show(display: &str, program: &std::path::Path, args: &[&str], env: &[(&str, &
 async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     say(
-        "Sluice demo: a real control plane, the chart installed with helm, the operator and a proxy.\n",
+        "Sluice demo: a real single-node cluster, the chart installed with helm, Sluice running as pods.\n",
     );
     let mut progress = |step: &str| {
         say(&format!(
@@ -49,39 +49,42 @@ async fn main() -> anyhow::Result<()> {
 
     let tools = workspace_root().join("target").join("tools");
     let kubeconfig = seed.cluster.kubeconfig().to_path_buf();
-    let node = &seed.node_ip;
-    let (http, https) = (seed.http_node_port, seed.https_node_port);
+    let (http, https) = (seed.http(), seed.https());
     say(&format!("\nUp in {:.1}s. The picture:", up.as_secs_f64()));
     say(&format!(
-        "  you ──▶ {node}:{http} (HTTP) / {node}:{https} (HTTPS)  NodePorts of Service {NAMESPACE}/sluice-proxy-sluice"
+        "  you ──▶ {http} (HTTP) / {https} (HTTPS) ──▶ NodePorts 30080/30443 of Service {NAMESPACE}/{FLEET}"
     ));
-    say("          └─▶ sluice-proxy ─▶ host app.example.com: /api → api-svc, / → frontend-svc");
+    say(
+        "          └─▶ sluice-proxy pods ─▶ host app.example.com: /api → api-svc, / → frontend-svc",
+    );
     say(&format!(
         "\nUse it yourself (in another shell):\n  export KUBECONFIG={} PATH={}:$PATH",
         kubeconfig.display(),
         tools.display()
     ));
-    say("  kubectl get ingressclass,ingressclassparams,ingress -A");
-    say(&format!("  kubectl -n {NAMESPACE} get deployment,service"));
+
+    let kubectl = tool("kubectl")?;
+    let env = [("KUBECONFIG", kubeconfig.as_os_str())];
+    let kubectl_show =
+        |args: &[&str]| show(&format!("kubectl {}", args.join(" ")), &kubectl, args, &env);
+    kubectl_show(&["get", "svc", "-n", NAMESPACE]);
+    kubectl_show(&["get", "deployment", "-A"]);
+    kubectl_show(&["get", "pods", "-A"]);
+    kubectl_show(&["describe", "ingress", "app"]);
 
     if let Ok(curl) = which("curl") {
         let host = format!("Host: {HOST}");
-        let api = format!("http://{node}:{http}/api");
-        let root = format!("http://{node}:{http}/");
-        show(
-            &format!("curl -s -H '{host}' {api}"),
-            &curl,
-            &["-s", "-H", &host, &api],
-            &[],
-        );
-        show(
-            &format!("curl -s -H '{host}' {root}"),
-            &curl,
-            &["-s", "-H", &host, &root],
-            &[],
-        );
-        let resolve = format!("{HOST}:{https}:{node}");
-        let url = format!("https://{HOST}:{https}/api");
+        for path in ["/api", "/"] {
+            let url = format!("http://{http}{path}");
+            show(
+                &format!("curl -s -H '{host}' {url}"),
+                &curl,
+                &["-s", "-H", &host, &url],
+                &[],
+            );
+        }
+        let resolve = format!("{HOST}:{}:{}", https.port(), https.ip());
+        let url = format!("https://{HOST}:{}/api", https.port());
         let ca = seed.certificate_file.to_string_lossy().into_owned();
         show(
             &format!("curl -s --http2 --resolve {resolve} --cacert {ca} {url}"),
@@ -103,26 +106,12 @@ async fn main() -> anyhow::Result<()> {
 
     say("\nA second Ingress claiming app.example.com /api is refused by the admission webhook:");
     let conflict = workspace_root().join("examples/conflict.yaml");
-    let kubectl = tool("kubectl")?;
-    show(
-        "kubectl apply -f examples/conflict.yaml",
-        &kubectl,
-        &["apply", "-f", conflict.to_str().unwrap_or_default()],
-        &[("KUBECONFIG", kubeconfig.as_os_str())],
-    );
-    show(
-        "kubectl get ingress app",
-        &kubectl,
-        &["get", "ingress", "app"],
-        &[("KUBECONFIG", kubeconfig.as_os_str())],
-    );
+    kubectl_show(&["apply", "-f", conflict.to_str().unwrap_or_default()]);
+    kubectl_show(&["get", "ingress", "-A"]);
 
-    say(&format!(
-        "\nLogs: {}\nRunning. Press Ctrl-C to stop everything.",
-        seed.logs.path().display()
-    ));
+    say("\nRunning. Press Ctrl-C to stop everything.");
     tokio::signal::ctrl_c().await?;
-    say("\nStopping the proxy, the operator, the backends and the control plane...");
+    say("\nStopping the cluster: pods, node, control plane...");
     drop(seed);
     say("Stopped; nothing is left running.");
     Ok(())

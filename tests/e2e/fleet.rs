@@ -1,0 +1,214 @@
+//! Sluice running as pods on a real node, under what production does to pods: the
+//! IngressClassParams status follows the proxy pods, a proxy pod deleted or a rolling update
+//! under steady traffic fails no request, and the operator's leader pod going away hands
+//! leadership over while the webhook keeps answering through its Service.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use serde_json::json;
+use sluice_crds::params::IngressClassParams;
+use sluice_tests::objects::{ingress, path};
+use sluice_tests::operator::eventually;
+use sluice_tests::seed::{FLEET, HOST, NAMESPACE, OPERATOR, Seed, deployment_ready};
+use sluice_tests::tools::workspace_root;
+use sluice_tests::traffic::{Tally, Traffic};
+
+const WAIT: Duration = Duration::from_secs(90);
+/// Clients of the steady traffic.
+const CLIENTS: usize = 4;
+
+async fn seed() -> anyhow::Result<Seed> {
+    Seed::start(&mut |step: &str| eprintln!("-- {step}"), &[]).await
+}
+
+/// `(readyReplicas, replicas)` of the class's IngressClassParams status.
+async fn params_replicas(params: &Api<IngressClassParams>) -> anyhow::Result<(i32, i32)> {
+    let status = params.get("sluice").await?.status.unwrap_or_default();
+    Ok((
+        status.ready_replicas.unwrap_or_default(),
+        status.replicas.unwrap_or_default(),
+    ))
+}
+
+async fn pods(client: &kube::Client, namespace: &str, selector: &str) -> anyhow::Result<Vec<Pod>> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    Ok(api
+        .list(&ListParams::default().labels(selector))
+        .await?
+        .items)
+}
+
+fn name_of(pod: &Pod) -> String {
+    pod.metadata.name.clone().unwrap_or_default()
+}
+
+fn assert_no_failures(what: &str, tally: &Tally) {
+    eprintln!(
+        "{what}: {} requests answered, {} failed",
+        tally.ok,
+        tally.failures.len()
+    );
+    assert!(tally.ok > 0, "{what}: no request was answered");
+    assert!(
+        tally.failures.is_empty(),
+        "{what}: {} of {} requests failed, first ones: {:#?}",
+        tally.failures.len(),
+        tally.ok + tally.failures.len() as u64,
+        &tally.failures[..tally.failures.len().min(5)]
+    );
+}
+
+#[tokio::test]
+async fn params_status_follows_the_pods_and_a_deleted_pod_fails_no_request() -> anyhow::Result<()> {
+    let seed = seed().await?;
+    let client = seed.cluster.client().await?;
+    let params: Api<IngressClassParams> = Api::all(client.clone());
+    eventually(WAIT, "the params status to say 2/2", || async {
+        Ok((params_replicas(&params).await? == (2, 2)).then_some(()))
+    })
+    .await?;
+
+    let proxies = pods(&client, NAMESPACE, "app.kubernetes.io/component=proxy").await?;
+    assert_eq!(proxies.len(), 2, "{proxies:?}");
+    let traffic = Traffic::start(seed.http(), HOST, "/api", "api", CLIENTS);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let pod_api: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
+    let victim = name_of(&proxies[0]);
+    pod_api.delete(&victim, &DeleteParams::default()).await?;
+    // The pod is not available from the moment it is deleted until its replacement is ready.
+    eventually(WAIT, "the params status to drop to 1/2", || async {
+        Ok((params_replicas(&params).await? == (1, 2)).then_some(()))
+    })
+    .await?;
+    eventually(WAIT, "the deleted pod to be gone", || async {
+        Ok(pod_api.get_opt(&victim).await?.is_none().then_some(()))
+    })
+    .await?;
+    deployment_ready(&seed.cluster, NAMESPACE, FLEET).await?;
+    eventually(WAIT, "the params status to be back at 2/2", || async {
+        Ok((params_replicas(&params).await? == (2, 2)).then_some(()))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_no_failures("deleting a proxy pod", &traffic.stop().await);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_rolling_update_of_the_proxies_fails_no_request() -> anyhow::Result<()> {
+    let seed = seed().await?;
+    let client = seed.cluster.client().await?;
+    let before: Vec<String> = pods(&client, NAMESPACE, "app.kubernetes.io/component=proxy")
+        .await?
+        .iter()
+        .map(name_of)
+        .collect();
+    let traffic = Traffic::start(seed.http(), HOST, "/api", "api", CLIENTS);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // A change of the params' pod template: the operator rolls the fleet.
+    let started = Instant::now();
+    let params: Api<IngressClassParams> = Api::all(client.clone());
+    params
+        .patch(
+            "sluice",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "spec": { "podAnnotations": { "example.com/rollout": "2" } } })),
+        )
+        .await?;
+    eventually(WAIT, "every proxy pod to be replaced", || async {
+        let now = pods(&client, NAMESPACE, "app.kubernetes.io/component=proxy").await?;
+        let replaced = now.len() == 2
+            && now
+                .iter()
+                .all(|p| !before.contains(&name_of(p)) && p.metadata.deletion_timestamp.is_none());
+        Ok(replaced.then_some(()))
+    })
+    .await?;
+    deployment_ready(&seed.cluster, NAMESPACE, FLEET).await?;
+    eprintln!(
+        "rolling update done in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_no_failures("a rolling update", &traffic.stop().await);
+    Ok(())
+}
+
+/// The pod name in the Lease's holder identity (`POD_NAME_suffix`).
+async fn leader(leases: &Api<Lease>) -> anyhow::Result<Option<String>> {
+    let lease = leases.get_opt(OPERATOR).await?;
+    let holder = lease.and_then(|l| l.spec?.holder_identity);
+    Ok(holder
+        .filter(|h| !h.is_empty())
+        .and_then(|h| h.rsplit_once('_').map(|(pod, _)| pod.to_string())))
+}
+
+#[tokio::test]
+async fn the_leader_pod_going_away_hands_over_and_the_webhook_keeps_answering() -> anyhow::Result<()>
+{
+    let seed = seed().await?;
+    let client = seed.cluster.client().await?;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), NAMESPACE);
+    let old = eventually(WAIT, "a leader", || leader(&leases)).await?;
+    let operators = pods(&client, NAMESPACE, "app.kubernetes.io/component=operator").await?;
+    assert_eq!(operators.len(), 2);
+    assert!(
+        operators.iter().any(|p| name_of(p) == old),
+        "{old} is not an operator pod"
+    );
+
+    let pod_api: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
+    let deleted = Instant::now();
+    pod_api.delete(&old, &DeleteParams::default()).await?;
+    let new = eventually(WAIT, "another pod to lead", || async {
+        Ok(leader(&leases).await?.filter(|l| *l != old))
+    })
+    .await?;
+    eprintln!(
+        "leadership passed from {old} to {new} {:.1}s after the delete",
+        deleted.elapsed().as_secs_f64()
+    );
+
+    // While one operator pod is gone, the webhook answers through its Service: a
+    // conflicting Ingress is refused with the reason, not with a failed webhook call.
+    let conflict = std::fs::read_to_string(workspace_root().join("examples/conflict.yaml"))?;
+    for _ in 0..5 {
+        let out = seed
+            .cluster
+            .kubectl_stdin(&["apply", "-f", "-"], &conflict)?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            stderr.contains("is already served by Ingress default/app"),
+            "{stderr}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // The new leader reconciles: a new Ingress gets the node's address.
+    seed.cluster.apply(&[ingress(
+        "default",
+        "after-handover",
+        "sluice",
+        &[(
+            Some("after.example.com"),
+            vec![path("/", "Prefix", "frontend-svc", 80)],
+        )],
+    )])?;
+    let ingresses: Api<Ingress> = Api::namespaced(client.clone(), "default");
+    let address = eventually(WAIT, "the new Ingress's address", || async {
+        let i = ingresses.get("after-handover").await?;
+        Ok(i.status
+            .and_then(|s| s.load_balancer?.ingress?.first()?.ip.clone()))
+    })
+    .await?;
+    assert_eq!(address, seed.node_ip);
+    deployment_ready(&seed.cluster, NAMESPACE, OPERATOR).await?;
+    Ok(())
+}

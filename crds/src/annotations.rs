@@ -135,6 +135,15 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
     parsed
 }
 
+/// A duration flag of Sluice's binaries: [`parse_duration`], or `0`/`0s` for none (a
+/// shutdown delay, say, where nothing is to be waited for).
+pub fn parse_flag_duration(value: &str) -> Result<Duration, String> {
+    match value.trim() {
+        "0" | "0s" => Ok(Duration::ZERO),
+        other => parse_duration(other).map_err(str::to_string),
+    }
+}
+
 /// `250ms`, `5s`, `2m`, `1h`, or a bare number of seconds (as ingress-nginx takes them).
 pub fn parse_duration(value: &str) -> Result<Duration, &'static str> {
     let value = value.trim();

@@ -38,12 +38,12 @@ pub struct Args {
     pub webhook_key_file: Option<PathBuf>,
 
     /// How often the webhook certificate files are checked for changes.
-    #[arg(long, default_value = "10s", value_parser = duration)]
+    #[arg(long, default_value = "10s", value_parser = nonzero_duration)]
     pub webhook_cert_reload: Duration,
 
     /// On SIGTERM, how long the webhook keeps answering after leadership is given up, while
     /// the removal of this pod's endpoint reaches the API server.
-    #[arg(long, default_value = "5s", value_parser = duration)]
+    #[arg(long, default_value = "5s", value_parser = sluice_crds::annotations::parse_flag_duration)]
     pub shutdown_delay: Duration,
 
     /// Serve only the webhook; run no controllers.
@@ -88,6 +88,7 @@ pub struct Args {
     pub log_format: LogFormat,
 }
 
-fn duration(s: &str) -> Result<Duration, String> {
+/// A period: zero would be a busy loop.
+fn nonzero_duration(s: &str) -> Result<Duration, String> {
     sluice_crds::annotations::parse_duration(s).map_err(str::to_string)
 }

@@ -64,11 +64,11 @@ pub struct Args {
     pub default_key: Option<PathBuf>,
 
     /// Upstream connect timeout (ms, s, m or h), unless an Ingress sets its own.
-    #[arg(long, default_value = "5s", value_parser = duration)]
+    #[arg(long, default_value = "5s", value_parser = sluice_crds::annotations::parse_flag_duration)]
     pub connect_timeout: Duration,
 
     /// Upstream read timeout, unless an Ingress sets its own.
-    #[arg(long, default_value = "60s", value_parser = duration)]
+    #[arg(long, default_value = "60s", value_parser = sluice_crds::annotations::parse_flag_duration)]
     pub read_timeout: Duration,
 
     /// Endpoints tried per request when connecting fails.
@@ -76,11 +76,11 @@ pub struct Args {
     pub max_attempts: u8,
 
     /// After SIGTERM, keep accepting for this long before closing the listeners.
-    #[arg(long, default_value = "0s", value_parser = duration)]
+    #[arg(long, default_value = "0s", value_parser = sluice_crds::annotations::parse_flag_duration)]
     pub shutdown_delay: Duration,
 
     /// After the listeners close, how long requests in flight may take to finish.
-    #[arg(long, default_value = "10s", value_parser = duration)]
+    #[arg(long, default_value = "10s", value_parser = sluice_crds::annotations::parse_flag_duration)]
     pub grace_period: Duration,
 
     /// OTLP endpoint of an OpenTelemetry collector to export request spans to (e.g.
@@ -111,11 +111,4 @@ pub enum TlsVersion {
     V1_2,
     #[value(name = "1.3")]
     V1_3,
-}
-
-fn duration(s: &str) -> Result<Duration, String> {
-    if s.trim() == "0s" || s.trim() == "0" {
-        return Ok(Duration::ZERO);
-    }
-    sluice_crds::annotations::parse_duration(s).map_err(str::to_string)
 }

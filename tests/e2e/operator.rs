@@ -147,6 +147,47 @@ async fn a_class_gets_its_fleet_kept_as_declared_and_collected_with_it() -> anyh
         assert_eq!(s.metadata.uid, svc.metadata.uid, "updated, not replaced");
     })?;
 
+    // A setting removed from the params is removed from the fleet too.
+    let template = |d: &Deployment| d.spec.clone().unwrap_or_default().template;
+    cluster.apply(&[params(
+        "edge",
+        json!({ "replicas": 3, "service": { "httpNodePort": 31080 },
+                "nodeSelector": { "disk": "ssd" },
+                "tolerations": [{ "key": "edge", "operator": "Exists", "effect": "NoSchedule" }],
+                "podAnnotations": { "example.com/team": "edge" } }),
+    )])?;
+    eventually(
+        WAIT,
+        "the node selector, toleration and annotation",
+        || async {
+            let t = template(&deployments.get("sluice-proxy-sluice").await?);
+            let spec = t.spec.unwrap_or_default();
+            Ok((spec.node_selector.is_some()
+                && spec.tolerations.is_some()
+                && t.metadata.and_then(|m| m.annotations).is_some())
+            .then_some(()))
+        },
+    )
+    .await?;
+    cluster.apply(&[params(
+        "edge",
+        json!({ "replicas": 3, "service": { "httpNodePort": 31080 } }),
+    )])?;
+    eventually(
+        WAIT,
+        "the removed settings to be gone from the Deployment",
+        || async {
+            let t = template(&deployments.get("sluice-proxy-sluice").await?);
+            let spec = t.spec.unwrap_or_default();
+            let annotations = t.metadata.and_then(|m| m.annotations).unwrap_or_default();
+            Ok((spec.node_selector.is_none()
+                && spec.tolerations.is_none()
+                && !annotations.contains_key("example.com/team"))
+            .then_some(()))
+        },
+    )
+    .await?;
+
     // Drift is put back: a deleted Service returns.
     services
         .delete("sluice-proxy-sluice", &DeleteParams::default())

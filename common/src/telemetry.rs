@@ -33,7 +33,10 @@ pub enum OtlpProtocol {
     /// OTLP over gRPC (usually port 4317).
     #[default]
     Grpc,
-    /// OTLP over HTTP with protobuf bodies (usually port 4318, path /v1/traces).
+    /// OTLP over HTTP with protobuf bodies (usually port 4318, path /v1/traces). Spelled as
+    /// OpenTelemetry's OTEL_EXPORTER_OTLP_PROTOCOL spells it; the older `http-protobuf` is
+    /// still understood.
+    #[value(name = "http/protobuf", alias = "http-protobuf")]
     HttpProtobuf,
 }
 

@@ -1088,7 +1088,7 @@ impl OtlpProtocol {
     pub fn flag(self) -> &'static str {
         match self {
             Self::Grpc => "grpc",
-            Self::HttpProtobuf => "http-protobuf",
+            Self::HttpProtobuf => "http/protobuf",
         }
     }
 }

@@ -154,7 +154,7 @@ async fn spans_are_exported_over_http_protobuf() -> anyhow::Result<()> {
             "--otlp-endpoint",
             &endpoint,
             "--otlp-protocol",
-            "http-protobuf",
+            "http/protobuf",
             "--trace-sampling-ratio",
             "1",
         ],

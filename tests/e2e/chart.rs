@@ -78,6 +78,8 @@ async fn every_documented_option_renders_objects_the_api_server_accepts() -> any
             "--set",
             "ingressClass.params.tls.minVersion=1.3",
         ],
+        &["--set", "nameOverride=edge"],
+        &["--set", "fullnameOverride=ingress"],
         &[
             "--set",
             "image.repository=registry.example.com/sluice-operator",
@@ -110,6 +112,44 @@ async fn every_documented_option_renders_objects_the_api_server_accepts() -> any
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    Ok(())
+}
+
+/// A parent chart that depends on Sluice renders: Helm passes `global` to every subchart.
+#[tokio::test]
+async fn renders_as_a_subchart() -> anyhow::Result<()> {
+    let cluster = TestCluster::start().await?;
+    let parent = tempfile::tempdir()?;
+    let chart = workspace_root().join("charts/sluice");
+    std::fs::write(
+        parent.path().join("Chart.yaml"),
+        format!(
+            "apiVersion: v2\nname: platform\nversion: 1.0.0\ndependencies:\n  - name: sluice\n    version: 0.1.0\n    repository: file://{}\n",
+            chart.display()
+        ),
+    )?;
+    std::fs::write(
+        parent.path().join("values.yaml"),
+        "global:\n  imageRegistry: registry.example.com\nsluice:\n  nameOverride: edge\n",
+    )?;
+    let dir = parent.path().to_str().unwrap_or_default();
+    let out = cluster.helm(&["dependency", "build", dir])?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cluster.helm(&["template", "platform", dir, "--namespace", NAMESPACE])?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rendered = String::from_utf8(out.stdout)?;
+    assert!(
+        rendered.contains("name: platform-edge-operator"),
+        "{rendered}"
+    );
     Ok(())
 }
 

@@ -385,6 +385,56 @@ async fn ingresses_of_the_class_publish_the_node_addresses() -> anyhow::Result<(
         },
     )
     .await?;
+
+    // A ClusterIP class publishes its Service's cluster IP; a LoadBalancer class whose load
+    // balancer has no address yet publishes nothing. Never the nodes', which would not serve.
+    cluster.apply(&[
+        params("internal", json!({ "service": { "type": "ClusterIP" } })),
+        class("internal", Some("internal")),
+        params("public", json!({ "service": { "type": "LoadBalancer", "httpNodePort": 31180, "httpsNodePort": 31443 } })),
+        class("public", Some("public")),
+        ingress("default", "in", "internal", &[(Some("in.example.com"), vec![path("/", "Prefix", "web", 80)])]),
+        ingress("default", "pub", "public", &[(Some("pub.example.com"), vec![path("/", "Prefix", "web", 80)])]),
+    ])?;
+    let services: Api<Service> = Api::namespaced(ingresses.clone().into_client(), NS);
+    let cluster_ip = eventually(WAIT, "the ClusterIP Service", || async {
+        Ok(services
+            .get_opt("sluice-proxy-internal")
+            .await?
+            .and_then(|s| s.spec?.cluster_ip))
+    })
+    .await?;
+    let published = |name: &'static str| {
+        let ingresses = ingresses.clone();
+        async move {
+            let i = ingresses.get(name).await?;
+            anyhow::Ok(
+                i.status
+                    .and_then(|s| s.load_balancer?.ingress)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|i| i.ip)
+                    .collect::<Vec<_>>(),
+            )
+        }
+    };
+    eventually(
+        WAIT,
+        "the cluster IP on the ClusterIP class's Ingress",
+        || async { Ok((published("in").await? == [cluster_ip.clone()]).then_some(())) },
+    )
+    .await?;
+    eventually(WAIT, "the LoadBalancer Service", || async {
+        Ok(services.get_opt("sluice-proxy-public").await?)
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        published("pub").await?,
+        Vec::<String>::new(),
+        "no address before the load balancer has one"
+    );
+
     tokio::time::sleep(Duration::from_secs(1)).await;
     // An Ingress that leaves the class has its address taken back.
     let mut moved = ingress(

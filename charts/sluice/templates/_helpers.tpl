@@ -1,9 +1,12 @@
 {{/* The name of cluster-wide objects and the prefix of the others. */}}
 {{- define "sluice.fullname" -}}
-{{- if contains "sluice" .Release.Name -}}
+{{- $name := default "sluice" .Values.nameOverride -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 50 | trimSuffix "-" -}}
+{{- else if contains $name .Release.Name -}}
 {{- .Release.Name | trunc 50 | trimSuffix "-" -}}
 {{- else -}}
-{{- printf "%s-sluice" .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 50 | trimSuffix "-" -}}
 {{- end -}}
 {{- end -}}
 

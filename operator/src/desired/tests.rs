@@ -121,7 +121,7 @@ fn params_flow_into_the_objects() {
         "--log-format json",
         "--https-redirect-port 443",
         "--default-cert /etc/sluice/default-certificate/tls.crt",
-        "--otlp-endpoint http://otel-collector.observability:4318 --otlp-protocol http-protobuf --trace-sampling-ratio 0.25",
+        "--otlp-endpoint http://otel-collector.observability:4318 --otlp-protocol http/protobuf --trace-sampling-ratio 0.25",
     ] {
         assert!(args.contains(expected), "{expected:?} missing from {args}");
     }
@@ -161,4 +161,49 @@ fn fleet_names_fit_a_service_name() {
     assert!(name.len() <= 63, "{name}");
     assert_ne!(fleet_name(&long), fleet_name(&"b".repeat(63)));
     assert_eq!(fleet_name(&long), name, "stable");
+}
+
+/// What the operator renders, the proxy must accept, with the same meaning: the flags are
+/// declared by the proxy and written by the operator, so this is where they meet.
+#[test]
+fn every_rendered_argument_list_parses_in_the_proxy() {
+    use clap::Parser;
+    use sluice_proxy::cli::Args;
+    let variants = [
+        json!({}),
+        json!({ "service": { "type": "LoadBalancer" }, "tls": { "minVersion": "1.3", "sslRedirect": false } }),
+        json!({ "service": { "type": "NodePort", "httpsNodePort": 31443 },
+                "tls": { "defaultCertificateSecret": "wildcard" },
+                "logging": { "level": "debug", "format": "json" },
+                "upstream": { "connectTimeout": "2s", "readTimeout": "90s", "maxAttempts": 1 } }),
+        json!({ "tracing": { "otlpEndpoint": "http://collector:4318", "protocol": "http/protobuf", "samplingRatio": 0.5 } }),
+        json!({ "tracing": { "otlpEndpoint": "http://collector:4317", "protocol": "grpc" } }),
+    ];
+    for spec in variants {
+        let resolved = params(spec.clone());
+        let rendered = proxy_args("edge", &resolved);
+        let parsed = Args::try_parse_from(
+            std::iter::once("sluice-proxy".to_string()).chain(rendered.clone()),
+        )
+        .unwrap_or_else(|e| panic!("{spec}: {rendered:?} is refused by the proxy: {e}"));
+        assert_eq!(parsed.ingress_class, "edge");
+        assert_eq!(parsed.no_ssl_redirect, !resolved.tls.ssl_redirect, "{spec}");
+        assert_eq!(
+            parsed.connect_timeout, resolved.upstream.connect_timeout,
+            "{spec}"
+        );
+        assert_eq!(
+            parsed.read_timeout, resolved.upstream.read_timeout,
+            "{spec}"
+        );
+        assert_eq!(
+            parsed.default_cert.is_some(),
+            resolved.tls.default_certificate_secret.is_some(),
+            "{spec}"
+        );
+        assert_eq!(
+            parsed.otlp_endpoint, resolved.tracing.otlp_endpoint,
+            "{spec}"
+        );
+    }
 }

@@ -40,8 +40,8 @@ pub struct Sources<'a> {
     pub nodes: &'a [Arc<Node>],
 }
 
-/// Where `class` is reachable, sorted: the params' override, else the load balancer's
-/// addresses, else the Nodes' (ExternalIP, else InternalIP).
+/// Where `class` is reachable, sorted: the params' override, else what its fleet Service's
+/// type makes reachable (see [`service_addresses`]).
 pub fn class_addresses(sources: &Sources<'_>, class: &str) -> Vec<Address> {
     let params_name = sources
         .classes
@@ -67,22 +67,46 @@ pub fn class_addresses(sources: &Sources<'_>, class: &str) -> Vec<Address> {
             .collect(),
         None => {
             let service_name = fleet_name(class);
-            let lb = sources
+            match sources
                 .services
                 .iter()
                 .find(|s| s.metadata.name.as_deref() == Some(service_name.as_str()))
-                .map(|s| load_balancer_addresses(s))
-                .unwrap_or_default();
-            if lb.is_empty() {
-                node_addresses(sources.nodes)
-            } else {
-                lb
+                .map(|s| service_addresses(s))
+            {
+                Some(Reachable::Nodes) => node_addresses(sources.nodes),
+                Some(Reachable::At(list)) => list,
+                // No Service yet: nothing reaches the fleet.
+                None => Vec::new(),
             }
         }
     };
     list.sort();
     list.dedup();
     list
+}
+
+/// Where a fleet Service is reachable, by its type, as ingress-nginx publishes it: a
+/// LoadBalancer at its load balancer's addresses (none until it has them: the nodes' would
+/// not serve), a ClusterIP at its cluster IP, a NodePort on every Node.
+#[derive(Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum Reachable {
+    Nodes,
+    At(Vec<Address>),
+}
+
+pub fn service_addresses(service: &Service) -> Reachable {
+    let spec = service.spec.as_ref();
+    match spec.and_then(|s| s.type_.as_deref()).unwrap_or("ClusterIP") {
+        "NodePort" => Reachable::Nodes,
+        "LoadBalancer" => Reachable::At(load_balancer_addresses(service)),
+        _ => Reachable::At(
+            spec.and_then(|s| s.cluster_ip.clone())
+                .filter(|ip| !ip.is_empty() && ip != "None")
+                .map(Address::Ip)
+                .into_iter()
+                .collect(),
+        ),
+    }
 }
 
 /// What a Service's load balancer reports.

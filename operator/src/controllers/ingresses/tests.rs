@@ -49,6 +49,15 @@ fn node(name: &str, addresses: &[(&str, &str)]) -> Arc<Node> {
     arc(json!({ "metadata": { "name": name }, "status": { "addresses": addresses } }))
 }
 
+/// The fleet Service of class sluice, of `type_`, with `status`.
+fn fleet_service(type_: &str, status: serde_json::Value) -> Arc<Service> {
+    arc(json!({
+        "metadata": { "name": "sluice-proxy-sluice", "namespace": "sluice-system" },
+        "spec": { "type": type_, "clusterIP": "10.96.0.10" },
+        "status": status
+    }))
+}
+
 fn sources<'a>(
     classes: &'a [Arc<IngressClass>],
     params: &'a [Arc<IngressClassParams>],
@@ -93,8 +102,9 @@ fn nodes_external_ip_else_internal_ip() {
         ),
         node("n2", &[("InternalIP", "10.0.0.2")]),
     ];
+    let services = [fleet_service("NodePort", json!({}))];
     assert_eq!(
-        class_addresses(&sources(&classes, &[], &[], &nodes), "sluice"),
+        class_addresses(&sources(&classes, &[], &services, &nodes), "sluice"),
         vec![
             Address::Ip("10.0.0.2".into()),
             Address::Ip("203.0.113.1".into())
@@ -103,11 +113,36 @@ fn nodes_external_ip_else_internal_ip() {
 }
 
 #[test]
+fn only_addresses_that_serve_are_published() {
+    let classes = [class("sluice", None)];
+    let nodes = [node("n1", &[("InternalIP", "10.0.0.1")])];
+    let published = |service: Arc<Service>| {
+        class_addresses(&sources(&classes, &[], &[service], &nodes), "sluice")
+    };
+    // A load balancer that has no address yet: nothing, not the nodes'.
+    assert_eq!(published(fleet_service("LoadBalancer", json!({}))), vec![]);
+    // A ClusterIP Service: its cluster IP, not the nodes'.
+    assert_eq!(
+        published(fleet_service("ClusterIP", json!({}))),
+        vec![Address::Ip("10.96.0.10".into())]
+    );
+    assert_eq!(
+        published(fleet_service("NodePort", json!({}))),
+        vec![Address::Ip("10.0.0.1".into())]
+    );
+    // No Service yet: nothing reaches the fleet.
+    assert_eq!(
+        class_addresses(&sources(&classes, &[], &[], &nodes), "sluice"),
+        vec![]
+    );
+}
+
+#[test]
 fn load_balancer_addresses_then_params_override() {
-    let services: [Arc<Service>; 1] = [arc(json!({
-        "metadata": { "name": "sluice-proxy-sluice", "namespace": "sluice-system" },
-        "status": { "loadBalancer": { "ingress": [{ "hostname": "lb.example.net" }] } }
-    }))];
+    let services = [fleet_service(
+        "LoadBalancer",
+        json!({ "loadBalancer": { "ingress": [{ "hostname": "lb.example.net" }] } }),
+    )];
     let nodes = [node("n1", &[("InternalIP", "10.0.0.1")])];
     let classes = [class("sluice", None)];
     assert_eq!(

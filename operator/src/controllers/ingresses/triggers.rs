@@ -14,7 +14,7 @@ use sluice_crds::ingress::class::requested_class;
 use sluice_crds::names::DEFAULT_CLASS_ANNOTATION;
 use sluice_crds::params::{IngressClassParams, referenced_params};
 
-use super::addresses::{addresses_of_node, load_balancer_addresses};
+use super::addresses::{addresses_of_node, service_addresses};
 use crate::desired::fleet_name;
 
 /// What of an IngressClass decides which Ingresses are ours and where they are reached.
@@ -37,12 +37,9 @@ pub fn params_summary(params: &IngressClassParams) -> Summary<String> {
     (fingerprint(&params.spec), params.name_any())
 }
 
-/// A fleet Service matters for its load balancer's addresses only.
+/// A fleet Service matters for where it makes the fleet reachable only.
 pub fn service_summary(service: &Service) -> Summary<String> {
-    (
-        fingerprint(&load_balancer_addresses(service)),
-        service.name_any(),
-    )
+    (fingerprint(&service_addresses(service)), service.name_any())
 }
 
 /// A Node matters for the addresses it contributes only (not its heartbeats).

@@ -47,8 +47,10 @@ pub const KIND: &str = "IngressClassParams";
 /// The defaults of every optional field, in one place. The doc comments of the fields
 /// (the CRD's descriptions) state them too; a test keeps the two in agreement.
 pub mod defaults {
-    /// Proxy replicas.
+    /// Proxy replicas, and the fewest an autoscaler runs.
     pub const REPLICAS: i32 = 2;
+    /// The proxies' average CPU use an autoscaler aims at, in percent of the request.
+    pub const TARGET_CPU_UTILIZATION: i32 = 80;
     /// The proxy image repository.
     pub const IMAGE_REPOSITORY: &str = "ghcr.io/sluice-dev/sluice-proxy";
     /// The proxy image tag: the version of Sluice that manages the fleet.
@@ -127,6 +129,9 @@ const IMAGE_TAG_PATTERN: &str = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$";
     category = "sluice",
     status = "IngressClassParamsStatus",
     derive = "PartialEq",
+    validation = Rule::new("!has(self.spec) || !has(self.spec.replicas) || !has(self.spec.autoscaling)")
+        .message("set spec.replicas or spec.autoscaling, not both: with autoscaling, the autoscaler sets the number of proxy pods")
+        .field_path(".spec.autoscaling"),
     doc = "IngressClassParams configures the Sluice proxy fleet of an IngressClass. An IngressClass whose spec.controller is sluice.dev/ingress-controller names it in spec.parameters (apiGroup sluice.dev, kind IngressClassParams, scope Cluster).",
     printcolumn(
         name = "Type",
@@ -161,10 +166,16 @@ const IMAGE_TAG_PATTERN: &str = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$";
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = unwrap_descriptions)]
 pub struct IngressClassParamsSpec {
-    /// How many proxy pods to run, 0 to 100. Default: 2.
+    /// How many proxy pods to run, 0 to 100. Not with autoscaling. Default: 2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = limits::MAX_REPLICAS))]
     pub replicas: Option<i32>,
+
+    /// Scale the proxy pods with a HorizontalPodAutoscaler on their CPU use instead of a
+    /// fixed number; replicas must then be unset, and the operator leaves the Deployment's
+    /// replicas to the autoscaler. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<AutoscalingParams>,
 
     /// The proxy container image. Default: ghcr.io/sluice-dev/sluice-proxy at the operator's own
     /// version, pulled IfNotPresent.
@@ -266,6 +277,36 @@ pub enum PullPolicy {
     Always,
     /// Never pull; the image must be on the node.
     Never,
+}
+
+/// A HorizontalPodAutoscaler for the proxy pods.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = unwrap_descriptions)]
+#[x_kube(
+    validation = Rule::new("!has(self.minReplicas) || self.minReplicas <= self.maxReplicas")
+        .message("minReplicas must not exceed maxReplicas")
+        .field_path(".minReplicas"),
+)]
+pub struct AutoscalingParams {
+    /// The fewest proxy pods, 1 to 100. Default: 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = limits::MAX_REPLICAS))]
+    pub min_replicas: Option<i32>,
+
+    /// The most proxy pods, 1 to 100.
+    #[schemars(range(min = 1, max = limits::MAX_REPLICAS))]
+    pub max_replicas: i32,
+
+    /// The average CPU use the autoscaler aims at, in percent of the proxy container's CPU
+    /// request, 1 to 100. Default: 80.
+    #[serde(
+        rename = "targetCPUUtilizationPercentage",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(range(min = 1, max = 100))]
+    pub target_cpu_utilization_percentage: Option<i32>,
 }
 
 /// The Service in front of the proxies. The node ports apply to the types that open them,
@@ -657,7 +698,11 @@ pub fn parameters_reference(name: &str) -> IngressClassParametersReference {
 /// operator builds the fleet from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ResolvedParams {
+    /// The fixed number of proxy pods; with autoscaling, the autoscaler's minimum (the
+    /// count a new fleet starts with).
     pub replicas: i32,
+    /// `None`: `replicas` pods, kept by the operator.
+    pub autoscaling: Option<ResolvedAutoscaling>,
     pub image: ResolvedImage,
     pub service: ResolvedService,
     pub resources: ResourceRequirements,
@@ -722,6 +767,24 @@ pub struct ResolvedUpstream {
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub max_attempts: u32,
+}
+
+/// The proxy pods' autoscaler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResolvedAutoscaling {
+    pub min_replicas: i32,
+    pub max_replicas: i32,
+    pub target_cpu_utilization_percentage: i32,
+}
+
+impl ResolvedAutoscaling {
+    /// The replicas the operator declares for a Deployment the autoscaler scales: what it
+    /// has now, within the bounds (the bound a new fleet starts at), so the operator agrees
+    /// with the autoscaler instead of undoing it.
+    pub fn replicas(&self, live: Option<i32>) -> i32 {
+        live.unwrap_or(self.min_replicas)
+            .clamp(self.min_replicas, self.max_replicas)
+    }
 }
 
 /// Tracing.
@@ -806,6 +869,45 @@ impl IngressClassParamsSpec {
                 format!("must lie between 0 and {}", limits::MAX_REPLICAS),
             );
         }
+        let autoscaling = self.autoscaling.as_ref().map(|a| {
+            if self.replicas.is_some() {
+                fail(
+                    "autoscaling",
+                    "set spec.replicas or spec.autoscaling, not both".into(),
+                );
+            }
+            let resolved = ResolvedAutoscaling {
+                min_replicas: a.min_replicas.unwrap_or(defaults::REPLICAS),
+                max_replicas: a.max_replicas,
+                target_cpu_utilization_percentage: a
+                    .target_cpu_utilization_percentage
+                    .unwrap_or(defaults::TARGET_CPU_UTILIZATION),
+            };
+            let bounds = 1..=limits::MAX_REPLICAS;
+            if !bounds.contains(&resolved.min_replicas) || !bounds.contains(&resolved.max_replicas)
+            {
+                fail(
+                    "autoscaling",
+                    format!(
+                        "minReplicas and maxReplicas must lie between 1 and {}",
+                        limits::MAX_REPLICAS
+                    ),
+                );
+            } else if resolved.min_replicas > resolved.max_replicas {
+                fail(
+                    "autoscaling.minReplicas",
+                    "must not exceed maxReplicas".into(),
+                );
+            }
+            if !(1..=100).contains(&resolved.target_cpu_utilization_percentage) {
+                fail(
+                    "autoscaling.targetCPUUtilizationPercentage",
+                    "must lie between 1 and 100".into(),
+                );
+            }
+            resolved
+        });
+        let replicas = autoscaling.map_or(replicas, |a| a.min_replicas);
 
         let image = self.image.clone().unwrap_or_default();
         let image = ResolvedImage {
@@ -989,6 +1091,7 @@ impl IngressClassParamsSpec {
 
         let resolved = ResolvedParams {
             replicas,
+            autoscaling,
             image,
             service,
             resources: self.resources.clone().unwrap_or_else(default_resources),
@@ -1344,6 +1447,30 @@ mod tests {
             .map(ToString::to_string)
             .collect();
         assert_eq!(addresses, ["203.0.113.7", "2001:db8::1", "lb.example.com"]);
+    }
+
+    #[test]
+    fn autoscaling_takes_the_replicas_over() {
+        let r = spec(serde_json::json!({ "autoscaling": { "maxReplicas": 5 } }))
+            .resolve()
+            .unwrap();
+        assert_eq!(
+            r.autoscaling,
+            Some(ResolvedAutoscaling {
+                min_replicas: 2,
+                max_replicas: 5,
+                target_cpu_utilization_percentage: 80
+            })
+        );
+        assert_eq!(r.replicas, 2, "a new fleet starts at the minimum");
+        assert_eq!(
+            errors(serde_json::json!({ "replicas": 3, "autoscaling": { "maxReplicas": 5 } })),
+            ["spec.autoscaling: set spec.replicas or spec.autoscaling, not both"]
+        );
+        assert_eq!(
+            errors(serde_json::json!({ "autoscaling": { "minReplicas": 4, "maxReplicas": 3 } })),
+            ["spec.autoscaling.minReplicas: must not exceed maxReplicas"]
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Event, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, DeleteParams, ListParams};
@@ -210,6 +211,73 @@ async fn a_class_gets_its_fleet_kept_as_declared_and_collected_with_it() -> anyh
     })
     .await?;
     drop(operator);
+    Ok(())
+}
+
+/// With autoscaling the operator creates an autoscaler and never undoes its scaling; turning
+/// autoscaling off removes the autoscaler and brings the fixed count back.
+#[tokio::test]
+async fn an_autoscaler_keeps_its_replica_count() -> anyhow::Result<()> {
+    let (cluster, _operator) = setup().await?;
+    let client = cluster.client().await?;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
+    let autoscalers: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), NS);
+    let scaled = json!({ "autoscaling": { "minReplicas": 2, "maxReplicas": 6 } });
+    cluster.apply(&[
+        params("edge", scaled.clone()),
+        class("sluice", Some("edge")),
+    ])?;
+    let hpa = eventually(WAIT, "the autoscaler", || async {
+        Ok(autoscalers.get_opt("sluice-proxy-sluice").await?)
+    })
+    .await?;
+    let spec = hpa.spec.unwrap_or_default();
+    assert_eq!((spec.min_replicas, spec.max_replicas), (Some(2), 6));
+    let replicas = || async {
+        let d = deployments.get_opt("sluice-proxy-sluice").await?;
+        anyhow::Ok(d.and_then(|d| d.spec?.replicas))
+    };
+    eventually(WAIT, "the Deployment at the minimum", || async {
+        Ok((replicas().await? == Some(2)).then_some(()))
+    })
+    .await?;
+
+    // The autoscaler (here kubectl, through the same scale subresource) scales up; a
+    // reconcile that follows (a params change) keeps that count.
+    let out = cluster.kubectl(&[
+        "-n",
+        NS,
+        "scale",
+        "deployment/sluice-proxy-sluice",
+        "--replicas=5",
+    ])?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut annotated = scaled.clone();
+    annotated["podAnnotations"] = json!({ "example.com/rev": "2" });
+    cluster.apply(&[params("edge", annotated)])?;
+    eventually(WAIT, "the params change on the pod template", || async {
+        let d = deployments.get("sluice-proxy-sluice").await?;
+        let annotations = d
+            .spec
+            .and_then(|s| s.template.metadata?.annotations)
+            .unwrap_or_default();
+        Ok(annotations.contains_key("example.com/rev").then_some(()))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(replicas().await?, Some(5), "the autoscaler's count stands");
+
+    // Autoscaling off, a fixed count on: the autoscaler goes, the count is applied.
+    cluster.apply(&[params("edge", json!({ "replicas": 3 }))])?;
+    eventually(WAIT, "the autoscaler gone and 3 replicas", || async {
+        let gone = autoscalers.get_opt("sluice-proxy-sluice").await?.is_none();
+        Ok((gone && replicas().await? == Some(3)).then_some(()))
+    })
+    .await?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::IngressClass;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -26,7 +27,7 @@ use tracing::Instrument;
 use super::apply::{Applied, apply};
 use super::metrics::ControllerMetrics;
 use super::status::{Observed, status};
-use crate::desired::{Fleet, FleetSettings, desired, fleet_name};
+use crate::desired::{Fleet, FleetSettings, declared_replicas, desired, fleet_name};
 
 struct Context {
     client: Client,
@@ -104,6 +105,11 @@ pub async fn run(
         )
         .watches(
             Api::<PodDisruptionBudget>::namespaced(client.clone(), &ns),
+            managed.clone(),
+            move |o| to_owner(&o.metadata),
+        )
+        .watches(
+            Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), &ns),
             managed.clone(),
             move |o| to_owner(&o.metadata),
         )
@@ -263,6 +269,7 @@ async fn reconcile_class(
         deployment,
         service,
         pod_disruption_budget,
+        autoscaler,
     } = fleet;
     apply_one(
         &Api::namespaced(client.clone(), ns),
@@ -276,12 +283,25 @@ async fn reconcile_class(
         &mut changes,
     )
     .await?;
-    let deployment = apply_one(
-        &Api::namespaced(client.clone(), ns),
-        &deployment,
-        &mut changes,
-    )
-    .await?;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    let live = deployments.get_opt(&deployment.name_any()).await?;
+    let mut deployment = deployment;
+    if let Some(spec) = deployment.spec.as_mut() {
+        spec.replicas = Some(declared_replicas(&resolved, live.as_ref()));
+    }
+    let (deployment, applied) = apply(&deployments, live, &deployment).await?;
+    changes.extend(describe(&deployment, applied));
+    let deployment = Some(deployment);
+    let autoscalers: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), ns);
+    match &autoscaler {
+        Some(autoscaler) => {
+            apply_one(&autoscalers, autoscaler, &mut changes).await?;
+        }
+        // Autoscaling turned off: the operator's own autoscaler goes.
+        None => {
+            remove_autoscaler(&autoscalers, &fleet_name(&class.name_any()), &mut changes).await?
+        }
+    }
     apply_one(
         &Api::namespaced(client.clone(), ns),
         &pod_disruption_budget,
@@ -348,6 +368,39 @@ async fn reconcile_class(
         Action::requeue(Duration::from_secs(30))
     };
     Ok((next, changes.len()))
+}
+
+/// Deletes the fleet's autoscaler if there is one and it is the operator's.
+async fn remove_autoscaler(
+    api: &Api<HorizontalPodAutoscaler>,
+    name: &str,
+    changes: &mut Vec<Change>,
+) -> Result<(), kube::Error> {
+    let Some(live) = api.get_opt(name).await? else {
+        return Ok(());
+    };
+    let ours = live
+        .labels()
+        .get(labels::MANAGED_BY)
+        .is_some_and(|m| m == "sluice-operator");
+    if !ours {
+        return Ok(());
+    }
+    match api.delete(name, &Default::default()).await {
+        Ok(_) => {
+            changes.push(Change {
+                reason: "Deleted",
+                note: format!(
+                    "deleted HorizontalPodAutoscaler {}/{name}: autoscaling is off",
+                    live.namespace().unwrap_or_default()
+                ),
+                object: live.object_ref(&()),
+            });
+            Ok(())
+        }
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// A change made to one of a fleet's objects.

@@ -6,6 +6,10 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
 };
+use k8s_openapi::api::autoscaling::v2::{
+    CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec,
+    MetricTarget, ResourceMetricSource,
+};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction,
     ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile,
@@ -45,11 +49,23 @@ pub struct Fleet {
     pub deployment: Deployment,
     pub service: Service,
     pub pod_disruption_budget: PodDisruptionBudget,
+    /// With autoscaling only.
+    pub autoscaler: Option<HorizontalPodAutoscaler>,
 }
 
 impl Fleet {
-    /// How many objects a fleet has.
+    /// How many objects every fleet has (an autoscaler comes on top).
     pub const OBJECTS: usize = 5;
+}
+
+/// The replicas to declare on a fleet's Deployment, given the live one: the params' count,
+/// or under an autoscaler what the autoscaler has set (within its bounds), so that an apply
+/// never undoes a scale.
+pub fn declared_replicas(params: &ResolvedParams, live: Option<&Deployment>) -> i32 {
+    match params.autoscaling {
+        Some(autoscaling) => autoscaling.replicas(live.and_then(|d| d.spec.as_ref()?.replicas)),
+        None => params.replicas,
+    }
 }
 
 /// The name of a class's fleet objects: `sluice-proxy-CLASS`, shortened with a hash when
@@ -240,12 +256,40 @@ pub fn desired(class: &IngressClass, params: &ResolvedParams, settings: &FleetSe
         ..Default::default()
     };
 
+    let autoscaler = params.autoscaling.map(|a| HorizontalPodAutoscaler {
+        metadata: meta(&name, ns, class, &class_name),
+        spec: Some(HorizontalPodAutoscalerSpec {
+            scale_target_ref: CrossVersionObjectReference {
+                api_version: Some("apps/v1".into()),
+                kind: "Deployment".into(),
+                name: name.clone(),
+            },
+            min_replicas: Some(a.min_replicas),
+            max_replicas: a.max_replicas,
+            metrics: Some(vec![MetricSpec {
+                type_: "Resource".into(),
+                resource: Some(ResourceMetricSource {
+                    name: "cpu".into(),
+                    target: MetricTarget {
+                        type_: "Utilization".into(),
+                        average_utilization: Some(a.target_cpu_utilization_percentage),
+                        ..Default::default()
+                    },
+                }),
+                ..Default::default()
+            }]),
+            behavior: None,
+        }),
+        ..Default::default()
+    });
+
     Fleet {
         service_account,
         cluster_role_binding,
         deployment,
         service,
         pod_disruption_budget,
+        autoscaler,
     }
 }
 

@@ -207,3 +207,42 @@ fn every_rendered_argument_list_parses_in_the_proxy() {
         );
     }
 }
+
+#[test]
+fn autoscaling_adds_an_autoscaler_and_leaves_it_the_replicas() {
+    let resolved = params(json!({
+        "autoscaling": { "minReplicas": 2, "maxReplicas": 6, "targetCPUUtilizationPercentage": 70 }
+    }));
+    let fleet = desired(&class(), &resolved, &settings());
+    let hpa = serde_json::to_value(fleet.autoscaler.as_ref().unwrap()).unwrap();
+    assert_eq!(hpa["metadata"]["name"], "sluice-proxy-sluice");
+    assert_eq!(
+        hpa["metadata"]["ownerReferences"][0]["kind"],
+        "IngressClass"
+    );
+    assert_eq!(hpa["spec"]["scaleTargetRef"]["kind"], "Deployment");
+    assert_eq!(hpa["spec"]["scaleTargetRef"]["name"], "sluice-proxy-sluice");
+    assert_eq!(hpa["spec"]["minReplicas"], 2);
+    assert_eq!(hpa["spec"]["maxReplicas"], 6);
+    assert_eq!(
+        hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"],
+        70
+    );
+
+    let live = |replicas: i32| -> k8s_openapi::api::apps::v1::Deployment {
+        serde_json::from_value(
+            json!({ "spec": { "replicas": replicas, "selector": {}, "template": {} } }),
+        )
+        .unwrap()
+    };
+    // A new fleet starts at the minimum; then the autoscaler's count stands, within bounds.
+    assert_eq!(declared_replicas(&resolved, None), 2);
+    assert_eq!(declared_replicas(&resolved, Some(&live(5))), 5);
+    assert_eq!(declared_replicas(&resolved, Some(&live(9))), 6);
+    assert_eq!(declared_replicas(&resolved, Some(&live(1))), 2);
+
+    // Without autoscaling, the params' count, whatever the live one.
+    let fixed = params(json!({ "replicas": 3 }));
+    assert!(desired(&class(), &fixed, &settings()).autoscaler.is_none());
+    assert_eq!(declared_replicas(&fixed, Some(&live(5))), 3);
+}

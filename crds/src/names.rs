@@ -3,11 +3,31 @@
 /// The API group of Sluice's custom resources.
 pub const GROUP: &str = "sluice.dev";
 
-/// The `spec.controller` of an IngressClass that Sluice serves.
+/// The default `spec.controller` of the IngressClasses Sluice serves. Each installation can
+/// have its own (`--controller-name`), so that two of them in one cluster serve disjoint
+/// classes.
 pub const CONTROLLER_NAME: &str = "sluice.dev/ingress-controller";
 
 /// The field manager of every server-side apply Sluice makes.
 pub const FIELD_MANAGER: &str = "sluice-operator";
+
+/// The field manager of an installation's writes to Ingress status: [`FIELD_MANAGER`] for
+/// the default controller, else one of its own, so that each installation tells the
+/// addresses it published from another's.
+pub fn status_field_manager(controller: &str) -> String {
+    if controller == CONTROLLER_NAME {
+        return FIELD_MANAGER.to_string();
+    }
+    // A manager name is at most 128 characters; a controller value may be longer.
+    let name = format!("{FIELD_MANAGER} {controller}");
+    if name.len() <= 128 {
+        return name;
+    }
+    let hash = controller.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{FIELD_MANAGER} {hash:016x}")
+}
 
 /// The legacy annotation that names an Ingress's class (before `spec.ingressClassName`).
 pub const LEGACY_CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";

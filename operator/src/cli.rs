@@ -62,6 +62,11 @@ pub struct Args {
     #[arg(long, env = "SLUICE_PROXY_IMAGE")]
     pub proxy_image: Option<String>,
 
+    /// The `spec.controller` of the IngressClasses this operator serves. Give each
+    /// installation in a cluster its own, so that they serve disjoint classes.
+    #[arg(long, default_value = sluice_crds::names::CONTROLLER_NAME)]
+    pub controller_name: String,
+
     /// ClusterRole bound to every proxy fleet's ServiceAccount.
     #[arg(long, default_value = "sluice-proxy")]
     pub proxy_cluster_role: String,

@@ -74,7 +74,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         (Some(cert), Some(key)) => {
             let certificate =
                 Arc::new(ReloadingCert::new(cert, key).context("webhook certificate")?);
-            let webhook = Webhook::new(webhook_metrics);
+            let webhook = Webhook::new(webhook_metrics, &args.controller_name);
             let listener = tokio::net::TcpListener::bind(&args.webhook_addr)
                 .await
                 .with_context(|| format!("cannot listen on {}", args.webhook_addr))?;

@@ -35,6 +35,7 @@ fn main() -> anyhow::Result<()> {
     let mut objects = objects(ingresses)?;
     let options = CompileOptions {
         class: "sluice".into(),
+        controller: sluice_crds::names::CONTROLLER_NAME.into(),
         ssl_redirect: true,
     };
     println!(

@@ -22,6 +22,11 @@ pub struct Args {
     #[arg(long, default_value = "sluice", env = "SLUICE_INGRESS_CLASS")]
     pub ingress_class: String,
 
+    /// The `spec.controller` of this installation's IngressClasses: a class of another
+    /// controller is not served, even under the same name.
+    #[arg(long, default_value = sluice_crds::names::CONTROLLER_NAME)]
+    pub controller_name: String,
+
     /// Kubeconfig to use instead of $KUBECONFIG, ~/.kube/config or the in-cluster config.
     #[arg(long, value_name = "PATH")]
     pub kubeconfig: Option<PathBuf>,

@@ -74,6 +74,7 @@ fn run(
 ) -> anyhow::Result<()> {
     let state = Arc::new(State::new(CompileOptions {
         class: args.ingress_class.clone(),
+        controller: args.controller_name.clone(),
         ssl_redirect: !args.no_ssl_redirect,
     }));
     let default_certificate = Arc::new(

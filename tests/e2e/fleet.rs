@@ -212,3 +212,93 @@ async fn the_leader_pod_going_away_hands_over_and_the_webhook_keeps_answering() 
     deployment_ready(&seed.cluster, NAMESPACE, OPERATOR).await?;
     Ok(())
 }
+
+/// A second release with its own controller value serves its own class with its own fleet;
+/// neither operator touches the other's class.
+#[tokio::test]
+async fn two_releases_with_their_own_controllers_coexist() -> anyhow::Result<()> {
+    let seed = seed().await?;
+    let client = seed.cluster.client().await?;
+    let chart = workspace_root().join("charts/sluice");
+    let out = seed.cluster.helm(&[
+        "install",
+        "internal",
+        chart.to_str().unwrap_or_default(),
+        "--namespace",
+        "sluice-internal",
+        "--create-namespace",
+        "--set",
+        "ingressClass.name=internal",
+        "--set",
+        "ingressClass.controller=sluice.dev/internal",
+        "--set",
+        "ingressClass.params.service.type=ClusterIP",
+    ])?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    deployment_ready(&seed.cluster, "sluice-internal", "internal-sluice-operator").await?;
+    deployment_ready(&seed.cluster, "sluice-internal", "sluice-proxy-internal").await?;
+
+    // Each class has one fleet, in its own release's namespace.
+    let deployments = |ns: &str| {
+        let api: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(client.clone(), ns);
+        async move {
+            let names: Vec<String> = api
+                .list(&ListParams::default().labels("app.kubernetes.io/component=proxy"))
+                .await?
+                .items
+                .iter()
+                .filter_map(|d| d.metadata.name.clone())
+                .collect();
+            anyhow::Ok(names)
+        }
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(deployments(NAMESPACE).await?, [FLEET]);
+    assert_eq!(
+        deployments("sluice-internal").await?,
+        ["sluice-proxy-internal"]
+    );
+
+    // The internal class's Ingress gets its fleet's cluster IP from its own operator; the
+    // public one keeps the node's address and its traffic.
+    seed.cluster.apply(&[ingress(
+        "default",
+        "internal-app",
+        "internal",
+        &[(
+            Some("internal.example.com"),
+            vec![path("/", "Prefix", "api-svc", 80)],
+        )],
+    )])?;
+    let services: Api<k8s_openapi::api::core::v1::Service> =
+        Api::namespaced(client.clone(), "sluice-internal");
+    let cluster_ip = services
+        .get("sluice-proxy-internal")
+        .await?
+        .spec
+        .and_then(|s| s.cluster_ip)
+        .unwrap_or_default();
+    let ingresses: Api<Ingress> = Api::namespaced(client.clone(), "default");
+    let address = |name: &'static str| {
+        let ingresses = ingresses.clone();
+        async move {
+            let i = ingresses.get(name).await?;
+            anyhow::Ok(
+                i.status
+                    .and_then(|s| s.load_balancer?.ingress?.first()?.ip.clone()),
+            )
+        }
+    };
+    eventually(WAIT, "the internal Ingress's cluster IP", || async {
+        Ok((address("internal-app").await? == Some(cluster_ip.clone())).then_some(()))
+    })
+    .await?;
+    assert_eq!(address("app").await?, Some(seed.node_ip.clone()));
+    let reply = sluice_tests::client::get(seed.http(), HOST, "/api").await?;
+    assert_eq!(reply.server().as_deref(), Some("api"));
+    Ok(())
+}

@@ -20,8 +20,9 @@ struct Entry {
     keys: Vec<RuleKey>,
 }
 
-#[derive(Default)]
 pub struct Index {
+    /// The `spec.controller` of this installation's IngressClasses.
+    controller: String,
     classes: OurClasses,
     /// Every Ingress seen, whatever its class: a class change can make any of them ours.
     ingresses: HashMap<IngressId, Arc<Ingress>>,
@@ -38,11 +39,30 @@ fn id_of(ingress: &Ingress) -> IngressId {
     )
 }
 
+impl Default for Index {
+    fn default() -> Self {
+        Self::new(sluice_crds::names::CONTROLLER_NAME)
+    }
+}
+
 impl Index {
+    /// An empty index of the Ingresses of the classes whose controller is `controller`.
+    pub fn new(controller: &str) -> Self {
+        Self {
+            controller: controller.to_string(),
+            classes: OurClasses::default(),
+            ingresses: HashMap::new(),
+            entries: HashMap::new(),
+            holders: HashMap::new(),
+            hosts: HashMap::new(),
+            rules: 0,
+        }
+    }
+
     /// Sets the IngressClasses; re-indexes everything if which classes are Sluice's, or
     /// which is the default, changed.
     pub fn set_classes<'a>(&mut self, classes: impl IntoIterator<Item = &'a IngressClass>) {
-        let ours = OurClasses::from_classes(classes);
+        let ours = OurClasses::from_classes(&self.controller, classes);
         if ours != self.classes {
             self.classes = ours;
             let all: Vec<Arc<Ingress>> = self.ingresses.values().cloned().collect();

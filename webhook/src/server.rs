@@ -33,9 +33,10 @@ pub struct Webhook {
 }
 
 impl Webhook {
-    pub fn new(metrics: Metrics) -> Self {
+    /// A webhook for the Ingresses of the classes whose controller is `controller`.
+    pub fn new(metrics: Metrics, controller: &str) -> Self {
         Self {
-            index: Arc::default(),
+            index: Arc::new(RwLock::new(Index::new(controller))),
             synced: Arc::default(),
             metrics,
         }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 
-use crate::names::{CONTROLLER_NAME, DEFAULT_CLASS_ANNOTATION, LEGACY_CLASS_ANNOTATION};
+use crate::names::{DEFAULT_CLASS_ANNOTATION, LEGACY_CLASS_ANNOTATION};
 
 /// Sluice's IngressClasses by name, and which of them (if any) is the cluster default.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -13,12 +13,15 @@ pub struct OurClasses {
 }
 
 impl OurClasses {
-    /// Keeps the classes whose `spec.controller` is Sluice's.
-    pub fn from_classes<'a>(classes: impl IntoIterator<Item = &'a IngressClass>) -> Self {
+    /// Keeps the classes whose `spec.controller` is `controller` (this installation's).
+    pub fn from_classes<'a>(
+        controller: &str,
+        classes: impl IntoIterator<Item = &'a IngressClass>,
+    ) -> Self {
         let mut ours = Self::default();
         for class in classes {
-            let controller = class.spec.as_ref().and_then(|s| s.controller.as_deref());
-            if controller != Some(CONTROLLER_NAME) {
+            let value = class.spec.as_ref().and_then(|s| s.controller.as_deref());
+            if value != Some(controller) {
                 continue;
             }
             if let Some(name) = &class.metadata.name {
@@ -90,6 +93,7 @@ pub fn requested_class(ingress: &Ingress) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::names::CONTROLLER_NAME;
     use serde_json::json;
 
     fn class(name: &str, controller: &str, default: bool) -> IngressClass {
@@ -116,11 +120,14 @@ mod tests {
 
     #[test]
     fn resolves_by_field_then_annotation_then_default() {
-        let ours = OurClasses::from_classes(&[
-            class("sluice", CONTROLLER_NAME, true),
-            class("internal", CONTROLLER_NAME, false),
-            class("nginx", "k8s.io/ingress-nginx", false),
-        ]);
+        let ours = OurClasses::from_classes(
+            CONTROLLER_NAME,
+            &[
+                class("sluice", CONTROLLER_NAME, true),
+                class("internal", CONTROLLER_NAME, false),
+                class("nginx", "k8s.io/ingress-nginx", false),
+            ],
+        );
         assert_eq!(
             ours.class_of(&ingress(Some("internal"), None)),
             Some("internal")
@@ -141,7 +148,8 @@ mod tests {
 
     #[test]
     fn classless_ingresses_are_ours_only_with_a_default_class() {
-        let ours = OurClasses::from_classes(&[class("sluice", CONTROLLER_NAME, false)]);
+        let ours =
+            OurClasses::from_classes(CONTROLLER_NAME, &[class("sluice", CONTROLLER_NAME, false)]);
         assert_eq!(ours.class_of(&ingress(None, None)), None);
         let mut named = OurClasses::default();
         named.insert("sluice", false);
@@ -149,5 +157,20 @@ mod tests {
             named.class_of(&ingress(Some("sluice"), None)),
             Some("sluice")
         );
+    }
+
+    #[test]
+    fn classes_of_another_installation_are_not_ours() {
+        let classes = [
+            class("sluice", CONTROLLER_NAME, true),
+            class("internal", "example.com/internal", false),
+        ];
+        let public = OurClasses::from_classes(CONTROLLER_NAME, &classes);
+        let internal = OurClasses::from_classes("example.com/internal", &classes);
+        assert!(public.contains("sluice") && !public.contains("internal"));
+        assert!(internal.contains("internal") && !internal.contains("sluice"));
+        // Classless Ingresses go to the default class's installation only.
+        assert_eq!(public.class_of(&ingress(None, None)), Some("sluice"));
+        assert_eq!(internal.class_of(&ingress(None, None)), None);
     }
 }

@@ -20,7 +20,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
-use sluice_crds::names::{CONTROLLER_NAME, FIELD_MANAGER, GROUP, labels};
+use sluice_crds::names::{FIELD_MANAGER, GROUP, labels};
 use sluice_crds::params::{IngressClassParams, IngressClassParamsSpec, referenced_params};
 use tracing::Instrument;
 
@@ -48,8 +48,8 @@ pub enum Error {
 }
 
 /// Whether an IngressClass is one of Sluice's.
-pub fn is_ours(class: &IngressClass) -> bool {
-    class.spec.as_ref().and_then(|s| s.controller.as_deref()) == Some(CONTROLLER_NAME)
+pub fn is_ours(class: &IngressClass, controller: &str) -> bool {
+    class.spec.as_ref().and_then(|s| s.controller.as_deref()) == Some(controller)
 }
 
 /// Runs the fleet controller until `shutdown` resolves.
@@ -150,7 +150,7 @@ fn error_policy(class: Arc<IngressClass>, error: &Error, ctx: Arc<Context>) -> A
 async fn reconcile(class: Arc<IngressClass>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     let name = class.name_any();
-    if !is_ours(&class) || class.metadata.deletion_timestamp.is_some() {
+    if !is_ours(&class, &ctx.settings.controller) || class.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
     let span = tracing::info_span!(
@@ -164,7 +164,12 @@ async fn reconcile(class: Arc<IngressClass>, ctx: Arc<Context>) -> Result<Action
     ctx.metrics
         .duration
         .observe(started.elapsed().as_secs_f64());
-    let fleets = ctx.classes.state().iter().filter(|c| is_ours(c)).count();
+    let fleets = ctx
+        .classes
+        .state()
+        .iter()
+        .filter(|c| is_ours(c, &ctx.settings.controller))
+        .count();
     ctx.metrics
         .managed_objects
         .set((fleets * Fleet::OBJECTS) as i64);

@@ -31,6 +31,7 @@ impl Settings {
             fleet: FleetSettings {
                 namespace: args.namespace.clone(),
                 proxy_cluster_role: args.proxy_cluster_role.clone(),
+                controller: args.controller_name.clone(),
             },
             proxy_image: args.proxy_image.clone(),
         }
@@ -77,6 +78,7 @@ pub async fn run_while_leading(
         let ingresses = ingresses::run(
             client.clone(),
             settings.fleet.namespace.clone(),
+            settings.fleet.controller.clone(),
             recorder.clone(),
             metrics.clone(),
             stopped(&stop_tx),

@@ -39,6 +39,8 @@ pub struct FleetSettings {
     pub namespace: String,
     /// ClusterRole bound to each fleet's ServiceAccount.
     pub proxy_cluster_role: String,
+    /// The `spec.controller` of the classes this operator serves; the proxies get it too.
+    pub controller: String,
 }
 
 /// Every object of one fleet.
@@ -134,10 +136,12 @@ fn meta(name: &str, namespace: Option<&str>, class: &IngressClass, class_name: &
 }
 
 /// The proxy's command line for these params.
-pub fn proxy_args(class: &str, params: &ResolvedParams) -> Vec<String> {
+pub fn proxy_args(class: &str, controller: &str, params: &ResolvedParams) -> Vec<String> {
     let mut args = vec![
         "--ingress-class".to_string(),
         class.to_string(),
+        "--controller-name".into(),
+        controller.to_string(),
         "--http-addr".into(),
         format!("0.0.0.0:{HTTP_PORT}"),
         "--https-addr".into(),
@@ -235,7 +239,7 @@ pub fn desired(class: &IngressClass, params: &ResolvedParams, settings: &FleetSe
                     max_surge: Some(IntOrString::Int(1)),
                 }),
             }),
-            template: pod_template(&class_name, &name, params),
+            template: pod_template(&class_name, &name, &settings.controller, params),
             ..Default::default()
         }),
         ..Default::default()
@@ -293,7 +297,12 @@ pub fn desired(class: &IngressClass, params: &ResolvedParams, settings: &FleetSe
     }
 }
 
-fn pod_template(class: &str, name: &str, params: &ResolvedParams) -> PodTemplateSpec {
+fn pod_template(
+    class: &str,
+    name: &str,
+    controller: &str,
+    params: &ResolvedParams,
+) -> PodTemplateSpec {
     let http_get = |path: &str| HTTPGetAction {
         path: Some(path.into()),
         port: IntOrString::String("admin".into()),
@@ -328,7 +337,7 @@ fn pod_template(class: &str, name: &str, params: &ResolvedParams) -> PodTemplate
         name: "proxy".into(),
         image: Some(params.image.reference()),
         image_pull_policy: Some(params.image.pull_policy.as_str().into()),
-        args: Some(proxy_args(class, params)),
+        args: Some(proxy_args(class, controller, params)),
         env: Some(vec![EnvVar {
             name: "POD_NAME".into(),
             value_from: Some(EnvVarSource {

@@ -15,6 +15,7 @@ fn settings() -> FleetSettings {
     FleetSettings {
         namespace: "sluice-system".into(),
         proxy_cluster_role: "sluice-proxy".into(),
+        controller: "sluice.dev/ingress-controller".into(),
     }
 }
 
@@ -181,12 +182,13 @@ fn every_rendered_argument_list_parses_in_the_proxy() {
     ];
     for spec in variants {
         let resolved = params(spec.clone());
-        let rendered = proxy_args("edge", &resolved);
+        let rendered = proxy_args("edge", "example.com/edge", &resolved);
         let parsed = Args::try_parse_from(
             std::iter::once("sluice-proxy".to_string()).chain(rendered.clone()),
         )
         .unwrap_or_else(|e| panic!("{spec}: {rendered:?} is refused by the proxy: {e}"));
         assert_eq!(parsed.ingress_class, "edge");
+        assert_eq!(parsed.controller_name, "example.com/edge");
         assert_eq!(parsed.no_ssl_redirect, !resolved.tls.ssl_redirect, "{spec}");
         assert_eq!(
             parsed.connect_timeout, resolved.upstream.connect_timeout,

@@ -26,6 +26,8 @@ use tls::{TlsTable, certified_key};
 pub struct CompileOptions {
     /// The IngressClass this proxy serves.
     pub class: String,
+    /// The `spec.controller` of this installation's IngressClasses.
+    pub controller: String,
     /// Redirect plain HTTP to HTTPS for hosts with TLS (an Ingress can opt out).
     pub ssl_redirect: bool,
 }
@@ -59,7 +61,7 @@ pub struct Compiled {
 /// Builds the route table of `options.class` from `objects`.
 pub fn compile(objects: &ObjectSet, options: &CompileOptions) -> Compiled {
     let mut problems = Vec::new();
-    let ingresses = our_ingresses(objects, &options.class);
+    let ingresses = our_ingresses(objects, &options.controller, &options.class);
 
     let mut resolver = BackendResolver::new(
         objects.services.iter().map(|s| s.as_ref()),
@@ -182,8 +184,8 @@ pub fn compile(objects: &ObjectSet, options: &CompileOptions) -> Compiled {
 }
 
 /// The Ingresses served by `class`, highest precedence (oldest) first.
-fn our_ingresses<'a>(objects: &'a ObjectSet, class: &str) -> Vec<&'a Ingress> {
-    let mut ours = OurClasses::from_classes(objects.classes.iter().map(|c| c.as_ref()));
+fn our_ingresses<'a>(objects: &'a ObjectSet, controller: &str, class: &str) -> Vec<&'a Ingress> {
+    let mut ours = OurClasses::from_classes(controller, objects.classes.iter().map(|c| c.as_ref()));
     let class_object_exists = objects
         .classes
         .iter()

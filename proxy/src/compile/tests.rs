@@ -16,6 +16,7 @@ fn compile_yaml(yaml: &str) -> Compiled {
         &objects(yaml),
         &CompileOptions {
             class: "sluice".into(),
+            controller: sluice_crds::names::CONTROLLER_NAME.into(),
             ssl_redirect: true,
         },
     )
@@ -441,6 +442,7 @@ fn the_ssl_redirect_annotation_overrides_the_proxy_setting_both_ways() {
         &objects(&y),
         &CompileOptions {
             class: "sluice".into(),
+            controller: sluice_crds::names::CONTROLLER_NAME.into(),
             ssl_redirect: false,
         },
     );

@@ -55,7 +55,7 @@ struct Result {
 }
 
 async fn run(ingresses: usize, requests: usize, dir: &std::path::Path) -> anyhow::Result<Result> {
-    let webhook = Webhook::new(Default::default());
+    let webhook = Webhook::new(Default::default(), sluice_crds::names::CONTROLLER_NAME);
     {
         let mut index = webhook.index.write().unwrap_or_else(|e| e.into_inner());
         let class: IngressClass = serde_json::from_value(json!({

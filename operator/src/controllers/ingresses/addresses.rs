@@ -7,7 +7,6 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use serde_json::json;
-use sluice_crds::names::FIELD_MANAGER;
 use sluice_crds::params::{IngressClassParams, PublishedAddress, referenced_params};
 
 use crate::desired::fleet_name;
@@ -168,23 +167,23 @@ pub fn current_addresses(ingress: &Ingress) -> Vec<Address> {
     list
 }
 
-/// Whether Sluice's field manager owns part of the Ingress's status, i.e. published on it.
-/// Read from `managedFields`, so it survives an operator restart.
-pub fn published_by_us(ingress: &Ingress) -> bool {
+/// Whether this installation's field manager (`manager`) owns part of the Ingress's status,
+/// i.e. published on it. Read from `managedFields`, so it survives an operator restart.
+pub fn published_by_us(ingress: &Ingress, manager: &str) -> bool {
     ingress
         .metadata
         .managed_fields
         .iter()
         .flatten()
-        .any(is_our_status_entry)
+        .any(|entry| is_our_status_entry(manager, entry))
 }
 
-/// The managedFields entry of Sluice's status writes.
+/// The managedFields entry of this installation's status writes.
 pub fn is_our_status_entry(
+    manager: &str,
     entry: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry,
 ) -> bool {
-    entry.manager.as_deref() == Some(FIELD_MANAGER)
-        && entry.subresource.as_deref() == Some("status")
+    entry.manager.as_deref() == Some(manager) && entry.subresource.as_deref() == Some("status")
 }
 
 /// What to write to an Ingress's status, if anything.
@@ -198,14 +197,18 @@ pub enum StatusChange {
 
 /// Decides the status write for one Ingress: `desired` is `None` when the Ingress is not
 /// Sluice's. Nothing to write when the live object already says it.
-pub fn status_change(ingress: &Ingress, desired: Option<Vec<Address>>) -> Option<StatusChange> {
+pub fn status_change(
+    ingress: &Ingress,
+    desired: Option<Vec<Address>>,
+    manager: &str,
+) -> Option<StatusChange> {
     match desired {
         Some(desired) => {
             (current_addresses(ingress) != desired).then_some(StatusChange::Publish(desired))
         }
         // Once nothing is published there is nothing to give back (the API server may keep an
         // empty entry of ours in managedFields).
-        None => (published_by_us(ingress) && !current_addresses(ingress).is_empty())
+        None => (published_by_us(ingress, manager) && !current_addresses(ingress).is_empty())
             .then_some(StatusChange::Release),
     }
 }

@@ -42,13 +42,15 @@ const CONCURRENCY: u16 = 16;
 pub async fn run(
     client: Client,
     namespace: String,
+    controller: String,
     recorder: Recorder,
     metrics: ControllerMetrics,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let index = Arc::new(RwLock::new(Index::default()));
+    let index = Arc::new(RwLock::new(Index::new(&controller)));
     let announced = Arc::new(Mutex::new(Announced::default()));
 
+    let status_manager = sluice_crds::names::status_field_manager(&controller);
     let (ingresses, ingress_writer) = reflector::store::<Ingress>();
     let (classes, class_writer) = reflector::store::<IngressClass>();
     let (params, params_writer) = reflector::store::<IngressClassParams>();
@@ -66,7 +68,10 @@ pub async fn run(
             watcher::Config::default(),
         )
         .default_backoff()
-        .modify(keep_only_our_status_entry)
+        .modify({
+            let manager = status_manager.clone();
+            move |ingress| keep_only_our_status_entry(&manager, ingress)
+        })
         .inspect_ok(move |event| {
             index
                 .write()
@@ -140,18 +145,21 @@ pub async fn run(
         )
     };
     let node_triggers = {
-        let (ingresses, classes) = (ingresses.clone(), classes.clone());
+        let (ingresses, classes, controller) =
+            (ingresses.clone(), classes.clone(), controller.clone());
         triggers(
             Api::all(client.clone()),
             watcher::Config::default(),
             node_writer,
             triggers::node_summary,
-            move |_| triggers::ingresses_of_ours(&ingresses.state(), &classes.state()),
+            move |_| triggers::ingresses_of_ours(&controller, &ingresses.state(), &classes.state()),
         )
     };
 
     let ctx = Arc::new(Context {
         client,
+        controller,
+        status_manager,
         recorder,
         metrics,
         ingresses: ingresses.clone(),
@@ -182,9 +190,9 @@ pub async fn run(
 
 /// Nothing reads managedFields but Sluice's own status entry (to know what it published,
 /// across restarts); dropping the rest, and the entry's field list, saves memory at scale.
-fn keep_only_our_status_entry(ingress: &mut Ingress) {
+fn keep_only_our_status_entry(manager: &str, ingress: &mut Ingress) {
     if let Some(entries) = ingress.metadata.managed_fields.as_mut() {
-        entries.retain(is_our_status_entry);
+        entries.retain(|entry| is_our_status_entry(manager, entry));
         for entry in entries.iter_mut() {
             entry.fields_v1 = None;
         }

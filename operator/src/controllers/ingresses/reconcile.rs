@@ -13,7 +13,6 @@ use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource, ResourceExt};
 use sluice_crds::ingress::OurClasses;
-use sluice_crds::names::FIELD_MANAGER;
 use sluice_crds::params::IngressClassParams;
 use sluice_webhook::index::Index;
 use tracing::Instrument;
@@ -26,6 +25,10 @@ use crate::controllers::metrics::ControllerMetrics;
 /// was announced.
 pub struct Context {
     pub client: Client,
+    /// The `spec.controller` of the classes this operator serves.
+    pub controller: String,
+    /// The field manager of this installation's status writes.
+    pub status_manager: String,
     pub recorder: Recorder,
     pub metrics: ControllerMetrics,
     pub ingresses: Store<Ingress>,
@@ -107,7 +110,7 @@ async fn reconcile_ingress(
     ctx: &Context,
 ) -> Result<(bool, usize), Error> {
     let classes = ctx.classes.state();
-    let ours = OurClasses::from_classes(classes.iter().map(|c| c.as_ref()));
+    let ours = OurClasses::from_classes(&ctx.controller, classes.iter().map(|c| c.as_ref()));
     let class = ours.class_of(ingress);
     let desired = class.map(|class| {
         class_addresses(
@@ -121,7 +124,7 @@ async fn reconcile_ingress(
         )
     });
 
-    let wrote = match status_change(ingress, desired) {
+    let wrote = match status_change(ingress, desired, &ctx.status_manager) {
         Some(change) => {
             write_status(ctx, namespace, name, &change).await?;
             true
@@ -160,7 +163,7 @@ async fn write_status(
     let api: Api<Ingress> = Api::namespaced(ctx.client.clone(), namespace);
     api.patch_status(
         name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
+        &PatchParams::apply(&ctx.status_manager).force(),
         &Patch::Apply(&status_body(change)),
     )
     .await

@@ -3,6 +3,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use serde_json::json;
+use sluice_crds::names::FIELD_MANAGER;
 use sluice_crds::params::IngressClassParams;
 use sluice_webhook::index::Index;
 
@@ -80,7 +81,7 @@ fn with_status(ingress: &Ingress, ips: &[&str], ours: bool) -> Ingress {
     if ours {
         ingress.metadata.managed_fields = Some(vec![
             serde_json::from_value(json!({
-                "manager": sluice_crds::names::FIELD_MANAGER, "operation": "Apply", "subresource": "status"
+                "manager": FIELD_MANAGER, "operation": "Apply", "subresource": "status"
             }))
             .unwrap(),
         ]);
@@ -181,21 +182,38 @@ fn writes_only_what_the_live_object_lacks() {
     ];
     // The same addresses in another order: nothing to write.
     let live = with_status(&base, &["10.0.0.2", "10.0.0.1"], true);
-    assert_eq!(status_change(&live, Some(wanted.clone())), None);
+    assert_eq!(
+        status_change(&live, Some(wanted.clone()), FIELD_MANAGER),
+        None
+    );
     // A missing or different address: one write of the whole list.
     let live = with_status(&base, &["10.0.0.1"], true);
     assert_eq!(
-        status_change(&live, Some(wanted.clone())),
+        status_change(&live, Some(wanted.clone()), FIELD_MANAGER),
         Some(StatusChange::Publish(wanted))
     );
     // No longer ours: what Sluice published is taken back, once.
-    assert_eq!(status_change(&live, None), Some(StatusChange::Release));
-    assert_eq!(status_change(&with_status(&base, &[], true), None), None);
-    // Never ours: left alone, even if someone else wrote an address.
     assert_eq!(
-        status_change(&with_status(&base, &["192.0.2.1"], false), None),
+        status_change(&live, None, FIELD_MANAGER),
+        Some(StatusChange::Release)
+    );
+    assert_eq!(
+        status_change(&with_status(&base, &[], true), None, FIELD_MANAGER),
         None
     );
+    // Never ours: left alone, even if someone else wrote an address.
+    assert_eq!(
+        status_change(
+            &with_status(&base, &["192.0.2.1"], false),
+            None,
+            FIELD_MANAGER
+        ),
+        None
+    );
+    // Published by another installation of Sluice (another controller value): its own.
+    let other = sluice_crds::names::status_field_manager("sluice.dev/internal");
+    assert_ne!(other, FIELD_MANAGER);
+    assert_eq!(status_change(&live, None, &other), None);
 }
 
 #[test]

@@ -73,12 +73,13 @@ pub fn class_of_service<'a>(classes: &'a [Arc<IngressClass>], service: &str) -> 
         .find(|name| fleet_name(name) == service)
 }
 
-/// Every Ingress of Sluice's classes (a Node change can move all of them).
+/// Every Ingress of this operator's classes (a Node change can move all of them).
 pub fn ingresses_of_ours(
+    controller: &str,
     ingresses: &[Arc<Ingress>],
     classes: &[Arc<IngressClass>],
 ) -> Vec<ObjectRef<Ingress>> {
-    let ours = OurClasses::from_classes(classes.iter().map(|c| c.as_ref()));
+    let ours = OurClasses::from_classes(controller, classes.iter().map(|c| c.as_ref()));
     ingresses
         .iter()
         .filter(|i| ours.class_of(i).is_some())

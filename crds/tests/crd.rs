@@ -29,7 +29,7 @@ fn committed_yaml_is_what_the_types_generate() {
     assert_committed(
         CRD_YAML_PATH,
         &generated,
-        "crds/src/params.rs",
+        "crds/src/params/",
         CRDGEN_COMMAND,
     );
     assert!(generated.starts_with("# Generated"));

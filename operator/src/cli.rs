@@ -37,7 +37,31 @@ pub struct Args {
     #[arg(long, value_name = "FILE", requires = "webhook_cert_file")]
     pub webhook_key_file: Option<PathBuf>,
 
-    /// How often the webhook certificate files are checked for changes.
+    /// Keep the webhook's certificate in this Secret of --namespace instead of reading
+    /// files: a CA and serving certificate are generated when it is missing or unusable,
+    /// and the caBundle of --webhook-configuration is kept at its CA.
+    #[arg(
+        long,
+        value_name = "NAME",
+        conflicts_with = "webhook_cert_file",
+        requires_all = ["webhook_service", "webhook_configuration"]
+    )]
+    pub webhook_cert_secret: Option<String>,
+
+    /// The webhook's Service, whose DNS names the generated certificate carries.
+    #[arg(long, value_name = "NAME")]
+    pub webhook_service: Option<String>,
+
+    /// The ValidatingWebhookConfiguration that calls the webhook.
+    #[arg(long, value_name = "NAME")]
+    pub webhook_configuration: Option<String>,
+
+    /// Days a certificate generated for --webhook-cert-secret is valid (renewed 30 days
+    /// before its end).
+    #[arg(long, default_value_t = 3650, value_parser = clap::value_parser!(u32).range(31..=36500))]
+    pub webhook_cert_validity_days: u32,
+
+    /// How often the webhook certificate (files or Secret) is checked for changes.
     #[arg(long, default_value = "10s", value_parser = nonzero_duration)]
     pub webhook_cert_reload: Duration,
 

@@ -11,6 +11,7 @@ use sluice_common::telemetry::RootSampling;
 use sluice_operator::admin::{self, Admin};
 use sluice_operator::cli::Args;
 use sluice_operator::leader::{self, LeaseConfig};
+use sluice_operator::webhook_cert;
 use sluice_webhook::certs::ReloadingCert;
 use sluice_webhook::server::{self as webhook_server, Webhook};
 use tokio::sync::watch;
@@ -70,16 +71,46 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     // The webhook runs on every replica, leader or not: admission must not wait for an
     // election.
-    match (&args.webhook_cert_file, &args.webhook_key_file) {
-        (Some(cert), Some(key)) => {
+    let certificate: Option<Arc<dyn rustls::server::ResolvesServerCert>> = match (
+        &args.webhook_cert_file,
+        &args.webhook_key_file,
+        &args.webhook_cert_secret,
+    ) {
+        (Some(cert), Some(key), _) => {
             let certificate =
                 Arc::new(ReloadingCert::new(cert, key).context("webhook certificate")?);
+            tasks.spawn(certificate.clone().watch(args.webhook_cert_reload).map_ok());
+            Some(certificate)
+        }
+        (_, _, Some(secret)) => {
+            let settings = webhook_cert::Settings {
+                namespace: args.namespace.clone(),
+                secret: secret.clone(),
+                service: args.webhook_service.clone().unwrap_or_default(),
+                configuration: args.webhook_configuration.clone().unwrap_or_default(),
+                validity: Duration::from_secs(u64::from(args.webhook_cert_validity_days) * 86_400),
+            };
+            let certificate = webhook_cert::provision(client.clone(), &settings).await;
+            tasks.spawn(
+                webhook_cert::keep(
+                    client.clone(),
+                    settings,
+                    certificate.clone(),
+                    args.webhook_cert_reload,
+                )
+                .map_ok(),
+            );
+            Some(certificate)
+        }
+        _ => None,
+    };
+    match certificate {
+        Some(certificate) => {
             let webhook = Webhook::new(webhook_metrics, &args.controller_name);
             let listener = tokio::net::TcpListener::bind(&args.webhook_addr)
                 .await
                 .with_context(|| format!("cannot listen on {}", args.webhook_addr))?;
             tracing::info!(addr = %args.webhook_addr, "serving the admission webhook");
-            tasks.spawn(certificate.clone().watch(args.webhook_cert_reload).map_ok());
             tasks.spawn({
                 let app = webhook_server::router(webhook.clone());
                 async move {
@@ -98,7 +129,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 ready_tx.send_replace(true);
             });
         }
-        _ => {
+        None => {
             tracing::info!("no webhook certificate given: the admission webhook is not served");
             ready_tx.send_replace(true);
         }

@@ -115,6 +115,36 @@ async fn every_documented_option_renders_objects_the_api_server_accepts() -> any
     Ok(())
 }
 
+/// Rendering twice gives the same objects (GitOps tools compare renders): the chart makes
+/// no certificate or other random value of its own.
+#[tokio::test]
+async fn renders_the_same_every_time() -> anyhow::Result<()> {
+    let cluster = TestCluster::start().await?;
+    let chart = workspace_root().join("charts/sluice");
+    let render = || -> anyhow::Result<String> {
+        let out = cluster.helm(&[
+            "template",
+            "sluice",
+            chart.to_str().unwrap_or_default(),
+            "--namespace",
+            NAMESPACE,
+        ])?;
+        anyhow::ensure!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8(out.stdout)?)
+    };
+    let first = render()?;
+    assert_eq!(first, render()?);
+    assert!(
+        !first.contains("BEGIN CERTIFICATE") && !first.contains("caBundle:"),
+        "{first}"
+    );
+    Ok(())
+}
+
 /// A parent chart that depends on Sluice renders: Helm passes `global` to every subchart.
 #[tokio::test]
 async fn renders_as_a_subchart() -> anyhow::Result<()> {

@@ -170,7 +170,7 @@ fn markdown(crd: &CustomResourceDefinition) -> Result<String, String> {
     let w = &mut out;
     line(
         w,
-        "<!-- Generated from crds/src/params.rs by crdgen; do not edit. Regenerate with:",
+        "<!-- Generated from crds/src/params/ by crdgen; do not edit. Regenerate with:",
     );
     line(w, &format!("     {MARKDOWN_COMMAND} -->"));
     line(w, "");

@@ -1,0 +1,545 @@
+//! [`IngressClassParamsSpec::resolve`]: every default filled in and every rule the API
+//! server enforces checked again, one part of the spec at a time.
+
+use std::time::Duration;
+
+use crate::annotations::parse_duration;
+
+use super::resolved::{
+    FieldError, InvalidParams, PublishedAddress, ResolvedAutoscaling, ResolvedImage,
+    ResolvedLogging, ResolvedParams, ResolvedService, ResolvedTls, ResolvedTracing,
+    ResolvedUpstream,
+};
+use super::schema::{
+    DURATION_MESSAGE, is_dns_subdomain, is_duration, is_http_url, is_image_repository, is_image_tag,
+};
+use super::types::{
+    AutoscalingParams, ImageParams, IngressClassParams, IngressClassParamsSpec, LoggingParams,
+    ServiceParams, ServiceType, TlsParams, TracingParams, UpstreamParams,
+};
+use super::{default_resources, defaults, limits};
+
+impl IngressClassParams {
+    /// The params with every default filled in; see [`IngressClassParamsSpec::resolve`].
+    pub fn resolve(&self) -> Result<ResolvedParams, InvalidParams> {
+        self.spec.resolve()
+    }
+}
+
+impl IngressClassParamsSpec {
+    /// The params with every default filled in, after checking the rules the API server
+    /// enforces (for objects that did not pass through it, or passed an older CRD).
+    pub fn resolve(&self) -> Result<ResolvedParams, InvalidParams> {
+        let mut errors = Errors::default();
+        // In this order, which is the order the problems are reported in.
+        let (replicas, autoscaling) =
+            resolve_replicas(self.replicas, self.autoscaling.as_ref(), &mut errors);
+        let image = resolve_image(self.image.as_ref(), &mut errors);
+        let service = resolve_service(self.service.as_ref(), &mut errors);
+        let logging = resolve_logging(self.logging.as_ref());
+        let tls = resolve_tls(self.tls.as_ref(), &mut errors);
+        let upstream = resolve_upstream(self.upstream.as_ref(), &mut errors);
+        let tracing = resolve_tracing(self.tracing.as_ref(), &mut errors);
+        let addresses = resolve_addresses(self.addresses.as_deref(), &mut errors);
+
+        let resolved = ResolvedParams {
+            replicas,
+            autoscaling,
+            image,
+            service,
+            resources: self.resources.clone().unwrap_or_else(default_resources),
+            node_selector: self.node_selector.clone().unwrap_or_default(),
+            tolerations: self.tolerations.clone().unwrap_or_default(),
+            affinity: self.affinity.clone(),
+            pod_annotations: self.pod_annotations.clone().unwrap_or_default(),
+            logging,
+            tls,
+            upstream,
+            tracing,
+            addresses,
+        };
+        if errors.0.is_empty() {
+            Ok(resolved)
+        } else {
+            Err(InvalidParams(errors.0))
+        }
+    }
+}
+
+/// The problems found so far, in the order found.
+#[derive(Default)]
+struct Errors(Vec<FieldError>);
+
+impl Errors {
+    /// Records why `spec.<field>` cannot be used.
+    fn fail(&mut self, field: &str, reason: String) {
+        self.0.push(FieldError {
+            field: format!("spec.{field}"),
+            reason,
+        });
+    }
+}
+
+/// `replicas` and `autoscaling`: the replicas a fleet runs (with autoscaling, the minimum
+/// it starts at) and the autoscaler, if any.
+fn resolve_replicas(
+    replicas: Option<i32>,
+    autoscaling: Option<&AutoscalingParams>,
+    errors: &mut Errors,
+) -> (i32, Option<ResolvedAutoscaling>) {
+    let fixed = replicas.unwrap_or(defaults::REPLICAS);
+    if !(0..=limits::MAX_REPLICAS).contains(&fixed) {
+        errors.fail(
+            "replicas",
+            format!("must lie between 0 and {}", limits::MAX_REPLICAS),
+        );
+    }
+    let autoscaling = autoscaling.map(|autoscaling| {
+        if replicas.is_some() {
+            errors.fail(
+                "autoscaling",
+                "set spec.replicas or spec.autoscaling, not both".into(),
+            );
+        }
+        resolve_autoscaling(autoscaling, errors)
+    });
+    let replicas = autoscaling.map_or(fixed, |a| a.min_replicas);
+    (replicas, autoscaling)
+}
+
+/// `autoscaling`, when set.
+fn resolve_autoscaling(a: &AutoscalingParams, errors: &mut Errors) -> ResolvedAutoscaling {
+    let resolved = ResolvedAutoscaling {
+        min_replicas: a.min_replicas.unwrap_or(defaults::REPLICAS),
+        max_replicas: a.max_replicas,
+        target_cpu_utilization_percentage: a
+            .target_cpu_utilization_percentage
+            .unwrap_or(defaults::TARGET_CPU_UTILIZATION),
+    };
+    let bounds = 1..=limits::MAX_REPLICAS;
+    if !bounds.contains(&resolved.min_replicas) || !bounds.contains(&resolved.max_replicas) {
+        errors.fail(
+            "autoscaling",
+            format!(
+                "minReplicas and maxReplicas must lie between 1 and {}",
+                limits::MAX_REPLICAS
+            ),
+        );
+    } else if resolved.min_replicas > resolved.max_replicas {
+        errors.fail(
+            "autoscaling.minReplicas",
+            "must not exceed maxReplicas".into(),
+        );
+    }
+    if !(1..=100).contains(&resolved.target_cpu_utilization_percentage) {
+        errors.fail(
+            "autoscaling.targetCPUUtilizationPercentage",
+            "must lie between 1 and 100".into(),
+        );
+    }
+    resolved
+}
+
+/// `image`.
+fn resolve_image(image: Option<&ImageParams>, errors: &mut Errors) -> ResolvedImage {
+    let image = image.cloned().unwrap_or_default();
+    let image = ResolvedImage {
+        repository: image
+            .repository
+            .unwrap_or_else(|| defaults::IMAGE_REPOSITORY.to_string()),
+        tag: image.tag.unwrap_or_else(|| defaults::IMAGE_TAG.to_string()),
+        pull_policy: image.pull_policy.unwrap_or_default(),
+    };
+    if !is_image_repository(&image.repository) {
+        errors.fail(
+            "image.repository",
+            "must be an image repository such as ghcr.io/sluice-dev/sluice-proxy".into(),
+        );
+    }
+    if !is_image_tag(&image.tag) {
+        errors.fail(
+            "image.tag",
+            "must be an image tag: letters, digits, '_', '.' and '-', at most 128".into(),
+        );
+    }
+    image
+}
+
+/// `service`: ClusterIP without node ports or traffic policy, the other types with both.
+fn resolve_service(service: Option<&ServiceParams>, errors: &mut Errors) -> ResolvedService {
+    let service = service.cloned().unwrap_or_default();
+    let type_ = service.type_.unwrap_or_default();
+    if type_ == ServiceType::ClusterIp {
+        if service.http_node_port.is_some() || service.https_node_port.is_some() {
+            errors.fail(
+                "service",
+                "httpNodePort and httpsNodePort can only be set when type is NodePort or LoadBalancer"
+                    .into(),
+            );
+        }
+        if service.external_traffic_policy.is_some() {
+            errors.fail(
+                "service.externalTrafficPolicy",
+                "externalTrafficPolicy can only be set when type is NodePort or LoadBalancer"
+                    .into(),
+            );
+        }
+        return ResolvedService {
+            type_,
+            http_node_port: None,
+            https_node_port: None,
+            external_traffic_policy: None,
+            annotations: service.annotations.unwrap_or_default(),
+        };
+    }
+    let http = service.http_node_port.unwrap_or(defaults::HTTP_NODE_PORT);
+    let https = service.https_node_port.unwrap_or(defaults::HTTPS_NODE_PORT);
+    for (field, port) in [
+        ("service.httpNodePort", http),
+        ("service.httpsNodePort", https),
+    ] {
+        if !(limits::MIN_NODE_PORT..=limits::MAX_NODE_PORT).contains(&port) {
+            errors.fail(
+                field,
+                format!(
+                    "must lie between {} and {}",
+                    limits::MIN_NODE_PORT,
+                    limits::MAX_NODE_PORT
+                ),
+            );
+        }
+    }
+    if http == https {
+        errors.fail(
+            "service.httpsNodePort",
+            "httpNodePort and httpsNodePort must differ".into(),
+        );
+    }
+    ResolvedService {
+        type_,
+        http_node_port: Some(http),
+        https_node_port: Some(https),
+        external_traffic_policy: Some(service.external_traffic_policy.unwrap_or_default()),
+        annotations: service.annotations.unwrap_or_default(),
+    }
+}
+
+/// `logging`: any value the schema admits is valid.
+fn resolve_logging(logging: Option<&LoggingParams>) -> ResolvedLogging {
+    let logging = logging.cloned().unwrap_or_default();
+    ResolvedLogging {
+        level: logging.level.unwrap_or_default(),
+        format: logging.format.unwrap_or_default(),
+    }
+}
+
+/// `tls`.
+fn resolve_tls(tls: Option<&TlsParams>, errors: &mut Errors) -> ResolvedTls {
+    let tls = tls.cloned().unwrap_or_default();
+    if let Some(name) = &tls.default_certificate_secret
+        && !is_dns_subdomain(name)
+    {
+        errors.fail(
+            "tls.defaultCertificateSecret",
+            "must be a Secret name: lowercase letters, digits, '-' and '.', at most 253".into(),
+        );
+    }
+    ResolvedTls {
+        min_version: tls.min_version.unwrap_or_default(),
+        default_certificate_secret: tls.default_certificate_secret,
+        ssl_redirect: tls.ssl_redirect.unwrap_or(defaults::SSL_REDIRECT),
+    }
+}
+
+/// `upstream`.
+fn resolve_upstream(upstream: Option<&UpstreamParams>, errors: &mut Errors) -> ResolvedUpstream {
+    let upstream = upstream.cloned().unwrap_or_default();
+    let connect_timeout = resolve_duration(
+        "upstream.connectTimeout",
+        upstream.connect_timeout.as_deref(),
+        defaults::CONNECT_TIMEOUT,
+        errors,
+    );
+    let read_timeout = resolve_duration(
+        "upstream.readTimeout",
+        upstream.read_timeout.as_deref(),
+        defaults::READ_TIMEOUT,
+        errors,
+    );
+    let max_attempts = upstream.max_attempts.unwrap_or(defaults::MAX_ATTEMPTS);
+    if !(limits::MIN_ATTEMPTS..=limits::MAX_ATTEMPTS).contains(&max_attempts) {
+        errors.fail(
+            "upstream.maxAttempts",
+            format!(
+                "must lie between {} and {}",
+                limits::MIN_ATTEMPTS,
+                limits::MAX_ATTEMPTS
+            ),
+        );
+    }
+    ResolvedUpstream {
+        connect_timeout,
+        read_timeout,
+        max_attempts: u32::try_from(max_attempts).unwrap_or(0),
+    }
+}
+
+/// A duration field of `upstream`, or its default; zero (and an error) if it is not one.
+fn resolve_duration(
+    field: &str,
+    value: Option<&str>,
+    default: &str,
+    errors: &mut Errors,
+) -> Duration {
+    let value = value.unwrap_or(default);
+    if !is_duration(value) {
+        errors.fail(field, DURATION_MESSAGE.into());
+        return Duration::ZERO;
+    }
+    parse_duration(value).unwrap_or_else(|_| {
+        errors.fail(field, DURATION_MESSAGE.into());
+        Duration::ZERO
+    })
+}
+
+/// `tracing`.
+fn resolve_tracing(tracing: Option<&TracingParams>, errors: &mut Errors) -> ResolvedTracing {
+    let tracing = tracing.cloned().unwrap_or_default();
+    if let Some(endpoint) = &tracing.otlp_endpoint
+        && !is_http_url(endpoint)
+    {
+        errors.fail(
+            "tracing.otlpEndpoint",
+            "must be an http or https URL with a host".into(),
+        );
+    }
+    let sampling_ratio = tracing.sampling_ratio.unwrap_or(defaults::SAMPLING_RATIO);
+    if !(0.0..=1.0).contains(&sampling_ratio) {
+        errors.fail("tracing.samplingRatio", "must lie between 0 and 1".into());
+    }
+    ResolvedTracing {
+        otlp_endpoint: tracing.otlp_endpoint,
+        protocol: tracing.protocol.unwrap_or_default(),
+        sampling_ratio,
+    }
+}
+
+/// `addresses`: `None` when unset; the addresses that parse when set.
+fn resolve_addresses(
+    addresses: Option<&[String]>,
+    errors: &mut Errors,
+) -> Option<Vec<PublishedAddress>> {
+    let addresses = addresses?;
+    if addresses.len() > limits::MAX_ADDRESSES {
+        errors.fail(
+            "addresses",
+            format!("must hold at most {} addresses", limits::MAX_ADDRESSES),
+        );
+    }
+    let parsed = addresses
+        .iter()
+        .enumerate()
+        .filter_map(|(i, address)| {
+            let parsed = PublishedAddress::parse(address);
+            if parsed.is_none() {
+                errors.fail(
+                    &format!("addresses[{i}]"),
+                    "must be an IP address or a lowercase DNS name".into(),
+                );
+            }
+            parsed
+        })
+        .collect();
+    Some(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::{ExternalTrafficPolicy, LogFormat, LogLevel, PullPolicy, TlsVersion};
+
+    fn spec(json: serde_json::Value) -> IngressClassParamsSpec {
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn errors(json: serde_json::Value) -> Vec<String> {
+        match spec(json).resolve() {
+            Ok(_) => vec![],
+            Err(InvalidParams(errors)) => errors.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn empty_spec_resolves_to_the_documented_defaults() {
+        let r = spec(serde_json::json!({})).resolve().unwrap();
+        assert_eq!(r.replicas, 2);
+        assert_eq!(
+            r.image.reference(),
+            format!(
+                "ghcr.io/sluice-dev/sluice-proxy:{}",
+                env!("CARGO_PKG_VERSION")
+            )
+        );
+        assert_eq!(r.image.pull_policy.as_str(), "IfNotPresent");
+        assert_eq!(r.service.type_.as_str(), "NodePort");
+        assert_eq!(r.service.http_node_port, Some(30080));
+        assert_eq!(r.service.https_node_port, Some(30443));
+        assert_eq!(
+            r.service
+                .external_traffic_policy
+                .map(ExternalTrafficPolicy::as_str),
+            Some("Cluster")
+        );
+        assert!(r.service.annotations.is_empty());
+        let requests = r.resources.requests.unwrap();
+        let limits = r.resources.limits.unwrap();
+        assert_eq!(requests["cpu"].0, "100m");
+        assert_eq!(requests["memory"].0, "64Mi");
+        assert_eq!(limits["memory"].0, "256Mi");
+        assert!(!limits.contains_key("cpu"));
+        assert!(r.node_selector.is_empty() && r.tolerations.is_empty());
+        assert!(r.affinity.is_none() && r.pod_annotations.is_empty());
+        assert_eq!(
+            (r.logging.level.as_str(), r.logging.format.as_str()),
+            ("info", "text")
+        );
+        assert_eq!(r.tls.min_version.as_str(), "1.2");
+        assert_eq!(r.tls.default_certificate_secret, None);
+        assert!(r.tls.ssl_redirect);
+        assert_eq!(r.upstream.connect_timeout, Duration::from_secs(5));
+        assert_eq!(r.upstream.read_timeout, Duration::from_secs(60));
+        assert_eq!(r.upstream.max_attempts, 3);
+        assert_eq!(r.tracing.otlp_endpoint, None);
+        assert_eq!(r.tracing.sampling_ratio, 0.01);
+        assert_eq!(r.addresses, None);
+    }
+
+    #[test]
+    fn set_fields_win_over_defaults() {
+        let r = spec(serde_json::json!({
+            "replicas": 0,
+            "image": {"repository": "registry.local:5000/sluice", "tag": "dev", "pullPolicy": "Always"},
+            "service": {"type": "LoadBalancer", "httpNodePort": 31000, "externalTrafficPolicy": "Local",
+                        "annotations": {"lb.example.com/internal": "true"}},
+            "resources": {"limits": {"cpu": "1"}},
+            "logging": {"level": "debug", "format": "json"},
+            "tls": {"minVersion": "1.3", "defaultCertificateSecret": "wildcard-tls", "sslRedirect": false},
+            "upstream": {"connectTimeout": "250ms", "readTimeout": "2m", "maxAttempts": 1},
+            "tracing": {"otlpEndpoint": "http://otel-collector.observability:4318", "samplingRatio": 1.0},
+            "addresses": ["203.0.113.7", "2001:db8::1", "lb.example.com"],
+        }))
+        .resolve()
+        .unwrap();
+        assert_eq!(r.replicas, 0);
+        assert_eq!(r.image.reference(), "registry.local:5000/sluice:dev");
+        assert_eq!(r.image.pull_policy, PullPolicy::Always);
+        assert_eq!(r.service.type_, ServiceType::LoadBalancer);
+        assert_eq!(
+            (r.service.http_node_port, r.service.https_node_port),
+            (Some(31000), Some(30443))
+        );
+        assert_eq!(
+            r.service.external_traffic_policy,
+            Some(ExternalTrafficPolicy::Local)
+        );
+        assert_eq!(r.service.annotations.len(), 1);
+        // Set resources replace the default as a whole.
+        assert_eq!(r.resources.requests, None);
+        assert_eq!(r.resources.limits.unwrap()["cpu"].0, "1");
+        assert_eq!(
+            (r.logging.level, r.logging.format),
+            (LogLevel::Debug, LogFormat::Json)
+        );
+        assert_eq!(r.tls.min_version, TlsVersion::Tls13);
+        assert_eq!(
+            r.tls.default_certificate_secret.as_deref(),
+            Some("wildcard-tls")
+        );
+        assert!(!r.tls.ssl_redirect);
+        assert_eq!(r.upstream.connect_timeout, Duration::from_millis(250));
+        assert_eq!(r.upstream.read_timeout, Duration::from_secs(120));
+        assert_eq!(r.upstream.max_attempts, 1);
+        assert_eq!(r.tracing.sampling_ratio, 1.0);
+        let addresses: Vec<String> = r
+            .addresses
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(addresses, ["203.0.113.7", "2001:db8::1", "lb.example.com"]);
+    }
+
+    #[test]
+    fn autoscaling_takes_the_replicas_over() {
+        let r = spec(serde_json::json!({ "autoscaling": { "maxReplicas": 5 } }))
+            .resolve()
+            .unwrap();
+        assert_eq!(
+            r.autoscaling,
+            Some(ResolvedAutoscaling {
+                min_replicas: 2,
+                max_replicas: 5,
+                target_cpu_utilization_percentage: 80
+            })
+        );
+        assert_eq!(r.replicas, 2, "a new fleet starts at the minimum");
+        assert_eq!(
+            errors(serde_json::json!({ "replicas": 3, "autoscaling": { "maxReplicas": 5 } })),
+            ["spec.autoscaling: set spec.replicas or spec.autoscaling, not both"]
+        );
+        assert_eq!(
+            errors(serde_json::json!({ "autoscaling": { "minReplicas": 4, "maxReplicas": 3 } })),
+            ["spec.autoscaling.minReplicas: must not exceed maxReplicas"]
+        );
+    }
+
+    #[test]
+    fn cluster_ip_has_no_node_ports_or_traffic_policy() {
+        let r = spec(serde_json::json!({"service": {"type": "ClusterIP"}}))
+            .resolve()
+            .unwrap();
+        assert_eq!(r.service.http_node_port, None);
+        assert_eq!(r.service.https_node_port, None);
+        assert_eq!(r.service.external_traffic_policy, None);
+        assert_eq!(
+            errors(serde_json::json!({"service": {"type": "ClusterIP", "httpNodePort": 30080}})),
+            [
+                "spec.service: httpNodePort and httpsNodePort can only be set when type is NodePort or LoadBalancer"
+            ]
+        );
+        assert_eq!(
+            errors(
+                serde_json::json!({"service": {"type": "ClusterIP", "externalTrafficPolicy": "Local"}})
+            ),
+            [
+                "spec.service.externalTrafficPolicy: externalTrafficPolicy can only be set when type is NodePort or LoadBalancer"
+            ]
+        );
+    }
+
+    #[test]
+    fn resolve_refuses_what_the_api_server_refuses() {
+        assert_eq!(
+            errors(serde_json::json!({"service": {"httpNodePort": 30443}})),
+            ["spec.service.httpsNodePort: httpNodePort and httpsNodePort must differ"]
+        );
+        assert_eq!(
+            errors(serde_json::json!({"replicas": -1, "service": {"httpNodePort": 80}})),
+            [
+                "spec.replicas: must lie between 0 and 100",
+                "spec.service.httpNodePort: must lie between 30000 and 32767",
+            ]
+        );
+        assert_eq!(
+            errors(serde_json::json!({
+                "image": {"repository": "Ghcr.io/x", "tag": "-x"},
+                "tls": {"defaultCertificateSecret": "Bad_Name"},
+                "upstream": {"connectTimeout": "0s", "readTimeout": "5", "maxAttempts": 11},
+                "tracing": {"otlpEndpoint": "ftp://x", "samplingRatio": 1.5},
+                "addresses": ["", "not an address"],
+            }))
+            .len(),
+            10
+        );
+    }
+}

@@ -1,0 +1,162 @@
+//! The resolved view of IngressClassParams, and why a spec may not resolve.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Affinity, ResourceRequirements, Toleration};
+
+use super::schema::is_dns_subdomain;
+use super::types::{
+    ExternalTrafficPolicy, LogFormat, LogLevel, OtlpProtocol, PullPolicy, ServiceType, TlsVersion,
+};
+
+/// IngressClassParams with every default filled in and every rule checked: what the
+/// operator builds the fleet from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResolvedParams {
+    /// The fixed number of proxy pods; with autoscaling, the autoscaler's minimum (the
+    /// count a new fleet starts with).
+    pub replicas: i32,
+    /// `None`: `replicas` pods, kept by the operator.
+    pub autoscaling: Option<ResolvedAutoscaling>,
+    pub image: ResolvedImage,
+    pub service: ResolvedService,
+    pub resources: ResourceRequirements,
+    pub node_selector: BTreeMap<String, String>,
+    pub tolerations: Vec<Toleration>,
+    pub affinity: Option<Affinity>,
+    pub pod_annotations: BTreeMap<String, String>,
+    pub logging: ResolvedLogging,
+    pub tls: ResolvedTls,
+    pub upstream: ResolvedUpstream,
+    pub tracing: ResolvedTracing,
+    /// The addresses to publish on Ingress status; `None`: publish what the Service gets.
+    pub addresses: Option<Vec<PublishedAddress>>,
+}
+
+/// The proxy image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolvedImage {
+    pub repository: String,
+    pub tag: String,
+    pub pull_policy: PullPolicy,
+}
+
+impl ResolvedImage {
+    /// `repository:tag`, for a container's `image`.
+    pub fn reference(&self) -> String {
+        format!("{}:{}", self.repository, self.tag)
+    }
+}
+
+/// The proxy Service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolvedService {
+    pub type_: ServiceType,
+    /// `None` for ClusterIP.
+    pub http_node_port: Option<i32>,
+    /// `None` for ClusterIP.
+    pub https_node_port: Option<i32>,
+    /// `None` for ClusterIP (Kubernetes refuses the field there).
+    pub external_traffic_policy: Option<ExternalTrafficPolicy>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// The proxies' logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResolvedLogging {
+    pub level: LogLevel,
+    pub format: LogFormat,
+}
+
+/// TLS served by the proxies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolvedTls {
+    pub min_version: TlsVersion,
+    pub default_certificate_secret: Option<String>,
+    pub ssl_redirect: bool,
+}
+
+/// How the proxies talk to upstreams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResolvedUpstream {
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub max_attempts: u32,
+}
+
+/// The proxy pods' autoscaler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResolvedAutoscaling {
+    pub min_replicas: i32,
+    pub max_replicas: i32,
+    pub target_cpu_utilization_percentage: i32,
+}
+
+impl ResolvedAutoscaling {
+    /// The replicas the operator declares for a Deployment the autoscaler scales: what it
+    /// has now, within the bounds (the bound a new fleet starts at), so the operator agrees
+    /// with the autoscaler instead of undoing it.
+    pub fn replicas(&self, live: Option<i32>) -> i32 {
+        live.unwrap_or(self.min_replicas)
+            .clamp(self.min_replicas, self.max_replicas)
+    }
+}
+
+/// Tracing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResolvedTracing {
+    pub otlp_endpoint: Option<String>,
+    pub protocol: OtlpProtocol,
+    pub sampling_ratio: f64,
+}
+
+/// An address to publish on Ingress status: `status.loadBalancer.ingress[].ip` or `.hostname`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PublishedAddress {
+    Ip(IpAddr),
+    Hostname(String),
+}
+
+impl PublishedAddress {
+    /// An IP address, or else a DNS name; `None` if it is neither.
+    pub fn parse(value: &str) -> Option<Self> {
+        if let Ok(ip) = value.parse::<IpAddr>() {
+            return Some(Self::Ip(ip));
+        }
+        is_dns_subdomain(value).then(|| Self::Hostname(value.to_string()))
+    }
+}
+
+impl fmt::Display for PublishedAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ip(ip) => ip.fmt(f),
+            Self::Hostname(name) => f.write_str(name),
+        }
+    }
+}
+
+/// A field of IngressClassParams with a value the operator cannot use.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct FieldError {
+    /// The field's path, such as `spec.service.httpNodePort`.
+    pub field: String,
+    pub reason: String,
+}
+
+/// Why IngressClassParams cannot be used: every problem found, one per field.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", join(.0))]
+pub struct InvalidParams(pub Vec<FieldError>);
+
+fn join(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}

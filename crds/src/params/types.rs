@@ -1,0 +1,564 @@
+//! The custom resource itself: the spec and status of IngressClassParams as users write and
+//! the operator reports them, with the serde names, bounds, patterns and CEL rules of the
+//! generated CRD. The doc comments here are the CRD's descriptions.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use k8s_openapi::api::core::v1::{Affinity, ResourceRequirements, Toleration};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::limits;
+use super::schema::{
+    DNS_SUBDOMAIN_PATTERN, DURATION_MESSAGE, DURATION_PATTERN, DURATION_RULE,
+    IMAGE_REPOSITORY_PATTERN, IMAGE_TAG_PATTERN, address_rule, node_ports_differ_rule,
+    quantity_rules, unwrap_descriptions,
+};
+
+/// The spec of IngressClassParams: the proxy fleet of the IngressClasses that name these
+/// params. Every field is optional; an empty spec (`{}`) runs the defaults.
+// Clippy takes the repeated `type_ = ..` of the printer columns for duplicated attributes.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    // names::GROUP: the derive takes a literal only; a test checks that the two agree.
+    group = "sluice.dev",
+    version = "v1alpha1",
+    kind = "IngressClassParams",
+    plural = "ingressclassparams",
+    singular = "ingressclassparams",
+    shortname = "icp",
+    category = "sluice",
+    status = "IngressClassParamsStatus",
+    derive = "PartialEq",
+    validation = Rule::new("!has(self.spec) || !has(self.spec.replicas) || !has(self.spec.autoscaling)")
+        .message("set spec.replicas or spec.autoscaling, not both: with autoscaling, the autoscaler sets the number of proxy pods")
+        .field_path(".spec.autoscaling"),
+    doc = "IngressClassParams configures the Sluice proxy fleet of an IngressClass. An IngressClass whose spec.controller is sluice.dev/ingress-controller names it in spec.parameters (apiGroup sluice.dev, kind IngressClassParams, scope Cluster).",
+    printcolumn(
+        name = "Type",
+        type_ = "string",
+        json_path = ".status.serviceType",
+        description = "The type of the proxy Service"
+    ),
+    printcolumn(
+        name = "HTTP",
+        type_ = "integer",
+        json_path = ".status.httpNodePort",
+        description = "The node port assigned to HTTP"
+    ),
+    printcolumn(
+        name = "HTTPS",
+        type_ = "integer",
+        json_path = ".status.httpsNodePort",
+        description = "The node port assigned to HTTPS"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].status"#,
+        description = "Whether the proxy fleet is ready"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = unwrap_descriptions)]
+pub struct IngressClassParamsSpec {
+    /// How many proxy pods to run, 0 to 100. Not with autoscaling. Default: 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = limits::MAX_REPLICAS))]
+    pub replicas: Option<i32>,
+
+    /// Scale the proxy pods with a HorizontalPodAutoscaler on their CPU use instead of a
+    /// fixed number; replicas must then be unset, and the operator leaves the Deployment's
+    /// replicas to the autoscaler. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<AutoscalingParams>,
+
+    /// The proxy container image. Default: ghcr.io/sluice-dev/sluice-proxy at the operator's own
+    /// version, pulled IfNotPresent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageParams>,
+
+    /// The Service in front of the proxies. Default: type NodePort, HTTP on node port 30080
+    /// and HTTPS on node port 30443.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceParams>,
+
+    /// Compute resources of the proxy container. When set, it replaces the default as a
+    /// whole. Default: requests cpu 100m and memory 64Mi, limits memory 256Mi.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = quantity_rules)]
+    pub resources: Option<ResourceRequirements>,
+
+    /// Node labels a node must have to run a proxy pod. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_selector: Option<BTreeMap<String, String>>,
+
+    /// Tolerations of the proxy pods. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerations: Option<Vec<Toleration>>,
+
+    /// Scheduling affinity of the proxy pods. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+
+    /// Annotations added to the proxy pods. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_annotations: Option<BTreeMap<String, String>>,
+
+    /// The proxies' logs. Default: level info, format text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logging: Option<LoggingParams>,
+
+    /// TLS served by the proxies. Default: TLS 1.2 and later, no default certificate, HTTP
+    /// redirected to HTTPS for the TLS hosts of an Ingress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsParams>,
+
+    /// How the proxies talk to the upstream endpoints. Default: connect timeout 5s, read
+    /// timeout 60s, at most 3 attempts per request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<UpstreamParams>,
+
+    /// OpenTelemetry tracing of requests. Default: no exporter; when an endpoint is set, 0.01
+    /// of requests are sampled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracing: Option<TracingParams>,
+
+    /// The addresses to publish in the status of every Ingress of the class, each an IP
+    /// address or a DNS name, at most 16. When unset, the operator publishes the addresses it
+    /// finds for the proxy Service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = limits::MAX_ADDRESSES))]
+    #[schemars(extend("items" = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": limits::MAX_DNS_NAME,
+        "x-kubernetes-validations": [{
+            "rule": address_rule(),
+            "message": "must be an IP address or a lowercase DNS name",
+        }],
+    }))]
+    pub addresses: Option<Vec<String>>,
+}
+
+/// The proxy container image.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = unwrap_descriptions)]
+pub struct ImageParams {
+    /// The image repository, with its registry host and port if any. Default:
+    /// ghcr.io/sluice-dev/sluice-proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255), regex(pattern = IMAGE_REPOSITORY_PATTERN))]
+    pub repository: Option<String>,
+
+    /// The image tag. Default: the version of the operator that manages the fleet, so the
+    /// proxies upgrade with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128), regex(pattern = IMAGE_TAG_PATTERN))]
+    pub tag: Option<String>,
+
+    /// When the kubelet pulls the image: IfNotPresent, Always or Never. Default: IfNotPresent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_policy: Option<PullPolicy>,
+}
+
+/// When the kubelet pulls the proxy image.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum PullPolicy {
+    /// Pull the image only if the node does not have it.
+    #[default]
+    IfNotPresent,
+    /// Pull the image every time a pod starts.
+    Always,
+    /// Never pull; the image must be on the node.
+    Never,
+}
+
+/// A HorizontalPodAutoscaler for the proxy pods.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = unwrap_descriptions)]
+#[x_kube(
+    validation = Rule::new("!has(self.minReplicas) || self.minReplicas <= self.maxReplicas")
+        .message("minReplicas must not exceed maxReplicas")
+        .field_path(".minReplicas"),
+)]
+pub struct AutoscalingParams {
+    /// The fewest proxy pods, 1 to 100. Default: 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = limits::MAX_REPLICAS))]
+    pub min_replicas: Option<i32>,
+
+    /// The most proxy pods, 1 to 100.
+    #[schemars(range(min = 1, max = limits::MAX_REPLICAS))]
+    pub max_replicas: i32,
+
+    /// The average CPU use the autoscaler aims at, in percent of the proxy container's CPU
+    /// request, 1 to 100. Default: 80.
+    #[serde(
+        rename = "targetCPUUtilizationPercentage",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(range(min = 1, max = 100))]
+    pub target_cpu_utilization_percentage: Option<i32>,
+}
+
+/// The Service in front of the proxies. The node ports apply to the types that open them,
+/// NodePort and LoadBalancer; with ClusterIP the API server refuses them (and
+/// externalTrafficPolicy) rather than ignore them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = unwrap_descriptions)]
+#[x_kube(
+    validation = Rule::new(node_ports_differ_rule())
+        .message("httpNodePort and httpsNodePort must differ")
+        .field_path(".httpsNodePort"),
+    validation = Rule::new(
+        "!has(self.type) || self.type != 'ClusterIP' || (!has(self.httpNodePort) && !has(self.httpsNodePort))"
+    )
+        .message("httpNodePort and httpsNodePort can only be set when type is NodePort or LoadBalancer")
+        .reason(Reason::FieldValueForbidden),
+    validation = Rule::new(
+        "!has(self.type) || self.type != 'ClusterIP' || !has(self.externalTrafficPolicy)"
+    )
+        .message("externalTrafficPolicy can only be set when type is NodePort or LoadBalancer")
+        .field_path(".externalTrafficPolicy")
+        .reason(Reason::FieldValueForbidden),
+)]
+pub struct ServiceParams {
+    /// The Service type: NodePort, LoadBalancer or ClusterIP. Default: NodePort.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub type_: Option<ServiceType>,
+
+    /// The node port of plain HTTP (Service port 80), 30000 to 32767. Only with type NodePort
+    /// or LoadBalancer. Default: 30080.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = limits::MIN_NODE_PORT, max = limits::MAX_NODE_PORT))]
+    pub http_node_port: Option<i32>,
+
+    /// The node port of HTTPS (Service port 443), 30000 to 32767, not the same as
+    /// httpNodePort. Only with type NodePort or LoadBalancer. Default: 30443.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = limits::MIN_NODE_PORT, max = limits::MAX_NODE_PORT))]
+    pub https_node_port: Option<i32>,
+
+    /// Where external traffic may go: Cluster (any proxy, from any node) or Local (only a
+    /// proxy on the node it arrived at, which keeps the client's source address). Only with
+    /// type NodePort or LoadBalancer. Default: Cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_traffic_policy: Option<ExternalTrafficPolicy>,
+
+    /// Annotations added to the Service (for example a cloud load balancer's settings).
+    /// Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+}
+
+/// The type of the proxy Service.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ServiceType {
+    /// A port on every node (the node ports) in front of the proxies.
+    #[default]
+    NodePort,
+    /// A cloud load balancer, itself in front of node ports.
+    LoadBalancer,
+    /// A cluster-internal address only.
+    #[serde(rename = "ClusterIP")]
+    ClusterIp,
+}
+
+/// Where a Service sends external traffic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ExternalTrafficPolicy {
+    /// To any ready proxy in the cluster.
+    #[default]
+    Cluster,
+    /// Only to a proxy on the node the traffic arrived at.
+    Local,
+}
+
+/// The proxies' logs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = unwrap_descriptions)]
+pub struct LoggingParams {
+    /// The least severe level logged: trace, debug, info, warn or error. Default: info.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<LogLevel>,
+
+    /// The log line format: text or json. Default: text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<LogFormat>,
+}
+
+/// The least severe level the proxies log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Everything, including per-request detail.
+    Trace,
+    /// Debugging detail.
+    Debug,
+    /// Normal operation.
+    #[default]
+    Info,
+    /// Problems worth a look.
+    Warn,
+    /// Failures only.
+    Error,
+}
+
+/// The format of the proxies' log lines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// TLS served by the proxies.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = unwrap_descriptions)]
+pub struct TlsParams {
+    /// The oldest TLS version served to clients: "1.2" or "1.3". With "1.3", TLS 1.2
+    /// handshakes still complete, but every request on such a connection is answered 426
+    /// Upgrade Required. Default: "1.2".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_version: Option<TlsVersion>,
+
+    /// The name of a kubernetes.io/tls Secret in the operator's namespace, served to clients
+    /// whose SNI matches no Ingress's TLS hosts (or that send none). Default: none (the proxy
+    /// serves a self-signed certificate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = limits::MAX_DNS_NAME), regex(pattern = DNS_SUBDOMAIN_PATTERN))]
+    pub default_certificate_secret: Option<String>,
+
+    /// Redirect plain HTTP requests to HTTPS (308) for hosts that some Ingress of the class
+    /// lists under spec.tls. An Ingress overrides it, either way, for its own rules with the
+    /// annotation sluice.dev/ssl-redirect. Default: true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_redirect: Option<bool>,
+}
+
+/// A TLS protocol version.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum TlsVersion {
+    /// TLS 1.2 and later.
+    #[default]
+    #[serde(rename = "1.2")]
+    Tls12,
+    /// TLS 1.3 only.
+    #[serde(rename = "1.3")]
+    Tls13,
+}
+
+/// How the proxies talk to the upstream endpoints. A duration is a whole number with a unit
+/// (ms, s, m or h) between 1ms and 1h, such as 500ms, 5s or 2m.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = unwrap_descriptions)]
+pub struct UpstreamParams {
+    /// How long to wait for a connection to an upstream endpoint, a duration between 1ms and
+    /// 1h. An Ingress can override it with sluice.dev/connect-timeout. Default: 5s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = 16), regex(pattern = DURATION_PATTERN))]
+    #[x_kube(validation = Rule::new(DURATION_RULE).message(DURATION_MESSAGE))]
+    pub connect_timeout: Option<String>,
+
+    /// How long to wait for each chunk of an upstream's response, a duration between 1ms and
+    /// 1h. An Ingress can override it with sluice.dev/read-timeout. Default: 60s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = 16), regex(pattern = DURATION_PATTERN))]
+    #[x_kube(validation = Rule::new(DURATION_RULE).message(DURATION_MESSAGE))]
+    pub read_timeout: Option<String>,
+
+    /// How many times a request may be tried, counting the first try, 1 to 10. Default: 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = limits::MIN_ATTEMPTS, max = limits::MAX_ATTEMPTS))]
+    pub max_attempts: Option<i32>,
+}
+
+/// OpenTelemetry tracing of requests.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = unwrap_descriptions)]
+pub struct TracingParams {
+    /// The OTLP endpoint of the OpenTelemetry collector to export spans to, an http or https
+    /// URL. Default: none (no spans are exported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
+    #[x_kube(validation = Rule::new(
+        "isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''"
+    ).message("must be an http or https URL with a host"))]
+    pub otlp_endpoint: Option<String>,
+
+    /// How spans are sent to the endpoint: `grpc` (usually port 4317) or `http/protobuf`
+    /// (usually port 4318; `/v1/traces` is added when the URL has no path). Default: grpc.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<OtlpProtocol>,
+
+    /// The fraction of requests to trace, 0 to 1. Default: 0.01.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub sampling_ratio: Option<f64>,
+}
+
+/// The OTLP transport.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum OtlpProtocol {
+    /// OTLP over gRPC.
+    #[default]
+    #[serde(rename = "grpc")]
+    Grpc,
+    /// OTLP over HTTP with protobuf bodies.
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+}
+
+/// What the operator last saw of the proxy fleet of these params.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = unwrap_descriptions)]
+pub struct IngressClassParamsStatus {
+    /// The state of the fleet: Accepted (the params are valid and taken up), Ready (the
+    /// fleet is deployed and ready) and Degraded (it runs, but not as declared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Option<Vec<Condition>>,
+
+    /// The metadata.generation of the params this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// The type of the proxy Service the operator applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_type: Option<ServiceType>,
+
+    /// The node port the proxy Service was assigned for HTTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_node_port: Option<i32>,
+
+    /// The node port the proxy Service was assigned for HTTPS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub https_node_port: Option<i32>,
+
+    /// The number of proxy pods the Deployment wants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+
+    /// The number of proxy pods ready to serve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_replicas: Option<i32>,
+
+    /// A one-line summary of the fleet's state, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl PullPolicy {
+    /// The value of a container's `imagePullPolicy`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::IfNotPresent => "IfNotPresent",
+            Self::Always => "Always",
+            Self::Never => "Never",
+        }
+    }
+}
+
+impl ServiceType {
+    /// The value of a Service's `spec.type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NodePort => "NodePort",
+            Self::LoadBalancer => "LoadBalancer",
+            Self::ClusterIp => "ClusterIP",
+        }
+    }
+}
+
+impl ExternalTrafficPolicy {
+    /// The value of a Service's `spec.externalTrafficPolicy`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cluster => "Cluster",
+            Self::Local => "Local",
+        }
+    }
+}
+
+impl LogLevel {
+    /// The level as the CRD spells it (also a `tracing` filter directive).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Trace => "trace",
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Warn => "warn",
+            Self::Error => "error",
+        }
+    }
+}
+
+impl LogFormat {
+    /// The format as the CRD spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Json => "json",
+        }
+    }
+}
+
+impl OtlpProtocol {
+    /// The protocol as the proxy's `--otlp-protocol` flag spells it.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Self::Grpc => "grpc",
+            Self::HttpProtobuf => "http/protobuf",
+        }
+    }
+}
+
+impl TlsVersion {
+    /// The version as the CRD spells it: `1.2` or `1.3`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tls12 => "1.2",
+            Self::Tls13 => "1.3",
+        }
+    }
+}
+
+macro_rules! display_as_str {
+    ($($t:ty),*) => {$(
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    )*};
+}
+display_as_str!(
+    PullPolicy,
+    ServiceType,
+    ExternalTrafficPolicy,
+    LogLevel,
+    LogFormat,
+    TlsVersion
+);

@@ -8,7 +8,6 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::ValueEnum;
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::trace::{SpanContext, TraceContextExt, TraceFlags};
@@ -22,23 +21,7 @@ use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum OtlpProtocol {
-    /// OTLP over gRPC (usually port 4317).
-    #[default]
-    Grpc,
-    /// OTLP over HTTP with protobuf bodies (usually port 4318, path /v1/traces). Spelled as
-    /// OpenTelemetry's OTEL_EXPORTER_OTLP_PROTOCOL spells it; the older `http-protobuf` is
-    /// still understood.
-    #[value(name = "http/protobuf", alias = "http-protobuf")]
-    HttpProtobuf,
-}
+pub use sluice_crds::params::{LogFormat, OtlpProtocol};
 
 /// Where and how much to trace.
 #[derive(Clone, Debug)]

@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use sluice_common::{LogFormat, OtlpProtocol};
+pub use sluice_crds::params::TlsVersion;
 
 /// Sluice's data plane: routes HTTP(S) by the rules of the Ingresses of one IngressClass.
 ///
@@ -56,7 +57,7 @@ pub struct Args {
     pub https_redirect_port: u16,
 
     /// Refuse requests over TLS 1.2: only TLS 1.3 connections are served.
-    #[arg(long, value_enum, default_value_t = TlsVersion::V1_2)]
+    #[arg(long, value_enum, default_value_t = TlsVersion::Tls12)]
     pub tls_min_version: TlsVersion,
 
     /// PEM certificate served when no Ingress TLS Secret matches the SNI (default: a
@@ -108,12 +109,4 @@ pub struct Args {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum TlsVersion {
-    #[value(name = "1.2")]
-    V1_2,
-    #[value(name = "1.3")]
-    V1_3,
 }

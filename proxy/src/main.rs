@@ -135,7 +135,7 @@ fn run(
                 read_timeout: args.read_timeout,
                 max_attempts: args.max_attempts as usize,
                 https_redirect_port: args.https_redirect_port,
-                require_tls13: args.tls_min_version == TlsVersion::V1_3,
+                require_tls13: args.tls_min_version == TlsVersion::Tls13,
                 tracing,
             },
         },

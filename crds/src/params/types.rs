@@ -319,8 +319,10 @@ pub enum LogLevel {
     Error,
 }
 
-/// The format of the proxies' log lines.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// The format of the proxies' log lines (and of the `--log-format` flag of both binaries).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines.
@@ -355,15 +357,19 @@ pub struct TlsParams {
     pub ssl_redirect: Option<bool>,
 }
 
-/// A TLS protocol version.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// A TLS protocol version (also the proxy's `--tls-min-version`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
 pub enum TlsVersion {
     /// TLS 1.2 and later.
     #[default]
     #[serde(rename = "1.2")]
+    #[value(name = "1.2")]
     Tls12,
     /// TLS 1.3 only.
     #[serde(rename = "1.3")]
+    #[value(name = "1.3")]
     Tls13,
 }
 
@@ -418,15 +424,19 @@ pub struct TracingParams {
     pub sampling_ratio: Option<f64>,
 }
 
-/// The OTLP transport.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// The OTLP transport (also the `--otlp-protocol` flag of both binaries).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
 pub enum OtlpProtocol {
     /// OTLP over gRPC.
     #[default]
     #[serde(rename = "grpc")]
+    #[value(name = "grpc")]
     Grpc,
     /// OTLP over HTTP with protobuf bodies.
     #[serde(rename = "http/protobuf")]
+    #[value(name = "http/protobuf", alias = "http-protobuf")]
     HttpProtobuf,
 }
 
@@ -526,7 +536,7 @@ impl LogFormat {
 }
 
 impl OtlpProtocol {
-    /// The protocol as the proxy's `--otlp-protocol` flag spells it.
+    /// The protocol as the `--otlp-protocol` flag and the CRD spell it.
     pub fn flag(self) -> &'static str {
         match self {
             Self::Grpc => "grpc",

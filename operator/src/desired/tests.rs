@@ -207,6 +207,12 @@ fn every_rendered_argument_list_parses_in_the_proxy() {
             parsed.otlp_endpoint, resolved.tracing.otlp_endpoint,
             "{spec}"
         );
+        // The same enums on both sides: the CRD's value and the flag's must agree.
+        assert_eq!(parsed.tls_min_version, resolved.tls.min_version, "{spec}");
+        assert_eq!(parsed.log_format, resolved.logging.format, "{spec}");
+        if resolved.tracing.otlp_endpoint.is_some() {
+            assert_eq!(parsed.otlp_protocol, resolved.tracing.protocol, "{spec}");
+        }
     }
 }
 

@@ -38,15 +38,15 @@ use kube::CustomResourceExt;
 use crate::names::GROUP;
 
 pub use resolved::{
-    FieldError, InvalidParams, PublishedAddress, ResolvedAutoscaling, ResolvedImage,
-    ResolvedLogging, ResolvedParams, ResolvedService, ResolvedTls, ResolvedTracing,
+    DisruptionBudget, FieldError, InvalidParams, PublishedAddress, ResolvedAutoscaling,
+    ResolvedImage, ResolvedLogging, ResolvedParams, ResolvedService, ResolvedTls, ResolvedTracing,
     ResolvedUpstream,
 };
 pub use types::{
-    AutoscalingParams, ExternalTrafficPolicy, ImageParams, IngressClassParams,
-    IngressClassParamsSpec, IngressClassParamsStatus, LogFormat, LogLevel, LoggingParams,
-    OtlpProtocol, PullPolicy, ServiceParams, ServiceType, TlsParams, TlsVersion, TracingParams,
-    UpstreamParams,
+    AutoscalingParams, DisruptionBudgetParams, ExternalTrafficPolicy, ImageParams, ImagePullSecret,
+    IngressClassParams, IngressClassParamsSpec, IngressClassParamsStatus, LogFormat, LogLevel,
+    LoggingParams, OtlpProtocol, PullPolicy, ServiceParams, ServiceType, TlsParams, TlsVersion,
+    TracingParams, UpstreamParams,
 };
 
 /// The command that regenerates the committed CRD YAML.
@@ -172,7 +172,12 @@ pub fn parameters_reference(name: &str) -> IngressClassParametersReference {
 /// The CustomResourceDefinition of IngressClassParams.
 pub fn crd()
 -> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
-    IngressClassParams::crd()
+    let crd = IngressClassParams::crd();
+    let Ok(mut json) = serde_json::to_value(&crd) else {
+        return crd;
+    };
+    schema::int_or_string_not_nullable(&mut json);
+    serde_json::from_value(json).unwrap_or(crd)
 }
 
 /// The CRD as committed to the chart: a header that says how it was made, then the YAML.

@@ -1,13 +1,16 @@
 //! [`IngressClassParamsSpec::resolve`]: every default filled in and every rule the API
 //! server enforces checked again, one part of the spec at a time.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::annotations::parse_duration;
 
 use super::resolved::{
-    FieldError, InvalidParams, PublishedAddress, ResolvedAutoscaling, ResolvedImage,
-    ResolvedLogging, ResolvedParams, ResolvedService, ResolvedTls, ResolvedTracing,
+    DisruptionBudget, FieldError, InvalidParams, PublishedAddress, ResolvedAutoscaling,
+    ResolvedImage, ResolvedLogging, ResolvedParams, ResolvedService, ResolvedTls, ResolvedTracing,
     ResolvedUpstream,
 };
 use super::schema::{
@@ -41,6 +44,7 @@ impl IngressClassParamsSpec {
         let upstream = resolve_upstream(self.upstream.as_ref(), &mut errors);
         let tracing = resolve_tracing(self.tracing.as_ref(), &mut errors);
         let addresses = resolve_addresses(self.addresses.as_deref(), &mut errors);
+        let (pod_labels, disruption_budget, image_pull_secrets) = resolve_pods(self, &mut errors);
 
         let resolved = ResolvedParams {
             replicas,
@@ -52,6 +56,14 @@ impl IngressClassParamsSpec {
             tolerations: self.tolerations.clone().unwrap_or_default(),
             affinity: self.affinity.clone(),
             pod_annotations: self.pod_annotations.clone().unwrap_or_default(),
+            pod_labels,
+            priority_class_name: self.priority_class_name.clone(),
+            topology_spread_constraints: self
+                .topology_spread_constraints
+                .clone()
+                .unwrap_or_default(),
+            image_pull_secrets,
+            disruption_budget,
             logging,
             tls,
             upstream,
@@ -169,6 +181,30 @@ fn resolve_image(image: Option<&ImageParams>, errors: &mut Errors) -> ResolvedIm
 fn resolve_service(service: Option<&ServiceParams>, errors: &mut Errors) -> ResolvedService {
     let service = service.cloned().unwrap_or_default();
     let type_ = service.type_.unwrap_or_default();
+    let load_balancer = type_ == ServiceType::LoadBalancer;
+    if !load_balancer
+        && (service.load_balancer_source_ranges.is_some() || service.load_balancer_class.is_some())
+    {
+        errors.fail(
+            "service",
+            "loadBalancerSourceRanges and loadBalancerClass can only be set when type is LoadBalancer"
+                .into(),
+        );
+    }
+    for (i, range) in service
+        .load_balancer_source_ranges
+        .iter()
+        .flatten()
+        .enumerate()
+    {
+        if !is_cidr(range) {
+            errors.fail(
+                &format!("service.loadBalancerSourceRanges[{i}]"),
+                "each range must be a CIDR such as 203.0.113.0/24".into(),
+            );
+        }
+    }
+    let annotations = service.annotations.unwrap_or_default();
     if type_ == ServiceType::ClusterIp {
         if service.http_node_port.is_some() || service.https_node_port.is_some() {
             errors.fail(
@@ -189,16 +225,27 @@ fn resolve_service(service: Option<&ServiceParams>, errors: &mut Errors) -> Reso
             http_node_port: None,
             https_node_port: None,
             external_traffic_policy: None,
-            annotations: service.annotations.unwrap_or_default(),
+            annotations,
+            load_balancer_source_ranges: Vec::new(),
+            load_balancer_class: None,
         };
     }
-    let http = service.http_node_port.unwrap_or(defaults::HTTP_NODE_PORT);
-    let https = service.https_node_port.unwrap_or(defaults::HTTPS_NODE_PORT);
+    // A NodePort class is reached on its node ports, so they are fixed; a load balancer's
+    // clients never see them, so the API server may pick them.
+    let (http, https) = match load_balancer {
+        true => (service.http_node_port, service.https_node_port),
+        false => (
+            Some(service.http_node_port.unwrap_or(defaults::HTTP_NODE_PORT)),
+            Some(service.https_node_port.unwrap_or(defaults::HTTPS_NODE_PORT)),
+        ),
+    };
     for (field, port) in [
         ("service.httpNodePort", http),
         ("service.httpsNodePort", https),
     ] {
-        if !(limits::MIN_NODE_PORT..=limits::MAX_NODE_PORT).contains(&port) {
+        if let Some(port) = port
+            && !(limits::MIN_NODE_PORT..=limits::MAX_NODE_PORT).contains(&port)
+        {
             errors.fail(
                 field,
                 format!(
@@ -209,7 +256,7 @@ fn resolve_service(service: Option<&ServiceParams>, errors: &mut Errors) -> Reso
             );
         }
     }
-    if http == https {
+    if http.is_some() && http == https {
         errors.fail(
             "service.httpsNodePort",
             "httpNodePort and httpsNodePort must differ".into(),
@@ -217,11 +264,67 @@ fn resolve_service(service: Option<&ServiceParams>, errors: &mut Errors) -> Reso
     }
     ResolvedService {
         type_,
-        http_node_port: Some(http),
-        https_node_port: Some(https),
+        http_node_port: http,
+        https_node_port: https,
         external_traffic_policy: Some(service.external_traffic_policy.unwrap_or_default()),
-        annotations: service.annotations.unwrap_or_default(),
+        annotations,
+        load_balancer_source_ranges: service.load_balancer_source_ranges.unwrap_or_default(),
+        load_balancer_class: service.load_balancer_class,
     }
+}
+
+/// An address range as a Service's loadBalancerSourceRanges takes it: `IP/prefix`.
+fn is_cidr(range: &str) -> bool {
+    let Some((ip, prefix)) = range.split_once('/') else {
+        return false;
+    };
+    let (Ok(ip), Ok(prefix)) = (ip.parse::<std::net::IpAddr>(), prefix.parse::<u8>()) else {
+        return false;
+    };
+    prefix <= if ip.is_ipv4() { 32 } else { 128 }
+}
+
+/// The labels that select the fleet's pods: podLabels may not set them.
+const SELECTOR_LABELS: [&str; 3] = [
+    crate::names::labels::NAME,
+    crate::names::labels::COMPONENT,
+    crate::names::labels::INSTANCE,
+];
+
+/// `podLabels`, `podDisruptionBudget` and `imagePullSecrets`.
+fn resolve_pods(
+    spec: &IngressClassParamsSpec,
+    errors: &mut Errors,
+) -> (BTreeMap<String, String>, DisruptionBudget, Vec<String>) {
+    let labels = spec.pod_labels.clone().unwrap_or_default();
+    for key in labels
+        .keys()
+        .filter(|k| SELECTOR_LABELS.contains(&k.as_str()))
+    {
+        errors.fail(
+            "podLabels",
+            format!("{key} selects the fleet's pods and cannot be set"),
+        );
+    }
+    let budget = spec.pod_disruption_budget.clone().unwrap_or_default();
+    let budget = match (budget.max_unavailable, budget.min_available) {
+        (Some(_), Some(_)) => {
+            errors.fail(
+                "podDisruptionBudget",
+                "set maxUnavailable or minAvailable, not both".into(),
+            );
+            DisruptionBudget::MaxUnavailable(IntOrString::Int(1))
+        }
+        (None, Some(min)) => DisruptionBudget::MinAvailable(min),
+        (max, None) => DisruptionBudget::MaxUnavailable(max.unwrap_or(IntOrString::Int(1))),
+    };
+    let secrets = spec
+        .image_pull_secrets
+        .iter()
+        .flatten()
+        .map(|s| s.name.clone())
+        .collect();
+    (labels, budget, secrets)
 }
 
 /// `logging`: any value the schema admits is valid.
@@ -415,6 +518,71 @@ mod tests {
     }
 
     #[test]
+    fn pod_and_load_balancer_settings() {
+        let r = spec(serde_json::json!({
+            "podLabels": { "team": "edge" },
+            "priorityClassName": "ingress-critical",
+            "topologySpreadConstraints": [{ "maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway" }],
+            "imagePullSecrets": [{ "name": "regcred" }],
+            "podDisruptionBudget": { "minAvailable": "50%" },
+            "service": { "type": "LoadBalancer", "loadBalancerSourceRanges": ["203.0.113.0/24", "2001:db8::/32"], "loadBalancerClass": "example.com/lb" },
+        }))
+        .resolve()
+        .unwrap();
+        assert_eq!(r.pod_labels["team"], "edge");
+        assert_eq!(r.priority_class_name.as_deref(), Some("ingress-critical"));
+        assert_eq!(r.topology_spread_constraints.len(), 1);
+        assert_eq!(r.image_pull_secrets, ["regcred"]);
+        assert_eq!(
+            r.disruption_budget,
+            DisruptionBudget::MinAvailable(IntOrString::String("50%".into()))
+        );
+        assert_eq!(
+            (r.service.http_node_port, r.service.https_node_port),
+            (None, None)
+        );
+        assert_eq!(r.service.load_balancer_source_ranges.len(), 2);
+        assert_eq!(
+            r.service.load_balancer_class.as_deref(),
+            Some("example.com/lb")
+        );
+        assert_eq!(
+            spec(serde_json::json!({}))
+                .resolve()
+                .unwrap()
+                .disruption_budget,
+            DisruptionBudget::MaxUnavailable(IntOrString::Int(1))
+        );
+
+        assert_eq!(
+            errors(serde_json::json!({ "podLabels": { "app.kubernetes.io/instance": "x" } })),
+            [
+                "spec.podLabels: app.kubernetes.io/instance selects the fleet's pods and cannot be set"
+            ]
+        );
+        assert_eq!(
+            errors(
+                serde_json::json!({ "podDisruptionBudget": { "minAvailable": 1, "maxUnavailable": 1 } })
+            ),
+            ["spec.podDisruptionBudget: set maxUnavailable or minAvailable, not both"]
+        );
+        assert_eq!(
+            errors(serde_json::json!({ "service": { "loadBalancerClass": "example.com/lb" } })),
+            [
+                "spec.service: loadBalancerSourceRanges and loadBalancerClass can only be set when type is LoadBalancer"
+            ]
+        );
+        assert_eq!(
+            errors(
+                serde_json::json!({ "service": { "type": "LoadBalancer", "loadBalancerSourceRanges": ["203.0.113.0"] } })
+            ),
+            [
+                "spec.service.loadBalancerSourceRanges[0]: each range must be a CIDR such as 203.0.113.0/24"
+            ]
+        );
+    }
+
+    #[test]
     fn set_fields_win_over_defaults() {
         let r = spec(serde_json::json!({
             "replicas": 0,
@@ -434,9 +602,10 @@ mod tests {
         assert_eq!(r.image.reference(), "registry.local:5000/sluice:dev");
         assert_eq!(r.image.pull_policy, PullPolicy::Always);
         assert_eq!(r.service.type_, ServiceType::LoadBalancer);
+        // A load balancer's node ports are fixed only where set; the API server picks the rest.
         assert_eq!(
             (r.service.http_node_port, r.service.https_node_port),
-            (Some(31000), Some(30443))
+            (Some(31000), None)
         );
         assert_eq!(
             r.service.external_traffic_policy,

@@ -5,7 +5,10 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Affinity, ResourceRequirements, Toleration};
+use k8s_openapi::api::core::v1::{
+    Affinity, ResourceRequirements, Toleration, TopologySpreadConstraint,
+};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::schema::is_dns_subdomain;
 use super::types::{
@@ -28,6 +31,12 @@ pub struct ResolvedParams {
     pub tolerations: Vec<Toleration>,
     pub affinity: Option<Affinity>,
     pub pod_annotations: BTreeMap<String, String>,
+    pub pod_labels: BTreeMap<String, String>,
+    pub priority_class_name: Option<String>,
+    pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
+    /// Names of Secrets in the operator's namespace.
+    pub image_pull_secrets: Vec<String>,
+    pub disruption_budget: DisruptionBudget,
     pub logging: ResolvedLogging,
     pub tls: ResolvedTls,
     pub upstream: ResolvedUpstream,
@@ -62,6 +71,16 @@ pub struct ResolvedService {
     /// `None` for ClusterIP (Kubernetes refuses the field there).
     pub external_traffic_policy: Option<ExternalTrafficPolicy>,
     pub annotations: BTreeMap<String, String>,
+    /// Empty unless LoadBalancer.
+    pub load_balancer_source_ranges: Vec<String>,
+    pub load_balancer_class: Option<String>,
+}
+
+/// The proxies' PodDisruptionBudget.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DisruptionBudget {
+    MaxUnavailable(IntOrString),
+    MinAvailable(IntOrString),
 }
 
 /// The proxies' logs.

@@ -64,6 +64,22 @@ pub(super) fn unwrap_descriptions(schema: &mut schemars::Schema) {
 /// The API server checks a Quantity only for being an int or a string; this makes it refuse
 /// a request or limit that is not a quantity (`256MB`), bounding the maps so the rule's cost
 /// estimate fits the budget.
+/// An optional int-or-string field has no type in a structural schema, so it cannot be
+/// `nullable` as other optional fields are (leaving it out is how it is unset): the mark
+/// the derive gives every `Option` is taken off those, anywhere in `schema`.
+pub(super) fn int_or_string_not_nullable(schema: &mut serde_json::Value) {
+    match schema {
+        serde_json::Value::Object(map) => {
+            if map.get("x-kubernetes-int-or-string") == Some(&serde_json::Value::Bool(true)) {
+                map.remove("nullable");
+            }
+            map.values_mut().for_each(int_or_string_not_nullable);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(int_or_string_not_nullable),
+        _ => {}
+    }
+}
+
 pub(super) fn quantity_rules(schema: &mut schemars::Schema) {
     let Some(properties) = schema
         .get_mut("properties")

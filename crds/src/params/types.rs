@@ -5,8 +5,11 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use k8s_openapi::api::core::v1::{Affinity, ResourceRequirements, Toleration};
+use k8s_openapi::api::core::v1::{
+    Affinity, ResourceRequirements, Toleration, TopologySpreadConstraint,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -114,6 +117,34 @@ pub struct IngressClassParamsSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_annotations: Option<BTreeMap<String, String>>,
 
+    /// Labels added to the proxy pods, besides the ones that select them
+    /// (app.kubernetes.io/name, component and instance, which cannot be set here). Default:
+    /// none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_labels: Option<BTreeMap<String, String>>,
+
+    /// The PriorityClass of the proxy pods, so they are scheduled, and evicted, by it.
+    /// Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = limits::MAX_DNS_NAME), regex(pattern = DNS_SUBDOMAIN_PATTERN))]
+    pub priority_class_name: Option<String>,
+
+    /// How the proxy pods spread over zones or nodes. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topology_spread_constraints: Option<Vec<TopologySpreadConstraint>>,
+
+    /// Secrets (kubernetes.io/dockerconfigjson, in the operator's namespace) the proxy pods
+    /// pull their image with. Default: none (the nodes' own credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16))]
+    pub image_pull_secrets: Option<Vec<ImagePullSecret>>,
+
+    /// The proxies' PodDisruptionBudget: how many may be down at once during voluntary
+    /// disruptions (node drains), as maxUnavailable or minAvailable, each a number or a
+    /// percentage. Default: maxUnavailable 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_disruption_budget: Option<DisruptionBudgetParams>,
+
     /// The proxies' logs. Default: level info, format text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logging: Option<LoggingParams>,
@@ -214,6 +245,34 @@ pub struct AutoscalingParams {
     pub target_cpu_utilization_percentage: Option<i32>,
 }
 
+/// A Secret the proxy pods pull their image with.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = unwrap_descriptions)]
+pub struct ImagePullSecret {
+    /// The Secret's name, in the operator's namespace.
+    #[schemars(length(min = 1, max = limits::MAX_DNS_NAME), regex(pattern = DNS_SUBDOMAIN_PATTERN))]
+    pub name: String,
+}
+
+/// The proxies' PodDisruptionBudget: one of maxUnavailable and minAvailable.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = unwrap_descriptions)]
+#[x_kube(
+    validation = Rule::new("!(has(self.maxUnavailable) && has(self.minAvailable))")
+        .message("set maxUnavailable or minAvailable, not both"),
+)]
+pub struct DisruptionBudgetParams {
+    /// How many proxy pods may be unavailable, a number or a percentage such as "25%".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_unavailable: Option<IntOrString>,
+
+    /// How many proxy pods must stay available, a number or a percentage such as "50%".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_available: Option<IntOrString>,
+}
+
 /// The Service in front of the proxies. The node ports apply to the types that open them,
 /// NodePort and LoadBalancer; with ClusterIP the API server refuses them (and
 /// externalTrafficPolicy) rather than ignore them.
@@ -235,6 +294,11 @@ pub struct AutoscalingParams {
         .message("externalTrafficPolicy can only be set when type is NodePort or LoadBalancer")
         .field_path(".externalTrafficPolicy")
         .reason(Reason::FieldValueForbidden),
+    validation = Rule::new(
+        "(has(self.type) && self.type == 'LoadBalancer') || (!has(self.loadBalancerSourceRanges) && !has(self.loadBalancerClass))"
+    )
+        .message("loadBalancerSourceRanges and loadBalancerClass can only be set when type is LoadBalancer")
+        .reason(Reason::FieldValueForbidden),
 )]
 pub struct ServiceParams {
     /// The Service type: NodePort, LoadBalancer or ClusterIP. Default: NodePort.
@@ -242,13 +306,15 @@ pub struct ServiceParams {
     pub type_: Option<ServiceType>,
 
     /// The node port of plain HTTP (Service port 80), 30000 to 32767. Only with type NodePort
-    /// or LoadBalancer. Default: 30080.
+    /// or LoadBalancer; with LoadBalancer, unless set, the API server picks one. Default:
+    /// 30080.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = limits::MIN_NODE_PORT, max = limits::MAX_NODE_PORT))]
     pub http_node_port: Option<i32>,
 
     /// The node port of HTTPS (Service port 443), 30000 to 32767, not the same as
-    /// httpNodePort. Only with type NodePort or LoadBalancer. Default: 30443.
+    /// httpNodePort. Only with type NodePort or LoadBalancer; with LoadBalancer, unless set,
+    /// the API server picks one. Default: 30443.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = limits::MIN_NODE_PORT, max = limits::MAX_NODE_PORT))]
     pub https_node_port: Option<i32>,
@@ -263,6 +329,20 @@ pub struct ServiceParams {
     /// Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<BTreeMap<String, String>>,
+
+    /// The client address ranges (CIDRs) the load balancer accepts. Only with type
+    /// LoadBalancer. Default: none (any client).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // The longest CIDR is an IPv6 one: 39 characters, "/" and 3 digits.
+    #[schemars(length(max = 64), inner(length(min = 9, max = 43)))]
+    #[x_kube(validation = Rule::new("self.all(r, isCIDR(r))").message("each range must be a CIDR such as 203.0.113.0/24"))]
+    pub load_balancer_source_ranges: Option<Vec<String>>,
+
+    /// The load balancer implementation to use (the Service's loadBalancerClass). Only with
+    /// type LoadBalancer. Default: the cluster's default implementation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 316))]
+    pub load_balancer_class: Option<String>,
 }
 
 /// The type of the proxy Service.

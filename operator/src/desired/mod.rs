@@ -12,9 +12,9 @@ use k8s_openapi::api::autoscaling::v2::{
 };
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction,
-    ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile,
-    SecretVolumeSource, SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec, Volume,
-    VolumeMount,
+    LocalObjectReference, ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    SeccompProfile, SecretVolumeSource, SecurityContext, Service, ServiceAccount, ServicePort,
+    ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::IngressClass;
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
@@ -22,7 +22,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use sluice_crds::names::labels;
-use sluice_crds::params::{ResolvedParams, ServiceType};
+use sluice_crds::params::{DisruptionBudget, ResolvedParams, ServiceType};
 
 /// Container ports of the proxy; the Service maps 80 and 443 onto the first two.
 pub const HTTP_PORT: i32 = 8080;
@@ -250,7 +250,14 @@ pub fn desired(class: &IngressClass, params: &ResolvedParams, settings: &FleetSe
     let pod_disruption_budget = PodDisruptionBudget {
         metadata: meta(&name, ns, class, &class_name),
         spec: Some(PodDisruptionBudgetSpec {
-            max_unavailable: Some(IntOrString::Int(1)),
+            max_unavailable: match &params.disruption_budget {
+                DisruptionBudget::MaxUnavailable(n) => Some(n.clone()),
+                DisruptionBudget::MinAvailable(_) => None,
+            },
+            min_available: match &params.disruption_budget {
+                DisruptionBudget::MinAvailable(n) => Some(n.clone()),
+                DisruptionBudget::MaxUnavailable(_) => None,
+            },
             selector: Some(LabelSelector {
                 match_labels: Some(selector_labels(&class_name)),
                 ..Default::default()
@@ -380,7 +387,9 @@ fn pod_template(
         volume_mounts: mounts,
         ..Default::default()
     };
-    let mut pod_labels = fleet_labels(class);
+    // The user's labels first: the fleet's own (its selector among them) win.
+    let mut pod_labels = params.pod_labels.clone();
+    pod_labels.extend(fleet_labels(class));
     pod_labels.retain(|k, _| k != labels::MANAGED_BY);
     PodTemplateSpec {
         metadata: Some(ObjectMeta {
@@ -396,6 +405,16 @@ fn pod_template(
             node_selector: (!params.node_selector.is_empty()).then(|| params.node_selector.clone()),
             tolerations: (!params.tolerations.is_empty()).then(|| params.tolerations.clone()),
             affinity: params.affinity.clone(),
+            priority_class_name: params.priority_class_name.clone(),
+            topology_spread_constraints: (!params.topology_spread_constraints.is_empty())
+                .then(|| params.topology_spread_constraints.clone()),
+            image_pull_secrets: (!params.image_pull_secrets.is_empty()).then(|| {
+                params
+                    .image_pull_secrets
+                    .iter()
+                    .map(|name| LocalObjectReference { name: name.clone() })
+                    .collect()
+            }),
             volumes,
             security_context: Some(PodSecurityContext {
                 run_as_non_root: Some(true),
@@ -444,6 +463,9 @@ fn proxy_service(
                 .service
                 .external_traffic_policy
                 .map(|p| p.as_str().to_string()),
+            load_balancer_source_ranges: (!params.service.load_balancer_source_ranges.is_empty())
+                .then(|| params.service.load_balancer_source_ranges.clone()),
+            load_balancer_class: params.service.load_balancer_class.clone(),
             ..Default::default()
         }),
         ..Default::default()

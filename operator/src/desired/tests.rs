@@ -254,3 +254,41 @@ fn autoscaling_adds_an_autoscaler_and_leaves_it_the_replicas() {
     assert!(desired(&class(), &fixed, &settings()).autoscaler.is_none());
     assert_eq!(declared_replicas(&fixed, Some(&live(5))), 3);
 }
+
+#[test]
+fn pod_and_load_balancer_settings_reach_the_fleet() {
+    let resolved = params(json!({
+        "podLabels": { "team": "edge", "app.kubernetes.io/part-of": "platform" },
+        "priorityClassName": "ingress-critical",
+        "topologySpreadConstraints": [{ "maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway" }],
+        "imagePullSecrets": [{ "name": "regcred" }],
+        "podDisruptionBudget": { "minAvailable": "50%" },
+        "service": { "type": "LoadBalancer", "loadBalancerSourceRanges": ["203.0.113.0/24"], "loadBalancerClass": "example.com/lb" }
+    }));
+    let fleet = desired(&class(), &resolved, &settings());
+    let deploy = serde_json::to_value(&fleet.deployment).unwrap();
+    let template = &deploy["spec"]["template"];
+    assert_eq!(template["metadata"]["labels"]["team"], "edge");
+    // The selector's labels are the fleet's, whatever podLabels say.
+    assert_eq!(
+        template["metadata"]["labels"]["app.kubernetes.io/instance"],
+        "sluice"
+    );
+    assert_eq!(template["spec"]["priorityClassName"], "ingress-critical");
+    assert_eq!(
+        template["spec"]["topologySpreadConstraints"][0]["maxSkew"],
+        1
+    );
+    assert_eq!(template["spec"]["imagePullSecrets"][0]["name"], "regcred");
+
+    let pdb = serde_json::to_value(&fleet.pod_disruption_budget).unwrap();
+    assert_eq!(pdb["spec"]["minAvailable"], "50%");
+    assert!(pdb["spec"].get("maxUnavailable").is_none());
+
+    let svc = serde_json::to_value(&fleet.service).unwrap();
+    assert_eq!(svc["spec"]["loadBalancerSourceRanges"][0], "203.0.113.0/24");
+    assert_eq!(svc["spec"]["loadBalancerClass"], "example.com/lb");
+    // Behind a load balancer, the API server picks the node ports.
+    assert!(svc["spec"]["ports"][0].get("nodePort").is_none());
+    assert!(svc["spec"]["ports"][1].get("nodePort").is_none());
+}

@@ -128,7 +128,8 @@ async fn a_broken_manifest_keeps_the_last_good_routes() -> anyhow::Result<()> {
         Some("blue")
     );
 
-    std::fs::write(
+    // In one step: a truncated file would be a valid, empty manifest.
+    sluice_tests::objects::write_atomically(
         &file,
         "apiVersion: networking.k8s.io/v1\nkind: Ingress\nspec: [this is not an Ingress\n",
     )?;

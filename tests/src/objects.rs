@@ -149,8 +149,14 @@ pub fn to_yaml(objects: &[Value]) -> String {
 /// Writes `objects` to `path` atomically (a temporary file renamed into place), as a
 /// config-management tool would, so a watcher never reads half a file.
 pub fn write_manifest(path: &std::path::Path, objects: &[Value]) -> anyhow::Result<()> {
+    write_atomically(path, &to_yaml(objects))
+}
+
+/// Replaces the file in one step (a rename), so a watcher never reads it half-written or
+/// truncated to nothing.
+pub fn write_atomically(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp~");
-    std::fs::write(&tmp, to_yaml(objects))?;
+    std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path)?;
     Ok(())
 }

@@ -304,7 +304,9 @@ async fn install_route_refuse_upgrade_uninstall() -> anyhow::Result<()> {
             "-l", "app.kubernetes.io/name=sluice", "-o", "name",
         ])?;
         let left = String::from_utf8_lossy(&left.stdout).trim().to_string();
-        Ok((deployments == 0 && services == 0 && left.is_empty()).then_some(()))
+        // The operator's webhook certificate goes with the webhook configuration that owns it.
+        let secret = secrets.get_opt("sluice-webhook-tls").await?;
+        Ok((deployments == 0 && services == 0 && left.is_empty() && secret.is_none()).then_some(()))
     })
     .await?;
     Ok(())

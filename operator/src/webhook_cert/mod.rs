@@ -182,6 +182,9 @@ async fn ensure_secret(
             .and_then(|s| s.data.as_ref())
             .and_then(Pair::from_secret_data);
         if let Some(pair) = held.filter(|p| p.serves(&names, until)) {
+            if let (Some(configuration), Some(secret)) = (configuration, live) {
+                adopt(&secrets, secret, configuration).await?;
+            }
             return Ok(pair);
         }
         let fresh = Pair::generate(&names, settings.validity)?;
@@ -220,6 +223,33 @@ async fn ensure_secret(
         }
     }
     Err(Error::Contended(settings.secret.clone()))
+}
+
+/// Makes the webhook configuration the Secret's owner if it is not yet (the Secret was
+/// written before the configuration existed), so that uninstalling removes both.
+async fn adopt(
+    secrets: &Api<Secret>,
+    mut secret: Secret,
+    configuration: &ValidatingWebhookConfiguration,
+) -> Result<(), Error> {
+    let owner = owned_by(configuration);
+    let owners = secret
+        .metadata
+        .owner_references
+        .get_or_insert_with(Vec::new);
+    if owners.iter().any(|o| o.uid == owner.uid) {
+        return Ok(());
+    }
+    owners.push(owner);
+    match secrets
+        .replace(&secret.name_any(), &PostParams::default(), &secret)
+        .await
+    {
+        Ok(_) => Ok(()),
+        // Changed meanwhile: the next check adopts it.
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        Err(error) => Err(error.into()),
+    }
 }
 
 fn owned_by(configuration: &ValidatingWebhookConfiguration) -> OwnerReference {

@@ -1,9 +1,14 @@
 //! The admin listener: `/healthz`, `/readyz`, `/metrics` and `/routes`.
+//!
+//! The listener is on every address, for the kubelet's probes and Prometheus. `/routes` shows
+//! every host, path and backend of the class, so it answers loopback clients only: a person
+//! with `kubectl port-forward` or `kubectl exec`, never another pod.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State as Extract;
+use axum::extract::{ConnectInfo, State as Extract};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -42,7 +47,22 @@ async fn metrics(Extract(state): Extract<Arc<State>>) -> Response {
         .into_response()
 }
 
-async fn routes(Extract(state): Extract<Arc<State>>) -> Response {
+/// Whether a client at `peer` may read `/routes`.
+fn may_read_routes(peer: SocketAddr) -> bool {
+    peer.ip().to_canonical().is_loopback()
+}
+
+async fn routes(
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extract(state): Extract<Arc<State>>,
+) -> Response {
+    if !may_read_routes(peer) {
+        return (
+            StatusCode::FORBIDDEN,
+            "/routes answers loopback clients only: use kubectl port-forward or kubectl exec\n",
+        )
+            .into_response();
+    }
     let body = serde_json::json!({
         "class": state.options.class,
         "ready": state.is_ready(),
@@ -50,4 +70,57 @@ async fn routes(Extract(state): Extract<Arc<State>>) -> Response {
         "problems": &*state.problems(),
     });
     axum::Json(body).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::extract::connect_info::MockConnectInfo;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::compile::CompileOptions;
+
+    async fn status_for(peer: &str, path: &str) -> StatusCode {
+        let state = Arc::new(State::new(CompileOptions {
+            class: "sluice".into(),
+            controller: sluice_crds::names::CONTROLLER_NAME.into(),
+            ssl_redirect: true,
+        }));
+        let peer: SocketAddr = peer.parse().unwrap();
+        let app = router(state).layer(MockConnectInfo(peer));
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        app.oneshot(request).await.unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn routes_answer_loopback_clients_only() {
+        assert_eq!(
+            status_for("127.0.0.1:5000", "/routes").await,
+            StatusCode::OK
+        );
+        assert_eq!(status_for("[::1]:5000", "/routes").await, StatusCode::OK);
+        assert_eq!(
+            status_for("[::ffff:127.0.0.1]:5000", "/routes").await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            status_for("10.244.0.7:5000", "/routes").await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            status_for("[fd00::7]:5000", "/routes").await,
+            StatusCode::FORBIDDEN
+        );
+        // Probes and Prometheus come from other addresses.
+        assert_eq!(
+            status_for("10.244.0.7:5000", "/metrics").await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            status_for("10.244.0.7:5000", "/healthz").await,
+            StatusCode::OK
+        );
+    }
 }

@@ -97,7 +97,11 @@ fn run(
         .name("sluice-config".into())
         .spawn(move || {
             runtime.block_on(async move {
-                let admin = axum::serve(admin_listener, admin::router(config_state.clone()));
+                let admin = axum::serve(
+                    admin_listener,
+                    admin::router(config_state.clone())
+                        .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+                );
                 let source = async {
                     if manifests.is_empty() {
                         let client = sluice_common::kube_client(kubeconfig.as_deref()).await?;

@@ -571,3 +571,7 @@ async fn publish(
         tracing::debug!(%error, "could not record an Event");
     }
 }
+
+#[cfg(test)]
+#[path = "fleet_tests.rs"]
+mod tests;

@@ -302,3 +302,90 @@ async fn two_releases_with_their_own_controllers_coexist() -> anyhow::Result<()>
     assert_eq!(reply.server().as_deref(), Some("api"));
     Ok(())
 }
+
+/// DaemonSet mode, the usual bare-metal setup: one proxy pod per node, reached on the node's
+/// own ports (hostPort) without the Service.
+#[tokio::test]
+async fn a_daemon_set_fleet_serves_on_host_ports() -> anyhow::Result<()> {
+    let seed = Seed::start(
+        &mut |step: &str| eprintln!("-- {step}"),
+        &[
+            "--set",
+            "ingressClass.params.replicas=null",
+            "--set",
+            "ingressClass.params.kind=DaemonSet",
+            "--set",
+            "ingressClass.params.hostPorts.http=30080",
+            "--set",
+            "ingressClass.params.hostPorts.https=30443",
+            "--set",
+            "ingressClass.params.service.type=ClusterIP",
+        ],
+    )
+    .await?;
+    // Seed::start already saw app.example.com served on 127.0.0.1:30080/30443, which lead
+    // to the node's ports 30080/30443: here the pods' host ports, as no NodePort exists.
+    let client = seed.cluster.client().await?;
+    let daemon_sets: Api<k8s_openapi::api::apps::v1::DaemonSet> =
+        Api::namespaced(client.clone(), NAMESPACE);
+    let status = daemon_sets.get(FLEET).await?.status.unwrap_or_default();
+    assert_eq!(
+        (status.desired_number_scheduled, status.number_available),
+        (1, Some(1)),
+        "one pod on the one node"
+    );
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(client.clone(), NAMESPACE);
+    assert!(deployments.get_opt(FLEET).await?.is_none());
+    let params: Api<IngressClassParams> = Api::all(client.clone());
+    assert_eq!(params_replicas(&params).await?, (1, 1));
+    let services: Api<k8s_openapi::api::core::v1::Service> =
+        Api::namespaced(client.clone(), NAMESPACE);
+    let service = services.get(FLEET).await?;
+    assert_eq!(
+        service.spec.and_then(|s| s.type_).as_deref(),
+        Some("ClusterIP")
+    );
+    let (reply, tls) =
+        sluice_tests::client::https_get(seed.https(), HOST, HOST, "/api", &["h2", "http/1.1"], &[])
+            .await?;
+    assert_eq!(reply.server().as_deref(), Some("api"));
+    assert_eq!(tls.leaf, seed.certificate);
+    // Clients go to the nodes: their addresses are published, not the Service's.
+    let ingresses: Api<Ingress> = Api::namespaced(client.clone(), "default");
+    let address = eventually(WAIT, "the Ingress's address", || async {
+        let i = ingresses.get("app").await?;
+        Ok(i.status
+            .and_then(|s| s.load_balancer?.ingress?.first()?.ip.clone()))
+    })
+    .await?;
+    assert_eq!(address, seed.node_ip);
+
+    // Back to a Deployment: the DaemonSet goes.
+    let out = seed.cluster.helm(&[
+        "upgrade",
+        "sluice",
+        workspace_root()
+            .join("charts/sluice")
+            .to_str()
+            .unwrap_or_default(),
+        "--namespace",
+        NAMESPACE,
+        "--reuse-values",
+        "--set",
+        "ingressClass.params.kind=Deployment",
+        "--set",
+        "ingressClass.params.replicas=1",
+    ])?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    deployment_ready(&seed.cluster, NAMESPACE, FLEET).await?;
+    eventually(WAIT, "the DaemonSet to be gone", || async {
+        Ok(daemon_sets.get_opt(FLEET).await?.is_none().then_some(()))
+    })
+    .await?;
+    Ok(())
+}

@@ -11,6 +11,7 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ListParams};
+use sluice_crds::params::IngressClassParams;
 
 use crate::objects::{certificate, tls_secret};
 use crate::operator::eventually;
@@ -112,12 +113,14 @@ impl Seed {
         progress.step("waiting for the operator, the proxy fleet and the backends to be ready");
         for (namespace, name) in [
             (NAMESPACE, OPERATOR),
-            (NAMESPACE, FLEET),
             ("default", "api"),
             ("default", "frontend"),
         ] {
             deployment_ready(&cluster, namespace, name).await?;
         }
+        // Whatever runs the proxies (a Deployment or a DaemonSet), the class's params say
+        // when they are ready.
+        fleet_ready(&cluster).await?;
         let node_ip = node_internal_ip(&client).await?;
 
         let files = tempfile::Builder::new().prefix("sluice-seed-").tempdir()?;
@@ -199,6 +202,25 @@ pub async fn deployment_ready(
             .unwrap_or_default();
         e.context(format!("pods:\n{pods}\nevents in {namespace}:\n{events}"))
     })
+}
+
+/// Waits until the class's IngressClassParams report the fleet Ready.
+pub async fn fleet_ready(cluster: &TestCluster) -> anyhow::Result<()> {
+    let params: Api<IngressClassParams> = Api::all(cluster.client().await?);
+    eventually(
+        STEP,
+        "the IngressClassParams sluice to be Ready",
+        || async {
+            let status = params.get("sluice").await?.status.unwrap_or_default();
+            let ready = status
+                .conditions
+                .iter()
+                .flatten()
+                .any(|c| c.type_ == "Ready" && c.status == "True");
+            Ok(ready.then_some(()))
+        },
+    )
+    .await
 }
 
 /// The one Node's InternalIP.

@@ -43,10 +43,10 @@ pub use resolved::{
     ResolvedUpstream,
 };
 pub use types::{
-    AutoscalingParams, DisruptionBudgetParams, ExternalTrafficPolicy, ImageParams, ImagePullSecret,
-    IngressClassParams, IngressClassParamsSpec, IngressClassParamsStatus, LogFormat, LogLevel,
-    LoggingParams, OtlpProtocol, PullPolicy, ServiceParams, ServiceType, TlsParams, TlsVersion,
-    TracingParams, UpstreamParams,
+    AutoscalingParams, DisruptionBudgetParams, ExternalTrafficPolicy, HostPortsParams, ImageParams,
+    ImagePullSecret, IngressClassParams, IngressClassParamsSpec, IngressClassParamsStatus,
+    LogFormat, LogLevel, LoggingParams, OtlpProtocol, PullPolicy, ServiceParams, ServiceType,
+    TlsParams, TlsVersion, TracingParams, UpstreamParams, WorkloadKind,
 };
 
 /// The command that regenerates the committed CRD YAML.

@@ -18,7 +18,7 @@ use super::schema::{
 };
 use super::types::{
     AutoscalingParams, ImageParams, IngressClassParams, IngressClassParamsSpec, LoggingParams,
-    ServiceParams, ServiceType, TlsParams, TracingParams, UpstreamParams,
+    ServiceParams, ServiceType, TlsParams, TracingParams, UpstreamParams, WorkloadKind,
 };
 use super::{default_resources, defaults, limits};
 
@@ -45,10 +45,13 @@ impl IngressClassParamsSpec {
         let tracing = resolve_tracing(self.tracing.as_ref(), &mut errors);
         let addresses = resolve_addresses(self.addresses.as_deref(), &mut errors);
         let (pod_labels, disruption_budget, image_pull_secrets) = resolve_pods(self, &mut errors);
+        let (kind, host_ports) = resolve_workload(self, &mut errors);
 
         let resolved = ResolvedParams {
             replicas,
             autoscaling,
+            kind,
+            host_ports,
             image,
             service,
             resources: self.resources.clone().unwrap_or_else(default_resources),
@@ -291,6 +294,34 @@ const SELECTOR_LABELS: [&str; 3] = [
     crate::names::labels::INSTANCE,
 ];
 
+/// `kind` and `hostPorts`.
+fn resolve_workload(
+    spec: &IngressClassParamsSpec,
+    errors: &mut Errors,
+) -> (WorkloadKind, (Option<i32>, Option<i32>)) {
+    let kind = spec.kind.unwrap_or_default();
+    if kind == WorkloadKind::DaemonSet && (spec.replicas.is_some() || spec.autoscaling.is_some()) {
+        errors.fail(
+            "kind",
+            "a DaemonSet runs one proxy pod per node: spec.replicas and spec.autoscaling do not apply"
+                .into(),
+        );
+    }
+    let ports = spec.host_ports.clone().unwrap_or_default();
+    for (field, port) in [
+        ("hostPorts.http", ports.http),
+        ("hostPorts.https", ports.https),
+    ] {
+        if port.is_some_and(|p| !(1..=65535).contains(&p)) {
+            errors.fail(field, "must lie between 1 and 65535".into());
+        }
+    }
+    if ports.http.is_some() && ports.http == ports.https {
+        errors.fail("hostPorts.https", "http and https must differ".into());
+    }
+    (kind, (ports.http, ports.https))
+}
+
 /// `podLabels`, `podDisruptionBudget` and `imagePullSecrets`.
 fn resolve_pods(
     spec: &IngressClassParamsSpec,
@@ -515,6 +546,31 @@ mod tests {
         assert_eq!(r.tracing.otlp_endpoint, None);
         assert_eq!(r.tracing.sampling_ratio, 0.01);
         assert_eq!(r.addresses, None);
+    }
+
+    #[test]
+    fn a_daemon_set_takes_no_replicas() {
+        let r = spec(
+            serde_json::json!({ "kind": "DaemonSet", "hostPorts": { "http": 80, "https": 443 } }),
+        )
+        .resolve()
+        .unwrap();
+        assert_eq!(r.kind, WorkloadKind::DaemonSet);
+        assert_eq!(r.host_ports, (Some(80), Some(443)));
+        assert_eq!(
+            errors(serde_json::json!({ "kind": "DaemonSet", "replicas": 3 })),
+            [
+                "spec.kind: a DaemonSet runs one proxy pod per node: spec.replicas and spec.autoscaling do not apply"
+            ]
+        );
+        assert_eq!(
+            errors(serde_json::json!({ "hostPorts": { "http": 8080, "https": 8080 } })),
+            ["spec.hostPorts.https: http and https must differ"]
+        );
+        assert_eq!(
+            spec(serde_json::json!({})).resolve().unwrap().kind,
+            WorkloadKind::Deployment
+        );
     }
 
     #[test]

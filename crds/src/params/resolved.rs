@@ -13,6 +13,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::schema::is_dns_subdomain;
 use super::types::{
     ExternalTrafficPolicy, LogFormat, LogLevel, OtlpProtocol, PullPolicy, ServiceType, TlsVersion,
+    WorkloadKind,
 };
 
 /// IngressClassParams with every default filled in and every rule checked: what the
@@ -24,6 +25,10 @@ pub struct ResolvedParams {
     pub replicas: i32,
     /// `None`: `replicas` pods, kept by the operator.
     pub autoscaling: Option<ResolvedAutoscaling>,
+    /// With DaemonSet, `replicas` and `autoscaling` do not apply.
+    pub kind: WorkloadKind,
+    /// The node ports (hostPort) of HTTP and HTTPS, if any.
+    pub host_ports: (Option<i32>, Option<i32>),
     pub image: ResolvedImage,
     pub service: ResolvedService,
     pub resources: ResourceRequirements,

@@ -40,6 +40,9 @@ use super::schema::{
     validation = Rule::new("!has(self.spec) || !has(self.spec.replicas) || !has(self.spec.autoscaling)")
         .message("set spec.replicas or spec.autoscaling, not both: with autoscaling, the autoscaler sets the number of proxy pods")
         .field_path(".spec.autoscaling"),
+    validation = Rule::new("!has(self.spec) || !has(self.spec.kind) || self.spec.kind != 'DaemonSet' || (!has(self.spec.replicas) && !has(self.spec.autoscaling))")
+        .message("a DaemonSet runs one proxy pod per node: spec.replicas and spec.autoscaling do not apply")
+        .field_path(".spec.kind"),
     doc = "IngressClassParams configures the Sluice proxy fleet of an IngressClass. An IngressClass whose spec.controller is sluice.dev/ingress-controller names it in spec.parameters (apiGroup sluice.dev, kind IngressClassParams, scope Cluster).",
     printcolumn(
         name = "Type",
@@ -74,7 +77,19 @@ use super::schema::{
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = unwrap_descriptions)]
 pub struct IngressClassParamsSpec {
-    /// How many proxy pods to run, 0 to 100. Not with autoscaling. Default: 2.
+    /// How the proxy pods run: Deployment (replicas pods, wherever they fit) or DaemonSet
+    /// (one pod on every node that may run one, the usual bare-metal setup, often with
+    /// hostPorts). Default: Deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<WorkloadKind>,
+
+    /// Ports of the node that lead straight to the proxy pod on it: HTTP and HTTPS, 1 to
+    /// 65535. Clients then reach a node on these ports without the Service. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_ports: Option<HostPortsParams>,
+
+    /// How many proxy pods to run, 0 to 100. Not with autoscaling or kind DaemonSet.
+    /// Default: 2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = limits::MAX_REPLICAS))]
     pub replicas: Option<i32>,
@@ -213,6 +228,37 @@ pub enum PullPolicy {
     Always,
     /// Never pull; the image must be on the node.
     Never,
+}
+
+/// The workload that runs the proxy pods.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum WorkloadKind {
+    /// A Deployment of `replicas` pods (or as many as the autoscaler sets).
+    #[default]
+    Deployment,
+    /// A DaemonSet: one pod on every node the pods may run on.
+    DaemonSet,
+}
+
+/// Node ports (hostPort) of the proxy pods.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = unwrap_descriptions)]
+#[x_kube(
+    validation = Rule::new("!has(self.http) || !has(self.https) || self.http != self.https")
+        .message("http and https must differ")
+        .field_path(".https"),
+)]
+pub struct HostPortsParams {
+    /// The node's port for plain HTTP, 1 to 65535.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub http: Option<i32>,
+
+    /// The node's port for HTTPS, 1 to 65535.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub https: Option<i32>,
 }
 
 /// A HorizontalPodAutoscaler for the proxy pods.

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::IngressClass;
@@ -26,8 +26,8 @@ use tracing::Instrument;
 
 use super::apply::{Applied, apply};
 use super::metrics::ControllerMetrics;
-use super::status::{Observed, status};
-use crate::desired::{Fleet, FleetSettings, declared_replicas, desired, fleet_name};
+use super::status::{Observed, Rollout, status};
+use crate::desired::{Fleet, FleetSettings, Workload, declared_replicas, desired, fleet_name};
 
 struct Context {
     client: Client,
@@ -105,6 +105,11 @@ pub async fn run(
         )
         .watches(
             Api::<PodDisruptionBudget>::namespaced(client.clone(), &ns),
+            managed.clone(),
+            move |o| to_owner(&o.metadata),
+        )
+        .watches(
+            Api::<DaemonSet>::namespaced(client.clone(), &ns),
             managed.clone(),
             move |o| to_owner(&o.metadata),
         )
@@ -271,7 +276,7 @@ async fn reconcile_class(
     let Fleet {
         service_account,
         cluster_role_binding,
-        deployment,
+        workload,
         service,
         pod_disruption_budget,
         autoscaler,
@@ -288,24 +293,49 @@ async fn reconcile_class(
         &mut changes,
     )
     .await?;
+    let name = fleet_name(&class.name_any());
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
-    let live = deployments.get_opt(&deployment.name_any()).await?;
-    let mut deployment = deployment;
-    if let Some(spec) = deployment.spec.as_mut() {
-        spec.replicas = Some(declared_replicas(&resolved, live.as_ref()));
-    }
-    let (deployment, applied) = apply(&deployments, live, &deployment).await?;
-    changes.extend(describe(&deployment, applied));
-    let deployment = Some(deployment);
+    let daemon_sets: Api<DaemonSet> = Api::namespaced(client.clone(), ns);
+    // The workload of the kind asked for; one of the other kind, left from before a switch,
+    // goes.
+    let rollout = match workload {
+        Workload::Deployment(mut deployment) => {
+            let live = deployments.get_opt(&name).await?;
+            if let Some(spec) = deployment.spec.as_mut() {
+                spec.replicas = Some(declared_replicas(&resolved, live.as_ref()));
+            }
+            let (deployment, applied) = apply(&deployments, live, &deployment).await?;
+            changes.extend(describe(&deployment, applied));
+            remove_ours(
+                &daemon_sets,
+                &name,
+                "the proxies run as a Deployment",
+                &mut changes,
+            )
+            .await?;
+            Rollout::of_deployment(&deployment)
+        }
+        Workload::DaemonSet(daemon_set) => {
+            let (daemon_set, applied) =
+                apply(&daemon_sets, daemon_sets.get_opt(&name).await?, &daemon_set).await?;
+            changes.extend(describe(&daemon_set, applied));
+            remove_ours(
+                &deployments,
+                &name,
+                "the proxies run as a DaemonSet",
+                &mut changes,
+            )
+            .await?;
+            Rollout::of_daemon_set(&daemon_set)
+        }
+    };
     let autoscalers: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), ns);
     match &autoscaler {
         Some(autoscaler) => {
             apply_one(&autoscalers, autoscaler, &mut changes).await?;
         }
         // Autoscaling turned off: the operator's own autoscaler goes.
-        None => {
-            remove_autoscaler(&autoscalers, &fleet_name(&class.name_any()), &mut changes).await?
-        }
+        None => remove_ours(&autoscalers, &name, "autoscaling is off", &mut changes).await?,
     }
     apply_one(
         &Api::namespaced(client.clone(), ns),
@@ -361,7 +391,7 @@ async fn reconcile_class(
             generation: params.metadata.generation,
             accepted: Some(Ok(())),
             degraded: degraded.clone(),
-            deployment: deployment.as_ref(),
+            rollout: Some(rollout),
             service: service.as_ref(),
         };
         write_status(ctx, params, &observed).await?;
@@ -375,12 +405,18 @@ async fn reconcile_class(
     Ok((next, changes.len()))
 }
 
-/// Deletes the fleet's autoscaler if there is one and it is the operator's.
-async fn remove_autoscaler(
-    api: &Api<HorizontalPodAutoscaler>,
+/// Deletes the fleet object `name` of this kind if there is one and it is the operator's
+/// (an autoscaler after autoscaling is turned off, a workload of the kind no longer asked
+/// for); `why` goes into the Event.
+async fn remove_ours<K>(
+    api: &Api<K>,
     name: &str,
+    why: &str,
     changes: &mut Vec<Change>,
-) -> Result<(), kube::Error> {
+) -> Result<(), kube::Error>
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
     let Some(live) = api.get_opt(name).await? else {
         return Ok(());
     };
@@ -396,7 +432,8 @@ async fn remove_autoscaler(
             changes.push(Change {
                 reason: "Deleted",
                 note: format!(
-                    "deleted HorizontalPodAutoscaler {}/{name}: autoscaling is off",
+                    "deleted {} {}/{name}: {why}",
+                    K::kind(&()),
                     live.namespace().unwrap_or_default()
                 ),
                 object: live.object_ref(&()),

@@ -103,6 +103,7 @@ async fn serve(mut handle: Handle, script: Vec<Expect>) -> HashMap<String, Value
 const SA: &str = "/api/v1/namespaces/sluice-system/serviceaccounts/sluice-proxy-sluice";
 const CRB: &str = "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/sluice-proxy-sluice";
 const DEPLOY: &str = "/apis/apps/v1/namespaces/sluice-system/deployments/sluice-proxy-sluice";
+const DS: &str = "/apis/apps/v1/namespaces/sluice-system/daemonsets/sluice-proxy-sluice";
 const HPA: &str =
     "/apis/autoscaling/v2/namespaces/sluice-system/horizontalpodautoscalers/sluice-proxy-sluice";
 const PDB: &str =
@@ -123,7 +124,9 @@ async fn a_new_class_gets_one_apply_per_object_then_only_reads() {
         Expect(Method::PATCH, CRB, Echo),
         Expect(Method::GET, DEPLOY, NotFound),
         Expect(Method::PATCH, DEPLOY, Echo),
-        // No autoscaling: the operator checks that it left no autoscaler behind.
+        // A Deployment, no autoscaling: the operator checks that it left no DaemonSet or
+        // autoscaler behind.
+        Expect(Method::GET, DS, NotFound),
         Expect(Method::GET, HPA, NotFound),
         Expect(Method::GET, PDB, NotFound),
         Expect(Method::PATCH, PDB, Echo),
@@ -163,6 +166,7 @@ async fn a_new_class_gets_one_apply_per_object_then_only_reads() {
         Expect(Method::GET, SA, live(SA)),
         Expect(Method::GET, CRB, live(CRB)),
         Expect(Method::GET, DEPLOY, live(DEPLOY)),
+        Expect(Method::GET, DS, NotFound),
         Expect(Method::GET, HPA, NotFound),
         Expect(Method::GET, PDB, live(PDB)),
         Expect(Method::GET, SVC, live(SVC)),

@@ -1,6 +1,6 @@
 //! The status of an IngressClassParams: a pure function of what the reconciler saw.
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use sluice_crds::params::{IngressClassParamsStatus, ServiceType};
@@ -13,8 +13,38 @@ pub struct Observed<'a> {
     pub accepted: Option<Result<(), String>>,
     /// Why the fleet is not as declared (node ports taken, an apply refused).
     pub degraded: Vec<String>,
-    pub deployment: Option<&'a Deployment>,
+    /// The proxy pods' workload, once applied.
+    pub rollout: Option<Rollout>,
     pub service: Option<&'a Service>,
+}
+
+/// How many proxy pods the workload wants, and how many are available.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rollout {
+    pub wanted: i32,
+    pub available: i32,
+}
+
+impl Rollout {
+    pub fn of_deployment(d: &Deployment) -> Self {
+        Self {
+            wanted: d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0),
+            available: d
+                .status
+                .as_ref()
+                .and_then(|s| s.available_replicas)
+                .unwrap_or(0),
+        }
+    }
+
+    /// A DaemonSet wants one pod per node it may run on.
+    pub fn of_daemon_set(d: &DaemonSet) -> Self {
+        let status = d.status.as_ref();
+        Self {
+            wanted: status.map_or(0, |s| s.desired_number_scheduled),
+            available: status.and_then(|s| s.number_available).unwrap_or(0),
+        }
+    }
 }
 
 fn condition(
@@ -64,18 +94,10 @@ pub fn status(
         ),
     });
 
-    let spec_replicas = observed
-        .deployment
-        .and_then(|d| d.spec.as_ref())
-        .and_then(|s| s.replicas)
-        .unwrap_or(0);
-    let available = observed
-        .deployment
-        .and_then(|d| d.status.as_ref())
-        .and_then(|s| s.available_replicas)
-        .unwrap_or(0);
+    let rollout = observed.rollout.unwrap_or_default();
+    let (spec_replicas, available) = (rollout.wanted, rollout.available);
     let ready = accepted.is_ok()
-        && observed.deployment.is_some()
+        && observed.rollout.is_some()
         && available >= spec_replicas
         && spec_replicas > 0;
     let ready_message = format!("{available}/{spec_replicas} proxy replicas available");
@@ -163,8 +185,8 @@ pub fn status(
         service_type,
         http_node_port: node_port("http"),
         https_node_port: node_port("https"),
-        replicas: observed.deployment.map(|_| spec_replicas),
-        ready_replicas: observed.deployment.map(|_| available),
+        replicas: observed.rollout.map(|r| r.wanted),
+        ready_replicas: observed.rollout.map(|r| r.available),
         message: Some(message),
     }
 }
@@ -197,7 +219,7 @@ mod tests {
             generation: Some(4),
             accepted: Some(Ok(())),
             degraded: vec!["httpNodePort 30080 is already allocated to Service web/other".into()],
-            deployment: Some(&deployment),
+            rollout: Some(Rollout::of_deployment(&deployment)),
             service: Some(&service),
         };
         let s = status(&observed, None, now("2025-01-01T00:00:00Z"));

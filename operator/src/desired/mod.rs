@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{
-    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
+    DaemonSet, DaemonSetSpec, DaemonSetUpdateStrategy, Deployment, DeploymentSpec,
+    DeploymentStrategy, RollingUpdateDaemonSet, RollingUpdateDeployment,
 };
 use k8s_openapi::api::autoscaling::v2::{
     CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec,
@@ -22,7 +23,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use sluice_crds::names::labels;
-use sluice_crds::params::{DisruptionBudget, ResolvedParams, ServiceType};
+use sluice_crds::params::{DisruptionBudget, ResolvedParams, ServiceType, WorkloadKind};
 
 /// Container ports of the proxy; the Service maps 80 and 443 onto the first two.
 pub const HTTP_PORT: i32 = 8080;
@@ -48,7 +49,8 @@ pub struct FleetSettings {
 pub struct Fleet {
     pub service_account: ServiceAccount,
     pub cluster_role_binding: ClusterRoleBinding,
-    pub deployment: Deployment,
+    /// What runs the proxy pods.
+    pub workload: Workload,
     pub service: Service,
     pub pod_disruption_budget: PodDisruptionBudget,
     /// With autoscaling only.
@@ -58,6 +60,13 @@ pub struct Fleet {
 impl Fleet {
     /// How many objects every fleet has (an autoscaler comes on top).
     pub const OBJECTS: usize = 5;
+}
+
+/// The proxy pods' workload, of the kind the params ask for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Workload {
+    Deployment(Deployment),
+    DaemonSet(DaemonSet),
 }
 
 /// The replicas to declare on a fleet's Deployment, given the live one: the params' count,
@@ -166,9 +175,15 @@ pub fn proxy_args(class: &str, controller: &str, params: &ResolvedParams) -> Vec
         "--grace-period".into(),
         "20s".into(),
     ];
-    // Clients reach HTTPS on the node port (NodePort) or on 443 (LoadBalancer, ClusterIP).
-    let redirect_port = match (params.service.type_, params.service.https_node_port) {
-        (ServiceType::NodePort, Some(port)) => port,
+    // Clients reach HTTPS on the pods' host port if there is one, else on the node port
+    // (NodePort), else on 443 (LoadBalancer, ClusterIP).
+    let redirect_port = match (
+        params.host_ports.1,
+        params.service.type_,
+        params.service.https_node_port,
+    ) {
+        (Some(host_port), _, _) => host_port,
+        (None, ServiceType::NodePort, Some(port)) => port,
         _ => 443,
     };
     args.extend(["--https-redirect-port".into(), redirect_port.to_string()]);
@@ -223,26 +238,48 @@ pub fn desired(class: &IngressClass, params: &ResolvedParams, settings: &FleetSe
         }]),
     };
 
-    let deployment = Deployment {
-        metadata: meta(&name, ns, class, &class_name),
-        spec: Some(DeploymentSpec {
-            replicas: Some(params.replicas),
-            selector: LabelSelector {
-                match_labels: Some(selector_labels(&class_name)),
-                ..Default::default()
-            },
-            strategy: Some(DeploymentStrategy {
-                type_: Some("RollingUpdate".into()),
-                // Never below the desired count during a rollout.
-                rolling_update: Some(RollingUpdateDeployment {
-                    max_unavailable: Some(IntOrString::Int(0)),
-                    max_surge: Some(IntOrString::Int(1)),
+    let selector = LabelSelector {
+        match_labels: Some(selector_labels(&class_name)),
+        ..Default::default()
+    };
+    let template = pod_template(&class_name, &name, &settings.controller, params);
+    let workload = match params.kind {
+        WorkloadKind::Deployment => Workload::Deployment(Deployment {
+            metadata: meta(&name, ns, class, &class_name),
+            spec: Some(DeploymentSpec {
+                replicas: Some(params.replicas),
+                selector,
+                strategy: Some(DeploymentStrategy {
+                    type_: Some("RollingUpdate".into()),
+                    // Never below the desired count during a rollout.
+                    rolling_update: Some(RollingUpdateDeployment {
+                        max_unavailable: Some(IntOrString::Int(0)),
+                        max_surge: Some(IntOrString::Int(1)),
+                    }),
                 }),
+                template,
+                ..Default::default()
             }),
-            template: pod_template(&class_name, &name, &settings.controller, params),
             ..Default::default()
         }),
-        ..Default::default()
+        WorkloadKind::DaemonSet => Workload::DaemonSet(DaemonSet {
+            metadata: meta(&name, ns, class, &class_name),
+            spec: Some(DaemonSetSpec {
+                selector,
+                // One node at a time; a surge pod cannot start beside the old one when
+                // both want the same host ports, so the old one goes first.
+                update_strategy: Some(DaemonSetUpdateStrategy {
+                    type_: Some("RollingUpdate".into()),
+                    rolling_update: Some(RollingUpdateDaemonSet {
+                        max_unavailable: Some(IntOrString::Int(1)),
+                        max_surge: Some(IntOrString::Int(0)),
+                    }),
+                }),
+                template,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
     };
 
     let service = proxy_service(class, &class_name, &name, params, &settings.namespace);
@@ -297,7 +334,7 @@ pub fn desired(class: &IngressClass, params: &ResolvedParams, settings: &FleetSe
     Fleet {
         service_account,
         cluster_role_binding,
-        deployment,
+        workload,
         service,
         pod_disruption_budget,
         autoscaler,
@@ -315,9 +352,10 @@ fn pod_template(
         port: IntOrString::String("admin".into()),
         ..Default::default()
     };
-    let port = |name: &str, port: i32| ContainerPort {
+    let port = |name: &str, port: i32, host_port: Option<i32>| ContainerPort {
         name: Some(name.into()),
         container_port: port,
+        host_port,
         protocol: Some("TCP".into()),
         ..Default::default()
     };
@@ -357,9 +395,9 @@ fn pod_template(
             ..Default::default()
         }]),
         ports: Some(vec![
-            port("http", HTTP_PORT),
-            port("https", HTTPS_PORT),
-            port("admin", ADMIN_PORT),
+            port("http", HTTP_PORT, params.host_ports.0),
+            port("https", HTTPS_PORT, params.host_ports.1),
+            port("admin", ADMIN_PORT, None),
         ]),
         readiness_probe: Some(Probe {
             http_get: Some(http_get("/readyz")),

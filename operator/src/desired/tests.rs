@@ -19,6 +19,14 @@ fn settings() -> FleetSettings {
     }
 }
 
+/// The fleet's workload, whichever kind, as JSON.
+fn workload_json(fleet: &Fleet) -> serde_json::Value {
+    match &fleet.workload {
+        Workload::Deployment(d) => serde_json::to_value(d).unwrap(),
+        Workload::DaemonSet(d) => serde_json::to_value(d).unwrap(),
+    }
+}
+
 fn params(spec: serde_json::Value) -> ResolvedParams {
     serde_json::from_value::<IngressClassParamsSpec>(spec)
         .unwrap()
@@ -43,7 +51,7 @@ fn defaults_build_a_nodeport_fleet_owned_by_the_class() {
     );
     assert_eq!(svc["metadata"]["ownerReferences"][0]["uid"], "c1a55-uid");
 
-    let deploy = serde_json::to_value(&fleet.deployment).unwrap();
+    let deploy = workload_json(&fleet);
     assert_eq!(deploy["spec"]["replicas"], 2);
     let container = &deploy["spec"]["template"]["spec"]["containers"][0];
     let args: Vec<&str> = container["args"]
@@ -94,7 +102,7 @@ fn params_flow_into_the_objects() {
         })),
         &settings(),
     );
-    let deploy = serde_json::to_value(&fleet.deployment).unwrap();
+    let deploy = workload_json(&fleet);
     assert_eq!(deploy["spec"]["replicas"], 3);
     let pod = &deploy["spec"]["template"];
     assert_eq!(pod["metadata"]["annotations"]["example.com/scrape"], "true");
@@ -266,7 +274,7 @@ fn pod_and_load_balancer_settings_reach_the_fleet() {
         "service": { "type": "LoadBalancer", "loadBalancerSourceRanges": ["203.0.113.0/24"], "loadBalancerClass": "example.com/lb" }
     }));
     let fleet = desired(&class(), &resolved, &settings());
-    let deploy = serde_json::to_value(&fleet.deployment).unwrap();
+    let deploy = workload_json(&fleet);
     let template = &deploy["spec"]["template"];
     assert_eq!(template["metadata"]["labels"]["team"], "edge");
     // The selector's labels are the fleet's, whatever podLabels say.
@@ -291,4 +299,40 @@ fn pod_and_load_balancer_settings_reach_the_fleet() {
     // Behind a load balancer, the API server picks the node ports.
     assert!(svc["spec"]["ports"][0].get("nodePort").is_none());
     assert!(svc["spec"]["ports"][1].get("nodePort").is_none());
+}
+
+#[test]
+fn a_daemon_set_fleet_runs_one_pod_per_node_on_host_ports() {
+    let resolved = params(json!({
+        "kind": "DaemonSet",
+        "hostPorts": { "http": 80, "https": 443 },
+        "service": { "type": "ClusterIP" }
+    }));
+    let fleet = desired(&class(), &resolved, &settings());
+    let Workload::DaemonSet(daemon_set) = &fleet.workload else {
+        panic!("not a DaemonSet: {:?}", fleet.workload);
+    };
+    let ds = serde_json::to_value(daemon_set).unwrap();
+    assert_eq!(ds["metadata"]["name"], "sluice-proxy-sluice");
+    assert!(ds["spec"].get("replicas").is_none());
+    assert_eq!(ds["spec"]["updateStrategy"]["rollingUpdate"]["maxSurge"], 0);
+    let container = &ds["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["ports"][0]["hostPort"], 80);
+    assert_eq!(container["ports"][1]["hostPort"], 443);
+    assert!(
+        container["ports"][2].get("hostPort").is_none(),
+        "admin stays off the node"
+    );
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(
+        args.windows(2)
+            .any(|w| w == ["--https-redirect-port", "443"]),
+        "redirects go to the host port: {args:?}"
+    );
+    assert!(fleet.autoscaler.is_none());
 }

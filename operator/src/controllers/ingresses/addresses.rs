@@ -40,23 +40,26 @@ pub struct Sources<'a> {
 }
 
 /// Where `class` is reachable, sorted: the params' override, else what its fleet Service's
-/// type makes reachable (see [`service_addresses`]).
+/// type makes reachable (see [`service_addresses`]); with host ports, the Nodes' own
+/// addresses, where the pods take those ports.
 pub fn class_addresses(sources: &Sources<'_>, class: &str) -> Vec<Address> {
     let params_name = sources
         .classes
         .iter()
         .find(|c| c.metadata.name.as_deref() == Some(class))
         .and_then(|c| referenced_params(c));
-    let overrides = params_name
+    let resolved = params_name
         .and_then(|name| {
             sources
                 .params
                 .iter()
                 .find(|p| p.metadata.name.as_deref() == Some(name))
         })
-        .and_then(|p| p.resolve().ok())
-        .and_then(|r| r.addresses);
-    let mut list: Vec<Address> = match overrides {
+        .and_then(|p| p.resolve().ok());
+    let on_host_ports = resolved
+        .as_ref()
+        .is_some_and(|r| r.host_ports != (None, None));
+    let mut list: Vec<Address> = match resolved.and_then(|r| r.addresses) {
         Some(list) => list
             .iter()
             .map(|a| match a {
@@ -64,6 +67,7 @@ pub fn class_addresses(sources: &Sources<'_>, class: &str) -> Vec<Address> {
                 PublishedAddress::Hostname(h) => Address::Hostname(h.clone()),
             })
             .collect(),
+        None if on_host_ports => node_addresses(sources.nodes),
         None => {
             let service_name = fleet_name(class);
             match sources

@@ -139,6 +139,22 @@ fn only_addresses_that_serve_are_published() {
 }
 
 #[test]
+fn host_ports_publish_the_nodes() {
+    let classes = [class("sluice", Some("edge"))];
+    let params: [Arc<IngressClassParams>; 1] = [arc(json!({
+        "apiVersion": "sluice.dev/v1alpha1", "kind": "IngressClassParams",
+        "metadata": { "name": "edge" },
+        "spec": { "kind": "DaemonSet", "hostPorts": { "http": 80, "https": 443 }, "service": { "type": "ClusterIP" } }
+    }))];
+    let nodes = [node("n1", &[("InternalIP", "10.0.0.1")])];
+    let services = [fleet_service("ClusterIP", json!({}))];
+    assert_eq!(
+        class_addresses(&sources(&classes, &params, &services, &nodes), "sluice"),
+        vec![Address::Ip("10.0.0.1".into())]
+    );
+}
+
+#[test]
 fn load_balancer_addresses_then_params_override() {
     let services = [fleet_service(
         "LoadBalancer",

@@ -12,19 +12,67 @@ use prometheus_client::registry::Registry;
 
 use crate::compile::{Problem, ProblemKind};
 
+/// A backend Service, as labels apart (so that joins with kube-state-metrics work): its
+/// namespace, name and port (a number, or a port name). All empty for a request that
+/// matched no rule.
+#[derive(Clone, Debug, Default, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServiceLabels {
+    pub namespace: String,
+    pub service: String,
+    pub service_port: String,
+}
+
+impl ServiceLabels {
+    /// From a backend's name, `namespace/service:port`.
+    pub fn of(backend: &str) -> Self {
+        let (namespace, rest) = backend.split_once('/').unwrap_or(("", backend));
+        let (service, port) = rest.rsplit_once(':').unwrap_or((rest, ""));
+        Self {
+            namespace: namespace.to_string(),
+            service: service.to_string(),
+            service_port: port.to_string(),
+        }
+    }
+}
+
+/// A route's series: the Ingress's name (in the Service's namespace) and the backend.
+#[derive(Clone, Debug, Default, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub namespace: String,
+    pub ingress: String,
+    pub service: String,
+    pub service_port: String,
+}
+
+impl RouteLabels {
+    /// From `namespace/name` of the Ingress and `namespace/service:port` of the backend.
+    pub fn of(ingress: &str, backend: &str) -> Self {
+        let backend = ServiceLabels::of(backend);
+        let (namespace, name) = ingress.split_once('/').unwrap_or(("", ingress));
+        Self {
+            namespace: if namespace.is_empty() {
+                backend.namespace
+            } else {
+                namespace.to_string()
+            },
+            ingress: name.to_string(),
+            service: backend.service,
+            service_port: backend.service_port,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    /// `namespace/name` of the Ingress, or empty when no rule matched.
-    pub ingress: String,
-    /// `namespace/service:port`, or empty.
-    pub service: String,
+    #[prometheus(flatten)]
+    pub route: RouteLabels,
     /// `2xx`, `4xx`, ...
     pub status_class: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ServiceLabels {
-    pub service: String,
+pub struct BuildLabels {
+    pub version: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -41,7 +89,7 @@ pub struct ProblemLabels {
 pub struct Metrics {
     registry: Mutex<Registry>,
     pub requests: Family<RequestLabels, Counter>,
-    pub request_duration: Family<ServiceLabels, Histogram>,
+    pub request_duration: Family<RouteLabels, Histogram>,
     pub upstream_connect_errors: Family<ServiceLabels, Counter>,
     pub upstream_retries: Family<ServiceLabels, Counter>,
     pub reloads: Counter,
@@ -95,6 +143,17 @@ impl Metrics {
         };
         {
             let mut r = m.registry.lock().unwrap_or_else(|e| e.into_inner());
+            let build_info = Family::<BuildLabels, Gauge>::default();
+            build_info
+                .get_or_create(&BuildLabels {
+                    version: env!("CARGO_PKG_VERSION"),
+                })
+                .set(1);
+            r.register(
+                "build_info",
+                "Always 1, labelled with the proxy's version",
+                build_info,
+            );
             r.register(
                 "requests",
                 "Requests answered, by Ingress, Service and status class",
@@ -102,7 +161,7 @@ impl Metrics {
             );
             r.register(
                 "request_duration_seconds",
-                "Time from the request's arrival to the end of its response, by Service",
+                "Time from the request's arrival to the end of its response, by Ingress and Service",
                 m.request_duration.clone(),
             );
             r.register(
@@ -182,18 +241,14 @@ impl Metrics {
     /// A failed attempt to connect to an endpoint of `service`.
     pub fn count_connect_error(&self, service: &str) {
         self.upstream_connect_errors
-            .get_or_create(&ServiceLabels {
-                service: service.to_string(),
-            })
+            .get_or_create(&ServiceLabels::of(service))
             .inc();
     }
 
     /// A request sent to another endpoint of `service` after a failed connect.
     pub fn count_retry(&self, service: &str) {
         self.upstream_retries
-            .get_or_create(&ServiceLabels {
-                service: service.to_string(),
-            })
+            .get_or_create(&ServiceLabels::of(service))
             .inc();
     }
 
@@ -258,8 +313,7 @@ impl RouteSeries {
                 metrics
                     .requests
                     .get_or_create(&RequestLabels {
-                        ingress: ingress.to_string(),
-                        service: service.to_string(),
+                        route: RouteLabels::of(ingress, service),
                         status_class: class,
                     })
                     .clone()
@@ -269,9 +323,7 @@ impl RouteSeries {
             .get_or_init(|| {
                 metrics
                     .request_duration
-                    .get_or_create(&ServiceLabels {
-                        service: service.to_string(),
-                    })
+                    .get_or_create(&RouteLabels::of(ingress, service))
                     .clone()
             })
             .observe(elapsed.as_secs_f64());
@@ -300,6 +352,22 @@ impl ProblemKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_split_namespace_name_and_port() {
+        assert_eq!(
+            RouteLabels::of("shop/app", "shop/api:80"),
+            RouteLabels {
+                namespace: "shop".into(),
+                ingress: "app".into(),
+                service: "api".into(),
+                service_port: "80".into(),
+            }
+        );
+        assert_eq!(ServiceLabels::of("shop/api:http").service_port, "http");
+        // A request that matched nothing: every label empty.
+        assert_eq!(RouteLabels::of("", ""), RouteLabels::default());
+    }
 
     #[test]
     fn statuses_fall_in_their_class() {

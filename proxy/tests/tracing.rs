@@ -294,22 +294,27 @@ async fn metrics_count_the_requests_sent() -> anyhow::Result<()> {
     }
     assert_eq!(
         proxy
-            .metric("sluice_proxy_requests_total{ingress=\"shop/app\",service=\"shop/api:80\",status_class=\"2xx\"}")
+            .metric("sluice_proxy_requests_total{namespace=\"shop\",ingress=\"app\",service=\"api\",service_port=\"80\",status_class=\"2xx\"}")
             .await?,
         7.0
     );
     assert_eq!(
         proxy
-            .metric("sluice_proxy_requests_total{ingress=\"\",service=\"\",status_class=\"4xx\"}")
+            .metric("sluice_proxy_requests_total{namespace=\"\",ingress=\"\",service=\"\",service_port=\"\",status_class=\"4xx\"}")
             .await?,
         3.0
     );
     assert_eq!(
         proxy
-            .metric("sluice_proxy_request_duration_seconds_count{service=\"shop/api:80\"}")
+            .metric("sluice_proxy_request_duration_seconds_count{namespace=\"shop\",ingress=\"app\",service=\"api\",service_port=\"80\"}")
             .await?,
         7.0
     );
+    let build_info = format!(
+        "sluice_proxy_build_info{{version=\"{}\"}}",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(proxy.metric(&build_info).await?, 1.0);
     assert_eq!(proxy.metric("sluice_proxy_routes").await?, 1.0);
     assert_eq!(proxy.metric("sluice_proxy_ingresses").await?, 1.0);
     assert!(proxy.metric("sluice_proxy_route_reloads_total").await? >= 1.0);

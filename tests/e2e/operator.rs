@@ -319,6 +319,8 @@ async fn two_replicas_elect_one_leader_and_fail_over() -> anyhow::Result<()> {
     } else {
         (second, first)
     };
+    assert_eq!(leader.metric("sluice_operator_leader").await?, 1.0);
+    assert_eq!(follower.metric("sluice_operator_leader").await?, 0.0);
     leader.stop();
     // The follower takes the Lease once it expires, then reconciles: drift is put back.
     let new_holder = eventually(Duration::from_secs(90), "a new leader", || async {
@@ -338,6 +340,7 @@ async fn two_replicas_elect_one_leader_and_fail_over() -> anyhow::Result<()> {
     })
     .await?;
     assert!(follower.metric("sluice_operator_reconciles_total").await? > 0.0);
+    assert_eq!(follower.metric("sluice_operator_leader").await?, 1.0);
     Ok(())
 }
 

@@ -1,9 +1,16 @@
 //! The operator's Prometheus metrics, prefixed `sluice_operator_`.
 
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
 
 #[derive(Clone, Debug)]
 pub struct ControllerMetrics {
@@ -14,6 +21,8 @@ pub struct ControllerMetrics {
     pub ingress_status_updates: Counter,
     pub ingress_reconciles: Counter,
     pub ingress_duration: Histogram,
+    /// 1 while this replica leads (runs the controllers), else 0.
+    pub leader: Gauge,
 }
 
 impl Default for ControllerMetrics {
@@ -28,6 +37,7 @@ impl Default for ControllerMetrics {
             ingress_reconciles: Counter::default(),
             // 100 µs .. ~1.6 s
             ingress_duration: Histogram::new(exponential_buckets(0.0001, 2.0, 15)),
+            leader: Gauge::default(),
         }
     }
 }
@@ -69,6 +79,22 @@ impl ControllerMetrics {
             "ingress_reconcile_duration_seconds",
             "Time per Ingress reconcile",
             self.ingress_duration.clone(),
+        );
+        r.register(
+            "leader",
+            "1 while this replica holds the leader Lease and runs the controllers, else 0",
+            self.leader.clone(),
+        );
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        r.register(
+            "build_info",
+            "Always 1, labelled with the operator's version",
+            build_info,
         );
     }
 }

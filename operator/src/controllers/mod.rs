@@ -55,6 +55,7 @@ pub async fn run_while_leading(
     loop {
         leading.wait_for(|l| *l).await?;
         tracing::info!("leading: starting controllers");
+        metrics.leader.set(1);
         let stop = {
             let mut leading = leading.clone();
             async move {
@@ -89,5 +90,6 @@ pub async fn run_while_leading(
             let _ = stop_tx.send(());
         };
         tokio::join!(fleet, ingresses, signal);
+        metrics.leader.set(0);
     }
 }

@@ -7,12 +7,11 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service};
-use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, ListParams};
 use sluice_tests::TestCluster;
 use sluice_tests::client::{get, https_get};
 use sluice_tests::operator::{eventually, install_crds};
-use sluice_tests::seed::{HOST, NAMESPACE, Seed};
+use sluice_tests::seed::{HOST, NAMESPACE, Seed, wait_for_published_ip};
 use sluice_tests::tools::workspace_root;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -246,13 +245,7 @@ async fn install_route_refuse_upgrade_uninstall() -> anyhow::Result<()> {
     );
 
     // The Ingress's status carries the node's address.
-    let ingresses: Api<Ingress> = Api::namespaced(client.clone(), "default");
-    let address = eventually(WAIT, "the Ingress address", || async {
-        let i = ingresses.get("app").await?;
-        Ok(i.status
-            .and_then(|s| s.load_balancer?.ingress?.first()?.ip.clone()))
-    })
-    .await?;
+    let address = wait_for_published_ip(&seed.cluster, "default", "app").await?;
     assert_eq!(address, seed.node_ip);
 
     // helm upgrade changes a value; the fleet follows; the webhook certificate stays.

@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use serde_json::json;
 use sluice_crds::params::IngressClassParams;
 use sluice_tests::objects::{ingress, path};
 use sluice_tests::operator::eventually;
-use sluice_tests::seed::{FLEET, HOST, NAMESPACE, OPERATOR, Seed, deployment_ready};
+use sluice_tests::seed::{
+    FLEET, HOST, NAMESPACE, OPERATOR, Seed, deployment_ready, published_ip, wait_for_published_ip,
+};
 use sluice_tests::tools::workspace_root;
 use sluice_tests::traffic::{Tally, Traffic};
 
@@ -201,13 +202,7 @@ async fn the_leader_pod_going_away_hands_over_and_the_webhook_keeps_answering() 
             vec![path("/", "Prefix", "frontend-svc", 80)],
         )],
     )])?;
-    let ingresses: Api<Ingress> = Api::namespaced(client.clone(), "default");
-    let address = eventually(WAIT, "the new Ingress's address", || async {
-        let i = ingresses.get("after-handover").await?;
-        Ok(i.status
-            .and_then(|s| s.load_balancer?.ingress?.first()?.ip.clone()))
-    })
-    .await?;
+    let address = wait_for_published_ip(&seed.cluster, "default", "after-handover").await?;
     assert_eq!(address, seed.node_ip);
     deployment_ready(&seed.cluster, NAMESPACE, OPERATOR).await?;
     Ok(())
@@ -282,22 +277,15 @@ async fn two_releases_with_their_own_controllers_coexist() -> anyhow::Result<()>
         .spec
         .and_then(|s| s.cluster_ip)
         .unwrap_or_default();
-    let ingresses: Api<Ingress> = Api::namespaced(client.clone(), "default");
-    let address = |name: &'static str| {
-        let ingresses = ingresses.clone();
-        async move {
-            let i = ingresses.get(name).await?;
-            anyhow::Ok(
-                i.status
-                    .and_then(|s| s.load_balancer?.ingress?.first()?.ip.clone()),
-            )
-        }
-    };
     eventually(WAIT, "the internal Ingress's cluster IP", || async {
-        Ok((address("internal-app").await? == Some(cluster_ip.clone())).then_some(()))
+        let ip = published_ip(&seed.cluster, "default", "internal-app").await?;
+        Ok((ip == Some(cluster_ip.clone())).then_some(()))
     })
     .await?;
-    assert_eq!(address("app").await?, Some(seed.node_ip.clone()));
+    assert_eq!(
+        published_ip(&seed.cluster, "default", "app").await?,
+        Some(seed.node_ip.clone())
+    );
     let reply = sluice_tests::client::get(seed.http(), HOST, "/api").await?;
     assert_eq!(reply.server().as_deref(), Some("api"));
     Ok(())
@@ -352,13 +340,7 @@ async fn a_daemon_set_fleet_serves_on_host_ports() -> anyhow::Result<()> {
     assert_eq!(reply.server().as_deref(), Some("api"));
     assert_eq!(tls.leaf, seed.certificate);
     // Clients go to the nodes: their addresses are published, not the Service's.
-    let ingresses: Api<Ingress> = Api::namespaced(client.clone(), "default");
-    let address = eventually(WAIT, "the Ingress's address", || async {
-        let i = ingresses.get("app").await?;
-        Ok(i.status
-            .and_then(|s| s.load_balancer?.ingress?.first()?.ip.clone()))
-    })
-    .await?;
+    let address = wait_for_published_ip(&seed.cluster, "default", "app").await?;
     assert_eq!(address, seed.node_ip);
 
     // Back to a Deployment: the DaemonSet goes.

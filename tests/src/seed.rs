@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, ListParams};
 use sluice_crds::params::IngressClassParams;
 
@@ -202,6 +203,33 @@ pub async fn deployment_ready(
             .unwrap_or_default();
         e.context(format!("pods:\n{pods}\nevents in {namespace}:\n{events}"))
     })
+}
+
+/// The first IP address an Ingress publishes in its status, if any.
+pub async fn published_ip(
+    cluster: &TestCluster,
+    namespace: &str,
+    name: &str,
+) -> anyhow::Result<Option<String>> {
+    let ingresses: Api<Ingress> = Api::namespaced(cluster.client().await?, namespace);
+    let ingress = ingresses.get(name).await?;
+    Ok(ingress
+        .status
+        .and_then(|s| s.load_balancer?.ingress?.first()?.ip.clone()))
+}
+
+/// Waits until an Ingress publishes an IP address, and returns it.
+pub async fn wait_for_published_ip(
+    cluster: &TestCluster,
+    namespace: &str,
+    name: &str,
+) -> anyhow::Result<String> {
+    eventually(
+        STEP,
+        &format!("Ingress {namespace}/{name} to publish an address"),
+        || published_ip(cluster, namespace, name),
+    )
+    .await
 }
 
 /// Waits until the class's IngressClassParams report the fleet Ready.

@@ -94,8 +94,8 @@ impl ResolvesServerCert for SecretCert {
 pub async fn provision(client: Client, settings: &Settings) -> Arc<SecretCert> {
     let mut wait = Duration::from_millis(500);
     loop {
-        match check(&client, settings, None).await {
-            Ok((pair, _)) => match SecretCert::new(pair) {
+        match check(&client, settings).await {
+            Ok(pair) => match SecretCert::new(pair) {
                 Ok(cert) => return Arc::new(cert),
                 Err(error) => tracing::warn!(%error, "webhook certificate not usable; retrying"),
             },
@@ -115,8 +115,8 @@ pub async fn keep(client: Client, settings: Settings, cert: Arc<SecretCert>, eve
     ticker.tick().await;
     loop {
         ticker.tick().await;
-        match check(&client, &settings, Some(&cert)).await {
-            Ok((pair, _)) => match cert.store(pair) {
+        match check(&client, &settings).await {
+            Ok(pair) => match cert.store(pair) {
                 Ok(true) => {
                     tracing::info!(secret = %settings.secret, "serving the webhook's new certificate")
                 }
@@ -131,32 +131,24 @@ pub async fn keep(client: Client, settings: Settings, cert: Arc<SecretCert>, eve
 }
 
 /// One look at the Secret and the webhook configuration, writing only what is missing.
-/// Returns the pair to serve and whether the caBundle was written.
-async fn check(
-    client: &Client,
-    settings: &Settings,
-    serving: Option<&SecretCert>,
-) -> Result<(Pair, bool), Error> {
+/// Returns the pair to serve.
+async fn check(client: &Client, settings: &Settings) -> Result<Pair, Error> {
     let configurations: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
     let configuration = configurations.get_opt(&settings.configuration).await?;
-    let pair = ensure_secret(client, settings, configuration.as_ref(), serving).await?;
-    let patched = match configuration.as_ref().and_then(|c| {
+    let pair = ensure_secret(client, settings, configuration.as_ref()).await?;
+    if let Some(patch) = configuration.as_ref().and_then(|c| {
         decide::ca_bundle_patch(c, &settings.service, &settings.namespace, &pair.ca_pem)
     }) {
-        Some(patch) => {
-            configurations
-                .patch(
-                    &settings.configuration,
-                    &PatchParams::default(),
-                    &Patch::Strategic(patch),
-                )
-                .await?;
-            tracing::info!(configuration = %settings.configuration, "caBundle of the webhook configuration set");
-            true
-        }
-        None => false,
-    };
-    Ok((pair, patched))
+        configurations
+            .patch(
+                &settings.configuration,
+                &PatchParams::default(),
+                &Patch::Strategic(patch),
+            )
+            .await?;
+        tracing::info!(configuration = %settings.configuration, "caBundle of the webhook configuration set");
+    }
+    Ok(pair)
 }
 
 /// The pair in the Secret, after replacing it if it cannot serve the Service's names for
@@ -166,7 +158,6 @@ async fn ensure_secret(
     client: &Client,
     settings: &Settings,
     configuration: Option<&ValidatingWebhookConfiguration>,
-    serving: Option<&SecretCert>,
 ) -> Result<Pair, Error> {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &settings.namespace);
     let names = service_names(&settings.service, &settings.namespace);
@@ -214,7 +205,7 @@ async fn ensure_secret(
         };
         match written {
             Ok(_) => {
-                tracing::info!(secret = %settings.secret, replaced = serving.is_some(), "wrote a new webhook certificate");
+                tracing::info!(secret = %settings.secret, "wrote a new webhook certificate");
                 return Ok(fresh);
             }
             // Another replica wrote first: read what it wrote.

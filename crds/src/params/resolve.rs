@@ -60,6 +60,7 @@ impl IngressClassParamsSpec {
             affinity: self.affinity.clone(),
             pod_annotations: self.pod_annotations.clone().unwrap_or_default(),
             pod_labels,
+            extra_env: resolve_extra_env(self.extra_env.as_deref(), &mut errors),
             priority_class_name: self.priority_class_name.clone(),
             topology_spread_constraints: self
                 .topology_spread_constraints
@@ -164,7 +165,16 @@ fn resolve_image(image: Option<&ImageParams>, errors: &mut Errors) -> ResolvedIm
             .unwrap_or_else(|| defaults::IMAGE_REPOSITORY.to_string()),
         tag: image.tag.unwrap_or_else(|| defaults::IMAGE_TAG.to_string()),
         pull_policy: image.pull_policy.unwrap_or_default(),
+        digest: image.digest,
     };
+    if let Some(digest) = &image.digest
+        && !is_sha256_digest(digest)
+    {
+        errors.fail(
+            "image.digest",
+            "must be sha256: followed by 64 lowercase hex digits".into(),
+        );
+    }
     if !is_image_repository(&image.repository) {
         errors.fail(
             "image.repository",
@@ -208,6 +218,15 @@ fn resolve_service(service: Option<&ServiceParams>, errors: &mut Errors) -> Reso
         }
     }
     let annotations = service.annotations.unwrap_or_default();
+    let external_ips = service.external_ips.clone().unwrap_or_default();
+    for (i, ip) in external_ips.iter().enumerate() {
+        if ip.parse::<std::net::IpAddr>().is_err() {
+            errors.fail(
+                &format!("service.externalIPs[{i}]"),
+                "each address must be an IP address".into(),
+            );
+        }
+    }
     if type_ == ServiceType::ClusterIp {
         if service.http_node_port.is_some() || service.https_node_port.is_some() {
             errors.fail(
@@ -229,6 +248,7 @@ fn resolve_service(service: Option<&ServiceParams>, errors: &mut Errors) -> Reso
             https_node_port: None,
             external_traffic_policy: None,
             annotations,
+            external_ips,
             load_balancer_source_ranges: Vec::new(),
             load_balancer_class: None,
         };
@@ -271,9 +291,20 @@ fn resolve_service(service: Option<&ServiceParams>, errors: &mut Errors) -> Reso
         https_node_port: https,
         external_traffic_policy: Some(service.external_traffic_policy.unwrap_or_default()),
         annotations,
+        external_ips,
         load_balancer_source_ranges: service.load_balancer_source_ranges.unwrap_or_default(),
         load_balancer_class: service.load_balancer_class,
     }
+}
+
+/// `sha256:` and 64 lowercase hex digits.
+fn is_sha256_digest(digest: &str) -> bool {
+    digest.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 /// An address range as a Service's loadBalancerSourceRanges takes it: `IP/prefix`.
@@ -293,6 +324,23 @@ const SELECTOR_LABELS: [&str; 3] = [
     crate::names::labels::COMPONENT,
     crate::names::labels::INSTANCE,
 ];
+
+/// `extraEnv`: any variables but the operator's own.
+fn resolve_extra_env(
+    env: Option<&[k8s_openapi::api::core::v1::EnvVar]>,
+    errors: &mut Errors,
+) -> Vec<k8s_openapi::api::core::v1::EnvVar> {
+    let env = env.unwrap_or_default();
+    for (i, var) in env.iter().enumerate() {
+        if var.name == "POD_NAME" {
+            errors.fail(
+                &format!("extraEnv[{i}]"),
+                "POD_NAME is set by the operator".into(),
+            );
+        }
+    }
+    env.to_vec()
+}
 
 /// `kind` and `hostPorts`.
 fn resolve_workload(
@@ -546,6 +594,36 @@ mod tests {
         assert_eq!(r.tracing.otlp_endpoint, None);
         assert_eq!(r.tracing.sampling_ratio, 0.01);
         assert_eq!(r.addresses, None);
+    }
+
+    #[test]
+    fn digest_external_ips_and_extra_env() {
+        let digest = format!("sha256:{}", "a1".repeat(32));
+        let r = spec(serde_json::json!({
+            "image": { "tag": "1.2.3", "digest": digest },
+            "service": { "externalIPs": ["198.51.100.10"] },
+            "extraEnv": [{ "name": "SSL_CERT_FILE", "value": "/etc/ssl/extra.pem" }],
+        }))
+        .resolve()
+        .unwrap();
+        assert_eq!(
+            r.image.reference(),
+            format!("ghcr.io/sluice-dev/sluice-proxy:1.2.3@{digest}")
+        );
+        assert_eq!(r.service.external_ips, ["198.51.100.10"]);
+        assert_eq!(r.extra_env[0].name, "SSL_CERT_FILE");
+        assert_eq!(
+            errors(serde_json::json!({ "image": { "digest": "sha256:XYZ" } })),
+            ["spec.image.digest: must be sha256: followed by 64 lowercase hex digits"]
+        );
+        assert_eq!(
+            errors(serde_json::json!({ "service": { "externalIPs": ["node-1"] } })),
+            ["spec.service.externalIPs[0]: each address must be an IP address"]
+        );
+        assert_eq!(
+            errors(serde_json::json!({ "extraEnv": [{ "name": "POD_NAME", "value": "x" }] })),
+            ["spec.extraEnv[0]: POD_NAME is set by the operator"]
+        );
     }
 
     #[test]

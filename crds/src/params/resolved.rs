@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{
-    Affinity, ResourceRequirements, Toleration, TopologySpreadConstraint,
+    Affinity, EnvVar, ResourceRequirements, Toleration, TopologySpreadConstraint,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -37,6 +37,7 @@ pub struct ResolvedParams {
     pub affinity: Option<Affinity>,
     pub pod_annotations: BTreeMap<String, String>,
     pub pod_labels: BTreeMap<String, String>,
+    pub extra_env: Vec<EnvVar>,
     pub priority_class_name: Option<String>,
     pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
     /// Names of Secrets in the operator's namespace.
@@ -56,12 +57,17 @@ pub struct ResolvedImage {
     pub repository: String,
     pub tag: String,
     pub pull_policy: PullPolicy,
+    /// `sha256:…`: pins the image.
+    pub digest: Option<String>,
 }
 
 impl ResolvedImage {
-    /// `repository:tag`, for a container's `image`.
+    /// `repository:tag`, or `repository:tag@digest`, for a container's `image`.
     pub fn reference(&self) -> String {
-        format!("{}:{}", self.repository, self.tag)
+        match &self.digest {
+            Some(digest) => format!("{}:{}@{digest}", self.repository, self.tag),
+            None => format!("{}:{}", self.repository, self.tag),
+        }
     }
 }
 
@@ -76,6 +82,7 @@ pub struct ResolvedService {
     /// `None` for ClusterIP (Kubernetes refuses the field there).
     pub external_traffic_policy: Option<ExternalTrafficPolicy>,
     pub annotations: BTreeMap<String, String>,
+    pub external_ips: Vec<String>,
     /// Empty unless LoadBalancer.
     pub load_balancer_source_ranges: Vec<String>,
     pub load_balancer_class: Option<String>,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use k8s_openapi::api::core::v1::{
-    Affinity, ResourceRequirements, Toleration, TopologySpreadConstraint,
+    Affinity, EnvVar, ResourceRequirements, Toleration, TopologySpreadConstraint,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -132,6 +132,13 @@ pub struct IngressClassParamsSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_annotations: Option<BTreeMap<String, String>>,
 
+    /// Environment variables added to the proxy container (for example a proxy's
+    /// SSL_CERT_FILE, or values from a Secret). POD_NAME is the operator's own. Default:
+    /// none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub extra_env: Option<Vec<EnvVar>>,
+
     /// Labels added to the proxy pods, besides the ones that select them
     /// (app.kubernetes.io/name, component and instance, which cannot be set here). Default:
     /// none.
@@ -216,6 +223,12 @@ pub struct ImageParams {
     /// When the kubelet pulls the image: IfNotPresent, Always or Never. Default: IfNotPresent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_policy: Option<PullPolicy>,
+
+    /// The image's digest, sha256:<64 hex digits>: the pods run exactly that image, whatever
+    /// the tag now names (the tag stays in the reference, for people). Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(equal = 71), regex(pattern = r"^sha256:[a-f0-9]{64}$"))]
+    pub digest: Option<String>,
 }
 
 /// When the kubelet pulls the proxy image.
@@ -383,6 +396,17 @@ pub struct ServiceParams {
     #[schemars(length(max = 64), inner(length(min = 9, max = 43)))]
     #[x_kube(validation = Rule::new("self.all(r, isCIDR(r))").message("each range must be a CIDR such as 203.0.113.0/24"))]
     pub load_balancer_source_ranges: Option<Vec<String>>,
+
+    /// Addresses of this cluster's nodes' network, outside Kubernetes' control, at which the
+    /// Service is also reached (the Service's externalIPs). Default: none.
+    #[serde(
+        rename = "externalIPs",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(length(max = 16), inner(length(min = 2, max = 45)))]
+    #[x_kube(validation = Rule::new("self.all(ip, isIP(ip))").message("each address must be an IP address"))]
+    pub external_ips: Option<Vec<String>>,
 
     /// The load balancer implementation to use (the Service's loadBalancerClass). Only with
     /// type LoadBalancer. Default: the cluster's default implementation.

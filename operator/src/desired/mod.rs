@@ -383,17 +383,22 @@ fn pod_template(
         image: Some(params.image.reference()),
         image_pull_policy: Some(params.image.pull_policy.as_str().into()),
         args: Some(proxy_args(class, controller, params)),
-        env: Some(vec![EnvVar {
-            name: "POD_NAME".into(),
-            value_from: Some(EnvVarSource {
-                field_ref: Some(ObjectFieldSelector {
-                    field_path: "metadata.name".into(),
+        // The operator's own variable first; the params' after it.
+        env: Some(
+            std::iter::once(EnvVar {
+                name: "POD_NAME".into(),
+                value_from: Some(EnvVarSource {
+                    field_ref: Some(ObjectFieldSelector {
+                        field_path: "metadata.name".into(),
+                        ..Default::default()
+                    }),
                     ..Default::default()
                 }),
                 ..Default::default()
-            }),
-            ..Default::default()
-        }]),
+            })
+            .chain(params.extra_env.iter().cloned())
+            .collect(),
+        ),
         ports: Some(vec![
             port("http", HTTP_PORT, params.host_ports.0),
             port("https", HTTPS_PORT, params.host_ports.1),
@@ -501,6 +506,8 @@ fn proxy_service(
                 .service
                 .external_traffic_policy
                 .map(|p| p.as_str().to_string()),
+            external_ips: (!params.service.external_ips.is_empty())
+                .then(|| params.service.external_ips.clone()),
             load_balancer_source_ranges: (!params.service.load_balancer_source_ranges.is_empty())
                 .then(|| params.service.load_balancer_source_ranges.clone()),
             load_balancer_class: params.service.load_balancer_class.clone(),

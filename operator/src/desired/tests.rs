@@ -271,7 +271,8 @@ fn pod_and_load_balancer_settings_reach_the_fleet() {
         "topologySpreadConstraints": [{ "maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway" }],
         "imagePullSecrets": [{ "name": "regcred" }],
         "podDisruptionBudget": { "minAvailable": "50%" },
-        "service": { "type": "LoadBalancer", "loadBalancerSourceRanges": ["203.0.113.0/24"], "loadBalancerClass": "example.com/lb" }
+        "extraEnv": [{ "name": "SSL_CERT_FILE", "value": "/etc/ssl/extra.pem" }],
+        "service": { "type": "LoadBalancer", "loadBalancerSourceRanges": ["203.0.113.0/24"], "loadBalancerClass": "example.com/lb", "externalIPs": ["198.51.100.10"] }
     }));
     let fleet = desired(&class(), &resolved, &settings());
     let deploy = workload_json(&fleet);
@@ -288,6 +289,11 @@ fn pod_and_load_balancer_settings_reach_the_fleet() {
         1
     );
     assert_eq!(template["spec"]["imagePullSecrets"][0]["name"], "regcred");
+    let env = &template["spec"]["containers"][0]["env"];
+    assert_eq!(
+        (env[0]["name"].as_str(), env[1]["name"].as_str()),
+        (Some("POD_NAME"), Some("SSL_CERT_FILE"))
+    );
 
     let pdb = serde_json::to_value(&fleet.pod_disruption_budget).unwrap();
     assert_eq!(pdb["spec"]["minAvailable"], "50%");
@@ -296,6 +302,7 @@ fn pod_and_load_balancer_settings_reach_the_fleet() {
     let svc = serde_json::to_value(&fleet.service).unwrap();
     assert_eq!(svc["spec"]["loadBalancerSourceRanges"][0], "203.0.113.0/24");
     assert_eq!(svc["spec"]["loadBalancerClass"], "example.com/lb");
+    assert_eq!(svc["spec"]["externalIPs"][0], "198.51.100.10");
     // Behind a load balancer, the API server picks the node ports.
     assert!(svc["spec"]["ports"][0].get("nodePort").is_none());
     assert!(svc["spec"]["ports"][1].get("nodePort").is_none());

@@ -1,6 +1,7 @@
 //! Process set-up shared by Sluice's binaries, so the proxy and the operator log and trace
 //! alike, take the same flags and find the cluster the same way.
 
+pub mod build_info;
 pub mod changes;
 pub mod telemetry;
 

@@ -114,15 +114,7 @@ async fn try_acquire_or_renew(api: &Api<Lease>, config: &LeaseConfig) -> Result<
             }
             spec.renew_time = Some(MicroTime(now));
             spec.lease_duration_seconds = Some(duration);
-            // resourceVersion from the read makes this a compare-and-swap.
-            match api
-                .replace(&config.name, &PostParams::default(), &lease)
-                .await
-            {
-                Ok(_) => Ok(true),
-                Err(e) if is_conflict(&e) => Ok(false),
-                Err(e) => Err(e),
-            }
+            swap(api, &config.name, &lease).await
         }
     }
 }
@@ -140,13 +132,15 @@ pub async fn release(client: Client, config: &LeaseConfig) -> Result<bool, Error
     if spec.holder_identity.as_deref() != Some(config.identity.as_str()) {
         return Ok(false);
     }
-    // An empty holder is free to take (see `decide`); the resourceVersion from the read
-    // keeps this from clearing a Lease someone else took meanwhile.
+    // An empty holder is free to take (see `decide`).
     spec.holder_identity = None;
-    match api
-        .replace(&config.name, &PostParams::default(), &lease)
-        .await
-    {
+    swap(&api, &config.name, &lease).await
+}
+
+/// Writes `lease` back with the resourceVersion it was read with: a compare-and-swap.
+/// `false` when someone else wrote it since.
+async fn swap(api: &Api<Lease>, name: &str, lease: &Lease) -> Result<bool, Error> {
+    match api.replace(name, &PostParams::default(), lease).await {
         Ok(_) => Ok(true),
         Err(e) if is_conflict(&e) => Ok(false),
         Err(e) => Err(e),

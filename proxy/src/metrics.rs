@@ -71,11 +71,6 @@ pub struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct BuildLabels {
-    pub version: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CertificateLabels {
     /// `sni`: a certificate from an Ingress's Secret; `default`: the default one.
     pub certificate: &'static str,
@@ -143,17 +138,7 @@ impl Metrics {
         };
         {
             let mut r = m.registry.lock().unwrap_or_else(|e| e.into_inner());
-            let build_info = Family::<BuildLabels, Gauge>::default();
-            build_info
-                .get_or_create(&BuildLabels {
-                    version: env!("CARGO_PKG_VERSION"),
-                })
-                .set(1);
-            r.register(
-                "build_info",
-                "Always 1, labelled with the proxy's version",
-                build_info,
-            );
+            sluice_common::build_info::register(&mut r, "proxy", env!("CARGO_PKG_VERSION"));
             r.register(
                 "requests",
                 "Requests answered, by Ingress, Service and status class",

@@ -249,12 +249,8 @@ async fn install_route_refuse_upgrade_uninstall() -> anyhow::Result<()> {
     );
 
     // A conflicting Ingress is refused, and kubectl says why.
-    let conflict = std::fs::read_to_string(workspace_root().join("examples/conflict.yaml"))?;
-    let out = seed
-        .cluster
-        .kubectl_stdin(&["apply", "-f", "-"], &conflict)?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let (applied, stderr) = seed.apply_conflict()?;
+    assert!(!applied);
     assert!(
         stderr.contains(
             "host app.example.com path /api (Prefix) is already served by Ingress default/app"

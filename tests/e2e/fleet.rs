@@ -178,13 +178,9 @@ async fn the_leader_pod_going_away_hands_over_and_the_webhook_keeps_answering() 
 
     // While one operator pod is gone, the webhook answers through its Service: a
     // conflicting Ingress is refused with the reason, not with a failed webhook call.
-    let conflict = std::fs::read_to_string(workspace_root().join("examples/conflict.yaml"))?;
     for _ in 0..5 {
-        let out = seed
-            .cluster
-            .kubectl_stdin(&["apply", "-f", "-"], &conflict)?;
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success());
+        let (applied, stderr) = seed.apply_conflict()?;
+        assert!(!applied);
         assert!(
             stderr.contains("is already served by Ingress default/app"),
             "{stderr}"

@@ -9,9 +9,10 @@ use k8s_openapi::api::core::v1::{Event, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, DeleteParams, ListParams};
 use serde_json::{Value, json};
+use sluice_crds::names::CONTROLLER_NAME;
 use sluice_crds::params::IngressClassParams;
 use sluice_tests::TestCluster;
-use sluice_tests::objects::{ingress, path};
+use sluice_tests::objects::{ingress, ingress_class, namespace, path};
 use sluice_tests::operator::{Operator, eventually, install_crds};
 
 const NS: &str = "sluice-system";
@@ -21,22 +22,14 @@ fn params(name: &str, spec: Value) -> Value {
     json!({ "apiVersion": "sluice.dev/v1alpha1", "kind": "IngressClassParams", "metadata": { "name": name }, "spec": spec })
 }
 
+/// An IngressClass of Sluice's.
 fn class(name: &str, params: Option<&str>) -> Value {
-    let mut c = json!({
-        "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
-        "metadata": { "name": name },
-        "spec": { "controller": "sluice.dev/ingress-controller" }
-    });
-    if let Some(p) = params {
-        c["spec"]["parameters"] = json!({ "apiGroup": "sluice.dev", "kind": "IngressClassParams", "name": p, "scope": "Cluster" });
-    }
-    c
+    ingress_class(name, CONTROLLER_NAME, params)
 }
 
 async fn setup() -> anyhow::Result<(TestCluster, Operator)> {
     let cluster = TestCluster::start().await?;
-    cluster
-        .apply(&[json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": NS } })])?;
+    cluster.apply(&[namespace(NS)])?;
     install_crds(&cluster)?;
     let operator = Operator::start(
         cluster.kubeconfig(),

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use serde_json::json;
+use sluice_crds::names::CONTROLLER_NAME;
 use sluice_tests::netns::BackendNetwork;
-use sluice_tests::objects::{endpoint_slice, ingress, path, service_with_endpoints};
+use sluice_tests::objects::{endpoint_slice, ingress, ingress_class, path, service_with_endpoints};
 use sluice_tests::operator::eventually;
 use sluice_tests::{Proxy, TestCluster, Upstream, client};
 
@@ -19,10 +19,7 @@ async fn routes_from_the_cluster_and_survives_its_loss() -> anyhow::Result<()> {
     let blue = Upstream::start_in(&network, "blue")?;
     let green = Upstream::start_in(&network, "green")?;
     let mut objects = vec![
-        json!({
-            "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
-            "metadata": { "name": "sluice" }, "spec": { "controller": "sluice.dev/ingress-controller" }
-        }),
+        ingress_class("sluice", CONTROLLER_NAME, None),
         ingress(
             "default",
             "app",

@@ -8,8 +8,9 @@ use std::time::Duration;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
+use sluice_crds::names::CONTROLLER_NAME;
 use sluice_tests::bulk::in_parallel;
-use sluice_tests::objects;
+use sluice_tests::objects::{self, ingress_class, namespace};
 use sluice_tests::operator::{Operator, eventually, install_crds};
 use sluice_tests::requests::growth;
 use sluice_tests::{Proxy, TestCluster};
@@ -43,20 +44,13 @@ async fn published(ingresses: &Api<Ingress>) -> anyhow::Result<usize> {
 #[tokio::test]
 async fn a_bulk_apply_writes_each_status_once_then_nothing() -> anyhow::Result<()> {
     let cluster = TestCluster::start().await?;
-    cluster.apply(&[
-        json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": NS } }),
-        json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": BULK } }),
-    ])?;
+    cluster.apply(&[namespace(NS), namespace(BULK)])?;
     install_crds(&cluster)?;
     let client = cluster.client().await?;
     cluster
         .register_node("n1", &[("InternalIP", "10.1.0.1")])
         .await?;
-    cluster.apply(&[json!({
-        "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
-        "metadata": { "name": "sluice" },
-        "spec": { "controller": "sluice.dev/ingress-controller" }
-    })])?;
+    cluster.apply(&[ingress_class("sluice", CONTROLLER_NAME, None)])?;
     let operator = Operator::start(
         cluster.kubeconfig(),
         None,

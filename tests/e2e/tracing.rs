@@ -4,9 +4,10 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use sluice_crds::names::CONTROLLER_NAME;
 use sluice_tests::TestCluster;
 use sluice_tests::client::https_post_with;
-use sluice_tests::objects::{ingress, path};
+use sluice_tests::objects::{ingress, ingress_class, namespace, path};
 use sluice_tests::operator::{Operator, WebhookCerts, ingress_webhook_configuration, install_crds};
 use sluice_tests::otlp::{Collector, Received};
 
@@ -37,9 +38,7 @@ async fn wait_for(
 async fn reconciles_and_reviews_are_spans() -> anyhow::Result<()> {
     let collector = Collector::start()?;
     let cluster = TestCluster::start().await?;
-    cluster.apply(&[
-        json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": "sluice-system" } }),
-    ])?;
+    cluster.apply(&[namespace("sluice-system")])?;
     install_crds(&cluster)?;
     let certs = WebhookCerts::generate(cluster.dir())?;
     let endpoint = collector.endpoint();
@@ -51,9 +50,12 @@ async fn reconciles_and_reviews_are_spans() -> anyhow::Result<()> {
     )
     .await?;
     cluster.apply(&[
-        json!({ "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": { "name": "sluice" },
-                "spec": { "controller": "sluice.dev/ingress-controller" } }),
-        ingress_webhook_configuration(&operator.webhook_url("/validate/ingress"), &certs.ca_bundle(), "Fail"),
+        ingress_class("sluice", CONTROLLER_NAME, None),
+        ingress_webhook_configuration(
+            &operator.webhook_url("/validate/ingress"),
+            &certs.ca_bundle(),
+            "Fail",
+        ),
     ])?;
 
     let reconcile = wait_for(&collector, "reconcile", |s| {

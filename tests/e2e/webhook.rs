@@ -2,17 +2,10 @@
 //! real sluice-operator over TLS, and kubectl prints what it decided.
 
 use serde_json::{Value, json};
+use sluice_crds::names::CONTROLLER_NAME;
 use sluice_tests::TestCluster;
-use sluice_tests::objects::{ingress, path};
+use sluice_tests::objects::{ingress, ingress_class, path};
 use sluice_tests::operator::{Operator, WebhookCerts, ingress_webhook_configuration};
-
-fn class(name: &str, controller: &str) -> Value {
-    json!({
-        "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
-        "metadata": { "name": name },
-        "spec": { "controller": controller }
-    })
-}
 
 struct Setup {
     cluster: TestCluster,
@@ -24,8 +17,8 @@ async fn setup(failure_policy: &str) -> anyhow::Result<Setup> {
     let cluster = TestCluster::start().await?;
     let certs = WebhookCerts::generate(cluster.dir())?;
     cluster.apply(&[
-        class("sluice", "sluice.dev/ingress-controller"),
-        class("nginx", "k8s.io/ingress-nginx"),
+        ingress_class("sluice", CONTROLLER_NAME, None),
+        ingress_class("nginx", "k8s.io/ingress-nginx", None),
     ])?;
     let operator = Operator::start(
         cluster.kubeconfig(),

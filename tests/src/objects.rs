@@ -5,6 +5,27 @@ use std::net::SocketAddr;
 
 use serde_json::{Value, json};
 
+/// A Namespace.
+pub fn namespace(name: &str) -> Value {
+    json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": name } })
+}
+
+/// An IngressClass of `controller` (Sluice's own is `sluice_crds::names::CONTROLLER_NAME`),
+/// naming the IngressClassParams `params` if given.
+pub fn ingress_class(name: &str, controller: &str, params: Option<&str>) -> Value {
+    let mut class = json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+        "metadata": { "name": name },
+        "spec": { "controller": controller }
+    });
+    if let Some(params) = params {
+        class["spec"]["parameters"] =
+            serde_json::to_value(sluice_crds::params::parameters_reference(params))
+                .unwrap_or_default();
+    }
+    class
+}
+
 /// A Service with one port `port` named `http`, and an EndpointSlice publishing `endpoints`
 /// (ready) as that port's endpoints. The endpoint port is each address's own port, so all
 /// must share one port; tests start upstreams on distinct IPs for that reason, or pass the

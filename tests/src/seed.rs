@@ -153,6 +153,19 @@ impl Seed {
         Ok(seed)
     }
 
+    /// `kubectl apply` of `examples/conflict.yaml`, which claims the seed's host and path
+    /// again: its outcome and what kubectl printed on stderr.
+    pub fn apply_conflict(&self) -> anyhow::Result<(bool, String)> {
+        let conflict = std::fs::read_to_string(workspace_root().join("examples/conflict.yaml"))?;
+        let out = self
+            .cluster
+            .kubectl_stdin(&["apply", "-f", "-"], &conflict)?;
+        Ok((
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    }
+
     /// The HTTP node port, as the machine reaches it.
     pub fn http(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], HTTP_NODE_PORT))

@@ -1,16 +1,9 @@
 //! The operator's Prometheus metrics, prefixed `sluice_operator_`.
 
-use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct BuildLabels {
-    version: &'static str,
-}
 
 #[derive(Clone, Debug)]
 pub struct ControllerMetrics {
@@ -85,16 +78,6 @@ impl ControllerMetrics {
             "1 while this replica holds the leader Lease and runs the controllers, else 0",
             self.leader.clone(),
         );
-        let build_info = Family::<BuildLabels, Gauge>::default();
-        build_info
-            .get_or_create(&BuildLabels {
-                version: env!("CARGO_PKG_VERSION"),
-            })
-            .set(1);
-        r.register(
-            "build_info",
-            "Always 1, labelled with the operator's version",
-            build_info,
-        );
+        sluice_common::build_info::register(r, "operator", env!("CARGO_PKG_VERSION"));
     }
 }

@@ -19,6 +19,16 @@ fn settings() -> FleetSettings {
     }
 }
 
+/// A container's arguments, from its JSON.
+fn args_of(container: &serde_json::Value) -> Vec<&str> {
+    container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect()
+}
+
 /// The fleet's workload, whichever kind, as JSON.
 fn workload_json(fleet: &Fleet) -> serde_json::Value {
     match &fleet.workload {
@@ -54,12 +64,7 @@ fn defaults_build_a_nodeport_fleet_owned_by_the_class() {
     let deploy = workload_json(&fleet);
     assert_eq!(deploy["spec"]["replicas"], 2);
     let container = &deploy["spec"]["template"]["spec"]["containers"][0];
-    let args: Vec<&str> = container["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
+    let args = args_of(container);
     assert_eq!(&args[..2], ["--ingress-class", "sluice"]);
     assert!(
         args.windows(2)
@@ -113,13 +118,7 @@ fn params_flow_into_the_objects() {
         "registry.example.com/sluice-proxy:1.2.3"
     );
     assert_eq!(container["imagePullPolicy"], "Always");
-    let args = container["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let args = args_of(container).join(" ");
     for expected in [
         "--tls-min-version 1.3",
         "--no-ssl-redirect",
@@ -330,12 +329,7 @@ fn a_daemon_set_fleet_runs_one_pod_per_node_on_host_ports() {
         container["ports"][2].get("hostPort").is_none(),
         "admin stays off the node"
     );
-    let args: Vec<&str> = container["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
+    let args = args_of(container);
     assert!(
         args.windows(2)
             .any(|w| w == ["--https-redirect-port", "443"]),

@@ -18,9 +18,12 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
+use sluice_crds::names::CONTROLLER_NAME;
 use sluice_tests::bulk::in_parallel;
 use sluice_tests::client::Http1;
-use sluice_tests::objects::{self, endpoint_slice, ingress, path, service_with_endpoints};
+use sluice_tests::objects::{
+    self, endpoint_slice, ingress, ingress_class, namespace, path, service_with_endpoints,
+};
 use sluice_tests::operator::{
     Operator, WebhookCerts, eventually, ingress_webhook_configuration, install_crds,
 };
@@ -275,9 +278,7 @@ async fn main() -> anyhow::Result<()> {
 
     let cluster = TestCluster::start().await?;
     for ns in [NS, BULK, PROBE] {
-        cluster.apply(&[
-            json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": ns } }),
-        ])?;
+        cluster.apply(&[namespace(ns)])?;
     }
     install_crds(&cluster)?;
     let client = cluster.client().await?;
@@ -286,11 +287,7 @@ async fn main() -> anyhow::Result<()> {
         .register_node("n1", &[("InternalIP", "198.51.100.10")])
         .await?;
     cluster.apply(&[
-        json!({
-            "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
-            "metadata": { "name": "sluice" },
-            "spec": { "controller": "sluice.dev/ingress-controller" }
-        }),
+        ingress_class("sluice", CONTROLLER_NAME, None),
         json!({ "apiVersion": "v1", "kind": "Service", "metadata": { "name": "empty", "namespace": PROBE },
                 "spec": { "ports": [{ "port": 80 }] } }),
     ])?;

@@ -43,8 +43,25 @@ $(TOOLS)/helm: $(HELM_SRC)
 		-ldflags "-X helm.sh/helm/v4/internal/version.version=$(HELM_VERSION)" \
 		-o ../../$@ helm.sh/helm/v4/cmd/helm
 
+# What the chart's tests check its monitoring with: promrules loads the alerting rules as
+# Prometheus does and evaluates them with its PromQL engine (promtool would take ~9 minutes
+# to build); the Prometheus Operator's ServiceMonitor and PrometheusRule CRDs, from its Go
+# module (vouched for by the Go checksum database), let the API server validate those objects.
+$(TOOLS)/promrules: tests/promrules/main.go tests/promrules/go.mod tests/promrules/go.sum
+	@mkdir -p $(TOOLS)
+	cd tests/promrules && $(GO_ENV) go build -o ../../$@ .
+
+PROMETHEUS_OPERATOR_VERSION := v0.85.0
+$(TOOLS)/monitoring-crds.yaml: Makefile
+	@mkdir -p $(TOOLS)
+	dir=$$(go mod download -json github.com/prometheus-operator/prometheus-operator@$(PROMETHEUS_OPERATOR_VERSION) \
+		| awk -F'"' '$$2 == "Dir" {print $$4}') && test -n "$$dir" && \
+	cat $$dir/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml \
+		$$dir/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml > $@.tmp && \
+	mv $@.tmp $@
+
 .PHONY: tools
-tools: $(TOOLS)/cluster $(TOOLS)/kubectl $(TOOLS)/helm $(TOOLS)/kubelet $(TOOLS)/kube-proxy $(TOOLS)/images ## Build the control plane, the node's binaries, kubectl and helm
+tools: $(TOOLS)/cluster $(TOOLS)/kubectl $(TOOLS)/helm $(TOOLS)/kubelet $(TOOLS)/kube-proxy $(TOOLS)/images $(TOOLS)/promrules $(TOOLS)/monitoring-crds.yaml ## Build the control plane, the node's binaries, kubectl, helm and the chart's monitoring checks
 
 # --- Images (OCI archives, no Docker: `ctr images import`, `docker load`, `kind load image-archive`)
 

@@ -231,7 +231,7 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 python3 "$HELP" other-snapshot $$ "$TMP/others-run"
 RUN_START=$SECONDS
 log "temp dir $TMP; proxy $PROXY_ORIGIN; load average $LOAD_START"
-read -r UP NGX S1_HTTP S1_ADMIN S2_HTTP S2_ADMIN T_HTTP T_ADMIN SINK <<<"$(python3 "$HELP" free-ports 9 | tr '\n' ' ')"
+read -r UP NGX S1_HTTP S1_ADMIN S2_HTTP S2_ADMIN T_HTTP T_ADMIN SINK Q_HTTP Q_ADMIN <<<"$(python3 "$HELP" free-ports 11 | tr '\n' ' ')"
 
 start_nginx upstream "$BENCH/nginx-upstream.conf.template" "$UP" 0
 UP_PID=$LAST_PID
@@ -250,6 +250,17 @@ bench_case "upstream direct (nginx \`return 200\`)" "$UP"
 bench_case "nginx reverse proxy, 1 worker" "$NGX" "$NGX_PID"
 bench_case "sluice-proxy --threads 1, 1 Ingress" "$S1_HTTP" "$S1_PID"
 RSS_ONE_LOADED=$(kib "$S1_PID" VmRSS)
+
+# The access log's cost: the same proxy with it off, in rounds interleaved with it on (the
+# default, each line written to the proxy's log file, as a container runtime would).
+start_sluice sluice-quiet "$TMP/one.yaml" "$Q_HTTP" "$Q_ADMIN" --no-access-log
+Q_PID=$LAST_PID
+expect_routed "127.0.0.1:$Q_HTTP" "$HOST_HEADER"
+for round in 1 2; do
+    bench_case "sluice-proxy --threads 1, 1 Ingress, access log off (round $round)" "$Q_HTTP" "$Q_PID"
+    bench_case "sluice-proxy --threads 1, 1 Ingress, access log on (round $round)" "$S1_HTTP" "$S1_PID"
+done
+forget "$Q_PID"
 
 log "reload: $RELOAD_TRIALS rewrites of the one-route manifest"
 interruptible python3 "$HELP" reload-probe --manifest "$TMP/one.yaml" \

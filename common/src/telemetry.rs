@@ -5,6 +5,7 @@
 //! or gone, spans are dropped, never waited for. Sampling is parent-based: a request that
 //! arrives with a sampled `traceparent` is traced, one without is sampled at the ratio.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -16,10 +17,10 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider,
 };
-use tracing_subscriber::Layer;
-use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::filter::{EnvFilter, LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{Layer, Registry, reload};
 
 pub use sluice_crds::params::{LogFormat, OtlpProtocol};
 
@@ -50,12 +51,18 @@ pub enum RootSampling {
 /// Keeps the exporter alive; dropping it flushes what is queued (briefly) and stops it.
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
+    level: LogLevelControl,
 }
 
 impl Telemetry {
     /// A tracer for spans made directly (the proxy's request path), if tracing is on.
     pub fn tracer(&self, name: &'static str) -> Option<SdkTracer> {
         self.provider.as_ref().map(|p| p.tracer(name))
+    }
+
+    /// Changes the log level while running.
+    pub fn level(&self) -> LogLevelControl {
+        self.level.clone()
     }
 }
 
@@ -67,6 +74,32 @@ impl Drop for Telemetry {
     }
 }
 
+/// Sets the level of the log while the process runs (the proxy's access log has a switch
+/// of its own). RUST_LOG,
+/// when set, wins over every level set here, as it wins over the flag.
+#[derive(Clone)]
+pub struct LogLevelControl {
+    handle: reload::Handle<EnvFilter, Registry>,
+    pinned_by_env: bool,
+    current: Arc<Mutex<String>>,
+}
+
+impl LogLevelControl {
+    /// Switches to `level` (a filter directive such as `debug`); `Ok(true)` if it changed.
+    pub fn set(&self, level: &str) -> anyhow::Result<bool> {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if self.pinned_by_env || *current == level {
+            return Ok(false);
+        }
+        let filter = EnvFilter::try_new(level).with_context(|| format!("log level {level:?}"))?;
+        self.handle
+            .reload(filter)
+            .context("cannot change the log level")?;
+        *current = level.to_string();
+        Ok(true)
+    }
+}
+
 /// The most spans waiting for export; beyond it new spans are dropped.
 const MAX_QUEUE: usize = 4096;
 
@@ -74,15 +107,18 @@ const MAX_QUEUE: usize = 4096;
 /// tracing (the exporter's client lives on it).
 pub fn init(level: &str, format: LogFormat, trace: &TraceConfig) -> anyhow::Result<Telemetry> {
     use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let from_env = EnvFilter::try_from_default_env().ok();
+    let pinned_by_env = from_env.is_some();
+    let filter = from_env
+        .or_else(|| EnvFilter::try_new(level).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let (filter, handle) = reload::Layer::new(filter);
     let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let fmt = match format {
         LogFormat::Text => fmt.boxed(),
-        LogFormat::Json => fmt.json().boxed(),
+        LogFormat::Json => fmt.json().flatten_event(true).boxed(),
     }
     .with_filter(filter);
 
@@ -108,7 +144,14 @@ pub fn init(level: &str, format: LogFormat, trace: &TraceConfig) -> anyhow::Resu
     if let Some(endpoint) = &trace.endpoint {
         tracing::info!(endpoint, protocol = ?trace.protocol, ratio = trace.sampling_ratio, "exporting traces");
     }
-    Ok(Telemetry { provider })
+    Ok(Telemetry {
+        provider,
+        level: LogLevelControl {
+            handle,
+            pinned_by_env,
+            current: Arc::new(Mutex::new(level.to_string())),
+        },
+    })
 }
 
 fn provider(trace: &TraceConfig, endpoint: &str) -> anyhow::Result<SdkTracerProvider> {

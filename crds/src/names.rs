@@ -50,4 +50,7 @@ pub mod labels {
     pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
     /// The IngressClass a managed object belongs to.
     pub const INGRESS_CLASS: &str = "sluice.dev/ingress-class";
+    /// On every Service that serves Sluice's Prometheus metrics (a port named `metrics`):
+    /// the operator's and each fleet's. The chart's ServiceMonitor selects it.
+    pub const METRICS: &str = "sluice.dev/metrics";
 }

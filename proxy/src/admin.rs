@@ -37,6 +37,10 @@ async fn readyz(Extract(state): Extract<Arc<State>>) -> Response {
 }
 
 async fn metrics(Extract(state): Extract<Arc<State>>) -> Response {
+    state
+        .metrics
+        .access_log_dropped_lines
+        .set(state.access_log.dropped() as i64);
     (
         [(
             header::CONTENT_TYPE,
@@ -83,11 +87,18 @@ mod tests {
     use crate::compile::CompileOptions;
 
     async fn status_for(peer: &str, path: &str) -> StatusCode {
-        let state = Arc::new(State::new(CompileOptions {
-            class: "sluice".into(),
-            controller: sluice_crds::names::CONTROLLER_NAME.into(),
-            ssl_redirect: true,
-        }));
+        let state = Arc::new(State::new(
+            CompileOptions {
+                class: "sluice".into(),
+                controller: sluice_crds::names::CONTROLLER_NAME.into(),
+                ssl_redirect: true,
+            },
+            Default::default(),
+            crate::serve::access_log::AccessLog::new(
+                Default::default(),
+                sluice_common::LogFormat::Text,
+            ),
+        ));
         let peer: SocketAddr = peer.parse().unwrap();
         let app = router(state).layer(MockConnectInfo(peer));
         let request = Request::get(path).body(Body::empty()).unwrap();

@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::Parser;
 use sluice_common::{LogFormat, OtlpProtocol};
 pub use sluice_crds::params::TlsVersion;
+use sluice_crds::params::{LogLevel, ResolvedAccessLog};
 
 /// Sluice's data plane: routes HTTP(S) by the rules of the Ingresses of one IngressClass.
 ///
@@ -77,6 +78,27 @@ pub struct Args {
     #[arg(long, default_value = "60s", value_parser = sluice_crds::annotations::parse_flag_duration)]
     pub read_timeout: Duration,
 
+    /// How long a client may take to send a whole request head, from its first byte.
+    #[arg(long, default_value = "60s", value_parser = sluice_crds::annotations::parse_flag_duration)]
+    pub client_header_timeout: Duration,
+
+    /// How long a client may pause between two parts of a request body.
+    #[arg(long, default_value = "60s", value_parser = sluice_crds::annotations::parse_flag_duration)]
+    pub client_body_timeout: Duration,
+
+    /// How long a kept-alive client connection may wait for its next request.
+    #[arg(long, default_value = "75s", value_parser = sluice_crds::annotations::parse_flag_duration)]
+    pub keepalive_timeout: Duration,
+
+    /// How long a write to a client may wait for the client to read.
+    #[arg(long, default_value = "60s", value_parser = sluice_crds::annotations::parse_flag_duration)]
+    pub send_timeout: Duration,
+
+    /// Send every HTTP/1.1 request through Pingora's proxy instead of the fast path (the
+    /// answers are the same; for comparing the two, or as a fallback).
+    #[arg(long)]
+    pub no_fast_path: bool,
+
     /// Endpoints tried per request when connecting fails.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=10))]
     pub max_attempts: u8,
@@ -102,11 +124,36 @@ pub struct Args {
     #[arg(long, default_value_t = 0.01, value_parser = sluice_common::telemetry::parse_ratio)]
     pub trace_sampling_ratio: f64,
 
-    /// Log level (overridden by RUST_LOG).
-    #[arg(long, default_value = "info")]
-    pub log_level: String,
+    /// Log level (overridden by RUST_LOG). In a cluster, the class's IngressClassParams
+    /// (logging.level) change it while running.
+    #[arg(long, value_enum, default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
+
+    /// Write no access log (one line per request, at info). In a cluster, the class's
+    /// IngressClassParams (logging.accessLog) change it while running.
+    #[arg(long)]
+    pub no_access_log: bool,
+
+    /// Share of requests written to the access log (0 to 1).
+    #[arg(long, default_value_t = 1.0, value_parser = sluice_common::telemetry::parse_ratio)]
+    pub access_log_sampling_ratio: f64,
+
+    /// Also count requests by method, status and the matched rule's host
+    /// (sluice_proxy_requests_detailed_total): more series.
+    #[arg(long)]
+    pub metrics_detailed_labels: bool,
 
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+impl Args {
+    /// The access log as the flags set it.
+    pub fn access_log(&self) -> ResolvedAccessLog {
+        ResolvedAccessLog {
+            enabled: !self.no_access_log,
+            sampling_ratio: self.access_log_sampling_ratio,
+        }
+    }
 }

@@ -7,10 +7,13 @@ use sluice_common::TraceConfig;
 use sluice_common::telemetry::RootSampling;
 use sluice_proxy::cli::{Args, TlsVersion};
 use sluice_proxy::compile::CompileOptions;
-use sluice_proxy::serve::router::ServeOptions;
+use sluice_proxy::metrics::Metrics;
+use sluice_proxy::serve::access_log::AccessLog;
+use sluice_proxy::serve::router::{ClientTimeouts, ServeOptions};
 use sluice_proxy::serve::server::{self, ServerOptions};
 use sluice_proxy::serve::tls::default_certificate;
 use sluice_proxy::serve::trace::Tracing;
+use sluice_proxy::source::live::Live;
 use sluice_proxy::state::State;
 use sluice_proxy::{admin, source};
 
@@ -39,7 +42,7 @@ fn main() -> ExitCode {
     let telemetry = {
         let _inside = runtime.enter();
         sluice_common::telemetry::init(
-            &args.log_level,
+            args.log_level.as_str(),
             args.log_format,
             &TraceConfig {
                 service: "sluice-proxy",
@@ -72,11 +75,21 @@ fn run(
     runtime: tokio::runtime::Runtime,
     telemetry: sluice_common::Telemetry,
 ) -> anyhow::Result<()> {
-    let state = Arc::new(State::new(CompileOptions {
-        class: args.ingress_class.clone(),
-        controller: args.controller_name.clone(),
-        ssl_redirect: !args.no_ssl_redirect,
-    }));
+    let metrics = Metrics::new(args.metrics_detailed_labels);
+    let state = Arc::new(State::new(
+        CompileOptions {
+            class: args.ingress_class.clone(),
+            controller: args.controller_name.clone(),
+            ssl_redirect: !args.no_ssl_redirect,
+        },
+        metrics,
+        AccessLog::new(args.access_log(), args.log_format),
+    ));
+    let level = telemetry.level();
+    let flags = Live {
+        level: args.log_level.as_str(),
+        access_log: args.access_log(),
+    };
     let default_certificate = Arc::new(
         default_certificate(args.default_cert.as_deref(), args.default_key.as_deref())
             .context("default certificate")?,
@@ -105,7 +118,7 @@ fn run(
                 let source = async {
                     if manifests.is_empty() {
                         let client = sluice_common::kube_client(kubeconfig.as_deref()).await?;
-                        source::kubernetes::run(client, config_state.clone()).await
+                        source::kubernetes::run(client, config_state.clone(), level, flags).await
                     } else {
                         source::files::run(manifests, config_state.clone()).await
                     }
@@ -141,6 +154,13 @@ fn run(
                 https_redirect_port: args.https_redirect_port,
                 require_tls13: args.tls_min_version == TlsVersion::Tls13,
                 tracing,
+                fast_path: !args.no_fast_path,
+                client: ClientTimeouts {
+                    header: args.client_header_timeout,
+                    body: args.client_body_timeout,
+                    keepalive: args.keepalive_timeout,
+                    send: args.send_timeout,
+                },
             },
         },
     )

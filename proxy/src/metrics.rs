@@ -1,6 +1,6 @@
 //! The proxy's Prometheus metrics, all prefixed `sluice_proxy_`.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -70,6 +70,25 @@ pub struct RequestLabels {
     pub status_class: &'static str,
 }
 
+/// A request's series with the opt-in labels: the method (`OTHER` beyond the standard
+/// ones), the exact status, and the matched rule's host (never the request's Host, which a
+/// client could vary without end).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DetailedLabels {
+    #[prometheus(flatten)]
+    pub route: RouteLabels,
+    pub method: &'static str,
+    pub status: u16,
+    pub host: String,
+}
+
+/// A TLS Secret served by SNI.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SecretLabels {
+    pub namespace: String,
+    pub secret: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CertificateLabels {
     /// `sni`: a certificate from an Ingress's Secret; `default`: the default one.
@@ -83,8 +102,16 @@ pub struct ProblemLabels {
 
 pub struct Metrics {
     registry: Mutex<Registry>,
+    /// Count `requests_detailed` too.
+    detailed_labels: bool,
     pub requests: Family<RequestLabels, Counter>,
+    pub requests_detailed: Family<DetailedLabels, Counter>,
     pub request_duration: Family<RouteLabels, Histogram>,
+    pub upstream_response_duration: Family<RouteLabels, Histogram>,
+    pub request_size: Family<RouteLabels, Histogram>,
+    pub response_size: Family<RouteLabels, Histogram>,
+    pub certificate_expiry: Family<SecretLabels, Gauge>,
+    pub access_log_dropped_lines: Gauge,
     pub upstream_connect_errors: Family<ServiceLabels, Counter>,
     pub upstream_retries: Family<ServiceLabels, Counter>,
     pub reloads: Counter,
@@ -108,18 +135,31 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.0, 16))
 }
 
+fn size_histogram() -> Histogram {
+    // 64 B .. 64 MiB, by powers of 4
+    Histogram::new(exponential_buckets(64.0, 4.0, 11))
+}
+
 impl Default for Metrics {
     fn default() -> Self {
-        Self::new()
+        Self::new(false)
     }
 }
 
 impl Metrics {
-    pub fn new() -> Self {
+    /// `detailed_labels`: also count requests by method, status and host.
+    pub fn new(detailed_labels: bool) -> Self {
         let m = Self {
             registry: Mutex::new(Registry::with_prefix("sluice_proxy")),
+            detailed_labels,
             requests: Family::default(),
+            requests_detailed: Family::default(),
             request_duration: Family::new_with_constructor(latency_histogram),
+            upstream_response_duration: Family::new_with_constructor(latency_histogram),
+            request_size: Family::new_with_constructor(size_histogram),
+            response_size: Family::new_with_constructor(size_histogram),
+            certificate_expiry: Family::default(),
+            access_log_dropped_lines: Gauge::default(),
             upstream_connect_errors: Family::default(),
             upstream_retries: Family::default(),
             reloads: Counter::default(),
@@ -148,6 +188,38 @@ impl Metrics {
                 "request_duration_seconds",
                 "Time from the request's arrival to the end of its response, by Ingress and Service",
                 m.request_duration.clone(),
+            );
+            if detailed_labels {
+                r.register(
+                    "requests_detailed",
+                    "Requests answered, by Ingress, Service, method, status and the matched rule's host",
+                    m.requests_detailed.clone(),
+                );
+            }
+            r.register(
+                "upstream_response_duration_seconds",
+                "Time from sending a request to the endpoint that answered it until its response ended, by Ingress and Service",
+                m.upstream_response_duration.clone(),
+            );
+            r.register(
+                "request_size_bytes",
+                "Request sizes, head and body, by Ingress and Service",
+                m.request_size.clone(),
+            );
+            r.register(
+                "response_size_bytes",
+                "Response body sizes sent to clients, by Ingress and Service",
+                m.response_size.clone(),
+            );
+            r.register(
+                "tls_certificate_expiry_timestamp_seconds",
+                "When the certificate of each TLS Secret served by SNI expires (notAfter, Unix seconds)",
+                m.certificate_expiry.clone(),
+            );
+            r.register(
+                "access_log_dropped_lines",
+                "Access log lines dropped because stderr could not take them fast enough (requests are never slowed by the log)",
+                m.access_log_dropped_lines.clone(),
             );
             r.register(
                 "upstream_connect_errors",
@@ -261,6 +333,20 @@ impl Metrics {
         }
     }
 
+    /// Sets the expiry of every TLS Secret served, forgetting the ones no longer served.
+    pub fn set_certificate_expiry(&self, expiry: &[(String, i64)]) {
+        self.certificate_expiry.clear();
+        for (secret, not_after) in expiry {
+            let (namespace, name) = secret.split_once('/').unwrap_or(("", secret));
+            self.certificate_expiry
+                .get_or_create(&SecretLabels {
+                    namespace: namespace.to_string(),
+                    secret: name.to_string(),
+                })
+                .set(*not_after);
+        }
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -277,42 +363,84 @@ const STATUS_CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"];
 /// that counting a request costs a few atomic adds instead of building and hashing labels.
 #[derive(Debug, Default)]
 pub struct RouteSeries {
-    by_class: [std::sync::OnceLock<Counter>; 6],
-    duration: std::sync::OnceLock<Histogram>,
+    by_class: [OnceLock<Counter>; 6],
+    duration: OnceLock<Histogram>,
+    upstream_duration: OnceLock<Histogram>,
+    request_size: OnceLock<Histogram>,
+    response_size: OnceLock<Histogram>,
+}
+
+/// One request, as the metrics count it.
+pub struct Observed<'a> {
+    /// `namespace/name` of the Ingress; empty when no rule matched.
+    pub ingress: &'a str,
+    /// `namespace/service:port` of the backend.
+    pub service: &'a str,
+    /// The matched rule's host.
+    pub host: &'a str,
+    pub method: &'a str,
+    pub status: u16,
+    pub elapsed: Duration,
+    pub upstream_time: Option<Duration>,
+    pub request_length: u64,
+    pub body_bytes_sent: u64,
 }
 
 impl RouteSeries {
-    /// Counts one request of `ingress` to `service` answered with `status` in `elapsed`.
-    pub fn record(
-        &self,
-        metrics: &Metrics,
-        ingress: &str,
-        service: &str,
-        status: u16,
-        elapsed: Duration,
-    ) {
-        let index = status_class_index(status);
+    /// Counts one request of this route (or of no route: `unmatched`).
+    pub fn record(&self, metrics: &Metrics, r: &Observed<'_>) {
+        let index = status_class_index(r.status);
         let class = STATUS_CLASSES[index];
+        let labels = || RouteLabels::of(r.ingress, r.service);
+        let histogram = |cell, family| cached(cell, family, labels);
         self.by_class[index]
             .get_or_init(|| {
                 metrics
                     .requests
                     .get_or_create(&RequestLabels {
-                        route: RouteLabels::of(ingress, service),
+                        route: labels(),
                         status_class: class,
                     })
                     .clone()
             })
             .inc();
-        self.duration
-            .get_or_init(|| {
-                metrics
-                    .request_duration
-                    .get_or_create(&RouteLabels::of(ingress, service))
-                    .clone()
-            })
-            .observe(elapsed.as_secs_f64());
+        histogram(&self.duration, &metrics.request_duration).observe(r.elapsed.as_secs_f64());
+        histogram(&self.request_size, &metrics.request_size).observe(r.request_length as f64);
+        histogram(&self.response_size, &metrics.response_size).observe(r.body_bytes_sent as f64);
+        if let Some(upstream) = r.upstream_time {
+            histogram(&self.upstream_duration, &metrics.upstream_response_duration)
+                .observe(upstream.as_secs_f64());
+        }
+        if metrics.detailed_labels {
+            metrics
+                .requests_detailed
+                .get_or_create(&DetailedLabels {
+                    route: labels(),
+                    method: known_method(r.method),
+                    status: r.status,
+                    host: r.host.to_string(),
+                })
+                .inc();
+        }
     }
+}
+
+/// The histogram of a route in `cell`, found in `family` on first use.
+fn cached<'c>(
+    cell: &'c OnceLock<Histogram>,
+    family: &Family<RouteLabels, Histogram>,
+    labels: impl FnOnce() -> RouteLabels,
+) -> &'c Histogram {
+    cell.get_or_init(|| family.get_or_create(&labels()).clone())
+}
+
+/// The method as a label: one of RFC 9110's and PATCH, else `OTHER`, so that clients
+/// cannot add series at will.
+fn known_method(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ];
+    KNOWN.into_iter().find(|&m| m == method).unwrap_or("OTHER")
 }
 
 /// The index in `STATUS_CLASSES` of a status: `2xx` for 204, `other` outside 100-599.
@@ -352,6 +480,13 @@ mod tests {
         assert_eq!(ServiceLabels::of("shop/api:http").service_port, "http");
         // A request that matched nothing: every label empty.
         assert_eq!(RouteLabels::of("", ""), RouteLabels::default());
+    }
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        assert_eq!(known_method("PATCH"), "PATCH");
+        assert_eq!(known_method("get"), "OTHER");
+        assert_eq!(known_method("BREW"), "OTHER");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::compile::{CompileOptions, Problem, backends, compile};
 use crate::metrics::Metrics;
 use crate::objects::{ObjectSet, ServiceSet};
 use crate::routes::RouteTable;
+use crate::serve::access_log::AccessLog;
 
 pub struct State {
     table: ArcSwap<RouteTable>,
@@ -21,11 +22,13 @@ pub struct State {
     shutting_down: AtomicBool,
     pub options: CompileOptions,
     pub metrics: Metrics,
+    /// Whether requests are logged; changed live from the class's params.
+    pub access_log: AccessLog,
     exit_hooks: std::sync::Mutex<Vec<Box<dyn FnOnce() + Send>>>,
 }
 
 impl State {
-    pub fn new(options: CompileOptions) -> Self {
+    pub fn new(options: CompileOptions, metrics: Metrics, access_log: AccessLog) -> Self {
         Self {
             table: ArcSwap::from_pointee(RouteTable::default()),
             problems: ArcSwap::from_pointee(Vec::new()),
@@ -33,7 +36,8 @@ impl State {
             listening: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
             options,
-            metrics: Metrics::new(),
+            metrics,
+            access_log,
             exit_hooks: Default::default(),
         }
     }
@@ -72,6 +76,8 @@ impl State {
         let routes = compiled.table.route_count();
         let ingresses = compiled.table.ingresses;
         let tls = compiled.table.tls.len();
+        self.metrics
+            .set_certificate_expiry(&compiled.table.tls.expiry);
         let elapsed = started.elapsed();
         // The old table is freed here, on the config thread, unless a request still holds it.
         drop(self.table.swap(Arc::new(compiled.table)));
@@ -128,8 +134,9 @@ impl State {
             .push(hook);
     }
 
-    /// Runs the exit hooks; call right before exiting.
+    /// Writes out the access log and runs the exit hooks; call right before exiting.
     pub fn run_exit_hooks(&self) {
+        self.access_log.flush();
         let hooks = std::mem::take(&mut *self.exit_hooks.lock().unwrap_or_else(|e| e.into_inner()));
         for hook in hooks {
             hook();

@@ -339,6 +339,61 @@ async fn a_daemon_set_fleet_serves_on_host_ports() -> anyhow::Result<()> {
     let address = wait_for_published_ip(&seed.cluster, "default", "app").await?;
     assert_eq!(address, seed.node_ip);
 
+    // On the host network: the pods listen on the node's ports themselves.
+    let out = seed.cluster.helm(&[
+        "upgrade",
+        "sluice",
+        workspace_root()
+            .join("charts/sluice")
+            .to_str()
+            .unwrap_or_default(),
+        "--namespace",
+        NAMESPACE,
+        "--reuse-values",
+        "--set",
+        "ingressClass.params.hostNetwork=true",
+    ])?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eventually(WAIT, "the DaemonSet's pod on the host network", || async {
+        let daemon_set = daemon_sets.get(FLEET).await?;
+        let on_host = daemon_set
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .and_then(|s| s.host_network)
+            == Some(true);
+        let status = daemon_set.status.unwrap_or_default();
+        let rolled = status.observed_generation == daemon_set.metadata.generation
+            && status.updated_number_scheduled == Some(1)
+            && status.number_available == Some(1);
+        Ok((on_host && rolled).then_some(()))
+    })
+    .await?;
+    eventually(WAIT, "the host-network proxy to serve", || async {
+        let (reply, _) = sluice_tests::client::https_get(
+            seed.https(),
+            HOST,
+            HOST,
+            "/api",
+            &["h2", "http/1.1"],
+            &[],
+        )
+        .await?;
+        Ok((reply.server().as_deref() == Some("api")).then_some(()))
+    })
+    .await?;
+    let proxies = pods(&client, NAMESPACE, "app.kubernetes.io/component=proxy").await?;
+    assert_eq!(proxies.len(), 1);
+    assert_eq!(
+        proxies[0].status.as_ref().and_then(|s| s.pod_ip.clone()),
+        Some(seed.node_ip.to_string()),
+        "a host-network pod has the node's address"
+    );
+
     // Back to a Deployment: the DaemonSet goes.
     let out = seed.cluster.helm(&[
         "upgrade",
@@ -352,6 +407,8 @@ async fn a_daemon_set_fleet_serves_on_host_ports() -> anyhow::Result<()> {
         "--reuse-values",
         "--set",
         "ingressClass.params.kind=Deployment",
+        "--set",
+        "ingressClass.params.hostNetwork=false",
         "--set",
         "ingressClass.params.replicas=1",
     ])?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use sluice_crds::names::CONTROLLER_NAME;
 use sluice_tests::netns::BackendNetwork;
 use sluice_tests::objects::{endpoint_slice, ingress, ingress_class, path, service_with_endpoints};
-use sluice_tests::operator::eventually;
+use sluice_tests::operator::{eventually, install_crds};
 use sluice_tests::{Proxy, TestCluster, Upstream, client};
 
 #[tokio::test]
@@ -92,5 +92,130 @@ async fn routes_from_the_cluster_and_survives_its_loss() -> anyhow::Result<()> {
             .await?
             >= 1.0
     );
+    Ok(())
+}
+
+/// The access log lines of `proxy` so far (it logs JSON).
+fn access_lines(proxy: &Proxy) -> Vec<serde_json::Value> {
+    proxy
+        .output()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["target"] == "access")
+        .collect()
+}
+
+fn logged(proxy: &Proxy, request_id: &str) -> bool {
+    access_lines(proxy)
+        .iter()
+        .any(|l| l["request_id"] == request_id)
+}
+
+fn params(name: &str, spec: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "sluice.dev/v1alpha1", "kind": "IngressClassParams",
+        "metadata": { "name": name }, "spec": spec,
+    })
+}
+
+#[tokio::test]
+async fn log_settings_follow_the_params_without_a_restart() -> anyhow::Result<()> {
+    let cluster = TestCluster::start().await?;
+    install_crds(&cluster)?;
+    let network = BackendNetwork::create()?;
+    let web = Upstream::start_in(&network, "web")?;
+    let mut objects = vec![
+        params("edge", serde_json::json!({})),
+        ingress_class("sluice", CONTROLLER_NAME, Some("edge")),
+        ingress(
+            "default",
+            "app",
+            "sluice",
+            &[(
+                Some("app.example.com"),
+                vec![path("/", "Prefix", "web", 80)],
+            )],
+        ),
+    ];
+    objects.extend(service_with_endpoints("default", "web", 80, &[web.addr]));
+    cluster.apply(&objects)?;
+    let kubeconfig = cluster.kubeconfig().to_str().unwrap().to_string();
+    let logs = tempfile::tempdir()?;
+    let mut proxy = Proxy::start(
+        &[
+            "--kubeconfig",
+            &kubeconfig,
+            "--ingress-class",
+            "sluice",
+            "--log-format",
+            "json",
+            "--log-level",
+            "info",
+        ],
+        logs.path(),
+    )
+    .await?;
+    let pid = proxy.pid();
+    let request = |id: &'static str| {
+        let http = proxy.http;
+        async move {
+            let reply =
+                client::get_with(http, "app.example.com", "/", &[("x-request-id", id)]).await?;
+            anyhow::ensure!(reply.status == 200, "{id}: {}", reply.status);
+            Ok(())
+        }
+    };
+
+    request("before").await?;
+    eventually(
+        Duration::from_secs(10),
+        "the request to be logged",
+        || async { Ok(logged(&proxy, "before").then_some(())) },
+    )
+    .await?;
+    assert!(
+        !proxy.output().contains("\"level\":\"DEBUG\""),
+        "debug lines at level info"
+    );
+
+    // Access log off, level debug: applied by the running process.
+    cluster.apply(&[params(
+        "edge",
+        serde_json::json!({ "logging": { "level": "debug", "accessLog": { "enabled": false } } }),
+    )])?;
+    eventually(Duration::from_secs(15), "the new settings", || async {
+        Ok(proxy
+            .output()
+            .lines()
+            .any(|l| l.contains("logging settings changed") && l.contains("\"access_log\":false"))
+            .then_some(()))
+    })
+    .await?;
+    request("while-off").await?;
+    eventually(Duration::from_secs(15), "debug lines", || async {
+        Ok(proxy.output().contains("\"level\":\"DEBUG\"").then_some(()))
+    })
+    .await?;
+    assert!(
+        !logged(&proxy, "while-off"),
+        "logged with the access log off"
+    );
+
+    // Back on.
+    cluster.apply(&[params(
+        "edge",
+        serde_json::json!({ "logging": { "accessLog": { "enabled": true } } }),
+    )])?;
+    eventually(
+        Duration::from_secs(15),
+        "the access log back on",
+        || async {
+            request("after").await?;
+            Ok(logged(&proxy, "after").then_some(()))
+        },
+    )
+    .await?;
+    assert!(!proxy.exited(), "{}", proxy.output());
+    assert_eq!(proxy.pid(), pid, "the proxy was restarted");
     Ok(())
 }

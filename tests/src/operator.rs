@@ -93,18 +93,27 @@ fn crds() -> anyhow::Result<Vec<Value>> {
 /// Applies the chart's CRDs and waits until the API server serves them.
 pub fn install_crds(cluster: &crate::TestCluster) -> anyhow::Result<()> {
     cluster.apply(&crds()?)?;
-    let out = cluster.kubectl(&[
-        "wait",
-        "--for=condition=Established",
-        "crd/ingressclassparams.sluice.dev",
-        "--timeout=60s",
-    ])?;
-    anyhow::ensure!(
-        out.status.success(),
-        "the CRD was not established: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
+    // Polled rather than `kubectl wait`, which fails at once on a CRD that has no
+    // conditions yet.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = cluster.kubectl(&[
+            "get",
+            "crd/ingressclassparams.sluice.dev",
+            "-o",
+            r#"jsonpath={.status.conditions[?(@.type=="Established")].status}"#,
+        ])?;
+        if out.status.success() && out.stdout == b"True" {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the CRD was not established after 60s: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 pub struct Operator {

@@ -63,8 +63,13 @@ impl Proxy {
             .args(["--admin-addr", &admin.to_string()])
             .args(["--grace-period", "5s", "--threads", "2"])
             .args(args)
-            .env("RUST_LOG", "info,sluice_proxy=debug")
             .env("NO_COLOR", "1");
+        // A test that sets the level itself gets what it set: RUST_LOG would win over it.
+        if args.contains(&"--log-level") {
+            command.env_remove("RUST_LOG");
+        } else {
+            command.env("RUST_LOG", "info,sluice_proxy=debug");
+        }
         let process = ChildGuard::spawn("sluice-proxy", command, &log)?;
         let mut proxy = Self {
             process,

@@ -30,8 +30,10 @@ const USAGE: &str = "usage: crdgen [--markdown]\n\n\
 
 /// Fields whose schema is an embedded Kubernetes type: documented as one entry that names
 /// the type, not field by field.
-const EMBEDDED: [(&str, &str); 4] = [
+const EMBEDDED: [(&str, &str); 6] = [
     ("spec.affinity", "Affinity (core/v1)"),
+    ("spec.extraVolumes", "Volume (core/v1)"),
+    ("spec.extraVolumeMounts", "VolumeMount (core/v1)"),
     ("spec.resources", "ResourceRequirements (core/v1)"),
     ("spec.tolerations", "Toleration (core/v1)"),
     ("status.conditions", "Condition (meta/v1)"),

@@ -38,15 +38,16 @@ use kube::CustomResourceExt;
 use crate::names::GROUP;
 
 pub use resolved::{
-    DisruptionBudget, FieldError, InvalidParams, PublishedAddress, ResolvedAutoscaling,
-    ResolvedImage, ResolvedLogging, ResolvedParams, ResolvedService, ResolvedTls, ResolvedTracing,
-    ResolvedUpstream,
+    DisruptionBudget, FieldError, InvalidParams, PublishedAddress, ResolvedAccessLog,
+    ResolvedAutoscaling, ResolvedImage, ResolvedLogging, ResolvedMetrics, ResolvedParams,
+    ResolvedService, ResolvedTls, ResolvedTracing, ResolvedUpstream,
 };
 pub use types::{
-    AutoscalingParams, DisruptionBudgetParams, ExternalTrafficPolicy, HostPortsParams, ImageParams,
-    ImagePullSecret, IngressClassParams, IngressClassParamsSpec, IngressClassParamsStatus,
-    LogFormat, LogLevel, LoggingParams, OtlpProtocol, PullPolicy, ServiceParams, ServiceType,
-    TlsParams, TlsVersion, TracingParams, UpstreamParams, WorkloadKind,
+    AccessLogParams, AutoscalingParams, DisruptionBudgetParams, ExternalTrafficPolicy,
+    HostPortsParams, ImageParams, ImagePullSecret, IngressClassParams, IngressClassParamsSpec,
+    IngressClassParamsStatus, LogFormat, LogLevel, LoggingParams, MetricsParams, OtlpProtocol,
+    PullPolicy, ServiceParams, ServiceType, TlsParams, TlsVersion, TracingParams, UpstreamParams,
+    WorkloadKind,
 };
 
 /// The command that regenerates the committed CRD YAML.
@@ -64,7 +65,44 @@ pub const KIND: &str = "IngressClassParams";
 
 /// The defaults of every optional field, in one place. The doc comments of the fields
 /// (the CRD's descriptions) state them too; a test keeps the two in agreement.
+/// The proxy flags the operator sets from params fields (or always), which `extraArgs` may
+/// not repeat: the proxy refuses a flag given twice. The operator's tests check that every
+/// flag it renders is listed.
+pub const OPERATOR_FLAGS: &[&str] = &[
+    "--ingress-class",
+    "--controller-name",
+    "--http-addr",
+    "--https-addr",
+    "--admin-addr",
+    "--connect-timeout",
+    "--read-timeout",
+    "--max-attempts",
+    "--tls-min-version",
+    "--log-format",
+    "--shutdown-delay",
+    "--grace-period",
+    "--https-redirect-port",
+    "--no-ssl-redirect",
+    "--otlp-endpoint",
+    "--otlp-protocol",
+    "--trace-sampling-ratio",
+    "--metrics-detailed-labels",
+    "--default-cert",
+    "--default-key",
+    // Set live from spec.logging instead.
+    "--log-level",
+    "--no-access-log",
+    "--access-log-sampling-ratio",
+];
+
+/// The name of the operator's own volume in the proxy pods (the default certificate).
+pub const OPERATOR_VOLUME: &str = "default-certificate";
+
 pub mod defaults {
+    /// The node's port of plain HTTP for pods on the host network.
+    pub const HOST_NETWORK_HTTP_PORT: i32 = 80;
+    /// The node's port of HTTPS for pods on the host network.
+    pub const HOST_NETWORK_HTTPS_PORT: i32 = 443;
     /// Proxy replicas, and the fewest an autoscaler runs.
     pub const REPLICAS: i32 = 2;
     /// The proxies' average CPU use an autoscaler aims at, in percent of the request.
@@ -177,6 +215,7 @@ pub fn crd()
         return crd;
     };
     schema::int_or_string_not_nullable(&mut json);
+    schema::embedded_metadata_free_form(&mut json);
     serde_json::from_value(json).unwrap_or(crd)
 }
 

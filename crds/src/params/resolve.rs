@@ -4,14 +4,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::{Volume, VolumeMount};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::annotations::parse_duration;
 
 use super::resolved::{
-    DisruptionBudget, FieldError, InvalidParams, PublishedAddress, ResolvedAutoscaling,
-    ResolvedImage, ResolvedLogging, ResolvedParams, ResolvedService, ResolvedTls, ResolvedTracing,
-    ResolvedUpstream,
+    DisruptionBudget, FieldError, InvalidParams, PublishedAddress, ResolvedAccessLog,
+    ResolvedAutoscaling, ResolvedImage, ResolvedLogging, ResolvedMetrics, ResolvedParams,
+    ResolvedService, ResolvedTls, ResolvedTracing, ResolvedUpstream,
 };
 use super::schema::{
     DURATION_MESSAGE, is_dns_subdomain, is_duration, is_http_url, is_image_repository, is_image_tag,
@@ -20,7 +21,7 @@ use super::types::{
     AutoscalingParams, ImageParams, IngressClassParams, IngressClassParamsSpec, LoggingParams,
     ServiceParams, ServiceType, TlsParams, TracingParams, UpstreamParams, WorkloadKind,
 };
-use super::{default_resources, defaults, limits};
+use super::{OPERATOR_FLAGS, OPERATOR_VOLUME, default_resources, defaults, limits};
 
 impl IngressClassParams {
     /// The params with every default filled in; see [`IngressClassParamsSpec::resolve`].
@@ -39,19 +40,41 @@ impl IngressClassParamsSpec {
             resolve_replicas(self.replicas, self.autoscaling.as_ref(), &mut errors);
         let image = resolve_image(self.image.as_ref(), &mut errors);
         let service = resolve_service(self.service.as_ref(), &mut errors);
-        let logging = resolve_logging(self.logging.as_ref());
+        let logging = LoggingParams::resolve(self.logging.as_ref());
+        let metrics = ResolvedMetrics {
+            detailed_labels: self
+                .metrics
+                .as_ref()
+                .and_then(|m| m.detailed_labels)
+                .unwrap_or(false),
+        };
         let tls = resolve_tls(self.tls.as_ref(), &mut errors);
         let upstream = resolve_upstream(self.upstream.as_ref(), &mut errors);
         let tracing = resolve_tracing(self.tracing.as_ref(), &mut errors);
         let addresses = resolve_addresses(self.addresses.as_deref(), &mut errors);
         let (pod_labels, disruption_budget, image_pull_secrets) = resolve_pods(self, &mut errors);
         let (kind, host_ports) = resolve_workload(self, &mut errors);
+        let host_network = self.host_network.unwrap_or(false);
+        let host_ports = if host_network {
+            (
+                Some(host_ports.0.unwrap_or(defaults::HOST_NETWORK_HTTP_PORT)),
+                Some(host_ports.1.unwrap_or(defaults::HOST_NETWORK_HTTPS_PORT)),
+            )
+        } else {
+            host_ports
+        };
+        let extra_args = resolve_extra_args(self.extra_args.as_deref(), &mut errors);
+        let (extra_volumes, extra_volume_mounts) = resolve_extra_volumes(self, &mut errors);
 
         let resolved = ResolvedParams {
             replicas,
             autoscaling,
             kind,
             host_ports,
+            host_network,
+            extra_args,
+            extra_volumes,
+            extra_volume_mounts,
             image,
             service,
             resources: self.resources.clone().unwrap_or_else(default_resources),
@@ -69,6 +92,7 @@ impl IngressClassParamsSpec {
             image_pull_secrets,
             disruption_budget,
             logging,
+            metrics,
             tls,
             upstream,
             tracing,
@@ -342,6 +366,59 @@ fn resolve_extra_env(
     env.to_vec()
 }
 
+/// `extraArgs`: flags only, none that the operator sets itself (the proxy refuses a flag
+/// given twice).
+fn resolve_extra_args(args: Option<&[String]>, errors: &mut Errors) -> Vec<String> {
+    let args = args.unwrap_or_default();
+    for (i, arg) in args.iter().enumerate() {
+        let name = arg.split_once('=').map_or(arg.as_str(), |(name, _)| name);
+        let well_formed = name.len() > 2
+            && name.starts_with("--")
+            && name[2..]
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !well_formed {
+            errors.fail(
+                &format!("extraArgs[{i}]"),
+                format!("{arg:?} is not --name or --name=value"),
+            );
+        } else if OPERATOR_FLAGS.contains(&name) {
+            errors.fail(
+                &format!("extraArgs[{i}]"),
+                format!("{name} is set by the operator; use the params field for it"),
+            );
+        }
+    }
+    args.to_vec()
+}
+
+/// `extraVolumes` and `extraVolumeMounts`: every mount names a volume, and no name or path
+/// is the operator's own.
+fn resolve_extra_volumes(
+    spec: &IngressClassParamsSpec,
+    errors: &mut Errors,
+) -> (Vec<Volume>, Vec<VolumeMount>) {
+    let volumes = spec.extra_volumes.clone().unwrap_or_default();
+    let mounts = spec.extra_volume_mounts.clone().unwrap_or_default();
+    for (i, volume) in volumes.iter().enumerate() {
+        if volume.name == OPERATOR_VOLUME {
+            errors.fail(
+                &format!("extraVolumes[{i}]"),
+                format!("the volume name {OPERATOR_VOLUME} is the operator's"),
+            );
+        }
+    }
+    for (i, mount) in mounts.iter().enumerate() {
+        if !volumes.iter().any(|v| v.name == mount.name) {
+            errors.fail(
+                &format!("extraVolumeMounts[{i}]"),
+                format!("names no volume of extraVolumes: {}", mount.name),
+            );
+        }
+    }
+    (volumes, mounts)
+}
+
 /// `kind` and `hostPorts`.
 fn resolve_workload(
     spec: &IngressClassParamsSpec,
@@ -406,12 +483,25 @@ fn resolve_pods(
     (labels, budget, secrets)
 }
 
-/// `logging`: any value the schema admits is valid.
-fn resolve_logging(logging: Option<&LoggingParams>) -> ResolvedLogging {
-    let logging = logging.cloned().unwrap_or_default();
-    ResolvedLogging {
-        level: logging.level.unwrap_or_default(),
-        format: logging.format.unwrap_or_default(),
+impl LoggingParams {
+    /// `logging`, with its defaults. Any value the schema admits is valid; a sampling
+    /// ratio outside 0..=1 (from an object that skipped the schema) is clamped. The proxy
+    /// reads the level and the access log from here too, live.
+    pub fn resolve(logging: Option<&Self>) -> ResolvedLogging {
+        let logging = logging.cloned().unwrap_or_default();
+        let access = logging.access_log.unwrap_or_default();
+        let defaults = ResolvedAccessLog::default();
+        ResolvedLogging {
+            level: logging.level.unwrap_or_default(),
+            format: logging.format.unwrap_or_default(),
+            access_log: ResolvedAccessLog {
+                enabled: access.enabled.unwrap_or(defaults.enabled),
+                sampling_ratio: access
+                    .sampling_ratio
+                    .filter(|r| r.is_finite())
+                    .map_or(defaults.sampling_ratio, |r| r.clamp(0.0, 1.0)),
+            },
+        }
     }
 }
 
@@ -594,6 +684,46 @@ mod tests {
         assert_eq!(r.tracing.otlp_endpoint, None);
         assert_eq!(r.tracing.sampling_ratio, 0.01);
         assert_eq!(r.addresses, None);
+    }
+
+    #[test]
+    fn extra_args_are_flags_the_operator_does_not_set() {
+        let r = spec(serde_json::json!({ "extraArgs": ["--threads=2", "--no-access-log-x"] }))
+            .resolve()
+            .unwrap();
+        assert_eq!(r.extra_args, ["--threads=2", "--no-access-log-x"]);
+        assert_eq!(
+            errors(
+                serde_json::json!({ "extraArgs": ["-v", "--Threads", "--read-timeout=5s", "--log-level=debug"] })
+            ),
+            [
+                "spec.extraArgs[0]: \"-v\" is not --name or --name=value",
+                "spec.extraArgs[1]: \"--Threads\" is not --name or --name=value",
+                "spec.extraArgs[2]: --read-timeout is set by the operator; use the params field for it",
+                "spec.extraArgs[3]: --log-level is set by the operator; use the params field for it",
+            ]
+        );
+    }
+
+    #[test]
+    fn extra_mounts_name_extra_volumes_and_host_network_defaults_its_ports() {
+        assert_eq!(
+            errors(serde_json::json!({
+                "extraVolumes": [{ "name": "default-certificate", "emptyDir": {} }],
+                "extraVolumeMounts": [{ "name": "cache", "mountPath": "/cache" }],
+            })),
+            [
+                "spec.extraVolumes[0]: the volume name default-certificate is the operator's",
+                "spec.extraVolumeMounts[0]: names no volume of extraVolumes: cache",
+            ]
+        );
+        let r = spec(serde_json::json!({ "hostNetwork": true, "hostPorts": { "https": 8443 } }))
+            .resolve()
+            .unwrap();
+        assert!(r.host_network);
+        assert_eq!(r.host_ports, (Some(80), Some(8443)));
+        let r = spec(serde_json::json!({})).resolve().unwrap();
+        assert_eq!((r.host_network, r.host_ports), (false, (None, None)));
     }
 
     #[test]

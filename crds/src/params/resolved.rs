@@ -6,7 +6,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{
-    Affinity, EnvVar, ResourceRequirements, Toleration, TopologySpreadConstraint,
+    Affinity, EnvVar, ResourceRequirements, Toleration, TopologySpreadConstraint, Volume,
+    VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -27,8 +28,15 @@ pub struct ResolvedParams {
     pub autoscaling: Option<ResolvedAutoscaling>,
     /// With DaemonSet, `replicas` and `autoscaling` do not apply.
     pub kind: WorkloadKind,
-    /// The node ports (hostPort) of HTTP and HTTPS, if any.
+    /// The node ports (hostPort) of HTTP and HTTPS, if any; with `host_network`, always
+    /// both (80 and 443 unless set).
     pub host_ports: (Option<i32>, Option<i32>),
+    /// The pods use the node's network.
+    pub host_network: bool,
+    /// Flags appended to the proxy's command line.
+    pub extra_args: Vec<String>,
+    pub extra_volumes: Vec<Volume>,
+    pub extra_volume_mounts: Vec<VolumeMount>,
     pub image: ResolvedImage,
     pub service: ResolvedService,
     pub resources: ResourceRequirements,
@@ -44,6 +52,7 @@ pub struct ResolvedParams {
     pub image_pull_secrets: Vec<String>,
     pub disruption_budget: DisruptionBudget,
     pub logging: ResolvedLogging,
+    pub metrics: ResolvedMetrics,
     pub tls: ResolvedTls,
     pub upstream: ResolvedUpstream,
     pub tracing: ResolvedTracing,
@@ -96,10 +105,35 @@ pub enum DisruptionBudget {
 }
 
 /// The proxies' logs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ResolvedLogging {
     pub level: LogLevel,
     pub format: LogFormat,
+    pub access_log: ResolvedAccessLog,
+}
+
+/// The proxies' access log.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ResolvedAccessLog {
+    pub enabled: bool,
+    /// 0.0..=1.0 of requests logged.
+    pub sampling_ratio: f64,
+}
+
+impl Default for ResolvedAccessLog {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            sampling_ratio: 1.0,
+        }
+    }
+}
+
+/// The proxies' metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResolvedMetrics {
+    /// Count requests by method, status and host too.
+    pub detailed_labels: bool,
 }
 
 /// TLS served by the proxies.

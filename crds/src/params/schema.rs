@@ -80,6 +80,32 @@ pub(super) fn int_or_string_not_nullable(schema: &mut serde_json::Value) {
     }
 }
 
+/// An ObjectMeta embedded in a template (an ephemeral volume's claim template) becomes an
+/// object kept as written, as controller-gen does: its managedFields hold free-form objects
+/// that a structural schema cannot describe, and the API server checks the pod anyway.
+pub(super) fn embedded_metadata_free_form(schema: &mut serde_json::Value) {
+    match schema {
+        serde_json::Value::Object(map) => {
+            let embedded_meta = |v: &serde_json::Value| {
+                v.pointer("/properties/managedFields").is_some()
+                    && v.pointer("/properties/ownerReferences").is_some()
+            };
+            for (key, value) in map.iter_mut() {
+                if key == "metadata" && embedded_meta(value) {
+                    *value = serde_json::json!({
+                        "type": "object",
+                        "x-kubernetes-preserve-unknown-fields": true,
+                    });
+                } else {
+                    embedded_metadata_free_form(value);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(embedded_metadata_free_form),
+        _ => {}
+    }
+}
+
 pub(super) fn quantity_rules(schema: &mut schemars::Schema) {
     let Some(properties) = schema
         .get_mut("properties")

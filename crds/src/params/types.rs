@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use k8s_openapi::api::core::v1::{
-    Affinity, EnvVar, ResourceRequirements, Toleration, TopologySpreadConstraint,
+    Affinity, EnvVar, ResourceRequirements, Toleration, TopologySpreadConstraint, Volume,
+    VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -88,6 +89,13 @@ pub struct IngressClassParamsSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_ports: Option<HostPortsParams>,
 
+    /// Run the proxy pods in the node's network namespace: they listen on the node's own
+    /// addresses, on the hostPorts (80 and 443 unless set) and on 10254 for health and
+    /// metrics. Ports below 1024 need the proxy to run as root with only the
+    /// NET_BIND_SERVICE capability. Usually with kind DaemonSet. Default: false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_network: Option<bool>,
+
     /// How many proxy pods to run, 0 to 100. Not with autoscaling or kind DaemonSet.
     /// Default: 2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -139,6 +147,29 @@ pub struct IngressClassParamsSpec {
     #[schemars(length(max = 64))]
     pub extra_env: Option<Vec<EnvVar>>,
 
+    /// Flags added to the proxy's command line, each `--name` or `--name=value`, at most
+    /// 32 (see `sluice-proxy --help`). Not a flag the operator sets from other fields.
+    /// Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 32))]
+    #[schemars(extend("items" = {
+        "type": "string",
+        "minLength": 3,
+        "maxLength": 1024,
+        "pattern": "^--[a-z0-9][a-z0-9-]*(=.*)?$",
+    }))]
+    pub extra_args: Option<Vec<String>>,
+
+    /// Volumes added to the proxy pods, for extraVolumeMounts. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16))]
+    pub extra_volumes: Option<Vec<Volume>>,
+
+    /// Where the proxy container mounts extraVolumes. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16))]
+    pub extra_volume_mounts: Option<Vec<VolumeMount>>,
+
     /// Labels added to the proxy pods, besides the ones that select them
     /// (app.kubernetes.io/name, component and instance, which cannot be set here). Default:
     /// none.
@@ -167,9 +198,14 @@ pub struct IngressClassParamsSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_disruption_budget: Option<DisruptionBudgetParams>,
 
-    /// The proxies' logs. Default: level info, format text.
+    /// The proxies' logs. Default: level info, format text, an access log line per request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logging: Option<LoggingParams>,
+
+    /// The proxies' Prometheus metrics. Default: requests counted by Ingress, Service and
+    /// status class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsParams>,
 
     /// TLS served by the proxies. Default: TLS 1.2 and later, no default certificate, HTTP
     /// redirected to HTTPS for the TLS hosts of an Ingress.
@@ -439,7 +475,7 @@ pub enum ExternalTrafficPolicy {
 }
 
 /// The proxies' logs.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = unwrap_descriptions)]
 pub struct LoggingParams {
@@ -450,10 +486,44 @@ pub struct LoggingParams {
     /// The log line format: text or json. Default: text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<LogFormat>,
+
+    /// The access log: one line per request, at level info. Default: on, every request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_log: Option<AccessLogParams>,
 }
 
-/// The least severe level the proxies log.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// The proxies' access log. The level and the access log change without restarting the
+/// proxies; the format needs a new pod.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = unwrap_descriptions)]
+pub struct AccessLogParams {
+    /// Log a line per request. Default: true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+
+    /// The fraction of requests logged, 0 to 1, chosen at random. Default: 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub sampling_ratio: Option<f64>,
+}
+
+/// The proxies' Prometheus metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = unwrap_descriptions)]
+pub struct MetricsParams {
+    /// Also count requests by method, status code and the matched rule's host, in
+    /// sluice_proxy_requests_detailed_total. More series: one per combination seen.
+    /// Default: false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detailed_labels: Option<bool>,
+}
+
+/// The least severe level the proxies log (also the proxy's `--log-level`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     /// Everything, including per-request detail.

@@ -278,6 +278,7 @@ async fn reconcile_class(
         cluster_role_binding,
         workload,
         service,
+        metrics_service,
         pod_disruption_budget,
         autoscaler,
     } = fleet;
@@ -340,6 +341,12 @@ async fn reconcile_class(
     apply_one(
         &Api::namespaced(client.clone(), ns),
         &pod_disruption_budget,
+        &mut changes,
+    )
+    .await?;
+    apply_one(
+        &Api::namespaced(client.clone(), ns),
+        &metrics_service,
         &mut changes,
     )
     .await?;

@@ -109,6 +109,7 @@ const HPA: &str =
 const PDB: &str =
     "/apis/policy/v1/namespaces/sluice-system/poddisruptionbudgets/sluice-proxy-sluice";
 const SVC: &str = "/api/v1/namespaces/sluice-system/services/sluice-proxy-sluice";
+const METRICS_SVC: &str = "/api/v1/namespaces/sluice-system/services/sluice-metrics-sluice";
 const ALL_SERVICES: &str = "/api/v1/services";
 const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/default/events";
 
@@ -130,6 +131,8 @@ async fn a_new_class_gets_one_apply_per_object_then_only_reads() {
         Expect(Method::GET, HPA, NotFound),
         Expect(Method::GET, PDB, NotFound),
         Expect(Method::PATCH, PDB, Echo),
+        Expect(Method::GET, METRICS_SVC, NotFound),
+        Expect(Method::PATCH, METRICS_SVC, Echo),
         Expect(Method::GET, SVC, NotFound),
         // Who holds the node ports it asks for.
         Expect(
@@ -141,16 +144,16 @@ async fn a_new_class_gets_one_apply_per_object_then_only_reads() {
     ]
     .into_iter()
     // One Event per object created.
-    .chain((0..5).map(|_| Expect(Method::POST, EVENTS, Echo)))
+    .chain((0..6).map(|_| Expect(Method::POST, EVENTS, Echo)))
     .collect();
     let server = tokio::spawn(serve(handle, first));
     let (_, changed) = reconcile_class(&class(), &ctx).await.unwrap();
-    assert_eq!(changed, 5);
+    assert_eq!(changed, 6);
     // Without a client, a request the script expects but never came ends the server.
     drop(ctx);
     let applied = server.await.unwrap();
     // Each apply carries the fingerprint that lets a later removal be seen.
-    for path in [SA, CRB, DEPLOY, PDB, SVC] {
+    for path in [SA, CRB, DEPLOY, PDB, METRICS_SVC, SVC] {
         assert!(
             applied[path]["metadata"]["annotations"][crate::controllers::apply::APPLIED_ANNOTATION]
                 .is_string(),
@@ -169,6 +172,7 @@ async fn a_new_class_gets_one_apply_per_object_then_only_reads() {
         Expect(Method::GET, DS, NotFound),
         Expect(Method::GET, HPA, NotFound),
         Expect(Method::GET, PDB, live(PDB)),
+        Expect(Method::GET, METRICS_SVC, live(METRICS_SVC)),
         Expect(Method::GET, SVC, live(SVC)),
     ];
     let server = tokio::spawn(serve(handle, second));

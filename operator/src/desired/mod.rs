@@ -23,12 +23,25 @@ use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use sluice_crds::names::labels;
+use sluice_crds::params::OPERATOR_VOLUME;
 use sluice_crds::params::{DisruptionBudget, ResolvedParams, ServiceType, WorkloadKind};
 
 /// Container ports of the proxy; the Service maps 80 and 443 onto the first two.
 pub const HTTP_PORT: i32 = 8080;
 pub const HTTPS_PORT: i32 = 8443;
 pub const ADMIN_PORT: i32 = 9090;
+/// The admin port on the host network (ingress-nginx's, so it is likely free): 9090 is
+/// often a Prometheus server's.
+pub const HOST_NETWORK_ADMIN_PORT: i32 = 10254;
+
+/// The ports the proxy container listens on: its own, or on the host network the node's
+/// (the host ports, and the admin port there).
+pub fn listen_ports(params: &ResolvedParams) -> [i32; 3] {
+    match (params.host_network, params.host_ports) {
+        (true, (Some(http), Some(https))) => [http, https, HOST_NETWORK_ADMIN_PORT],
+        _ => [HTTP_PORT, HTTPS_PORT, ADMIN_PORT],
+    }
+}
 
 /// Where the default certificate Secret is mounted in the proxy.
 const DEFAULT_CERT_DIR: &str = "/etc/sluice/default-certificate";
@@ -52,6 +65,8 @@ pub struct Fleet {
     /// What runs the proxy pods.
     pub workload: Workload,
     pub service: Service,
+    /// ClusterIP, the admin port only: what Prometheus scrapes.
+    pub metrics_service: Service,
     pub pod_disruption_budget: PodDisruptionBudget,
     /// With autoscaling only.
     pub autoscaler: Option<HorizontalPodAutoscaler>,
@@ -59,7 +74,7 @@ pub struct Fleet {
 
 impl Fleet {
     /// How many objects every fleet has (an autoscaler comes on top).
-    pub const OBJECTS: usize = 5;
+    pub const OBJECTS: usize = 6;
 }
 
 /// The proxy pods' workload, of the kind the params ask for.
@@ -82,7 +97,17 @@ pub fn declared_replicas(params: &ResolvedParams, live: Option<&Deployment>) -> 
 /// The name of a class's fleet objects: `sluice-proxy-CLASS`, shortened with a hash when
 /// that would not fit a Service name (63 characters).
 pub fn fleet_name(class: &str) -> String {
-    let name = format!("sluice-proxy-{class}");
+    short_name("sluice-proxy", class)
+}
+
+/// The name of a fleet's metrics Service: `sluice-metrics-CLASS`, shortened like
+/// [`fleet_name`].
+pub fn metrics_service_name(class: &str) -> String {
+    short_name("sluice-metrics", class)
+}
+
+fn short_name(prefix: &str, class: &str) -> String {
+    let name = format!("{prefix}-{class}");
     if name.len() <= 63 {
         return name;
     }
@@ -146,17 +171,18 @@ fn meta(name: &str, namespace: Option<&str>, class: &IngressClass, class_name: &
 
 /// The proxy's command line for these params.
 pub fn proxy_args(class: &str, controller: &str, params: &ResolvedParams) -> Vec<String> {
+    let [http, https, admin] = listen_ports(params);
     let mut args = vec![
         "--ingress-class".to_string(),
         class.to_string(),
         "--controller-name".into(),
         controller.to_string(),
         "--http-addr".into(),
-        format!("0.0.0.0:{HTTP_PORT}"),
+        format!("0.0.0.0:{http}"),
         "--https-addr".into(),
-        format!("0.0.0.0:{HTTPS_PORT}"),
+        format!("0.0.0.0:{https}"),
         "--admin-addr".into(),
-        format!("0.0.0.0:{ADMIN_PORT}"),
+        format!("0.0.0.0:{admin}"),
         "--connect-timeout".into(),
         format!("{}ms", params.upstream.connect_timeout.as_millis()),
         "--read-timeout".into(),
@@ -165,8 +191,8 @@ pub fn proxy_args(class: &str, controller: &str, params: &ResolvedParams) -> Vec
         params.upstream.max_attempts.to_string(),
         "--tls-min-version".into(),
         params.tls.min_version.as_str().to_string(),
-        "--log-level".into(),
-        params.logging.level.as_str().to_string(),
+        // The level and the access log are not flags: the proxies read them from the
+        // params while running, so changing them restarts nothing.
         "--log-format".into(),
         params.logging.format.as_str().to_string(),
         // Keep accepting while the endpoint removal reaches every node, then drain.
@@ -200,6 +226,9 @@ pub fn proxy_args(class: &str, controller: &str, params: &ResolvedParams) -> Vec
             params.tracing.sampling_ratio.to_string(),
         ]);
     }
+    if params.metrics.detailed_labels {
+        args.push("--metrics-detailed-labels".into());
+    }
     if params.tls.default_certificate_secret.is_some() {
         args.extend([
             "--default-cert".into(),
@@ -208,6 +237,7 @@ pub fn proxy_args(class: &str, controller: &str, params: &ResolvedParams) -> Vec
             format!("{DEFAULT_CERT_DIR}/tls.key"),
         ]);
     }
+    args.extend(params.extra_args.iter().cloned());
     args
 }
 
@@ -283,6 +313,7 @@ pub fn desired(class: &IngressClass, params: &ResolvedParams, settings: &FleetSe
     };
 
     let service = proxy_service(class, &class_name, &name, params, &settings.namespace);
+    let metrics_service = metrics_service(class, &class_name, &settings.namespace);
 
     let pod_disruption_budget = PodDisruptionBudget {
         metadata: meta(&name, ns, class, &class_name),
@@ -336,6 +367,7 @@ pub fn desired(class: &IngressClass, params: &ResolvedParams, settings: &FleetSe
         cluster_role_binding,
         workload,
         service,
+        metrics_service,
         pod_disruption_budget,
         autoscaler,
     }
@@ -359,25 +391,32 @@ fn pod_template(
         protocol: Some("TCP".into()),
         ..Default::default()
     };
-    let (volumes, mounts) = match &params.tls.default_certificate_secret {
+    let (mut volumes, mut mounts) = match &params.tls.default_certificate_secret {
         Some(secret) => (
-            Some(vec![Volume {
-                name: "default-certificate".into(),
+            vec![Volume {
+                name: OPERATOR_VOLUME.into(),
                 secret: Some(SecretVolumeSource {
                     secret_name: Some(secret.clone()),
                     ..Default::default()
                 }),
                 ..Default::default()
-            }]),
-            Some(vec![VolumeMount {
-                name: "default-certificate".into(),
+            }],
+            vec![VolumeMount {
+                name: OPERATOR_VOLUME.into(),
                 mount_path: DEFAULT_CERT_DIR.into(),
                 read_only: Some(true),
                 ..Default::default()
-            }]),
+            }],
         ),
-        None => (None, None),
+        None => (Vec::new(), Vec::new()),
     };
+    volumes.extend(params.extra_volumes.iter().cloned());
+    mounts.extend(params.extra_volume_mounts.iter().cloned());
+    let [http, https, admin] = listen_ports(params);
+    // On the host network a port below 1024 needs NET_BIND_SERVICE, which a non-root
+    // process only has as root (Kubernetes sets no ambient capabilities): root then, with
+    // every other capability dropped.
+    let privileged_port = params.host_network && (http < 1024 || https < 1024);
     let container = Container {
         name: "proxy".into(),
         image: Some(params.image.reference()),
@@ -400,9 +439,11 @@ fn pod_template(
             .collect(),
         ),
         ports: Some(vec![
-            port("http", HTTP_PORT, params.host_ports.0),
-            port("https", HTTPS_PORT, params.host_ports.1),
-            port("admin", ADMIN_PORT, None),
+            port("http", http, params.host_ports.0),
+            port("https", https, params.host_ports.1),
+            // On the host network a container port is the node's port (hostPort is set to
+            // it).
+            port("admin", admin, params.host_network.then_some(admin)),
         ]),
         readiness_probe: Some(Probe {
             http_get: Some(http_get("/readyz")),
@@ -420,14 +461,15 @@ fn pod_template(
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),
-            run_as_non_root: Some(true),
+            run_as_non_root: Some(!privileged_port),
+            run_as_user: privileged_port.then_some(0),
             capabilities: Some(Capabilities {
                 drop: Some(vec!["ALL".into()]),
-                ..Default::default()
+                add: privileged_port.then(|| vec!["NET_BIND_SERVICE".into()]),
             }),
             ..Default::default()
         }),
-        volume_mounts: mounts,
+        volume_mounts: (!mounts.is_empty()).then_some(mounts),
         ..Default::default()
     };
     // The user's labels first: the fleet's own (its selector among them) win.
@@ -458,7 +500,12 @@ fn pod_template(
                     .map(|name| LocalObjectReference { name: name.clone() })
                     .collect()
             }),
-            volumes,
+            volumes: (!volumes.is_empty()).then_some(volumes),
+            host_network: params.host_network.then_some(true),
+            // Cluster DNS names (a collector's, say) still resolve on the host network.
+            dns_policy: params
+                .host_network
+                .then(|| "ClusterFirstWithHostNet".into()),
             security_context: Some(PodSecurityContext {
                 run_as_non_root: Some(true),
                 run_as_user: Some(65532),
@@ -511,6 +558,37 @@ fn proxy_service(
             load_balancer_source_ranges: (!params.service.load_balancer_source_ranges.is_empty())
                 .then(|| params.service.load_balancer_source_ranges.clone()),
             load_balancer_class: params.service.load_balancer_class.clone(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The fleet's metrics Service: ClusterIP, the proxies' admin port named `metrics`,
+/// labelled so that one ServiceMonitor selector finds every fleet and the operator.
+fn metrics_service(class: &IngressClass, class_name: &str, namespace: &str) -> Service {
+    let mut metadata = meta(
+        &metrics_service_name(class_name),
+        Some(namespace),
+        class,
+        class_name,
+    );
+    metadata
+        .labels
+        .get_or_insert_with(Default::default)
+        .insert(labels::METRICS.into(), "true".into());
+    Service {
+        metadata,
+        spec: Some(ServiceSpec {
+            type_: Some("ClusterIP".into()),
+            selector: Some(selector_labels(class_name)),
+            ports: Some(vec![ServicePort {
+                name: Some("metrics".into()),
+                port: ADMIN_PORT,
+                target_port: Some(IntOrString::String("admin".into())),
+                protocol: Some("TCP".into()),
+                ..Default::default()
+            }]),
             ..Default::default()
         }),
         ..Default::default()

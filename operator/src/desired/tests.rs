@@ -125,7 +125,6 @@ fn params_flow_into_the_objects() {
         "--connect-timeout 2000ms",
         "--read-timeout 90000ms",
         "--max-attempts 2",
-        "--log-level debug",
         "--log-format json",
         "--https-redirect-port 443",
         "--default-cert /etc/sluice/default-certificate/tls.crt",
@@ -133,6 +132,9 @@ fn params_flow_into_the_objects() {
     ] {
         assert!(args.contains(expected), "{expected:?} missing from {args}");
     }
+    // Changing the level must not roll the pods: it is not in the pod template.
+    assert!(!args.contains("--log-level"), "{args}");
+    assert!(!args.contains("--metrics-detailed-labels"), "{args}");
     assert_eq!(
         pod["spec"]["volumes"][0]["secret"]["secretName"],
         "wildcard-tls"
@@ -162,6 +164,129 @@ fn cluster_ip_services_have_no_node_ports() {
 }
 
 #[test]
+fn every_fleet_has_a_metrics_service_for_the_service_monitor() {
+    let fleet = desired(&class(), &params(json!({})), &settings());
+    let svc = serde_json::to_value(&fleet.metrics_service).unwrap();
+    assert_eq!(svc["metadata"]["name"], "sluice-metrics-sluice");
+    assert_eq!(svc["metadata"]["labels"]["sluice.dev/metrics"], "true");
+    assert_eq!(svc["spec"]["type"], "ClusterIP");
+    assert_eq!(svc["spec"]["ports"][0]["name"], "metrics");
+    assert_eq!(svc["spec"]["ports"][0]["targetPort"], "admin");
+    // The same pods as the traffic Service.
+    assert_eq!(
+        svc["spec"]["selector"],
+        serde_json::to_value(&fleet.service).unwrap()["spec"]["selector"]
+    );
+}
+
+#[test]
+fn host_network_pods_listen_on_the_nodes_ports() {
+    let fleet = desired(
+        &class(),
+        &params(json!({ "kind": "DaemonSet", "hostNetwork": true })),
+        &settings(),
+    );
+    let pod = &workload_json(&fleet)["spec"]["template"]["spec"];
+    assert_eq!(pod["hostNetwork"], true);
+    assert_eq!(pod["dnsPolicy"], "ClusterFirstWithHostNet");
+    let container = &pod["containers"][0];
+    let ports: Vec<_> = container["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap(),
+                p["containerPort"].clone(),
+                p["hostPort"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ports,
+        [
+            ("http", json!(80), json!(80)),
+            ("https", json!(443), json!(443)),
+            ("admin", json!(10254), json!(10254)),
+        ]
+    );
+    let args = args_of(container).join(" ");
+    assert!(
+        args.contains("--http-addr 0.0.0.0:80 --https-addr 0.0.0.0:443 --admin-addr 0.0.0.0:10254"),
+        "{args}"
+    );
+    assert!(args.contains("--https-redirect-port 443"), "{args}");
+    // Port 80 as root, with no capability but binding it.
+    let security = &container["securityContext"];
+    assert_eq!(security["runAsUser"], 0);
+    assert_eq!(security["runAsNonRoot"], false);
+    assert_eq!(security["capabilities"]["drop"], json!(["ALL"]));
+    assert_eq!(security["capabilities"]["add"], json!(["NET_BIND_SERVICE"]));
+
+    // Unprivileged host ports: not root.
+    let fleet = desired(
+        &class(),
+        &params(
+            json!({ "kind": "DaemonSet", "hostNetwork": true, "hostPorts": { "http": 30080, "https": 30443 } }),
+        ),
+        &settings(),
+    );
+    let container = &workload_json(&fleet)["spec"]["template"]["spec"]["containers"][0];
+    assert!(
+        args_of(container)
+            .join(" ")
+            .contains("--http-addr 0.0.0.0:30080 --https-addr 0.0.0.0:30443")
+    );
+    assert_eq!(container["securityContext"]["runAsNonRoot"], true);
+    assert!(container["securityContext"].get("runAsUser").is_none());
+    assert!(
+        container["securityContext"]["capabilities"]
+            .get("add")
+            .is_none()
+    );
+}
+
+#[test]
+fn extra_args_and_volumes_reach_the_container() {
+    let fleet = desired(
+        &class(),
+        &params(json!({
+            "extraArgs": ["--threads=2"],
+            "extraVolumes": [{ "name": "ca", "configMap": { "name": "corporate-ca" } }],
+            "extraVolumeMounts": [{ "name": "ca", "mountPath": "/etc/ca", "readOnly": true }],
+            "tls": { "defaultCertificateSecret": "wildcard" },
+        })),
+        &settings(),
+    );
+    let pod = &workload_json(&fleet)["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    assert_eq!(args_of(container).last(), Some(&"--threads=2"));
+    // The operator's volume first, the user's after it.
+    assert_eq!(pod["volumes"][0]["name"], "default-certificate");
+    assert_eq!(pod["volumes"][1]["configMap"]["name"], "corporate-ca");
+    assert_eq!(container["volumeMounts"][1]["mountPath"], "/etc/ca");
+}
+
+/// extraArgs may not repeat a flag the operator sets: the list the params check against
+/// must hold every flag the operator renders.
+#[test]
+fn every_rendered_flag_is_one_extra_args_may_not_repeat() {
+    let resolved = params(json!({
+        "tls": { "sslRedirect": false, "defaultCertificateSecret": "wildcard" },
+        "tracing": { "otlpEndpoint": "http://collector:4317" },
+        "metrics": { "detailedLabels": true },
+    }));
+    for arg in proxy_args("sluice", "sluice.dev/ingress-controller", &resolved) {
+        if arg.starts_with("--") {
+            assert!(
+                sluice_crds::params::OPERATOR_FLAGS.contains(&arg.as_str()),
+                "{arg} is rendered but not in OPERATOR_FLAGS"
+            );
+        }
+    }
+}
+
+#[test]
 fn fleet_names_fit_a_service_name() {
     assert_eq!(fleet_name("sluice"), "sluice-proxy-sluice");
     let long = "a".repeat(63);
@@ -186,6 +311,8 @@ fn every_rendered_argument_list_parses_in_the_proxy() {
                 "upstream": { "connectTimeout": "2s", "readTimeout": "90s", "maxAttempts": 1 } }),
         json!({ "tracing": { "otlpEndpoint": "http://collector:4318", "protocol": "http/protobuf", "samplingRatio": 0.5 } }),
         json!({ "tracing": { "otlpEndpoint": "http://collector:4317", "protocol": "grpc" } }),
+        json!({ "metrics": { "detailedLabels": true }, "logging": { "accessLog": { "enabled": false } } }),
+        json!({ "kind": "DaemonSet", "hostNetwork": true, "extraArgs": ["--threads=3"] }),
     ];
     for spec in variants {
         let resolved = params(spec.clone());
@@ -217,6 +344,10 @@ fn every_rendered_argument_list_parses_in_the_proxy() {
         // The same enums on both sides: the CRD's value and the flag's must agree.
         assert_eq!(parsed.tls_min_version, resolved.tls.min_version, "{spec}");
         assert_eq!(parsed.log_format, resolved.logging.format, "{spec}");
+        assert_eq!(
+            parsed.metrics_detailed_labels, resolved.metrics.detailed_labels,
+            "{spec}"
+        );
         if resolved.tracing.otlp_endpoint.is_some() {
             assert_eq!(parsed.otlp_protocol, resolved.tracing.protocol, "{spec}");
         }

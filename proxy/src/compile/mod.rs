@@ -252,6 +252,12 @@ fn tls_table(objects: &ObjectSet, ingresses: &[&Ingress], problems: &mut Vec<Pro
             }
         }
     }
+    let mut expiry: Vec<(String, i64)> = parsed
+        .iter()
+        .filter_map(|(secret, cert)| Some((secret.clone(), tls::not_after(cert.as_ref().ok()?)?)))
+        .collect();
+    expiry.sort();
+    table.expiry = expiry;
     table
 }
 

@@ -13,6 +13,9 @@ use sluice_crds::ingress::host::wildcard_suffix;
 pub struct TlsTable {
     exact: HashMap<String, Arc<CertifiedKey>>,
     wildcard: HashMap<String, Arc<CertifiedKey>>,
+    /// `namespace/name` of each Secret served, and when its certificate expires (Unix
+    /// seconds), sorted.
+    pub expiry: Vec<(String, i64)>,
 }
 
 impl TlsTable {
@@ -57,6 +60,13 @@ pub enum SecretError {
         secret: String,
         source: sluice_crds::tls::PemError,
     },
+}
+
+/// When the leaf certificate expires: its notAfter, in Unix seconds.
+pub fn not_after(cert: &CertifiedKey) -> Option<i64> {
+    let leaf = cert.cert.first()?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+    Some(parsed.validity().not_after.timestamp())
 }
 
 /// Parses a TLS Secret's `tls.crt` (chain, leaf first) and `tls.key`.
@@ -117,6 +127,18 @@ pub(crate) mod tests {
         let s = tls_secret("app", &["app.example.com"]);
         let ck = certified_key("shop/app", &s).unwrap();
         assert_eq!(ck.cert.len(), 1);
+    }
+
+    #[test]
+    fn reads_when_the_leaf_expires() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["a.example.com".into()]).unwrap();
+        params.not_after = rcgen::date_time_ymd(2031, 2, 3);
+        let cert = params.self_signed(&key).unwrap();
+        let secret = secret_with("a", cert.pem().as_bytes(), key.serialize_pem().as_bytes());
+        let ck = certified_key("shop/a", &secret).unwrap();
+        // 2031-02-03T00:00:00Z
+        assert_eq!(not_after(&ck), Some(1_927_843_200));
     }
 
     #[test]

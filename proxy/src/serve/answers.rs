@@ -34,6 +34,11 @@ pub fn refusal(tls12_refused: bool, path: &str) -> Option<Answer> {
         .then(|| Answer::new(400, "400 Bad Request: the path has . or .. segments\n"))
 }
 
+/// 400 for a malformed request, saying why.
+pub fn bad_request(why: &str) -> Answer {
+    Answer::new(400, format!("400 Bad Request: {why}\n"))
+}
+
 /// The request as routing saw it.
 pub struct Routed<'a> {
     pub route: Option<&'a Arc<Route>>,
@@ -117,15 +122,24 @@ pub fn https_location(host: &str, port: u16, path_and_query: &str) -> String {
     }
 }
 
-/// Whether a path has a `.` or `..` segment, plain or percent-encoded.
+/// Whether a path has a `.` or `..` segment that a backend could resolve: plain or
+/// percent-encoded, with `\` and an encoded `/` or `\` counted as separators (some
+/// backends treat them so) and a segment's `;parameters` ignored (Tomcat reads `..;` as
+/// `..`).
 fn has_dot_segment(path: &str) -> bool {
     // The common case, a path without dots, costs one scan.
     if !path.bytes().any(|b| b == b'.' || b == b'%') {
         return false;
     }
-    path.split('/').any(|segment| {
-        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
-        decoded == "." || decoded == ".."
+    let decoded = path
+        .to_ascii_lowercase()
+        .replace("%2e", ".")
+        .replace("%2f", "/")
+        .replace("%5c", "/")
+        .replace('\\', "/");
+    decoded.split('/').any(|segment| {
+        let segment = segment.split(';').next().unwrap_or_default();
+        segment == "." || segment == ".."
     })
 }
 
@@ -142,11 +156,26 @@ mod tests {
             "/a/%2e%2e/b",
             "/a/.%2E",
             "/..",
+            "/api/..;/admin",
+            "/api/%2e%2e%2fadmin",
+            "/api/..%2fadmin",
+            "/api/..\\admin",
+            "/api/..%5Cadmin",
+            "/api/.;x/b",
         ] {
             assert!(has_dot_segment(bad), "{bad}");
             assert_eq!(refusal(false, bad).map(|a| a.status), Some(400));
         }
-        for ok in ["/", "/api", "/a.b/c", "/...", "/.well-known/acme", "/a/..b"] {
+        for ok in [
+            "/",
+            "/api",
+            "/a.b/c",
+            "/...",
+            "/.well-known/acme",
+            "/a/..b",
+            "/api%2fadmin",
+            "/a/b;.x",
+        ] {
             assert!(!has_dot_segment(ok), "{ok}");
             assert_eq!(refusal(false, ok), None);
         }

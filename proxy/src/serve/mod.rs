@@ -1,7 +1,9 @@
 //! The data plane on Pingora: listeners, the per-request logic, TLS, shutdown.
 
+pub mod access_log;
 pub mod answers;
 pub mod h1;
+pub mod hygiene;
 pub mod outcome;
 pub mod request_id;
 pub mod responses;

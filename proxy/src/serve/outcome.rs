@@ -1,11 +1,13 @@
 //! The end of a request, on either path: counted while in flight, then recorded in the
-//! metrics, the log and its spans.
+//! metrics, the access log and its spans.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::access_log::{Exchange, Line};
 use super::trace::RequestTrace;
+use crate::metrics::Observed;
 use crate::routes::Route;
 use crate::state::State;
 
@@ -31,7 +33,6 @@ pub struct Finished<'a> {
     pub state: &'a State,
     pub route: Option<&'a Route>,
     pub method: &'a str,
-    pub path: &'a str,
     /// 0: no response was written.
     pub status: u16,
     pub started: Instant,
@@ -39,35 +40,44 @@ pub struct Finished<'a> {
     pub tried: &'a [SocketAddr],
     pub error: Option<String>,
     pub trace: Option<&'a mut RequestTrace>,
+    /// What the access log says beyond the outcome.
+    pub exchange: Exchange<'a>,
 }
 
-/// Counts the request, ends its spans and logs it (at debug).
+/// Counts the request, ends its spans and writes its access log line.
 pub fn finish(f: Finished<'_>) {
     let elapsed = f.started.elapsed();
-    let metrics = &f.state.metrics;
-    let (ingress, service) = match f.route {
-        Some(r) => {
-            r.series
-                .record(metrics, &r.ingress, &r.backend.name, f.status, elapsed);
-            (r.ingress.as_str(), r.backend.name.as_str())
-        }
-        None => {
-            metrics.unmatched.record(metrics, "", "", f.status, elapsed);
-            ("", "")
-        }
-    };
-    tracing::debug!(
-        method = f.method,
-        path = f.path,
-        status = f.status,
+    let state = f.state;
+    let x = &f.exchange;
+    let (ingress, service, host) = f.route.map_or(("", "", ""), |r| {
+        (r.ingress.as_str(), r.backend.name.as_str(), r.host.as_str())
+    });
+    let observed = Observed {
         ingress,
         service,
-        upstream = ?f.tried.last(),
-        attempts = f.tried.len(),
-        ms = elapsed.as_secs_f64() * 1000.0,
-        error = f.error.as_deref(),
-        "request"
-    );
+        host,
+        method: f.method,
+        status: f.status,
+        elapsed,
+        upstream_time: x.upstream_time,
+        request_length: x.request_length,
+        body_bytes_sent: x.body_bytes_sent,
+    };
+    let series = f.route.map_or(&state.metrics.unmatched, |r| &r.series);
+    series.record(&state.metrics, &observed);
+    if state.access_log.sampled() {
+        state.access_log.write(&Line {
+            exchange: x,
+            method: f.method,
+            status: f.status,
+            elapsed,
+            ingress,
+            backend: service,
+            upstream: f.tried.last().copied(),
+            attempts: f.tried.len(),
+            error: f.error.as_deref(),
+        });
+    }
     if let Some(trace) = f.trace {
         trace.finish(f.status, f.tried.len(), f.error);
     }

@@ -13,15 +13,17 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use http::header;
-use pingora::http::RequestHeader;
+use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType, Result};
 use sluice_crds::ingress::normalize_request_host;
 
+use super::access_log::Exchange;
 use super::answers::{self, Failure};
+use super::hygiene;
 use super::outcome::{Finished, InFlight, finish};
-use super::request_id::RequestIds;
+use super::request_id::{RequestId, RequestIds};
 use super::responses;
 use super::tls::is_tls12;
 use super::trace::{self, RequestTrace, Tracing};
@@ -41,6 +43,22 @@ pub struct ServeOptions {
     pub require_tls13: bool,
     /// Where request spans go; `None`: tracing is off and costs nothing.
     pub tracing: Option<Tracing>,
+    /// `false`: every HTTP/1.1 request goes through Pingora (`--no-fast-path`).
+    pub fast_path: bool,
+    pub client: ClientTimeouts,
+}
+
+/// How long the proxy waits for a client, on both paths (nginx's names and defaults).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientTimeouts {
+    /// For a whole request head, from its first byte (`client_header_timeout`).
+    pub header: Duration,
+    /// Between two reads of a request body (`client_body_timeout`).
+    pub body: Duration,
+    /// For the next request on a kept-alive connection (`keepalive_timeout`).
+    pub keepalive: Duration,
+    /// Between two writes to a client that does not read (`send_timeout`).
+    pub send: Duration,
 }
 
 pub struct Router {
@@ -58,6 +76,11 @@ pub struct RequestCtx {
     /// What the response body said when Sluice answered itself.
     note: Option<String>,
     trace: Option<RequestTrace>,
+    /// The X-Request-Id the proxy added, when the request came without one.
+    request_id: Option<RequestId>,
+    /// When the last endpoint was picked, and the status it answered.
+    attempt_started: Option<Instant>,
+    upstream_status: Option<u16>,
     _in_flight: InFlight,
 }
 
@@ -71,6 +94,46 @@ fn request_host(req: &RequestHeader) -> Cow<'_, str> {
         .or_else(|| req.headers.get(header::HOST).and_then(|h| h.to_str().ok()))
         .unwrap_or_default();
     normalize_request_host(raw)
+}
+
+/// Why the request is refused with 400, if it is ([`hygiene::malformed`]).
+fn malformed(req: &RequestHeader) -> Option<&'static str> {
+    hygiene::malformed(hygiene::Head {
+        version: req.version,
+        hosts: req
+            .headers
+            .get_all(header::HOST)
+            .iter()
+            .map(|v| v.as_bytes()),
+        authority: req.uri.authority().map(|a| a.as_str()),
+        content_lengths: req.headers.get_all(header::CONTENT_LENGTH).iter().count(),
+        raw_target: req.raw_path(),
+    })
+}
+
+/// The protocol of a request, as the access log writes it.
+fn protocol(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_2 => "HTTP/2.0",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+/// The size of a request head in its HTTP/1.1 form: the request line, the headers and the
+/// blank line (an HTTP/2 head is counted as if it had come so).
+fn head_length(req: &RequestHeader) -> u64 {
+    let uri = &req.uri;
+    let target = uri.scheme_str().map_or(0, |s| s.len() + "://".len())
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path_and_query().map_or(1, |p| p.as_str().len());
+    let line = req.method.as_str().len() + 1 + target + " HTTP/1.1\r\n".len();
+    let headers: usize = req
+        .headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
+        .sum();
+    (line + headers + 2) as u64
 }
 
 /// The protocol version of a request, as trace attributes write it.
@@ -94,6 +157,9 @@ impl ProxyHttp for Router {
             tls: false,
             note: None,
             trace: None,
+            request_id: None,
+            attempt_started: None,
+            upstream_status: None,
             _in_flight: InFlight::start(&self.state),
         }
     }
@@ -102,6 +168,17 @@ impl ProxyHttp for Router {
     fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let client = &self.options.client;
+        session.set_read_timeout(Some(client.body));
+        session.set_write_timeout(Some(client.send));
+        if let Some(why) = malformed(session.req_header()) {
+            // The framing of what follows cannot be trusted either.
+            session.set_keepalive(None);
+            ctx.note = Some(why.to_string());
+            let answer = answers::bad_request(why);
+            responses::send(session, &answer).await?;
+            return Ok(true);
+        }
         let ssl = session.digest().and_then(|d| d.ssl_digest.as_ref());
         ctx.tls = ssl.is_some();
         let tls12_refused = self.options.require_tls13 && ssl.is_some_and(|s| is_tls12(&s.version));
@@ -174,6 +251,7 @@ impl ProxyHttp for Router {
             self.state.metrics.count_retry(&route.backend.name);
         }
         ctx.tried.push(addr);
+        ctx.attempt_started = Some(Instant::now());
         if let (Some(trace), Some(tracing)) = (&mut ctx.trace, &self.options.tracing) {
             trace.attempt(
                 &tracing.tracer,
@@ -227,6 +305,16 @@ impl ProxyHttp for Router {
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip().to_string());
+        // Hop-by-hop headers, the forwarding headers set below, names with underscores.
+        let dropped: Vec<http::HeaderName> = upstream_request
+            .headers
+            .keys()
+            .filter(|name| !hygiene::forwarded(name.as_str().as_bytes()))
+            .cloned()
+            .collect();
+        for name in &dropped {
+            upstream_request.remove_header(name);
+        }
         if let Some(ip) = client_ip {
             // Incoming X-Forwarded-For is not trusted: clients can write anything there.
             upstream_request.insert_header("x-forwarded-for", ip.as_str())?;
@@ -255,7 +343,10 @@ impl ProxyHttp for Router {
             .get("x-request-id")
             .is_some_and(|v| !v.is_empty() && v.len() <= 200);
         if !has_request_id {
-            upstream_request.insert_header("x-request-id", self.request_ids.next().as_str())?;
+            let id = *ctx
+                .request_id
+                .get_or_insert_with(|| self.request_ids.next());
+            upstream_request.insert_header("x-request-id", id.as_str())?;
         }
         if let Some(trace) = &ctx.trace {
             trace.inject(&mut |name, value| {
@@ -263,6 +354,26 @@ impl ProxyHttp for Router {
                     let _ = upstream_request.insert_header(name, value);
                 }
             });
+        }
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        ctx.upstream_status = Some(upstream_response.status.as_u16());
+        if upstream_response.status == http::StatusCode::SWITCHING_PROTOCOLS
+            && !session.is_upgrade_req()
+        {
+            // A 101 nobody asked for: the client would be left without a response.
+            return Err(Error::explain(
+                ErrorType::InvalidHTTPHeader,
+                "the upstream switched protocols unasked",
+            )
+            .into_up());
         }
         Ok(())
     }
@@ -322,11 +433,39 @@ impl ProxyHttp for Router {
 
     async fn logging(&self, session: &mut Session, error: Option<&Error>, ctx: &mut RequestCtx) {
         let req = session.req_header();
+        let header = |name| req.headers.get(name).and_then(|v| v.to_str().ok());
+        let client_id = header("x-request-id").filter(|v| !v.is_empty() && v.len() <= 200);
+        if client_id.is_none() && ctx.request_id.is_none() {
+            ctx.request_id = Some(self.request_ids.next());
+        }
+        let exchange = Exchange {
+            client: session
+                .client_addr()
+                .and_then(|a| a.as_inet())
+                .map(|a| a.ip()),
+            protocol: protocol(req.version),
+            host: req
+                .uri
+                .authority()
+                .map(|a| a.as_str())
+                .or_else(|| header(header::HOST.as_str()))
+                .unwrap_or_default(),
+            uri: req.uri.path_and_query().map_or("/", |p| p.as_str()),
+            request_length: head_length(req) + session.body_bytes_read() as u64,
+            body_bytes_sent: session.body_bytes_sent() as u64,
+            upstream_status: ctx.upstream_status,
+            upstream_time: ctx
+                .upstream_status
+                .and(ctx.attempt_started)
+                .map(|t| t.elapsed()),
+            request_id: client_id.or(ctx.request_id.as_ref().map(|id| id.as_str())),
+            user_agent: header(header::USER_AGENT.as_str()),
+            referer: header(header::REFERER.as_str()),
+        };
         finish(Finished {
             state: &self.state,
             route: ctx.route.as_deref(),
             method: req.method.as_str(),
-            path: req.uri.path(),
             status: session
                 .response_written()
                 .map(|r| r.status.as_u16())
@@ -335,6 +474,7 @@ impl ProxyHttp for Router {
             tried: &ctx.tried,
             error: error.map(|e| e.to_string()).or_else(|| ctx.note.clone()),
             trace: ctx.trace.as_mut(),
+            exchange,
         });
     }
 

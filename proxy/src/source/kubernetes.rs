@@ -1,5 +1,5 @@
 //! The cluster source: reflectors over Ingresses, IngressClasses, Services,
-//! EndpointSlices and TLS Secrets. A change that can alter routes recompiles the table
+//! EndpointSlices and TLS Secrets (and the class's params, for [`super::live`] settings). A change that can alter routes recompiles the table
 //! from the stores; one that only moves endpoints refreshes them in place; anything else
 //! (status writes, resourceVersion bumps, annotations Sluice does not read) is ignored
 //! ([`super::relevance`]).
@@ -22,7 +22,9 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use serde::de::DeserializeOwned;
+use sluice_common::telemetry::LogLevelControl;
 
+use super::live::{self, Live};
 use super::relevance::{Changes, Relevant, Seen};
 use crate::objects::ObjectSet;
 use crate::repeats::{REPEATS_WINDOW, Repeats};
@@ -72,7 +74,13 @@ impl Stores {
 /// Watches the cluster; recompiles the table when something the routes depend on changed,
 /// and refreshes endpoints in place when only Services or EndpointSlices did. Runs until
 /// cancelled.
-pub async fn run(client: Client, state: Arc<State>) -> anyhow::Result<()> {
+pub async fn run(
+    client: Client,
+    state: Arc<State>,
+    level: LogLevelControl,
+    flags: Live,
+) -> anyhow::Result<()> {
+    let params_client = client.clone();
     let mut events: SelectAll<BoxStream<'static, Changes>> = SelectAll::new();
     let stores = Stores {
         ingresses: watch(
@@ -107,6 +115,15 @@ pub async fn run(client: Client, state: Arc<State>) -> anyhow::Result<()> {
             &state,
         ),
     };
+
+    tokio::spawn(live::follow(
+        params_client,
+        state.options.class.clone(),
+        stores.classes.clone(),
+        state.clone(),
+        level,
+        flags,
+    ));
 
     // The streams drive the stores; they must be polled while waiting for readiness.
     let (changed_tx, mut changed_rx) = tokio::sync::mpsc::unbounded_channel::<Changes>();

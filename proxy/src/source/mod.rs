@@ -3,5 +3,6 @@
 
 pub mod files;
 pub mod kubernetes;
+pub mod live;
 pub mod manifests;
 pub mod relevance;

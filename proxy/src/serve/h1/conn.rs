@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
-use pingora::apps::ServerApp;
 use pingora::protocols::{Shutdown, Stream};
 use pingora::server::ShutdownWatch;
 use pingora_timeout::timeout;
@@ -13,19 +12,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::chunked::ChunkedEnd;
-use super::replay::Replay;
 use super::request::{self, Forwarded, Forwarding, Parsed, RequestHead};
 use super::response::{self, Framing, Kept, ResponseHead};
 use super::{FastPath, pool};
 use crate::routes::Route;
+use crate::serve::access_log::Exchange;
 use crate::serve::answers::{self, Answer, Failure, Routed};
 use crate::serve::outcome::{Finished, InFlight, finish};
 use crate::serve::tls::is_tls12;
 use crate::serve::trace::{self, RequestTrace};
 
-/// How long a kept-alive client connection may wait for its next request, and a started
-/// request head for the rest of it.
-const CLIENT_IDLE: Duration = Duration::from_secs(60);
 /// Reads are at least this large.
 const READ_SIZE: usize = 16 * 1024;
 
@@ -58,6 +54,10 @@ enum Next {
 /// The end of a proxied request.
 struct Proxied {
     status: u16,
+    /// The upstream's status, and the time from sending it the request to its response's end.
+    upstream: (u16, Duration),
+    /// Body bytes passed to the client.
+    body_bytes: u64,
     /// Whether the client connection may carry another request.
     next: Next,
     /// What went wrong after the response had started, if anything.
@@ -95,13 +95,19 @@ impl<'a> Connection<'a> {
         }
     }
 
-    /// Serves requests until the connection ends or Pingora takes it over.
-    pub async fn serve(mut self) -> Option<Stream> {
+    /// Serves requests until the connection ends (`None`), or until a request is Pingora's:
+    /// then the connection and the bytes read so far (that request's start) come back, for
+    /// Pingora to serve that one request.
+    pub async fn serve(mut self) -> Option<(Stream, BytesMut)> {
         loop {
             let head = match self.read_request().await {
                 Ok(Some(head)) => head,
                 Ok(None) => break,
-                Err(Handover) => return self.hand_over().await,
+                Err(Leave::Pingora) => return Some((self.stream, self.buf)),
+                Err(Leave::Refuse(why)) => {
+                    self.refuse(why).await;
+                    break;
+                }
             };
             let buf = std::mem::take(&mut self.buf);
             let next = self.handle(&buf, &head).await;
@@ -115,24 +121,20 @@ impl<'a> Connection<'a> {
         None
     }
 
-    /// Pingora serves this connection from now on, starting with the bytes read so far.
-    async fn hand_over(self) -> Option<Stream> {
-        let pingora = &self.app.pingora;
-        let mut stream: Stream = Box::new(Replay::new(self.buf, self.stream));
-        while let Some(reused) = pingora.process_new(stream, &self.shutdown).await {
-            stream = reused;
-        }
-        None
-    }
-
     /// The next request, whole; `None` when the connection should end (closed by the
-    /// client, idle too long, shutting down, or cut off mid-request).
-    async fn read_request(&mut self) -> Result<Option<RequestHead>, Handover> {
+    /// client, idle too long, its head too slow, shutting down, or cut off mid-request).
+    async fn read_request(&mut self) -> Result<Option<RequestHead>, Leave> {
+        let timeouts = &self.app.options.client;
+        // Idle until the first byte of the next request; then the whole head (and a small
+        // body read with it) has its own deadline, however it trickles in.
+        let mut deadline = (!self.buf.is_empty()).then(|| Instant::now() + timeouts.header);
         loop {
             if !self.buf.is_empty() {
                 match request::parse(&self.buf, &mut self.forward) {
+                    Parsed::Head(_) if !self.app.options.fast_path => return Err(Leave::Pingora),
                     Parsed::Head(head) => return Ok(Some(head)),
-                    Parsed::Pingora => return Err(Handover),
+                    Parsed::Pingora => return Err(Leave::Pingora),
+                    Parsed::Malformed(why) => return Err(Leave::Refuse(why)),
                     Parsed::Partial => {}
                 }
             } else if *self.shutdown.borrow() {
@@ -142,8 +144,14 @@ impl<'a> Connection<'a> {
             // An idle connection is not woken when shutdown begins (waiting for that costs
             // every request a registration): it is closed at its next request boundary, or
             // when the process exits after the last request in flight.
-            match timeout(CLIENT_IDLE, self.stream.read_buf(&mut self.buf)).await {
-                Ok(Ok(n)) if n > 0 => {}
+            let wait = match deadline {
+                Some(at) => at.saturating_duration_since(Instant::now()),
+                None => timeouts.keepalive,
+            };
+            match timeout(wait, self.stream.read_buf(&mut self.buf)).await {
+                Ok(Ok(n)) if n > 0 => {
+                    deadline.get_or_insert_with(|| Instant::now() + timeouts.header);
+                }
                 _ => return Ok(None),
             }
         }
@@ -196,24 +204,53 @@ impl<'a> Connection<'a> {
         };
 
         let close_requested = head.close || *self.shutdown.borrow();
+        let generated_id = head.request_id.is_none().then(|| app.request_ids.next());
+        let mut exchange = Exchange {
+            client: self.client.map(|a| a.ip()),
+            protocol: "HTTP/1.1",
+            host: head.host.str(buf),
+            uri: head.path_and_query(buf),
+            request_length: head.total_len() as u64,
+            request_id: head
+                .request_id
+                .map(|id| id.str(buf))
+                .or(generated_id.as_ref().map(|id| id.as_str())),
+            user_agent: head.user_agent.map(|s| s.str(buf)),
+            referer: head.referer.map(|s| s.str(buf)),
+            ..Exchange::default()
+        };
         let (status, next, error) = match decided {
             Err(answer) => {
                 let note = (answer.status == 426).then(|| answer.body.trim_end().to_string());
-                let next = self
+                let (next, sent) = self
                     .answer(&answer, head.is_head(buf), close_requested)
                     .await;
+                exchange.body_bytes_sent = sent;
                 (answer.status, next, note)
             }
             Ok(route) => match self
-                .proxy(buf, head, &route, trace.as_mut(), close_requested)
+                .proxy(
+                    buf,
+                    head,
+                    &route,
+                    generated_id.as_ref().map(|id| id.as_str()),
+                    trace.as_mut(),
+                    close_requested,
+                )
                 .await
             {
-                Ok(done) => (done.status, done.next, done.error),
+                Ok(done) => {
+                    exchange.upstream_status = Some(done.upstream.0);
+                    exchange.upstream_time = Some(done.upstream.1);
+                    exchange.body_bytes_sent = done.body_bytes;
+                    (done.status, done.next, done.error)
+                }
                 Err((failure, why)) => {
                     let answer = answers::for_failure(failure, &route.backend.name);
                     // After a failed upstream exchange the client connection is closed, as
                     // on Pingora's path.
-                    self.answer(&answer, head.is_head(buf), true).await;
+                    let (_, sent) = self.answer(&answer, head.is_head(buf), true).await;
+                    exchange.body_bytes_sent = sent;
                     (answer.status, Next::Close, Some(why))
                 }
             },
@@ -222,18 +259,44 @@ impl<'a> Connection<'a> {
             state: &app.state,
             route: route.as_deref(),
             method,
-            path,
             status,
             started,
             tried: &self.tried,
             error,
             trace: trace.as_mut(),
+            exchange,
         });
         next
     }
 
-    /// Writes one of Sluice's own answers.
-    async fn answer(&mut self, answer: &Answer, head_request: bool, close: bool) -> Next {
+    /// Answers a request whose head cannot be read with 400, and counts and logs it.
+    async fn refuse(&mut self, why: &'static str) {
+        let started = Instant::now();
+        let _in_flight = InFlight::start(&self.app.state);
+        let answer = answers::bad_request(why);
+        let (_, sent) = self.answer(&answer, false, true).await;
+        finish(Finished {
+            state: &self.app.state,
+            route: None,
+            method: "",
+            status: answer.status,
+            started,
+            tried: &[],
+            error: Some(why.to_string()),
+            trace: None,
+            exchange: Exchange {
+                client: self.client.map(|a| a.ip()),
+                protocol: "HTTP/1.1",
+                request_length: self.buf.len() as u64,
+                body_bytes_sent: sent,
+                ..Exchange::default()
+            },
+        });
+    }
+
+    /// Writes one of Sluice's own answers; the body bytes written come back with what
+    /// follows.
+    async fn answer(&mut self, answer: &Answer, head_request: bool, close: bool) -> (Next, u64) {
         let out = &mut self.out;
         out.clear();
         let reason = http::StatusCode::from_u16(answer.status)
@@ -257,9 +320,11 @@ impl<'a> Connection<'a> {
         if !head_request {
             out.extend_from_slice(answer.body.as_bytes());
         }
-        match write_client(&mut self.stream, &self.out).await {
-            Ok(()) if !close => Next::KeepOpen,
-            _ => Next::Close,
+        let body = if head_request { 0 } else { answer.body.len() };
+        match write_client(&mut self.stream, &self.out, self.app.options.client.send).await {
+            Ok(()) if !close => (Next::KeepOpen, body as u64),
+            Ok(()) => (Next::Close, body as u64),
+            Err(_) => (Next::Close, 0),
         }
     }
 
@@ -270,6 +335,7 @@ impl<'a> Connection<'a> {
         buf: &[u8],
         head: &RequestHead,
         route: &Route,
+        request_id: Option<&str>,
         mut trace: Option<&mut RequestTrace>,
         close_client: bool,
     ) -> Result<Proxied, (Failure, String)> {
@@ -277,7 +343,6 @@ impl<'a> Connection<'a> {
         let backend = &route.backend;
         let connect_timeout = route.connect_timeout.unwrap_or(app.options.connect_timeout);
         let read_timeout = route.read_timeout.unwrap_or(app.options.read_timeout);
-        let request_id = (!head.has_request_id).then(|| app.request_ids.next());
         // A kept-alive connection found closed: send again to the same endpoint, on a new one.
         let mut resend_to = None;
         loop {
@@ -323,7 +388,7 @@ impl<'a> Connection<'a> {
             let forwarding = Forwarding {
                 client_ip: self.client_ip.as_deref(),
                 tls: self.tls,
-                request_id: request_id.as_ref().map(|id| id.as_str()),
+                request_id,
                 replace_trace: trace.is_some(),
             };
             request::write_upstream_head(buf, head, &self.forward, &forwarding, &mut self.out);
@@ -333,13 +398,14 @@ impl<'a> Connection<'a> {
             request::end_head(&mut self.out);
             self.out.extend_from_slice(&buf[head.len..head.total_len()]);
 
+            let sent = Instant::now();
             match self
                 .exchange(&mut upstream, reused, head.is_head(buf), read_timeout)
                 .await
             {
                 Ok(response) => {
                     let done = self
-                        .relay(upstream, addr, &response, read_timeout, close_client)
+                        .relay(upstream, addr, &response, read_timeout, close_client, sent)
                         .await;
                     return Ok(done);
                 }
@@ -433,13 +499,16 @@ impl<'a> Connection<'a> {
         head: &ResponseHead,
         read_timeout: Duration,
         close_client: bool,
+        sent: Instant,
     ) -> Proxied {
+        let send_timeout = self.app.options.client.send;
         let mut keep_upstream = head.keep_alive;
         let close_client = close_client || matches!(head.framing, Framing::UntilClose);
         response::write_downstream_head(&self.up, head, &self.kept, close_client, &mut self.out);
         self.up.advance(head.len);
         let mut body = Body::new(head.framing);
         let mut error = None;
+        let mut body_bytes = 0;
         // The head and the body bytes read with it go out in one write.
         let mut first = true;
         let complete = loop {
@@ -457,15 +526,16 @@ impl<'a> Connection<'a> {
             let chunk = &self.up[..take];
             let written = if first {
                 self.out.extend_from_slice(chunk);
-                write_client(&mut self.stream, &self.out).await
+                write_client(&mut self.stream, &self.out, send_timeout).await
             } else {
-                write_client(&mut self.stream, chunk).await
+                write_client(&mut self.stream, chunk, send_timeout).await
             };
             first = false;
             if let Err(e) = written {
                 error = Some(format!("writing to the client: {e}"));
                 break false;
             }
+            body_bytes += take as u64;
             self.up.clear();
             if done {
                 break true;
@@ -494,6 +564,8 @@ impl<'a> Connection<'a> {
         Proxied {
             // 0: the response broke before its head could be passed on.
             status: if first { 0 } else { head.status },
+            upstream: (head.status, sent.elapsed()),
+            body_bytes,
             next: if complete && !close_client {
                 Next::KeepOpen
             } else {
@@ -504,8 +576,13 @@ impl<'a> Connection<'a> {
     }
 }
 
-/// The fast path leaves the connection to Pingora.
-struct Handover;
+/// Why the fast path stops reading requests on the connection itself.
+enum Leave {
+    /// Pingora serves the request.
+    Pingora,
+    /// 400, then the connection ends.
+    Refuse(&'static str),
+}
 
 /// Where a response body ends.
 enum Body {
@@ -555,9 +632,19 @@ async fn connect(addr: SocketAddr, within: Duration) -> Result<TcpStream, (Failu
     }
 }
 
-async fn write_client(stream: &mut Stream, bytes: &[u8]) -> std::io::Result<()> {
-    stream.write_all(bytes).await?;
-    stream.flush().await
+/// Writes `bytes` to the client, which must take them within `within` (a write buffer's
+/// worth at most: the send timeout is per write, as nginx's is).
+async fn write_client(stream: &mut Stream, bytes: &[u8], within: Duration) -> std::io::Result<()> {
+    let write = async {
+        stream.write_all(bytes).await?;
+        stream.flush().await
+    };
+    timeout(within, write).await.unwrap_or_else(|_| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the client did not read in time",
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -6,22 +6,23 @@
 //! copies and one write each way: no per-request task, channel or header map, and
 //! kept-alive upstream connections from a lock-free per-thread pool ([`pool`]).
 //!
-//! The first request that is not plain (a WebSocket upgrade, a chunked or large body,
-//! anything malformed) hands the connection to Pingora for good, with the bytes already
-//! read replayed ([`replay`]). The answers Sluice gives itself, the metrics, the logs and
-//! the spans are the same on both paths.
+//! A request that is not plain (a WebSocket upgrade, a chunked or large body, anything
+//! malformed) is served by Pingora, which parses it from the bytes already read; the
+//! connection comes back to this path after it, so the client timeouts between requests
+//! and of each head are this path's on every request. The answers Sluice gives itself, the
+//! metrics, the logs and the spans are the same on both paths.
 
 mod chunked;
 mod conn;
 mod pool;
-mod replay;
 pub mod request;
 pub mod response;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use pingora::apps::ServerApp;
+use pingora::apps::{HttpServerApp, ServerApp};
+use pingora::protocols::http::ServerSession;
 use pingora::protocols::{ALPN, Stream};
 use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
@@ -29,6 +30,10 @@ use pingora::server::ShutdownWatch;
 use super::request_id::RequestIds;
 use super::router::{Router, ServeOptions};
 use crate::state::State;
+
+/// What Pingora is told of keep-alive before its one request: kept alive (a value it does
+/// not time out by, since the connection comes back here between requests).
+const KEEPALIVE_SIGNAL: u64 = 60;
 
 pub struct FastPath {
     pub state: Arc<State>,
@@ -48,7 +53,21 @@ impl ServerApp for FastPath {
         if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
             return self.pingora.process_new(stream, shutdown).await;
         }
-        conn::Connection::new(self, stream, shutdown).serve().await
+        let mut stream = stream;
+        loop {
+            let (taken, read) = conn::Connection::new(self, stream, shutdown)
+                .serve()
+                .await?;
+            // Pingora serves this one request, parsing from the bytes already read; then the
+            // connection comes back here, so the idle and head timeouts stay this path's.
+            let mut session = ServerSession::new_http1(taken);
+            session.set_pipelined_prefix(read);
+            session.set_keepalive((!*shutdown.borrow()).then_some(KEEPALIVE_SIGNAL));
+            let reused = self.pingora.process_new_http(session, shutdown).await?;
+            // Pipelining is off in Pingora: nothing is read past the request, so no bytes
+            // come back with the connection.
+            stream = reused.consume().0;
+        }
     }
 
     async fn cleanup(&self) {

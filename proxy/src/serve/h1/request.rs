@@ -7,6 +7,8 @@
 //! `keep-alive`. Everything else (including whatever httparse calls malformed) goes to
 //! Pingora, so request framing is never decided by two different parsers.
 
+use crate::serve::hygiene;
+
 /// Headers in a request the fast path takes; more goes to Pingora.
 pub const MAX_HEADERS: usize = 64;
 /// The most bytes of head and body the fast path holds for one request.
@@ -62,8 +64,11 @@ pub struct RequestHead {
     pub host: Span,
     /// The client asked to close the connection after this request.
     pub close: bool,
-    /// A usable X-Request-Id came with the request (and is forwarded).
-    pub has_request_id: bool,
+    /// A usable X-Request-Id that came with the request (and is forwarded).
+    pub request_id: Option<Span>,
+    /// For the access log.
+    pub user_agent: Option<Span>,
+    pub referer: Option<Span>,
     pub traceparent: Option<Span>,
     pub tracestate: Option<Span>,
 }
@@ -108,6 +113,9 @@ pub enum Parsed {
     Head(RequestHead),
     /// Outside what the fast path takes: Pingora reads the request from the start.
     Pingora,
+    /// A request line that is not HTTP/1.1 (a space or a control byte in the target, say):
+    /// refused with 400 here, since Pingora would escape it into another target.
+    Malformed(&'static str),
 }
 
 /// Parses the request at the start of `buf`; `forward` receives the headers to pass on.
@@ -119,6 +127,9 @@ pub fn parse(buf: &[u8], forward: &mut Vec<Forwarded>) -> Parsed {
     let len = match req.parse_with_uninit_headers(buf, &mut headers) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) if buf.len() < MAX_BUFFERED => return Parsed::Partial,
+        Err(httparse::Error::Token | httparse::Error::Version) => {
+            return Parsed::Malformed("the request line is not method, target and version");
+        }
         Ok(httparse::Status::Partial) | Err(_) => return Parsed::Pingora,
     };
     match classify(buf, len, &req, forward) {
@@ -150,7 +161,9 @@ fn classify(
         target: Span::of(buf, target.as_bytes())?,
         host: Span::default(),
         close: false,
-        has_request_id: false,
+        request_id: None,
+        user_agent: None,
+        referer: None,
         traceparent: None,
         tracestate: None,
     };
@@ -160,7 +173,7 @@ fn classify(
         let value_span = Span::of(buf, value)?;
         let is = |n: &str| name.eq_ignore_ascii_case(n);
         if is("host") {
-            if host.replace(value_span).is_some() || !valid_host(value) {
+            if host.replace(value_span).is_some() || !hygiene::valid_host(value) {
                 return None;
             }
         } else if is("content-length") {
@@ -181,18 +194,11 @@ fn classify(
                     return None;
                 }
             }
-        } else if is("keep-alive")
-            || is("proxy-connection")
-            || is("te")
-            || is("x-forwarded-for")
-            || is("x-real-ip")
-            || is("x-forwarded-proto")
-            || is("x-forwarded-host")
-        {
-            // Hop-by-hop, or set by the proxy: incoming values are not trusted.
+        } else if !hygiene::forwarded(name.as_bytes()) {
+            // Hop-by-hop, set by the proxy, or a name with an underscore: not passed on.
         } else if is("x-request-id") {
-            if !value.is_empty() && value.len() <= MAX_REQUEST_ID && !head.has_request_id {
-                head.has_request_id = true;
+            if !value.is_empty() && value.len() <= MAX_REQUEST_ID && head.request_id.is_none() {
+                head.request_id = Some(value_span);
                 forward.push(Forwarded::new(buf, name, value_span, false)?);
             }
         } else if is("traceparent") || is("tracestate") {
@@ -203,21 +209,17 @@ fn classify(
             }
             forward.push(Forwarded::new(buf, name, value_span, true)?);
         } else {
+            if is("user-agent") {
+                head.user_agent = Some(value_span);
+            } else if is("referer") {
+                head.referer = Some(value_span);
+            }
             forward.push(Forwarded::new(buf, name, value_span, false)?);
         }
     }
     head.host = host?;
     head.body_len = length.unwrap_or(0);
     Some(head)
-}
-
-/// A Host value the fast path routes and forwards as it is: visible ASCII, no userinfo,
-/// path or query. Anything else is Pingora's to judge.
-fn valid_host(value: &[u8]) -> bool {
-    !value.is_empty()
-        && value
-            .iter()
-            .all(|&b| b.is_ascii_graphic() && !matches!(b, b'/' | b'?' | b'#' | b'@' | b'\\'))
 }
 
 impl Forwarded {
@@ -337,7 +339,7 @@ mod tests {
         assert_eq!(h.path(buf), "/a/b");
         assert_eq!(h.path_and_query(buf), "/a/b?q=1");
         assert_eq!(h.host.str(buf), "App.Example:8080");
-        assert!(!h.close && !h.has_request_id && h.idempotent(buf));
+        assert!(!h.close && h.request_id.is_none() && h.idempotent(buf));
     }
 
     #[test]
@@ -379,9 +381,15 @@ mod tests {
             // Malformed.
             "GET / HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n",
             "GET / HTTP/1.1\r\nHost: a\r\n folded: x\r\n\r\n",
-            "GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n",
         ] {
             assert_eq!(head(raw).0, Parsed::Pingora, "{raw:?}");
+        }
+        for raw in [
+            "GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET /a b HTTP/1.1\r\nHost: a\r\n\r\n",
+            "G(T / HTTP/1.1\r\nHost: a\r\n\r\n",
+        ] {
+            assert!(matches!(head(raw).0, Parsed::Malformed(_)), "{raw:?}");
         }
         let many = format!(
             "GET / HTTP/1.1\r\nHost: a\r\n{}\r\n",
@@ -411,7 +419,7 @@ mod tests {
     #[test]
     fn a_usable_request_id_is_kept_and_others_replaced() {
         let keep = "GET / HTTP/1.1\r\nHost: a\r\nX-Request-Id: abc\r\n\r\n";
-        assert!(taken(keep).has_request_id);
+        assert!(taken(keep).request_id.is_some());
         let adding = Forwarding {
             request_id: None,
             ..PLAIN
@@ -421,9 +429,13 @@ mod tests {
             "GET / HTTP/1.1\r\nHost: a\r\nX-Request-Id: {}\r\n\r\n",
             "x".repeat(201)
         );
-        assert!(!taken(&long).has_request_id);
+        assert!(taken(&long).request_id.is_none());
         assert!(!upstream(&long, &PLAIN).contains("xxxx"));
-        assert!(!taken("GET / HTTP/1.1\r\nHost: a\r\nX-Request-Id:\r\n\r\n").has_request_id);
+        assert!(
+            taken("GET / HTTP/1.1\r\nHost: a\r\nX-Request-Id:\r\n\r\n")
+                .request_id
+                .is_none()
+        );
     }
 
     #[test]

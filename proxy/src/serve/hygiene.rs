@@ -1,0 +1,198 @@
+//! Which requests are malformed and which headers are never passed on: rules both request
+//! paths apply, written once. The fast path leaves whatever fails them to Pingora's path,
+//! which answers 400 and closes the connection.
+
+use http::Version;
+
+/// Request headers never passed to an upstream, besides `Connection`, `Upgrade` and
+/// `Transfer-Encoding`, which each path's framing handles: hop-by-hop headers (RFC 9110
+/// §7.6.1, and the `Proxy-*` credentials meant for this hop), and the forwarding headers
+/// the proxy writes itself (a client's own values are not trusted).
+const NOT_FORWARDED: [&str; 11] = [
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "http2-settings",
+    "x-forwarded-for",
+    "x-real-ip",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+];
+
+/// Whether a request header (any case) is passed to the upstream. Names with an
+/// underscore are not, as nginx drops them by default: a CGI-style backend reads
+/// `X_Forwarded_For` as `X-Forwarded-For`, which would let a client spoof it.
+pub fn forwarded(name: &[u8]) -> bool {
+    !name.contains(&b'_')
+        && !NOT_FORWARDED
+            .iter()
+            .any(|n| n.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// What a request head says, for [`malformed`].
+pub struct Head<'a, H> {
+    pub version: Version,
+    /// Every `Host` header's value.
+    pub hosts: H,
+    /// HTTP/2's `:authority` (or an absolute-form target's authority).
+    pub authority: Option<&'a str>,
+    pub content_lengths: usize,
+    /// The request target as received.
+    pub raw_target: &'a [u8],
+}
+
+/// Why the request is refused with 400, if it is.
+pub fn malformed<'a, H: Iterator<Item = &'a [u8]>>(head: Head<'a, H>) -> Option<&'static str> {
+    if head.content_lengths > 1 {
+        // RFC 9110 §8.6: refuse rather than guess which one the backend reads.
+        return Some("more than one Content-Length");
+    }
+    if !head.raw_target.iter().all(|b| b.is_ascii_graphic()) {
+        return Some("the request target has a space or a byte that is not visible ASCII");
+    }
+    let hosts: Vec<&[u8]> = head.hosts.take(2).collect();
+    match (head.version, hosts.as_slice(), head.authority) {
+        (_, [_, _], _) => Some("more than one Host"),
+        (_, [host], _) if !valid_host(host) => Some("the Host is not a valid host"),
+        // RFC 9112 §3.2: an HTTP/1.1 request without a Host is refused.
+        (Version::HTTP_11, [], None) => Some("no Host"),
+        _ => None,
+    }
+}
+
+/// A Host header as RFC 9110 §7.2 allows it: `host[:port]`, host an IP-literal in brackets
+/// or a name of unreserved, sub-delim and percent-encoded characters; nothing after.
+pub fn valid_host(value: &[u8]) -> bool {
+    let (host, port) = match value.strip_prefix(b"[") {
+        Some(rest) => {
+            let Some(end) = rest.iter().position(|&b| b == b']') else {
+                return false;
+            };
+            let literal = &rest[..end];
+            let ok = !literal.is_empty()
+                && literal
+                    .iter()
+                    .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+            if !ok {
+                return false;
+            }
+            (&value[..end + 2], &rest[end + 1..])
+        }
+        None => match value.iter().position(|&b| b == b':') {
+            Some(colon) => (&value[..colon], &value[colon..]),
+            None => (value, &[][..]),
+        },
+    };
+    let port_ok = match port.strip_prefix(b":") {
+        Some(digits) => digits.len() <= 5 && digits.iter().all(u8::is_ascii_digit),
+        None => port.is_empty(),
+    };
+    let host_ok = !host.is_empty()
+        && (host.starts_with(b"[")
+            || host
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b)));
+    host_ok && port_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(
+        version: Version,
+        hosts: &[&str],
+        target: &str,
+        lengths: usize,
+    ) -> Option<&'static str> {
+        malformed(Head {
+            version,
+            hosts: hosts.iter().map(|h| h.as_bytes()),
+            authority: None,
+            content_lengths: lengths,
+            raw_target: target.as_bytes(),
+        })
+    }
+
+    #[test]
+    fn hosts() {
+        for ok in [
+            "example.com",
+            "example.com:8080",
+            "127.0.0.1",
+            "[::1]",
+            "[::1]:443",
+            "a_b.example",
+            "xn--bcher-kva.example",
+        ] {
+            assert!(valid_host(ok.as_bytes()), "{ok}");
+        }
+        for bad in [
+            "",
+            "[internal.test]junk",
+            "[::1",
+            "[]",
+            "a b",
+            "a/b",
+            "a@b",
+            "a:b",
+            "a:123456",
+            "a:1:2",
+            "[::1]x",
+            "\u{e9}.example",
+        ] {
+            assert!(!valid_host(bad.as_bytes()), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn requests() {
+        const HTTP_10: Version = Version::HTTP_10;
+        const HTTP_11: Version = Version::HTTP_11;
+        const HTTP_2: Version = Version::HTTP_2;
+        assert_eq!(check(HTTP_11, &["a"], "/", 0), None);
+        assert_eq!(check(HTTP_11, &[], "/", 0), Some("no Host"));
+        assert_eq!(check(HTTP_10, &[], "/", 0), None);
+        assert_eq!(
+            check(HTTP_11, &[""], "/", 0),
+            Some("the Host is not a valid host")
+        );
+        assert_eq!(
+            check(HTTP_11, &["a", "a"], "/", 0),
+            Some("more than one Host")
+        );
+        assert_eq!(
+            check(HTTP_11, &["a"], "/", 2),
+            Some("more than one Content-Length")
+        );
+        assert!(check(HTTP_11, &["a"], "/a b", 0).is_some());
+        let h2 = malformed(Head {
+            version: HTTP_2,
+            hosts: std::iter::empty(),
+            authority: Some("a"),
+            content_lengths: 0,
+            raw_target: b"/",
+        });
+        assert_eq!(h2, None);
+    }
+
+    #[test]
+    fn forwarded_headers() {
+        for dropped in [
+            "Proxy-Authorization",
+            "TRAILER",
+            "HTTP2-Settings",
+            "X_Forwarded_For",
+            "Content_Length",
+            "x-real-ip",
+        ] {
+            assert!(!forwarded(dropped.as_bytes()), "{dropped}");
+        }
+        for kept in ["Authorization", "X-Request-Id", "Cookie", "Traceparent"] {
+            assert!(forwarded(kept.as_bytes()), "{kept}");
+        }
+    }
+}

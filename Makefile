@@ -112,6 +112,9 @@ lint: ## cargo fmt --check and clippy
 .PHONY: test
 test: tools build test-images ## Run every test: unit, proxy integration and end-to-end
 	cargo test --workspace --no-fail-fast
+	@# The proxy's integration tests again, every HTTP/1.1 request through Pingora: both
+	@# paths must pass the same tests.
+	SLUICE_TEST_NO_FAST_PATH=1 cargo test -p sluice-proxy --tests --no-fail-fast
 
 # --- Running it ----------------------------------------------------------------------------
 

@@ -41,6 +41,10 @@ async fn metrics(Extract(state): Extract<Arc<State>>) -> Response {
         .metrics
         .access_log_dropped_lines
         .set(state.access_log.dropped() as i64);
+    state
+        .metrics
+        .client_connections
+        .set(state.connections.open() as i64);
     (
         [(
             header::CONTENT_TYPE,
@@ -98,6 +102,10 @@ mod tests {
                 Default::default(),
                 sluice_common::LogFormat::Text,
             ),
+            crate::serve::limits::ConnectionCaps {
+                total: 0,
+                per_address: 0,
+            },
         ));
         let peer: SocketAddr = peer.parse().unwrap();
         let app = router(state).layer(MockConnectInfo(peer));

@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Parser;
 use sluice_common::{LogFormat, OtlpProtocol};
 pub use sluice_crds::params::TlsVersion;
-use sluice_crds::params::{LogLevel, ResolvedAccessLog};
+use sluice_crds::params::{LogLevel, ResolvedAccessLog, defaults};
 
 /// Sluice's data plane: routes HTTP(S) by the rules of the Ingresses of one IngressClass.
 ///
@@ -79,20 +79,29 @@ pub struct Args {
     pub read_timeout: Duration,
 
     /// How long a client may take to send a whole request head, from its first byte.
-    #[arg(long, default_value = "60s", value_parser = sluice_crds::annotations::parse_flag_duration)]
+    #[arg(long, default_value = defaults::CLIENT_HEADER_TIMEOUT, value_parser = sluice_crds::annotations::parse_flag_duration)]
     pub client_header_timeout: Duration,
 
     /// How long a client may pause between two parts of a request body.
-    #[arg(long, default_value = "60s", value_parser = sluice_crds::annotations::parse_flag_duration)]
+    #[arg(long, default_value = defaults::CLIENT_BODY_TIMEOUT, value_parser = sluice_crds::annotations::parse_flag_duration)]
     pub client_body_timeout: Duration,
 
     /// How long a kept-alive client connection may wait for its next request.
-    #[arg(long, default_value = "75s", value_parser = sluice_crds::annotations::parse_flag_duration)]
+    #[arg(long, default_value = defaults::KEEPALIVE_TIMEOUT, value_parser = sluice_crds::annotations::parse_flag_duration)]
     pub keepalive_timeout: Duration,
 
     /// How long a write to a client may wait for the client to read.
-    #[arg(long, default_value = "60s", value_parser = sluice_crds::annotations::parse_flag_duration)]
+    #[arg(long, default_value = defaults::SEND_TIMEOUT, value_parser = sluice_crds::annotations::parse_flag_duration)]
     pub send_timeout: Duration,
+
+    /// The most client connections held at once; more are closed as they arrive (0: no
+    /// cap).
+    #[arg(long, default_value_t = defaults::MAX_CONNECTIONS)]
+    pub max_connections: usize,
+
+    /// The most client connections held at once from one address (0: no cap).
+    #[arg(long, default_value_t = defaults::MAX_CONNECTIONS_PER_ADDRESS)]
+    pub max_connections_per_address: usize,
 
     /// Send every HTTP/1.1 request through Pingora's proxy instead of the fast path (the
     /// answers are the same; for comparing the two, or as a fallback).

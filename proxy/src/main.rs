@@ -9,6 +9,7 @@ use sluice_proxy::cli::{Args, TlsVersion};
 use sluice_proxy::compile::CompileOptions;
 use sluice_proxy::metrics::Metrics;
 use sluice_proxy::serve::access_log::AccessLog;
+use sluice_proxy::serve::limits::ConnectionCaps;
 use sluice_proxy::serve::router::{ClientTimeouts, ServeOptions};
 use sluice_proxy::serve::server::{self, ServerOptions};
 use sluice_proxy::serve::tls::default_certificate;
@@ -84,6 +85,10 @@ fn run(
         },
         metrics,
         AccessLog::new(args.access_log(), args.log_format),
+        ConnectionCaps {
+            total: args.max_connections,
+            per_address: args.max_connections_per_address,
+        },
     ));
     let level = telemetry.level();
     let flags = Live {

@@ -82,6 +82,11 @@ pub struct DetailedLabels {
     pub host: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusedLabels {
+    pub cap: &'static str,
+}
+
 /// A TLS Secret served by SNI.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SecretLabels {
@@ -112,6 +117,8 @@ pub struct Metrics {
     pub response_size: Family<RouteLabels, Histogram>,
     pub certificate_expiry: Family<SecretLabels, Gauge>,
     pub access_log_dropped_lines: Gauge,
+    pub client_connections: Gauge,
+    pub connections_refused: Family<RefusedLabels, Counter>,
     pub upstream_connect_errors: Family<ServiceLabels, Counter>,
     pub upstream_retries: Family<ServiceLabels, Counter>,
     pub reloads: Counter,
@@ -160,6 +167,8 @@ impl Metrics {
             response_size: Family::new_with_constructor(size_histogram),
             certificate_expiry: Family::default(),
             access_log_dropped_lines: Gauge::default(),
+            client_connections: Gauge::default(),
+            connections_refused: Family::default(),
             upstream_connect_errors: Family::default(),
             upstream_retries: Family::default(),
             reloads: Counter::default(),
@@ -220,6 +229,16 @@ impl Metrics {
                 "access_log_dropped_lines",
                 "Access log lines dropped because stderr could not take them fast enough (requests are never slowed by the log)",
                 m.access_log_dropped_lines.clone(),
+            );
+            r.register(
+                "client_connections",
+                "Client connections held now",
+                m.client_connections.clone(),
+            );
+            r.register(
+                "client_connections_refused",
+                "Client connections closed at once because a cap was reached, by cap (total or per_address)",
+                m.connections_refused.clone(),
             );
             r.register(
                 "upstream_connect_errors",

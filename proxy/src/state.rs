@@ -13,6 +13,7 @@ use crate::metrics::Metrics;
 use crate::objects::{ObjectSet, ServiceSet};
 use crate::routes::RouteTable;
 use crate::serve::access_log::AccessLog;
+use crate::serve::limits::{ConnectionCaps, Connections};
 
 pub struct State {
     table: ArcSwap<RouteTable>,
@@ -24,11 +25,18 @@ pub struct State {
     pub metrics: Metrics,
     /// Whether requests are logged; changed live from the class's params.
     pub access_log: AccessLog,
+    /// The client connections held, within their caps.
+    pub connections: Connections,
     exit_hooks: std::sync::Mutex<Vec<Box<dyn FnOnce() + Send>>>,
 }
 
 impl State {
-    pub fn new(options: CompileOptions, metrics: Metrics, access_log: AccessLog) -> Self {
+    pub fn new(
+        options: CompileOptions,
+        metrics: Metrics,
+        access_log: AccessLog,
+        caps: ConnectionCaps,
+    ) -> Self {
         Self {
             table: ArcSwap::from_pointee(RouteTable::default()),
             problems: ArcSwap::from_pointee(Vec::new()),
@@ -38,6 +46,7 @@ impl State {
             options,
             metrics,
             access_log,
+            connections: Connections::new(caps),
             exit_hooks: Default::default(),
         }
     }

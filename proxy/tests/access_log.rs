@@ -187,13 +187,13 @@ async fn an_access_log_turned_off_writes_nothing() -> anyhow::Result<()> {
             200
         );
     }
-    // Requests were counted, so they were finished; give the writer thread time anyway.
-    assert_eq!(
-        proxy
-            .metric("sluice_proxy_requests_total{namespace=\"shop\",ingress=\"app\",service=\"api\",service_port=\"80\",status_class=\"2xx\"}")
-            .await?,
-        5.0
-    );
+    // Requests are counted once finished (on Pingora's path, just after the response).
+    let counted = "sluice_proxy_requests_total{namespace=\"shop\",ingress=\"app\",service=\"api\",service_port=\"80\",status_class=\"2xx\"}";
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while proxy.metric(counted).await? < 5.0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(proxy.metric(counted).await?, 5.0);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         access_lines(&proxy, 0).await.is_empty(),

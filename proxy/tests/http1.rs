@@ -137,6 +137,9 @@ fn framing_script(seen: &Seen<'_>) -> Act {
             b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
                 .to_vec(),
         ),
+        "/two-lengths" => Act::Reply(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok".to_vec(),
+        ),
         "/interim" => Act::Reply(
             [
                 &b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"[..],
@@ -177,8 +180,17 @@ async fn response_framing_reaches_the_client_intact() -> anyhow::Result<()> {
     // framing said, so both were kept.
     assert_eq!(upstream.connections(), 1);
 
-    // Both Content-Length and Transfer-Encoding: refused, the connection closed after.
+    // Both Content-Length and Transfer-Encoding: the encoding frames the body, and the
+    // length is not passed on (RFC 9112 §6.3).
     let reply = client.get("a", "/both").await?;
+    assert_eq!((reply.status, reply.body.as_str()), (200, ""));
+    assert!(
+        reply.headers.get("content-length").is_none(),
+        "{:?}",
+        reply.headers
+    );
+    // Two lengths: refused, the connection closed after.
+    let reply = client.get("a", "/two-lengths").await?;
     assert_eq!(reply.status, 502);
     assert_eq!(
         reply.body,
@@ -186,11 +198,24 @@ async fn response_framing_reaches_the_client_intact() -> anyhow::Result<()> {
     );
     assert!(client.get("a", "/plain").await.is_err());
 
-    // A body delimited by the upstream closing: the client connection closes after it too.
-    let raw = raw_exchange(proxy.http, b"GET /until-close HTTP/1.1\r\nHost: a\r\n\r\n").await?;
+    // A body delimited by the upstream closing: the fast path closes the client connection
+    // after it too; Pingora's path sends it chunked and keeps the connection (the one
+    // difference left between the paths here; both frame the body exactly).
+    let raw = raw_exchange(
+        proxy.http,
+        b"GET /until-close HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    )
+    .await?;
     assert!(raw.starts_with("HTTP/1.1 200 OK\r\n"), "{raw}");
-    assert!(raw.contains("Connection: close\r\n"), "{raw}");
-    assert!(raw.ends_with("\r\n\r\nuntil the end"), "{raw}");
+    let chunked = raw
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked\r\n");
+    let body = if chunked {
+        "\r\n\r\nd\r\nuntil the end\r\n0\r\n\r\n"
+    } else {
+        "\r\n\r\nuntil the end"
+    };
+    assert!(raw.to_ascii_lowercase().ends_with(body), "{raw}");
     Ok(())
 }
 
@@ -216,15 +241,18 @@ async fn a_closed_kept_alive_connection_is_replaced_for_idempotent_requests() ->
         assert_eq!(reply.status, 200, "request {i}: {}", reply.body);
         assert_eq!(reply.body, format!("/get-{i}"));
     }
-    // Each request after the first found its kept-alive connection closed and was sent
-    // again on a new one.
+    // Each request that found its kept-alive connection closed was sent again on a new one.
+    // (The fast path pools the new connection, so every request after the first finds a
+    // stale one: 9 requests; Pingora pools it apart, so every other request starts on a
+    // new connection: 7.)
     assert_eq!(upstream.connections(), 5);
-    assert_eq!(upstream.requests(), 9);
+    let sent = upstream.requests();
+    assert!((7..=9).contains(&sent), "{sent} requests");
 
     // A POST may have been acted on: it is not sent twice. (The same client connection, so
     // the same proxy thread and its pool of upstream connections.)
     let reply = client.send(http::Method::POST, "a", "/post", &[]).await?;
     assert_eq!(reply.status, 502, "{}", reply.body);
-    assert_eq!(upstream.requests(), 10);
+    assert_eq!(upstream.requests(), sent + 1);
     Ok(())
 }

@@ -258,3 +258,45 @@ async fn a_client_that_stops_reading_is_cut_off() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn connections_past_the_cap_of_one_address_are_closed_at_once() -> anyhow::Result<()> {
+    let up = Upstream::start("api", "127.0.0.2")?;
+    let dir = tempfile::tempdir()?;
+    for (path, proxy) in both_paths(up.addr, &dir, &["--max-connections-per-address", "3"]).await? {
+        // Three half-sent heads are held.
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            let mut conn = TcpStream::connect(proxy.http).await?;
+            conn.write_all(b"GET /x HTTP/1.1\r\nHost: a\r\n").await?;
+            held.push(conn);
+        }
+        // Let the proxy accept them before the fourth arrives.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut fourth = TcpStream::connect(proxy.http).await?;
+        let took = closed_within(&mut fourth, Duration::from_secs(2))
+            .await
+            .map_err(|e| anyhow::anyhow!("{path}: the fourth connection: {e}"))?;
+        assert!(took < Duration::from_secs(1), "{path}: {took:?}");
+        assert_eq!(
+            proxy
+                .metric("sluice_proxy_client_connections_refused_total{cap=\"per_address\"}")
+                .await?,
+            1.0,
+            "{path}"
+        );
+        // One of the three finishes and goes: a new connection is served again.
+        let mut first = held.remove(0);
+        first.write_all(b"Connection: close\r\n\r\n").await?;
+        closed_within(&mut first, Duration::from_secs(5)).await?;
+        drop(first);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let raw = raw_exchange(
+            proxy.http,
+            b"GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        )
+        .await?;
+        assert_eq!(status(&raw), 200, "{path}: {raw}");
+    }
+    Ok(())
+}

@@ -287,6 +287,29 @@ async fn two_releases_with_their_own_controllers_coexist() -> anyhow::Result<()>
     Ok(())
 }
 
+/// `helm upgrade --reuse-values` of the seed's release with `sets` (`key=value` each).
+fn upgrade_reusing_values(seed: &Seed, sets: &[&str]) -> anyhow::Result<()> {
+    let chart = workspace_root().join("charts/sluice");
+    let mut args = vec![
+        "upgrade",
+        "sluice",
+        chart.to_str().unwrap_or_default(),
+        "--namespace",
+        NAMESPACE,
+        "--reuse-values",
+    ];
+    for set in sets {
+        args.extend(["--set", set]);
+    }
+    let out = seed.cluster.helm(&args)?;
+    anyhow::ensure!(
+        out.status.success(),
+        "helm upgrade: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
 /// DaemonSet mode, the usual bare-metal setup: one proxy pod per node, reached on the node's
 /// own ports (hostPort) without the Service.
 #[tokio::test]
@@ -340,24 +363,7 @@ async fn a_daemon_set_fleet_serves_on_host_ports() -> anyhow::Result<()> {
     assert_eq!(address, seed.node_ip);
 
     // On the host network: the pods listen on the node's ports themselves.
-    let out = seed.cluster.helm(&[
-        "upgrade",
-        "sluice",
-        workspace_root()
-            .join("charts/sluice")
-            .to_str()
-            .unwrap_or_default(),
-        "--namespace",
-        NAMESPACE,
-        "--reuse-values",
-        "--set",
-        "ingressClass.params.hostNetwork=true",
-    ])?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    upgrade_reusing_values(&seed, &["ingressClass.params.hostNetwork=true"])?;
     eventually(WAIT, "the DaemonSet's pod on the host network", || async {
         let daemon_set = daemon_sets.get(FLEET).await?;
         let on_host = daemon_set
@@ -395,28 +401,14 @@ async fn a_daemon_set_fleet_serves_on_host_ports() -> anyhow::Result<()> {
     );
 
     // Back to a Deployment: the DaemonSet goes.
-    let out = seed.cluster.helm(&[
-        "upgrade",
-        "sluice",
-        workspace_root()
-            .join("charts/sluice")
-            .to_str()
-            .unwrap_or_default(),
-        "--namespace",
-        NAMESPACE,
-        "--reuse-values",
-        "--set",
-        "ingressClass.params.kind=Deployment",
-        "--set",
-        "ingressClass.params.hostNetwork=false",
-        "--set",
-        "ingressClass.params.replicas=1",
-    ])?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    upgrade_reusing_values(
+        &seed,
+        &[
+            "ingressClass.params.kind=Deployment",
+            "ingressClass.params.hostNetwork=false",
+            "ingressClass.params.replicas=1",
+        ],
+    )?;
     deployment_ready(&seed.cluster, NAMESPACE, FLEET).await?;
     eventually(WAIT, "the DaemonSet to be gone", || async {
         Ok(daemon_sets.get_opt(FLEET).await?.is_none().then_some(()))

@@ -10,16 +10,11 @@ use sluice_tests::objects::{endpoint_slice, ingress, ingress_class, path, servic
 use sluice_tests::operator::{eventually, install_crds};
 use sluice_tests::{Proxy, TestCluster, Upstream, client};
 
-#[tokio::test]
-async fn routes_from_the_cluster_and_survives_its_loss() -> anyhow::Result<()> {
-    let cluster = TestCluster::start().await?;
-    // The API server refuses loopback endpoints: the backends listen in a namespace of
-    // their own, reached from here over a veth pair.
-    let network = BackendNetwork::create()?;
-    let blue = Upstream::start_in(&network, "blue")?;
-    let green = Upstream::start_in(&network, "green")?;
+/// `class`, and an Ingress of it routing app.example.com to the Service `web`, whose
+/// endpoint is `endpoint`.
+fn app_on(class: serde_json::Value, endpoint: std::net::SocketAddr) -> Vec<serde_json::Value> {
     let mut objects = vec![
-        ingress_class("sluice", CONTROLLER_NAME, None),
+        class,
         ingress(
             "default",
             "app",
@@ -30,17 +25,41 @@ async fn routes_from_the_cluster_and_survives_its_loss() -> anyhow::Result<()> {
             )],
         ),
     ];
-    objects.extend(service_with_endpoints("default", "web", 80, &[blue.addr]));
-    cluster.apply(&objects)?;
+    objects.extend(service_with_endpoints("default", "web", 80, &[endpoint]));
+    objects
+}
 
-    let kubeconfig = cluster.kubeconfig().to_str().unwrap().to_string();
+/// A proxy of the class `sluice` watching `cluster`, logging into `logs`.
+async fn proxy_of(
+    cluster: &TestCluster,
+    logs: &tempfile::TempDir,
+    extra: &[&str],
+) -> anyhow::Result<Proxy> {
+    let kubeconfig = cluster
+        .kubeconfig()
+        .to_str()
+        .unwrap_or_default()
+        .to_string();
+    let mut args = vec!["--kubeconfig", &kubeconfig, "--ingress-class", "sluice"];
+    args.extend_from_slice(extra);
+    Proxy::start(&args, logs.path()).await
+}
+
+#[tokio::test]
+async fn routes_from_the_cluster_and_survives_its_loss() -> anyhow::Result<()> {
+    let cluster = TestCluster::start().await?;
+    // The API server refuses loopback endpoints: the backends listen in a namespace of
+    // their own, reached from here over a veth pair.
+    let network = BackendNetwork::create()?;
+    let blue = Upstream::start_in(&network, "blue")?;
+    let green = Upstream::start_in(&network, "green")?;
+    cluster.apply(&app_on(
+        ingress_class("sluice", CONTROLLER_NAME, None),
+        blue.addr,
+    ))?;
     // Logs outlive the cluster's directory.
     let logs = tempfile::tempdir()?;
-    let proxy = Proxy::start(
-        &["--kubeconfig", &kubeconfig, "--ingress-class", "sluice"],
-        logs.path(),
-    )
-    .await?;
+    let proxy = proxy_of(&cluster, &logs, &[]).await?;
     let reply = client::get(proxy.http, "app.example.com", "/").await?;
     assert_eq!(reply.server().as_deref(), Some("blue"), "{}", reply.body);
 
@@ -124,35 +143,16 @@ async fn log_settings_follow_the_params_without_a_restart() -> anyhow::Result<()
     install_crds(&cluster)?;
     let network = BackendNetwork::create()?;
     let web = Upstream::start_in(&network, "web")?;
-    let mut objects = vec![
-        params("edge", serde_json::json!({})),
+    cluster.apply(&[params("edge", serde_json::json!({}))])?;
+    cluster.apply(&app_on(
         ingress_class("sluice", CONTROLLER_NAME, Some("edge")),
-        ingress(
-            "default",
-            "app",
-            "sluice",
-            &[(
-                Some("app.example.com"),
-                vec![path("/", "Prefix", "web", 80)],
-            )],
-        ),
-    ];
-    objects.extend(service_with_endpoints("default", "web", 80, &[web.addr]));
-    cluster.apply(&objects)?;
-    let kubeconfig = cluster.kubeconfig().to_str().unwrap().to_string();
+        web.addr,
+    ))?;
     let logs = tempfile::tempdir()?;
-    let mut proxy = Proxy::start(
-        &[
-            "--kubeconfig",
-            &kubeconfig,
-            "--ingress-class",
-            "sluice",
-            "--log-format",
-            "json",
-            "--log-level",
-            "info",
-        ],
-        logs.path(),
+    let mut proxy = proxy_of(
+        &cluster,
+        &logs,
+        &["--log-format", "json", "--log-level", "info"],
     )
     .await?;
     let pid = proxy.pid();

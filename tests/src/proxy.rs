@@ -64,6 +64,13 @@ impl Proxy {
             .args(["--grace-period", "5s", "--threads", "2"])
             .args(args)
             .env("NO_COLOR", "1");
+        // The proxy tests run a second time with every request through Pingora (`make
+        // test`), so that both HTTP/1.1 paths pass the same tests.
+        if std::env::var_os("SLUICE_TEST_NO_FAST_PATH").is_some_and(|v| v == "1")
+            && !args.contains(&"--no-fast-path")
+        {
+            command.arg("--no-fast-path");
+        }
         // A test that sets the level itself gets what it set: RUST_LOG would win over it.
         if args.contains(&"--log-level") {
             command.env_remove("RUST_LOG");

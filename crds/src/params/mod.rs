@@ -39,15 +39,15 @@ use crate::names::GROUP;
 
 pub use resolved::{
     DisruptionBudget, FieldError, InvalidParams, PublishedAddress, ResolvedAccessLog,
-    ResolvedAutoscaling, ResolvedImage, ResolvedLogging, ResolvedMetrics, ResolvedParams,
-    ResolvedService, ResolvedTls, ResolvedTracing, ResolvedUpstream,
+    ResolvedAutoscaling, ResolvedClient, ResolvedImage, ResolvedLogging, ResolvedMetrics,
+    ResolvedParams, ResolvedService, ResolvedTls, ResolvedTracing, ResolvedUpstream,
 };
 pub use types::{
-    AccessLogParams, AutoscalingParams, DisruptionBudgetParams, ExternalTrafficPolicy,
-    HostPortsParams, ImageParams, ImagePullSecret, IngressClassParams, IngressClassParamsSpec,
-    IngressClassParamsStatus, LogFormat, LogLevel, LoggingParams, MetricsParams, OtlpProtocol,
-    PullPolicy, ServiceParams, ServiceType, TlsParams, TlsVersion, TracingParams, UpstreamParams,
-    WorkloadKind,
+    AccessLogParams, AutoscalingParams, ClientParams, DisruptionBudgetParams,
+    ExternalTrafficPolicy, HostPortsParams, ImageParams, ImagePullSecret, IngressClassParams,
+    IngressClassParamsSpec, IngressClassParamsStatus, LogFormat, LogLevel, LoggingParams,
+    MetricsParams, OtlpProtocol, PullPolicy, ServiceParams, ServiceType, TlsParams, TlsVersion,
+    TracingParams, UpstreamParams, WorkloadKind,
 };
 
 /// The command that regenerates the committed CRD YAML.
@@ -87,6 +87,13 @@ pub const OPERATOR_FLAGS: &[&str] = &[
     "--otlp-protocol",
     "--trace-sampling-ratio",
     "--metrics-detailed-labels",
+    "--client-header-timeout",
+    "--client-body-timeout",
+    "--keepalive-timeout",
+    "--send-timeout",
+    "--no-fast-path",
+    "--max-connections",
+    "--max-connections-per-address",
     "--default-cert",
     "--default-key",
     // Set live from spec.logging instead.
@@ -127,6 +134,19 @@ pub mod defaults {
     pub const CONNECT_TIMEOUT: &str = "5s";
     /// How long to wait for each chunk of an upstream's response.
     pub const READ_TIMEOUT: &str = "60s";
+    /// How long a client may take to send a request head (nginx's client_header_timeout).
+    pub const CLIENT_HEADER_TIMEOUT: &str = "60s";
+    /// How long a client may pause within a request body (client_body_timeout).
+    pub const CLIENT_BODY_TIMEOUT: &str = "60s";
+    /// How long a kept-alive connection may wait for its next request (keepalive_timeout).
+    pub const KEEPALIVE_TIMEOUT: &str = "75s";
+    /// How long a write to a client may wait for it to read (send_timeout).
+    pub const SEND_TIMEOUT: &str = "60s";
+    /// The most client connections a proxy holds (ingress-nginx's worker connections).
+    pub const MAX_CONNECTIONS: usize = 16_384;
+    /// The most client connections a proxy holds from one address: far more than any
+    /// browser opens, few enough that one address cannot take them all.
+    pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 1_024;
     /// How many times a request may be tried against upstreams.
     pub const MAX_ATTEMPTS: i32 = 3;
     /// The fraction of requests traced.

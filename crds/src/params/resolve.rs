@@ -11,15 +11,16 @@ use crate::annotations::parse_duration;
 
 use super::resolved::{
     DisruptionBudget, FieldError, InvalidParams, PublishedAddress, ResolvedAccessLog,
-    ResolvedAutoscaling, ResolvedImage, ResolvedLogging, ResolvedMetrics, ResolvedParams,
-    ResolvedService, ResolvedTls, ResolvedTracing, ResolvedUpstream,
+    ResolvedAutoscaling, ResolvedClient, ResolvedImage, ResolvedLogging, ResolvedMetrics,
+    ResolvedParams, ResolvedService, ResolvedTls, ResolvedTracing, ResolvedUpstream,
 };
 use super::schema::{
     DURATION_MESSAGE, is_dns_subdomain, is_duration, is_http_url, is_image_repository, is_image_tag,
 };
 use super::types::{
-    AutoscalingParams, ImageParams, IngressClassParams, IngressClassParamsSpec, LoggingParams,
-    ServiceParams, ServiceType, TlsParams, TracingParams, UpstreamParams, WorkloadKind,
+    AutoscalingParams, ClientParams, ImageParams, IngressClassParams, IngressClassParamsSpec,
+    LoggingParams, ServiceParams, ServiceType, TlsParams, TracingParams, UpstreamParams,
+    WorkloadKind,
 };
 use super::{OPERATOR_FLAGS, OPERATOR_VOLUME, default_resources, defaults, limits};
 
@@ -50,6 +51,7 @@ impl IngressClassParamsSpec {
         };
         let tls = resolve_tls(self.tls.as_ref(), &mut errors);
         let upstream = resolve_upstream(self.upstream.as_ref(), &mut errors);
+        let client = resolve_client(self.client.as_ref(), &mut errors);
         let tracing = resolve_tracing(self.tracing.as_ref(), &mut errors);
         let addresses = resolve_addresses(self.addresses.as_deref(), &mut errors);
         let (pod_labels, disruption_budget, image_pull_secrets) = resolve_pods(self, &mut errors);
@@ -95,6 +97,8 @@ impl IngressClassParamsSpec {
             metrics,
             tls,
             upstream,
+            client,
+            fast_path: self.fast_path.unwrap_or(true),
             tracing,
             addresses,
         };
@@ -556,7 +560,63 @@ fn resolve_upstream(upstream: Option<&UpstreamParams>, errors: &mut Errors) -> R
     }
 }
 
-/// A duration field of `upstream`, or its default; zero (and an error) if it is not one.
+/// `client`.
+fn resolve_client(client: Option<&ClientParams>, errors: &mut Errors) -> ResolvedClient {
+    let client = client.cloned().unwrap_or_default();
+    let mut duration = |field: &str, value: Option<&str>, default: &str| {
+        resolve_duration(&format!("client.{field}"), value, default, &mut *errors)
+    };
+    ResolvedClient {
+        header_timeout: duration(
+            "headerTimeout",
+            client.header_timeout.as_deref(),
+            defaults::CLIENT_HEADER_TIMEOUT,
+        ),
+        body_timeout: duration(
+            "bodyTimeout",
+            client.body_timeout.as_deref(),
+            defaults::CLIENT_BODY_TIMEOUT,
+        ),
+        keepalive_timeout: duration(
+            "keepaliveTimeout",
+            client.keepalive_timeout.as_deref(),
+            defaults::KEEPALIVE_TIMEOUT,
+        ),
+        send_timeout: duration(
+            "sendTimeout",
+            client.send_timeout.as_deref(),
+            defaults::SEND_TIMEOUT,
+        ),
+        max_connections: cap(
+            "client.maxConnections",
+            client.max_connections,
+            defaults::MAX_CONNECTIONS,
+            errors,
+        ),
+        max_connections_per_address: cap(
+            "client.maxConnectionsPerAddress",
+            client.max_connections_per_address,
+            defaults::MAX_CONNECTIONS_PER_ADDRESS,
+            errors,
+        ),
+    }
+}
+
+/// A connection cap, or its default; 0 (and an error) outside 0..=1000000.
+fn cap(field: &str, value: Option<i64>, default: usize, errors: &mut Errors) -> usize {
+    let Some(value) = value else {
+        return default;
+    };
+    match usize::try_from(value) {
+        Ok(n) if n <= 1_000_000 => n,
+        _ => {
+            errors.fail(field, "must lie between 0 and 1000000".into());
+            0
+        }
+    }
+}
+
+/// A duration field, or its default; zero (and an error) if it is not one.
 fn resolve_duration(
     field: &str,
     value: Option<&str>,
@@ -684,6 +744,41 @@ mod tests {
         assert_eq!(r.tracing.otlp_endpoint, None);
         assert_eq!(r.tracing.sampling_ratio, 0.01);
         assert_eq!(r.addresses, None);
+    }
+
+    #[test]
+    fn client_timeouts_default_to_nginx_and_take_durations() {
+        let r = spec(serde_json::json!({})).resolve().unwrap();
+        assert_eq!(
+            (
+                r.client.header_timeout,
+                r.client.body_timeout,
+                r.client.keepalive_timeout,
+                r.client.send_timeout,
+                r.fast_path
+            ),
+            (
+                Duration::from_secs(60),
+                Duration::from_secs(60),
+                Duration::from_secs(75),
+                Duration::from_secs(60),
+                true
+            )
+        );
+        let r =
+            spec(serde_json::json!({ "client": { "keepaliveTimeout": "5s" }, "fastPath": false }))
+                .resolve()
+                .unwrap();
+        assert_eq!(
+            (r.client.keepalive_timeout, r.fast_path),
+            (Duration::from_secs(5), false)
+        );
+        let errors = errors(serde_json::json!({ "client": { "sendTimeout": "soon" } }));
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].starts_with("spec.client.sendTimeout: "),
+            "{errors:?}"
+        );
     }
 
     #[test]

@@ -55,6 +55,9 @@ pub struct ResolvedParams {
     pub metrics: ResolvedMetrics,
     pub tls: ResolvedTls,
     pub upstream: ResolvedUpstream,
+    pub client: ResolvedClient,
+    /// Plain HTTP/1.1 requests take the fast path.
+    pub fast_path: bool,
     pub tracing: ResolvedTracing,
     /// The addresses to publish on Ingress status; `None`: publish what the Service gets.
     pub addresses: Option<Vec<PublishedAddress>>,
@@ -150,6 +153,18 @@ pub struct ResolvedUpstream {
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub max_attempts: u32,
+}
+
+/// How long the proxies wait for clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResolvedClient {
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub keepalive_timeout: Duration,
+    pub send_timeout: Duration,
+    /// 0: no cap.
+    pub max_connections: usize,
+    pub max_connections_per_address: usize,
 }
 
 /// The proxy pods' autoscaler.

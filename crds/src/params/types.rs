@@ -217,6 +217,19 @@ pub struct IngressClassParamsSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream: Option<UpstreamParams>,
 
+    /// How long the proxies wait for clients, and how many connections they hold. Default:
+    /// 60s for a request head, 60s between two reads of a body, 75s for the next request on
+    /// a kept-alive connection, 60s between two writes to a client that does not read
+    /// (nginx's defaults); 16384 connections, 1024 from one address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<ClientParams>,
+
+    /// Serve plain HTTP/1.1 requests on the proxy's fast path. false sends every request
+    /// through Pingora's proxy: the same answers, at a higher cost per request. Default:
+    /// true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fast_path: Option<bool>,
+
     /// OpenTelemetry tracing of requests. Default: no exporter; when an endpoint is set, 0.01
     /// of requests are sampled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -617,6 +630,50 @@ pub struct UpstreamParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = limits::MIN_ATTEMPTS, max = limits::MAX_ATTEMPTS))]
     pub max_attempts: Option<i32>,
+}
+
+/// How long the proxies wait for clients. A duration is a whole number with a unit (ms, s,
+/// m or h) between 1ms and 1h.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = unwrap_descriptions)]
+pub struct ClientParams {
+    /// For a whole request head, from its first byte (slow clients are cut off). Default:
+    /// 60s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = 16), regex(pattern = DURATION_PATTERN))]
+    #[x_kube(validation = Rule::new(DURATION_RULE).message(DURATION_MESSAGE))]
+    pub header_timeout: Option<String>,
+
+    /// Between two reads of a request body. Default: 60s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = 16), regex(pattern = DURATION_PATTERN))]
+    #[x_kube(validation = Rule::new(DURATION_RULE).message(DURATION_MESSAGE))]
+    pub body_timeout: Option<String>,
+
+    /// For the next request on a kept-alive connection. Default: 75s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = 16), regex(pattern = DURATION_PATTERN))]
+    #[x_kube(validation = Rule::new(DURATION_RULE).message(DURATION_MESSAGE))]
+    pub keepalive_timeout: Option<String>,
+
+    /// Between two writes to a client that does not read. Default: 60s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = 16), regex(pattern = DURATION_PATTERN))]
+    #[x_kube(validation = Rule::new(DURATION_RULE).message(DURATION_MESSAGE))]
+    pub send_timeout: Option<String>,
+
+    /// The most client connections each proxy holds, 0 (no cap) to 1000000; more are
+    /// closed as they arrive. Default: 16384.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1_000_000))]
+    pub max_connections: Option<i64>,
+
+    /// The most client connections each proxy holds from one address, 0 (no cap) to
+    /// 1000000. Default: 1024.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1_000_000))]
+    pub max_connections_per_address: Option<i64>,
 }
 
 /// OpenTelemetry tracing of requests.

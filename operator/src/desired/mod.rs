@@ -189,6 +189,18 @@ pub fn proxy_args(class: &str, controller: &str, params: &ResolvedParams) -> Vec
         format!("{}ms", params.upstream.read_timeout.as_millis()),
         "--max-attempts".into(),
         params.upstream.max_attempts.to_string(),
+        "--client-header-timeout".into(),
+        format!("{}ms", params.client.header_timeout.as_millis()),
+        "--client-body-timeout".into(),
+        format!("{}ms", params.client.body_timeout.as_millis()),
+        "--keepalive-timeout".into(),
+        format!("{}ms", params.client.keepalive_timeout.as_millis()),
+        "--send-timeout".into(),
+        format!("{}ms", params.client.send_timeout.as_millis()),
+        "--max-connections".into(),
+        params.client.max_connections.to_string(),
+        "--max-connections-per-address".into(),
+        params.client.max_connections_per_address.to_string(),
         "--tls-min-version".into(),
         params.tls.min_version.as_str().to_string(),
         // The level and the access log are not flags: the proxies read them from the
@@ -225,6 +237,9 @@ pub fn proxy_args(class: &str, controller: &str, params: &ResolvedParams) -> Vec
             "--trace-sampling-ratio".into(),
             params.tracing.sampling_ratio.to_string(),
         ]);
+    }
+    if !params.fast_path {
+        args.push("--no-fast-path".into());
     }
     if params.metrics.detailed_labels {
         args.push("--metrics-detailed-labels".into());

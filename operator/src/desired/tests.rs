@@ -275,6 +275,7 @@ fn every_rendered_flag_is_one_extra_args_may_not_repeat() {
         "tls": { "sslRedirect": false, "defaultCertificateSecret": "wildcard" },
         "tracing": { "otlpEndpoint": "http://collector:4317" },
         "metrics": { "detailedLabels": true },
+        "fastPath": false,
     }));
     for arg in proxy_args("sluice", "sluice.dev/ingress-controller", &resolved) {
         if arg.starts_with("--") {
@@ -313,6 +314,9 @@ fn every_rendered_argument_list_parses_in_the_proxy() {
         json!({ "tracing": { "otlpEndpoint": "http://collector:4317", "protocol": "grpc" } }),
         json!({ "metrics": { "detailedLabels": true }, "logging": { "accessLog": { "enabled": false } } }),
         json!({ "kind": "DaemonSet", "hostNetwork": true, "extraArgs": ["--threads=3"] }),
+        json!({ "fastPath": false, "client": { "headerTimeout": "10s", "bodyTimeout": "1m",
+                "keepaliveTimeout": "5s", "sendTimeout": "30s", "maxConnections": 0,
+                "maxConnectionsPerAddress": 64 } }),
     ];
     for spec in variants {
         let resolved = params(spec.clone());
@@ -346,6 +350,31 @@ fn every_rendered_argument_list_parses_in_the_proxy() {
         assert_eq!(parsed.log_format, resolved.logging.format, "{spec}");
         assert_eq!(
             parsed.metrics_detailed_labels, resolved.metrics.detailed_labels,
+            "{spec}"
+        );
+        assert_eq!(parsed.no_fast_path, !resolved.fast_path, "{spec}");
+        assert_eq!(
+            (parsed.max_connections, parsed.max_connections_per_address),
+            (
+                resolved.client.max_connections,
+                resolved.client.max_connections_per_address
+            ),
+            "{spec}"
+        );
+        let client = &resolved.client;
+        assert_eq!(
+            (
+                parsed.client_header_timeout,
+                parsed.client_body_timeout,
+                parsed.keepalive_timeout,
+                parsed.send_timeout
+            ),
+            (
+                client.header_timeout,
+                client.body_timeout,
+                client.keepalive_timeout,
+                client.send_timeout
+            ),
             "{spec}"
         );
         if resolved.tracing.otlp_endpoint.is_some() {

@@ -32,6 +32,34 @@ pub fn forwarded(name: &[u8]) -> bool {
             .any(|n| n.as_bytes().eq_ignore_ascii_case(name))
 }
 
+/// Response headers never passed to the client, besides `Connection` and the headers it
+/// names ([`connection_options`]); framing headers are each path's own.
+pub static RESPONSE_HOP_BY_HOP: [http::HeaderName; 3] = [
+    http::HeaderName::from_static("keep-alive"),
+    http::HeaderName::from_static("proxy-connection"),
+    http::HeaderName::from_static("te"),
+];
+
+/// The header names a `Connection` value lists as this hop's own (its options other than
+/// `close` and `keep-alive`).
+pub fn connection_options(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|o| {
+            !o.is_empty()
+                && !o.eq_ignore_ascii_case(b"close")
+                && !o.eq_ignore_ascii_case(b"keep-alive")
+        })
+}
+
+/// Why an upstream's response head is refused (502), if it is: more than one
+/// Content-Length. (With both Content-Length and Transfer-Encoding, the encoding frames the
+/// body and the length is dropped, as RFC 9112 §6.3 says; Pingora does the same.)
+pub fn malformed_response(content_lengths: usize) -> Option<&'static str> {
+    (content_lengths > 1).then_some("invalid or repeated Content-Length")
+}
+
 /// What a request head says, for [`malformed`].
 pub struct Head<'a, H> {
     pub version: Version,

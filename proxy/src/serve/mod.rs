@@ -4,6 +4,7 @@ pub mod access_log;
 pub mod answers;
 pub mod h1;
 pub mod hygiene;
+pub mod limits;
 pub mod outcome;
 pub mod request_id;
 pub mod responses;

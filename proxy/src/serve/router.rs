@@ -78,6 +78,10 @@ pub struct RequestCtx {
     trace: Option<RequestTrace>,
     /// The X-Request-Id the proxy added, when the request came without one.
     request_id: Option<RequestId>,
+    /// A kept-alive upstream connection turned out closed: the request goes once more to
+    /// this endpoint, on a new connection.
+    resend_to: Option<SocketAddr>,
+    resent: bool,
     /// When the last endpoint was picked, and the status it answered.
     attempt_started: Option<Instant>,
     upstream_status: Option<u16>,
@@ -158,6 +162,8 @@ impl ProxyHttp for Router {
             note: None,
             trace: None,
             request_id: None,
+            resend_to: None,
+            resent: false,
             attempt_started: None,
             upstream_status: None,
             _in_flight: InFlight::start(&self.state),
@@ -244,13 +250,20 @@ impl ProxyHttp for Router {
             .route
             .as_ref()
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no route selected"))?;
-        let Some(addr) = route.backend.pick(&ctx.tried) else {
-            return Error::e_explain(ErrorType::HTTPStatus(502), "every endpoint failed");
+        let resend_to = ctx.resend_to.take();
+        let addr = match resend_to {
+            Some(addr) => addr,
+            None => {
+                let Some(addr) = route.backend.pick(&ctx.tried) else {
+                    return Error::e_explain(ErrorType::HTTPStatus(502), "every endpoint failed");
+                };
+                if !ctx.tried.is_empty() {
+                    self.state.metrics.count_retry(&route.backend.name);
+                }
+                ctx.tried.push(addr);
+                addr
+            }
         };
-        if !ctx.tried.is_empty() {
-            self.state.metrics.count_retry(&route.backend.name);
-        }
-        ctx.tried.push(addr);
         ctx.attempt_started = Some(Instant::now());
         if let (Some(trace), Some(tracing)) = (&mut ctx.trace, &self.options.tracing) {
             trace.attempt(
@@ -272,7 +285,36 @@ impl ProxyHttp for Router {
             Some(route.read_timeout.unwrap_or(self.options.read_timeout))
         };
         peer.options.idle_timeout = Some(Duration::from_secs(60));
+        if resend_to.is_some() {
+            // Another pool key: a new connection, not the next pooled one, which may be
+            // just as stale.
+            peer.group_key = fastrand::u64(..);
+        }
         Ok(Box::new(peer))
+    }
+
+    /// As Pingora decides by default: an idempotent request whose kept-alive upstream
+    /// connection broke is sent again (RFC 9110 §9.2.2), as on the fast path: once, to the
+    /// same endpoint, on a new connection.
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        let idempotent = session.req_header().method.is_idempotent()
+            && !session.as_ref().retry_buffer_truncated();
+        if idempotent && client_reused && !ctx.resent {
+            e.set_retry(true);
+            ctx.resent = true;
+            ctx.resend_to = ctx.tried.last().copied();
+        } else {
+            e.set_retry(false);
+        }
+        e
     }
 
     fn fail_to_connect(
@@ -365,15 +407,35 @@ impl ProxyHttp for Router {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         ctx.upstream_status = Some(upstream_response.status.as_u16());
-        if upstream_response.status == http::StatusCode::SWITCHING_PROTOCOLS
-            && !session.is_upgrade_req()
+        if upstream_response.status == http::StatusCode::SWITCHING_PROTOCOLS {
+            if !session.is_upgrade_req() {
+                // A 101 nobody asked for: the client would be left without a response.
+                return Err(Error::explain(
+                    ErrorType::InvalidHTTPHeader,
+                    "the upstream switched protocols unasked",
+                )
+                .into_up());
+            }
+            // An upgrade keeps its Connection and Upgrade headers.
+            return Ok(());
+        }
+        let headers = &upstream_response.headers;
+        if let Some(why) =
+            hygiene::malformed_response(headers.get_all(header::CONTENT_LENGTH).iter().count())
         {
-            // A 101 nobody asked for: the client would be left without a response.
-            return Err(Error::explain(
-                ErrorType::InvalidHTTPHeader,
-                "the upstream switched protocols unasked",
-            )
-            .into_up());
+            return Err(Error::explain(ErrorType::InvalidHTTPHeader, why).into_up());
+        }
+        // Hop-by-hop headers are this hop's: the ones `Connection` names, and the fixed
+        // ones, as the fast path drops them.
+        let named: Vec<http::HeaderName> = upstream_response
+            .headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .flat_map(|v| hygiene::connection_options(v.as_bytes()))
+            .filter_map(|name| http::HeaderName::from_bytes(name).ok())
+            .collect();
+        for name in named.iter().chain(hygiene::RESPONSE_HOP_BY_HOP.iter()) {
+            upstream_response.remove_header(name);
         }
         Ok(())
     }

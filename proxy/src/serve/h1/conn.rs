@@ -72,7 +72,13 @@ enum AttemptError {
 }
 
 impl<'a> Connection<'a> {
-    pub fn new(app: &'a FastPath, stream: Stream, shutdown: &ShutdownWatch) -> Self {
+    /// `read`: bytes already read from the connection (pipelined requests).
+    pub fn new(
+        app: &'a FastPath,
+        stream: Stream,
+        shutdown: &ShutdownWatch,
+        read: BytesMut,
+    ) -> Self {
         let ssl = stream.get_ssl_digest();
         let client = stream
             .get_socket_digest()
@@ -84,7 +90,11 @@ impl<'a> Connection<'a> {
                 && ssl.as_ref().is_some_and(|s| is_tls12(&s.version)),
             stream,
             shutdown: shutdown.clone(),
-            buf: BytesMut::with_capacity(READ_SIZE),
+            buf: if read.is_empty() {
+                BytesMut::with_capacity(READ_SIZE)
+            } else {
+                read
+            },
             up: BytesMut::new(),
             out: Vec::with_capacity(1024),
             forward: Vec::new(),
@@ -96,14 +106,18 @@ impl<'a> Connection<'a> {
     }
 
     /// Serves requests until the connection ends (`None`), or until a request is Pingora's:
-    /// then the connection and the bytes read so far (that request's start) come back, for
-    /// Pingora to serve that one request.
-    pub async fn serve(mut self) -> Option<(Stream, BytesMut)> {
+    /// then the connection comes back, with the bytes read of that request (for Pingora to
+    /// serve it) and those read after its end, when its end is known (pipelined requests,
+    /// for this path again).
+    pub async fn serve(mut self) -> Option<(Stream, BytesMut, BytesMut)> {
         loop {
             let head = match self.read_request().await {
                 Ok(Some(head)) => head,
                 Ok(None) => break,
-                Err(Leave::Pingora) => return Some((self.stream, self.buf)),
+                Err(Leave::Pingora(end)) => {
+                    let rest = end.map_or_else(BytesMut::new, |end| self.buf.split_off(end));
+                    return Some((self.stream, self.buf, rest));
+                }
                 Err(Leave::Refuse(why)) => {
                     self.refuse(why).await;
                     break;
@@ -131,9 +145,11 @@ impl<'a> Connection<'a> {
         loop {
             if !self.buf.is_empty() {
                 match request::parse(&self.buf, &mut self.forward) {
-                    Parsed::Head(_) if !self.app.options.fast_path => return Err(Leave::Pingora),
+                    Parsed::Head(head) if !self.app.options.fast_path => {
+                        return Err(Leave::Pingora(Some(head.total_len())));
+                    }
                     Parsed::Head(head) => return Ok(Some(head)),
-                    Parsed::Pingora => return Err(Leave::Pingora),
+                    Parsed::Pingora => return Err(Leave::Pingora(None)),
                     Parsed::Malformed(why) => return Err(Leave::Refuse(why)),
                     Parsed::Partial => {}
                 }
@@ -578,8 +594,8 @@ impl<'a> Connection<'a> {
 
 /// Why the fast path stops reading requests on the connection itself.
 enum Leave {
-    /// Pingora serves the request.
-    Pingora,
+    /// Pingora serves the request, which ends at this offset of the buffer if known.
+    Pingora(Option<usize>),
     /// 400, then the connection ends.
     Refuse(&'static str),
 }

@@ -21,6 +21,7 @@ pub mod response;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use bytes::BytesMut;
 use pingora::apps::{HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::{ALPN, Stream};
@@ -29,6 +30,7 @@ use pingora::server::ShutdownWatch;
 
 use super::request_id::RequestIds;
 use super::router::{Router, ServeOptions};
+use crate::metrics::RefusedLabels;
 use crate::state::State;
 
 /// What Pingora is told of keep-alive before its one request: kept alive (a value it does
@@ -50,22 +52,38 @@ impl ServerApp for FastPath {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
+        let client = stream
+            .get_socket_digest()
+            .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
+        let _held = match self.state.connections.admit(client) {
+            Ok(held) => held,
+            Err(cap) => {
+                self.state
+                    .metrics
+                    .connections_refused
+                    .get_or_create(&RefusedLabels { cap: cap.label() })
+                    .inc();
+                return None;
+            }
+        };
         if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
             return self.pingora.process_new(stream, shutdown).await;
         }
-        let mut stream = stream;
+        let (mut stream, mut pipelined) = (stream, BytesMut::new());
         loop {
-            let (taken, read) = conn::Connection::new(self, stream, shutdown)
+            let (taken, read, rest) = conn::Connection::new(self, stream, shutdown, pipelined)
                 .serve()
                 .await?;
+            pipelined = rest;
             // Pingora serves this one request, parsing from the bytes already read; then the
             // connection comes back here, so the idle and head timeouts stay this path's.
             let mut session = ServerSession::new_http1(taken);
             session.set_pipelined_prefix(read);
             session.set_keepalive((!*shutdown.borrow()).then_some(KEEPALIVE_SIGNAL));
             let reused = self.pingora.process_new_http(session, shutdown).await?;
-            // Pipelining is off in Pingora: nothing is read past the request, so no bytes
-            // come back with the connection.
+            // Pingora is given no bytes past its request when their end is known (pipelined
+            // requests wait in `pipelined`); otherwise, with pipelining off in Pingora, it
+            // closes a connection it read past the end of.
             stream = reused.consume().0;
         }
     }

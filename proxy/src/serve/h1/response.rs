@@ -2,6 +2,7 @@
 //! can be kept, and the head the client receives (hop-by-hop headers removed).
 
 use super::request::Span;
+use crate::serve::hygiene;
 
 /// Headers in an upstream response; more is a bad response.
 const MAX_HEADERS: usize = 100;
@@ -94,7 +95,8 @@ pub fn parse(buf: &[u8], head_request: bool, kept: &mut Vec<Kept>) -> Parsed {
                 }
             }
             continue;
-        } else if is("keep-alive") || is("proxy-connection") || is("upgrade") || is("te") {
+        } else if is("upgrade") || hygiene::RESPONSE_HOP_BY_HOP.iter().any(|n| is(n.as_str())) {
+            // A 101 never gets here; an Upgrade offer is this hop's.
             continue;
         }
         let (Some(name), Some(value)) = (Span::of(buf, name.as_bytes()), Span::of(buf, value))
@@ -106,9 +108,9 @@ pub fn parse(buf: &[u8], head_request: bool, kept: &mut Vec<Kept>) -> Parsed {
     if named {
         drop_connection_options(buf, resp.headers, kept);
     }
-    if encoded && length.is_some() {
-        // A classic request-smuggling shape; nginx refuses it too.
-        return Parsed::Bad("both Content-Length and Transfer-Encoding");
+    if encoded && length.take().is_some() {
+        // The encoding frames the body; the length is not passed on (RFC 9112 §6.3).
+        kept.retain(|k| !k.name.get(buf).eq_ignore_ascii_case(b"content-length"));
     }
     let framing = if head_request || status == 204 || status == 304 {
         Framing::Empty
@@ -135,8 +137,7 @@ fn drop_connection_options(buf: &[u8], headers: &[httparse::Header<'_>], kept: &
     let named: Vec<&[u8]> = headers
         .iter()
         .filter(|h| h.name.eq_ignore_ascii_case("connection"))
-        .flat_map(|h| h.value.split(|&b| b == b','))
-        .map(<[u8]>::trim_ascii)
+        .flat_map(|h| hygiene::connection_options(h.value))
         .collect();
     kept.retain(|k| {
         !named
@@ -252,8 +253,13 @@ mod tests {
 
     #[test]
     fn ambiguous_or_broken_responses_are_refused() {
+        // Both framings: the encoding wins and the length is not passed on.
+        let both = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert!(
+            matches!(parsed(both, false), Parsed::Head(h) if h.framing == Framing::Chunked),
+            "{both:?}"
+        );
         for raw in [
-            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n",
             "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n",
             "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
             "HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\n",

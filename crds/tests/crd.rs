@@ -353,7 +353,7 @@ fn bounds_and_rules_are_in_the_schema() {
             "httpNodePort and httpsNodePort must differ",
             "httpNodePort and httpsNodePort can only be set when type is NodePort or LoadBalancer",
             "externalTrafficPolicy can only be set when type is NodePort or LoadBalancer",
-            "loadBalancerSourceRanges and loadBalancerClass can only be set when type is LoadBalancer",
+            "loadBalancerSourceRanges, loadBalancerClass and loadBalancerIP can only be set when type is LoadBalancer",
         ]
     );
     // The "must differ" rule compares the ports in effect, defaults included.

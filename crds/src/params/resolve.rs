@@ -224,14 +224,23 @@ fn resolve_service(service: Option<&ServiceParams>, errors: &mut Errors) -> Reso
     let type_ = service.type_.unwrap_or_default();
     let load_balancer = type_ == ServiceType::LoadBalancer;
     if !load_balancer
-        && (service.load_balancer_source_ranges.is_some() || service.load_balancer_class.is_some())
+        && (service.load_balancer_source_ranges.is_some()
+            || service.load_balancer_class.is_some()
+            || service.load_balancer_ip.is_some())
     {
         errors.fail(
             "service",
-            "loadBalancerSourceRanges and loadBalancerClass can only be set when type is LoadBalancer"
+            "loadBalancerSourceRanges, loadBalancerClass and loadBalancerIP can only be set when type is LoadBalancer"
                 .into(),
         );
     }
+    let load_balancer_ip = service.load_balancer_ip.as_deref().and_then(|ip| {
+        let parsed = ip.parse::<std::net::IpAddr>().ok();
+        if parsed.is_none() {
+            errors.fail("service.loadBalancerIP", "must be an IP address".into());
+        }
+        parsed
+    });
     for (i, range) in service
         .load_balancer_source_ranges
         .iter()
@@ -279,6 +288,7 @@ fn resolve_service(service: Option<&ServiceParams>, errors: &mut Errors) -> Reso
             external_ips,
             load_balancer_source_ranges: Vec::new(),
             load_balancer_class: None,
+            load_balancer_ip: None,
         };
     }
     // A NodePort class is reached on its node ports, so they are fixed; a load balancer's
@@ -322,6 +332,7 @@ fn resolve_service(service: Option<&ServiceParams>, errors: &mut Errors) -> Reso
         external_ips,
         load_balancer_source_ranges: service.load_balancer_source_ranges.unwrap_or_default(),
         load_balancer_class: service.load_balancer_class,
+        load_balancer_ip,
     }
 }
 
@@ -884,7 +895,7 @@ mod tests {
             "topologySpreadConstraints": [{ "maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway" }],
             "imagePullSecrets": [{ "name": "regcred" }],
             "podDisruptionBudget": { "minAvailable": "50%" },
-            "service": { "type": "LoadBalancer", "loadBalancerSourceRanges": ["203.0.113.0/24", "2001:db8::/32"], "loadBalancerClass": "example.com/lb" },
+            "service": { "type": "LoadBalancer", "loadBalancerSourceRanges": ["203.0.113.0/24", "2001:db8::/32"], "loadBalancerClass": "example.com/lb", "loadBalancerIP": "198.51.100.7" },
         }))
         .resolve()
         .unwrap();
@@ -904,6 +915,18 @@ mod tests {
         assert_eq!(
             r.service.load_balancer_class.as_deref(),
             Some("example.com/lb")
+        );
+        assert_eq!(
+            r.service.load_balancer_ip,
+            Some("198.51.100.7".parse().unwrap())
+        );
+        assert_eq!(
+            errors(
+                serde_json::json!({ "service": { "type": "NodePort", "loadBalancerIP": "198.51.100.7" } })
+            ),
+            [
+                "spec.service: loadBalancerSourceRanges, loadBalancerClass and loadBalancerIP can only be set when type is LoadBalancer"
+            ]
         );
         assert_eq!(
             spec(serde_json::json!({}))
@@ -928,7 +951,7 @@ mod tests {
         assert_eq!(
             errors(serde_json::json!({ "service": { "loadBalancerClass": "example.com/lb" } })),
             [
-                "spec.service: loadBalancerSourceRanges and loadBalancerClass can only be set when type is LoadBalancer"
+                "spec.service: loadBalancerSourceRanges, loadBalancerClass and loadBalancerIP can only be set when type is LoadBalancer"
             ]
         );
         assert_eq!(

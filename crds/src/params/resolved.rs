@@ -98,6 +98,7 @@ pub struct ResolvedService {
     /// Empty unless LoadBalancer.
     pub load_balancer_source_ranges: Vec<String>,
     pub load_balancer_class: Option<String>,
+    pub load_balancer_ip: Option<IpAddr>,
 }
 
 /// The proxies' PodDisruptionBudget.

@@ -403,9 +403,9 @@ pub struct DisruptionBudgetParams {
         .field_path(".externalTrafficPolicy")
         .reason(Reason::FieldValueForbidden),
     validation = Rule::new(
-        "(has(self.type) && self.type == 'LoadBalancer') || (!has(self.loadBalancerSourceRanges) && !has(self.loadBalancerClass))"
+        "(has(self.type) && self.type == 'LoadBalancer') || (!has(self.loadBalancerSourceRanges) && !has(self.loadBalancerClass) && !has(self.loadBalancerIP))"
     )
-        .message("loadBalancerSourceRanges and loadBalancerClass can only be set when type is LoadBalancer")
+        .message("loadBalancerSourceRanges, loadBalancerClass and loadBalancerIP can only be set when type is LoadBalancer")
         .reason(Reason::FieldValueForbidden),
 )]
 pub struct ServiceParams {
@@ -462,6 +462,19 @@ pub struct ServiceParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 316))]
     pub load_balancer_class: Option<String>,
+
+    /// The address to ask the load balancer for (the Service's loadBalancerIP; deprecated
+    /// in Kubernetes in favour of implementation annotations, which service.annotations
+    /// sets, but still read by many implementations). Only with type LoadBalancer.
+    /// Default: none.
+    #[serde(
+        default,
+        rename = "loadBalancerIP",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(length(min = 2, max = 45))]
+    #[x_kube(validation = Rule::new("isIP(self)").message("must be an IP address"))]
+    pub load_balancer_ip: Option<String>,
 }
 
 /// The type of the proxy Service.

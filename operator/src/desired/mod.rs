@@ -573,6 +573,7 @@ fn proxy_service(
             load_balancer_source_ranges: (!params.service.load_balancer_source_ranges.is_empty())
                 .then(|| params.service.load_balancer_source_ranges.clone()),
             load_balancer_class: params.service.load_balancer_class.clone(),
+            load_balancer_ip: params.service.load_balancer_ip.map(|ip| ip.to_string()),
             ..Default::default()
         }),
         ..Default::default()

@@ -431,7 +431,7 @@ fn pod_and_load_balancer_settings_reach_the_fleet() {
         "imagePullSecrets": [{ "name": "regcred" }],
         "podDisruptionBudget": { "minAvailable": "50%" },
         "extraEnv": [{ "name": "SSL_CERT_FILE", "value": "/etc/ssl/extra.pem" }],
-        "service": { "type": "LoadBalancer", "loadBalancerSourceRanges": ["203.0.113.0/24"], "loadBalancerClass": "example.com/lb", "externalIPs": ["198.51.100.10"] }
+        "service": { "type": "LoadBalancer", "loadBalancerSourceRanges": ["203.0.113.0/24"], "loadBalancerClass": "example.com/lb", "externalIPs": ["198.51.100.10"], "loadBalancerIP": "198.51.100.20" }
     }));
     let fleet = desired(&class(), &resolved, &settings());
     let deploy = workload_json(&fleet);
@@ -461,6 +461,7 @@ fn pod_and_load_balancer_settings_reach_the_fleet() {
     let svc = serde_json::to_value(&fleet.service).unwrap();
     assert_eq!(svc["spec"]["loadBalancerSourceRanges"][0], "203.0.113.0/24");
     assert_eq!(svc["spec"]["loadBalancerClass"], "example.com/lb");
+    assert_eq!(svc["spec"]["loadBalancerIP"], "198.51.100.20");
     assert_eq!(svc["spec"]["externalIPs"][0], "198.51.100.10");
     // Behind a load balancer, the API server picks the node ports.
     assert!(svc["spec"]["ports"][0].get("nodePort").is_none());

@@ -291,4 +291,6 @@ fn has_tls(tls_hosts: &HashSet<HostMatch>, host: &HostMatch) -> bool {
 }
 
 #[cfg(test)]
+mod oracle_tests;
+#[cfg(test)]
 mod tests;

@@ -11,7 +11,7 @@ fn objects(yaml: &str) -> ObjectSet {
     set
 }
 
-fn compile_yaml(yaml: &str) -> Compiled {
+pub(super) fn compile_yaml(yaml: &str) -> Compiled {
     compile(
         &objects(yaml),
         &CompileOptions {

@@ -425,6 +425,19 @@ impl ProxyHttp for Router {
         {
             return Err(Error::explain(ErrorType::InvalidHTTPHeader, why).into_up());
         }
+        let status = upstream_response.status.as_u16();
+        // Interim responses (1xx) come here too: they never have a body.
+        let bodiless =
+            status < 200 || status == 204 || status == 304 || session.req_header().method == "HEAD";
+        if !bodiless
+            && !headers.contains_key(header::CONTENT_LENGTH)
+            && !headers.contains_key(header::TRANSFER_ENCODING)
+            && session.req_header().version != http::Version::HTTP_2
+        {
+            // A body that ends when the upstream closes: the client connection ends after it
+            // too, as on the fast path.
+            session.set_keepalive(None);
+        }
         // Hop-by-hop headers are this hop's: the ones `Connection` names, and the fixed
         // ones, as the fast path drops them.
         let named: Vec<http::HeaderName> = upstream_response

@@ -3,6 +3,15 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// The longest X-Request-Id kept from a client; a longer one is replaced.
+const MAX_CLIENT_ID: usize = 200;
+
+/// Whether a client's X-Request-Id is kept (and forwarded) rather than replaced: 1 to 200
+/// bytes. Both request paths and the access log decide by this.
+pub fn usable(value: &[u8]) -> bool {
+    !value.is_empty() && value.len() <= MAX_CLIENT_ID
+}
+
 pub struct RequestIds {
     prefix: u64,
     next: AtomicU64,

@@ -23,7 +23,7 @@ use super::access_log::Exchange;
 use super::answers::{self, Failure};
 use super::hygiene;
 use super::outcome::{Finished, InFlight, finish};
-use super::request_id::{RequestId, RequestIds};
+use super::request_id::{self, RequestId, RequestIds};
 use super::responses;
 use super::tls::is_tls12;
 use super::trace::{self, RequestTrace, Tracing};
@@ -383,7 +383,7 @@ impl ProxyHttp for Router {
         let has_request_id = upstream_request
             .headers
             .get("x-request-id")
-            .is_some_and(|v| !v.is_empty() && v.len() <= 200);
+            .is_some_and(|v| request_id::usable(v.as_bytes()));
         if !has_request_id {
             let id = *ctx
                 .request_id
@@ -509,7 +509,7 @@ impl ProxyHttp for Router {
     async fn logging(&self, session: &mut Session, error: Option<&Error>, ctx: &mut RequestCtx) {
         let req = session.req_header();
         let header = |name| req.headers.get(name).and_then(|v| v.to_str().ok());
-        let client_id = header("x-request-id").filter(|v| !v.is_empty() && v.len() <= 200);
+        let client_id = header("x-request-id").filter(|v| request_id::usable(v.as_bytes()));
         if client_id.is_none() && ctx.request_id.is_none() {
             ctx.request_id = Some(self.request_ids.next());
         }

@@ -7,14 +7,12 @@
 //! `keep-alive`. Everything else (including whatever httparse calls malformed) goes to
 //! Pingora, so request framing is never decided by two different parsers.
 
-use crate::serve::hygiene;
+use crate::serve::{hygiene, request_id};
 
 /// Headers in a request the fast path takes; more goes to Pingora.
 pub const MAX_HEADERS: usize = 64;
 /// The most bytes of head and body the fast path holds for one request.
 pub const MAX_BUFFERED: usize = 64 * 1024;
-/// An incoming X-Request-Id longer than this is replaced.
-const MAX_REQUEST_ID: usize = 200;
 
 /// A range of the connection's buffer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -197,7 +195,7 @@ fn classify(
         } else if !hygiene::forwarded(name.as_bytes()) {
             // Hop-by-hop, set by the proxy, or a name with an underscore: not passed on.
         } else if is("x-request-id") {
-            if !value.is_empty() && value.len() <= MAX_REQUEST_ID && head.request_id.is_none() {
+            if request_id::usable(value) && head.request_id.is_none() {
                 head.request_id = Some(value_span);
                 forward.push(Forwarded::new(buf, name, value_span, false)?);
             }

@@ -26,7 +26,19 @@ pub fn router(state: Arc<State>) -> Router {
 
 async fn readyz(Extract(state): Extract<Arc<State>>) -> Response {
     if state.is_ready() {
-        (StatusCode::OK, "ready\n").into_response()
+        // Still ready while the source fails: the last good routes serve, and taking every
+        // proxy out of its Service would turn a control-plane outage into a data-plane one.
+        match state.source_health.outage() {
+            None => (StatusCode::OK, "ready\n").into_response(),
+            Some(outage) => (
+                StatusCode::OK,
+                format!(
+                    "ready: serving the last good routes; {}\n",
+                    outage.describe()
+                ),
+            )
+                .into_response(),
+        }
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -45,6 +57,10 @@ async fn metrics(Extract(state): Extract<Arc<State>>) -> Response {
         .metrics
         .client_connections
         .set(state.connections.open() as i64);
+    state
+        .metrics
+        .source_healthy
+        .set(i64::from(state.source_health.outage().is_none()));
     (
         [(
             header::CONTENT_TYPE,
@@ -74,6 +90,7 @@ async fn routes(
     let body = serde_json::json!({
         "class": state.options.class,
         "ready": state.is_ready(),
+        "source_outage": state.source_health.outage().map(|o| o.describe()),
         "table": &*state.table(),
         "problems": &*state.problems(),
     });

@@ -130,6 +130,8 @@ pub struct Metrics {
     pub ingresses: Gauge,
     pub problems: Family<ProblemLabels, Gauge>,
     pub source_errors: Counter,
+    /// 1 while the configuration source is followed, 0 while it fails.
+    pub source_healthy: Gauge,
     pub tls_handshakes: Counter,
     pub tls_certificates: Family<CertificateLabels, Counter>,
     pub in_flight: Gauge,
@@ -180,6 +182,7 @@ impl Metrics {
             ingresses: Gauge::default(),
             problems: Family::default(),
             source_errors: Counter::default(),
+            source_healthy: Gauge::default(),
             tls_handshakes: Counter::default(),
             tls_certificates: Family::default(),
             in_flight: Gauge::default(),
@@ -294,6 +297,11 @@ impl Metrics {
                 "config_source_errors",
                 "Times the configuration could not be read (the last good table kept serving)",
                 m.source_errors.clone(),
+            );
+            r.register(
+                "config_source_healthy",
+                "1 while the configuration source is followed; 0 while watching it fails and the last good table serves (see /readyz)",
+                m.source_healthy.clone(),
             );
             r.register(
                 "tls_handshakes",

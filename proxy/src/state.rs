@@ -14,6 +14,7 @@ use crate::objects::{ObjectSet, ServiceSet};
 use crate::routes::RouteTable;
 use crate::serve::access_log::AccessLog;
 use crate::serve::limits::{ConnectionCaps, Connections};
+use crate::source::health::SourceHealth;
 
 pub struct State {
     table: ArcSwap<RouteTable>,
@@ -27,6 +28,8 @@ pub struct State {
     pub access_log: AccessLog,
     /// The client connections held, within their caps.
     pub connections: Connections,
+    /// Whether the cluster source is being followed, or since when it is not.
+    pub source_health: SourceHealth,
     exit_hooks: std::sync::Mutex<Vec<Box<dyn FnOnce() + Send>>>,
 }
 
@@ -47,6 +50,7 @@ impl State {
             metrics,
             access_log,
             connections: Connections::new(caps),
+            source_health: SourceHealth::default(),
             exit_hooks: Default::default(),
         }
     }

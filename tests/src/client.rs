@@ -116,6 +116,48 @@ impl Http1 {
     }
 }
 
+/// One HTTP/2 connection over TLS (ALPN `h2` only), kept for many requests, as a browser
+/// keeps its connection to a site.
+pub struct Http2 {
+    sender: hyper::client::conn::http2::SendRequest<Empty<Bytes>>,
+}
+
+impl Http2 {
+    /// Connects to `addr` with SNI `sni`; fails unless the server picks HTTP/2.
+    pub async fn connect(addr: SocketAddr, sni: &str) -> anyhow::Result<Self> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        let tcp = tokio::net::TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("connecting to {addr}"))?;
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(ServerName::try_from(sni.to_string())?, tcp)
+            .await
+            .context("TLS handshake")?;
+        anyhow::ensure!(
+            tls.get_ref().1.alpn_protocol() == Some(b"h2"),
+            "the server did not pick HTTP/2"
+        );
+        let (sender, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls)).await?;
+        tokio::spawn(connection);
+        Ok(Self { sender })
+    }
+
+    pub async fn get(&mut self, host: &str, path: &str) -> anyhow::Result<Reply> {
+        self.sender.ready().await?;
+        let request = Request::get(format!("https://{host}{path}"))
+            .version(Version::HTTP_2)
+            .body(Empty::new())?;
+        collect(self.sender.send_request(request).await?).await
+    }
+}
+
 /// Writes `request` (raw bytes: one request or several) on a new connection and reads
 /// until the proxy closes it; the last request should ask for `Connection: close`.
 pub async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> anyhow::Result<String> {
@@ -194,6 +236,87 @@ pub async fn https_post_with(
         headers,
     };
     https_send(addr, target, Bytes::from(body), &["http/1.1"], &[]).await
+}
+
+/// One request with extra request headers over TLS (SNI `host`) offering only ALPN `h2`;
+/// fails unless the server speaks HTTP/2.
+pub async fn h2_send(
+    addr: SocketAddr,
+    method: Method,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<Reply> {
+    let target = Target {
+        sni: host,
+        host,
+        method,
+        path,
+        headers,
+    };
+    let (reply, tls) = https_send(addr, target, Bytes::new(), &["h2"], &[]).await?;
+    anyhow::ensure!(
+        tls.alpn.as_deref() == Some("h2"),
+        "the server did not pick HTTP/2"
+    );
+    Ok(reply)
+}
+
+/// Makes one GET on a new HTTP/2 connection over TLS, then leaves the connection idle: how
+/// long after the response the server ended the connection, or an error if it was still
+/// open after `within`.
+pub async fn h2_idle_lifetime(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    within: std::time::Duration,
+) -> anyhow::Result<std::time::Duration> {
+    let tls = tls_connect(addr, host, &["h2"]).await?;
+    anyhow::ensure!(
+        tls.get_ref().1.alpn_protocol() == Some(b"h2"),
+        "the server did not pick HTTP/2"
+    );
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls)).await?;
+    let mut connection = tokio::spawn(connection);
+    let request = Request::get(format!("https://{host}{path}"))
+        .version(Version::HTTP_2)
+        .body(Empty::<Bytes>::new())?;
+    collect(sender.send_request(request).await?).await?;
+    let idle = std::time::Instant::now();
+    let ended = tokio::time::timeout(within, &mut connection).await;
+    // The sender lives until here: dropping it would end the connection from this side.
+    drop(sender);
+    match ended {
+        Ok(_) => Ok(idle.elapsed()),
+        Err(_) => {
+            connection.abort();
+            anyhow::bail!("the connection was still open {within:?} after its last response")
+        }
+    }
+}
+
+/// A TLS connection with SNI `sni` offering `alpn`, any server certificate accepted, for
+/// tests that write their own frames.
+pub async fn tls_connect(
+    addr: SocketAddr,
+    sni: &str,
+    alpn: &[&str],
+) -> anyhow::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connecting to {addr}"))?;
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from(sni.to_string())?, tcp)
+        .await
+        .context("TLS handshake")
 }
 
 /// What an HTTPS request is for.

@@ -12,6 +12,7 @@ pub mod operator;
 pub mod otlp;
 pub mod process;
 pub mod proxy;
+pub mod relay;
 pub mod requests;
 pub mod scripted;
 pub mod seed;

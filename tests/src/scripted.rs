@@ -17,6 +17,13 @@ pub enum Act {
     ReplyAndClose(Vec<u8>),
     /// Closes the connection without answering.
     Close,
+    /// Writes the bytes, then resets the connection (RST, not FIN): an upstream that dies
+    /// mid-response.
+    ReplyAndReset(Vec<u8>),
+    /// Never answers, and keeps the connection open until the upstream is dropped.
+    Hang,
+    /// Writes the bytes one at a time, `pause` apart, then waits for the next request.
+    Trickle(Vec<u8>, std::time::Duration),
 }
 
 /// A request as the script sees it.
@@ -122,6 +129,20 @@ async fn serve(mut stream: tokio::net::TcpStream, script: Arc<Script>, requests:
                 return;
             }
             Act::Close => return,
+            Act::ReplyAndReset(bytes) => {
+                let _ = stream.write_all(&bytes).await;
+                let _ = stream.set_zero_linger();
+                return;
+            }
+            Act::Hang => std::future::pending::<()>().await,
+            Act::Trickle(bytes, pause) => {
+                for byte in bytes {
+                    if stream.write_all(&[byte]).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(pause).await;
+                }
+            }
         }
     }
 }

@@ -23,6 +23,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use serde::de::DeserializeOwned;
 use sluice_common::telemetry::LogLevelControl;
+use tokio::sync::Notify;
 
 use super::live::{self, Live};
 use super::relevance::{Changes, Relevant, Seen};
@@ -32,6 +33,9 @@ use crate::state::State;
 
 /// Changes arriving within this window are compiled together.
 const SETTLE: Duration = Duration::from_millis(25);
+/// While watching fails, how often the API server is asked whether it is back: a watch
+/// that resumes sends nothing until something changes, so its silence proves nothing.
+const PROBE_EVERY: Duration = Duration::from_secs(2);
 
 struct Stores {
     ingresses: Store<Ingress>,
@@ -81,6 +85,8 @@ pub async fn run(
     flags: Live,
 ) -> anyhow::Result<()> {
     let params_client = client.clone();
+    let lost = Arc::new(Notify::new());
+    tokio::spawn(notice_recovery(client.clone(), state.clone(), lost.clone()));
     let mut events: SelectAll<BoxStream<'static, Changes>> = SelectAll::new();
     let stores = Stores {
         ingresses: watch(
@@ -88,24 +94,28 @@ pub async fn run(
             watcher::Config::default(),
             &mut events,
             &state,
+            &lost,
         ),
         classes: watch(
             Api::all(client.clone()),
             watcher::Config::default(),
             &mut events,
             &state,
+            &lost,
         ),
         services: watch(
             Api::all(client.clone()),
             watcher::Config::default(),
             &mut events,
             &state,
+            &lost,
         ),
         endpoint_slices: watch(
             Api::all(client.clone()),
             watcher::Config::default(),
             &mut events,
             &state,
+            &lost,
         ),
         // Only TLS Secrets: other Secrets are none of the proxy's business.
         secrets: watch(
@@ -113,6 +123,7 @@ pub async fn run(
             watcher::Config::default().fields("type=kubernetes.io/tls"),
             &mut events,
             &state,
+            &lost,
         ),
     };
 
@@ -163,6 +174,7 @@ fn watch<K>(
     config: watcher::Config,
     events: &mut SelectAll<BoxStream<'static, Changes>>,
     state: &Arc<State>,
+    lost: &Arc<Notify>,
 ) -> Store<K>
 where
     K: Relevant + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
@@ -181,8 +193,12 @@ where
         .reflect(writer)
         .map({
             let state = state.clone();
+            let lost = lost.clone();
             move |event| match event {
                 Ok(event) => {
+                    if let Some(outage) = state.source_health.working() {
+                        log_recovery(&outage);
+                    }
                     if !failures.is_empty() {
                         for (error, left_out) in failures.end(Instant::now()) {
                             tracing::info!(
@@ -204,6 +220,9 @@ where
                 }
                 Err(error) => {
                     state.metrics.source_errors.inc();
+                    if state.source_health.failed(&error.to_string()) {
+                        lost.notify_one();
+                    }
                     // While the API server is away every retry fails the same way.
                     if let Some(repeats) = failures.check(&error.to_string(), Instant::now()) {
                         tracing::warn!(
@@ -220,4 +239,29 @@ where
         });
     events.push(stream.boxed());
     reader
+}
+
+/// Each time watching starts failing, asks the API server every [`PROBE_EVERY`] whether it
+/// answers again, and ends the outage when it does.
+async fn notice_recovery(client: Client, state: Arc<State>, lost: Arc<Notify>) {
+    loop {
+        lost.notified().await;
+        while state.source_health.outage().is_some() {
+            tokio::time::sleep(PROBE_EVERY).await;
+            let answered = tokio::time::timeout(PROBE_EVERY, client.apiserver_version()).await;
+            if matches!(answered, Ok(Ok(_)))
+                && let Some(outage) = state.source_health.working()
+            {
+                log_recovery(&outage);
+            }
+        }
+    }
+}
+
+fn log_recovery(outage: &super::health::Outage) {
+    tracing::info!(
+        outage.seconds = outage.duration().as_secs(),
+        outage.failures = outage.failures,
+        "the API server answers again; watches resume where they left off"
+    );
 }

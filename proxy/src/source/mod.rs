@@ -2,6 +2,7 @@
 //! sets to [`crate::state::State::publish`].
 
 pub mod files;
+pub mod health;
 pub mod kubernetes;
 pub mod live;
 pub mod manifests;

@@ -351,6 +351,7 @@ impl Metrics {
             ProblemKind::Conflict,
             ProblemKind::InvalidRule,
             ProblemKind::InvalidAnnotation,
+            ProblemKind::UnenforcedAccessControl,
             ProblemKind::TlsSecret,
         ] {
             let n = problems.iter().filter(|p| p.kind == kind).count();
@@ -484,6 +485,7 @@ impl ProblemKind {
             ProblemKind::Conflict => "conflict",
             ProblemKind::InvalidRule => "invalid_rule",
             ProblemKind::InvalidAnnotation => "invalid_annotation",
+            ProblemKind::UnenforcedAccessControl => "unenforced_access_control",
             ProblemKind::TlsSecret => "tls_secret",
         }
     }

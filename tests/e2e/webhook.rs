@@ -121,14 +121,31 @@ async fn kubectl_shows_malformed_values_and_warnings() -> anyhow::Result<()> {
         "{out}"
     );
 
+    // Access control Sluice cannot enforce, and snippets: refused, each named.
+    let mut guarded = api_ingress("guarded", "sluice");
+    guarded["metadata"]["annotations"] = json!({
+        "nginx.ingress.kubernetes.io/auth-url": "http://auth.default.svc/check",
+        "nginx.ingress.kubernetes.io/configuration-snippet": "deny all;",
+    });
+    let (ok, out) = kubectl_apply(&s.cluster, &guarded)?;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("annotation nginx.ingress.kubernetes.io/auth-url: this access control is not enforced by Sluice yet; the Ingress is refused rather than served without it"),
+        "{out}"
+    );
+    assert!(
+        out.contains("annotation nginx.ingress.kubernetes.io/configuration-snippet: nginx configuration snippets never run in Sluice"),
+        "{out}"
+    );
+
     let mut warned = api_ingress("warned", "sluice");
     warned["metadata"]["annotations"] =
-        json!({ "nginx.ingress.kubernetes.io/configuration-snippet": "more_set_headers x" });
+        json!({ "nginx.ingress.kubernetes.io/rewrite-target": "/" });
     warned["spec"]["tls"] = json!([{ "hosts": ["typo.example.com"], "secretName": "app-tls" }]);
     let (ok, out) = kubectl_apply(&s.cluster, &warned)?;
     assert!(ok, "{out}");
     assert!(
-        out.contains("Warning: annotation nginx.ingress.kubernetes.io/configuration-snippet belongs to another ingress controller; Sluice ignores it"),
+        out.contains("Warning: annotation nginx.ingress.kubernetes.io/rewrite-target is not implemented by Sluice and is ignored"),
         "{out}"
     );
     assert!(

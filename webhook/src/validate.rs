@@ -65,6 +65,8 @@ pub fn review_ingress(index: &Index, ingress: &Ingress) -> Decision {
     let mut conflicts = Vec::new();
     let parsed = annotations::parse(ingress.metadata.annotations.as_ref());
     invalid.extend(parsed.errors.iter().map(ToString::to_string));
+    // Access rules Sluice cannot enforce: refused, so the Ingress is never served open.
+    invalid.extend(parsed.unenforced.iter().map(ToString::to_string));
     let mut warnings = parsed.warnings;
 
     let (claims, errors) = claims(ingress);
@@ -489,8 +491,8 @@ mod tests {
         let mut i = ingress("shop", "a", Some("sluice"), "app.example.com", "/");
         i.metadata.annotations = Some(
             [(
-                "nginx.ingress.kubernetes.io/configuration-snippet".to_string(),
-                "more_set_headers x".to_string(),
+                "nginx.ingress.kubernetes.io/rewrite-target".to_string(),
+                "/".to_string(),
             )]
             .into(),
         );
@@ -502,10 +504,7 @@ mod tests {
         assert!(d.allowed);
         // *.example.com covers app.example.com, which this Ingress serves: no warning for it.
         assert_eq!(d.warnings.len(), 3, "{:?}", d.warnings);
-        assert!(
-            d.warnings[0].contains("configuration-snippet")
-                && d.warnings[0].contains("Sluice ignores it")
-        );
+        assert!(d.warnings[0].contains("rewrite-target") && d.warnings[0].contains("is ignored"));
         assert_eq!(
             d.warnings[1],
             "spec.tls[0].hosts[2]: no rule of class sluice serves typo.example.com; check the host names"
@@ -514,5 +513,35 @@ mod tests {
             d.warnings[2],
             "spec.tls[1] names no Secret; its hosts get the default certificate"
         );
+    }
+
+    #[test]
+    fn refuses_access_rules_and_snippets_it_cannot_enforce_saying_why() {
+        let index = index_with(&[]);
+        let mut i = ingress("shop", "a", Some("sluice"), "app.example.com", "/");
+        i.metadata.annotations = Some(
+            [
+                ("nginx.ingress.kubernetes.io/auth-url", "http://auth/check"),
+                ("nginx.ingress.kubernetes.io/server-snippet", "deny all;"),
+                (
+                    "nginx.ingress.kubernetes.io/whitelist-source-range",
+                    "10.0.0.0/8",
+                ),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into(),
+        );
+        let d = review_ingress(&index, &i);
+        assert!(!d.allowed);
+        let message = d.message.unwrap_or_default();
+        assert!(
+            message.contains("auth-url") && message.contains("not enforced by Sluice yet"),
+            "{message}"
+        );
+        assert!(
+            message.contains("server-snippet") && message.contains("never run"),
+            "{message}"
+        );
+        assert!(!message.contains("whitelist-source-range"), "{message}");
     }
 }

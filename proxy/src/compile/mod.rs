@@ -17,7 +17,7 @@ use sluice_crds::ingress::host::wildcard_covers;
 use sluice_crds::ingress::{HostMatch, IngressRef, OurClasses, RuleKey, claims};
 
 use crate::objects::{ObjectSet, key_of};
-use crate::routes::{Route, RouteTable};
+use crate::routes::{Access, Route, RouteTable};
 use backends::BackendResolver;
 use tls::{TlsTable, certified_key};
 
@@ -49,6 +49,8 @@ pub enum ProblemKind {
     Conflict,
     InvalidRule,
     InvalidAnnotation,
+    /// Access rules Sluice cannot enforce: the Ingress's rules answer 503.
+    UnenforcedAccessControl,
     TlsSecret,
 }
 
@@ -87,7 +89,27 @@ pub fn compile(objects: &ObjectSet, options: &CompileOptions) -> Compiled {
                 message: error.to_string(),
             });
         }
+        let refused: Option<Arc<str>> = (!parsed.unenforced.is_empty()).then(|| {
+            let reasons: Vec<String> = parsed.unenforced.iter().map(ToString::to_string).collect();
+            format!(
+                "Ingress {ingress_key} is not served: {}",
+                reasons.join("; ")
+            )
+            .into()
+        });
+        for error in parsed.unenforced {
+            problems.push(Problem {
+                object: ingress_key.clone(),
+                kind: ProblemKind::UnenforcedAccessControl,
+                message: format!("{error}; its rules answer 503"),
+            });
+        }
         let settings = parsed.settings;
+        let access = Access {
+            refused,
+            allow_from: settings.allow_from.clone(),
+            deny_from: settings.deny_from.clone(),
+        };
         let (claims, errors) = claims(ingress);
         for error in errors {
             problems.push(Problem {
@@ -120,6 +142,7 @@ pub fn compile(objects: &ObjectSet, options: &CompileOptions) -> Compiled {
                     && has_tls(&tls_hosts, &claim.key.host),
                 connect_timeout: settings.connect_timeout,
                 read_timeout: settings.read_timeout,
+                access: access.clone(),
                 series: Default::default(),
             });
             table
@@ -143,6 +166,7 @@ pub fn compile(objects: &ObjectSet, options: &CompileOptions) -> Compiled {
                 redirect_to_https: false,
                 connect_timeout: settings.connect_timeout,
                 read_timeout: settings.read_timeout,
+                access: access.clone(),
                 series: Default::default(),
             })
         };

@@ -1,6 +1,8 @@
 //! The route table the data plane reads: built by `compile`, swapped in atomically.
 
+pub mod access;
 pub mod table;
 pub mod trie;
 
+pub use access::Access;
 pub use table::{Backend, BackendIndex, Endpoints, HostRoutes, Route, RouteTable, ServicePortRef};

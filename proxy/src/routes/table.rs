@@ -18,6 +18,8 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use k8s_openapi::api::networking::v1::ServiceBackendPort;
 use serde::Serialize;
+
+use super::Access;
 use sluice_crds::ingress::host::wildcard_suffix;
 use sluice_crds::ingress::{HostMatch, PathMatch};
 
@@ -150,6 +152,9 @@ pub struct Route {
     pub connect_timeout: Option<Duration>,
     #[serde(skip_serializing_if = "Option::is_none", with = "opt_millis")]
     pub read_timeout: Option<Duration>,
+    /// Who may reach it.
+    #[serde(skip_serializing_if = "Access::is_open")]
+    pub access: Access,
     /// Its metric series, found on first use.
     #[serde(skip)]
     pub series: RouteSeries,

@@ -2,6 +2,7 @@
 //! paths (the HTTP/1.1 fast path and Pingora's): refusals before routing, answers for the
 //! matched route (or the lack of one), and the answers to failed upstream attempts.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::routes::Route;
@@ -49,9 +50,12 @@ pub struct Routed<'a> {
     pub tls: bool,
     /// The port in `https://` redirects.
     pub https_port: u16,
+    /// The client's address, for the route's allow and deny lists; unknown fails closed.
+    pub client: Option<IpAddr>,
 }
 
-/// The route to proxy the request to; or 404 without a route, 308 to HTTPS, 503 without
+/// The route to proxy the request to; or 404 without a route, 503 for a route whose access
+/// rules cannot be enforced, 308 to HTTPS, 403 for a client its lists keep out, 503 without
 /// endpoints.
 pub fn for_route<'a>(r: &Routed<'a>) -> Result<&'a Arc<Route>, Answer> {
     let Some(route) = r.route else {
@@ -63,11 +67,26 @@ pub fn for_route<'a>(r: &Routed<'a>) -> Result<&'a Arc<Route>, Answer> {
             ),
         ));
     };
+    let access = &route.access;
+    if !access.is_open()
+        && let Some(why) = &access.refused
+    {
+        return Err(Answer::new(
+            503,
+            format!("503 Service Unavailable: {why}\n"),
+        ));
+    }
     if route.redirect_to_https && !r.tls {
         return Err(Answer {
             location: Some(https_location(r.host, r.https_port, r.path_and_query)),
             ..Answer::new(308, "308 Permanent Redirect to HTTPS\n")
         });
+    }
+    if !access.is_open() && !r.client.is_some_and(|c| access.admits(c)) {
+        return Err(Answer::new(
+            403,
+            "403 Forbidden: the client's address may not reach this rule\n",
+        ));
     }
     let endpoints = route.backend.endpoints();
     if endpoints.addrs.is_empty() {

@@ -226,6 +226,10 @@ impl ProxyHttp for Router {
                 path_and_query: req.uri.path_and_query().map_or("/", |p| p.as_str()),
                 tls: ctx.tls,
                 https_port: self.options.https_redirect_port,
+                client: session
+                    .client_addr()
+                    .and_then(|a| a.as_inet())
+                    .map(|a| a.ip()),
             })
             .err()
         };

@@ -213,6 +213,7 @@ impl<'a> Connection<'a> {
                     path_and_query: head.path_and_query(buf),
                     tls: self.tls,
                     https_port: app.options.https_redirect_port,
+                    client: self.client.map(|a| a.ip()),
                 })
                 .cloned();
                 (route, trace, decided)

@@ -1,0 +1,394 @@
+//! Sluice's own Ingress annotations (`sluice.dev/...`), the ingress-nginx annotations it
+//! reads ([`nginx`]), and the annotations of other controllers that it sees but ignores.
+//!
+//! | annotation | value | effect |
+//! | --- | --- | --- |
+//! | `sluice.dev/ssl-redirect` | `true` / `false` | for this Ingress's rules: redirect HTTP to HTTPS (308) when the host has TLS (listed under `spec.tls` of any Ingress of the class); overrides the class setting either way |
+//! | `sluice.dev/connect-timeout` | duration (`500ms`, `5s`, `1m`; a bare number is seconds) | upstream connect timeout |
+//! | `sluice.dev/read-timeout` | duration | how long to wait for the upstream to send each chunk of the response |
+//! | `sluice.dev/allowlist-source-range` | CIDRs or addresses, comma-separated | only clients from these ranges reach the rules; others get 403 |
+//! | `sluice.dev/denylist-source-range` | CIDRs or addresses, comma-separated | clients from these ranges get 403 |
+//!
+//! Durations lie between 1ms and 1h. Values are parsed, never interpolated into anything.
+
+pub mod nginx;
+pub mod source_ranges;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::names::{ANNOTATION_PREFIX, LEGACY_CLASS_ANNOTATION};
+use nginx::Support;
+pub use source_ranges::SourceRanges;
+
+pub const SSL_REDIRECT: &str = "sluice.dev/ssl-redirect";
+pub const CONNECT_TIMEOUT: &str = "sluice.dev/connect-timeout";
+pub const READ_TIMEOUT: &str = "sluice.dev/read-timeout";
+pub const ALLOWLIST_SOURCE_RANGE: &str = "sluice.dev/allowlist-source-range";
+pub const DENYLIST_SOURCE_RANGE: &str = "sluice.dev/denylist-source-range";
+
+/// Every annotation of Sluice's own.
+pub const KNOWN: [&str; 5] = [
+    SSL_REDIRECT,
+    CONNECT_TIMEOUT,
+    READ_TIMEOUT,
+    ALLOWLIST_SOURCE_RANGE,
+    DENYLIST_SOURCE_RANGE,
+];
+
+/// The annotations of an Ingress that can change how Sluice routes it: its own, ingress-nginx's
+/// (read or refused, see [`nginx`]) and the legacy class annotation. A change to any other
+/// annotation changes nothing, so the proxy does not recompile for it.
+pub fn routing(
+    annotations: Option<&BTreeMap<String, String>>,
+) -> impl Iterator<Item = (&str, &str)> {
+    annotations
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| {
+            k.starts_with(ANNOTATION_PREFIX)
+                || k.starts_with(nginx::PREFIX)
+                || k.as_str() == LEGACY_CLASS_ANNOTATION
+        })
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+}
+
+/// Annotation prefixes of other Ingress controllers. Sluice ignores them and says so.
+const FOREIGN_PREFIXES: [&str; 6] = [
+    "nginx.org/",
+    "traefik.ingress.kubernetes.io/",
+    "haproxy.org/",
+    "haproxy.router.openshift.io/",
+    "alb.ingress.kubernetes.io/",
+    "konghq.com/",
+];
+
+const MIN_DURATION: Duration = Duration::from_millis(1);
+const MAX_DURATION: Duration = Duration::from_secs(3600);
+
+/// The Sluice settings an Ingress asks for. `None`: not set, use the default.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IngressSettings {
+    pub ssl_redirect: Option<bool>,
+    pub connect_timeout: Option<Duration>,
+    pub read_timeout: Option<Duration>,
+    /// Only clients in these ranges may reach the Ingress's rules.
+    pub allow_from: Option<Arc<SourceRanges>>,
+    /// Clients in these ranges may not.
+    pub deny_from: Option<Arc<SourceRanges>>,
+}
+
+/// An annotation with a value Sluice cannot use, or one it cannot honour.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("annotation {key}: {reason} (got {value:?})")]
+pub struct AnnotationError {
+    pub key: String,
+    pub value: String,
+    pub reason: String,
+}
+
+/// What reading an Ingress's annotations found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Parsed {
+    /// The valid settings; an invalid value leaves its setting unset.
+    pub settings: IngressSettings,
+    pub errors: Vec<AnnotationError>,
+    /// Access rules Sluice cannot enforce: unsupported access-control annotations, snippets,
+    /// invalid source ranges. The Ingress must not be served without them: the webhook
+    /// refuses it and the proxy answers 503 on its rules.
+    pub unenforced: Vec<AnnotationError>,
+    /// Unknown `sluice.dev/` keys and other controllers' annotations.
+    pub warnings: Vec<String>,
+}
+
+/// Reads an Ingress's annotations. An ingress-nginx annotation read as one of Sluice's
+/// ([`Support::Same`]) counts unless Sluice's own is set too.
+pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
+    let mut parsed = Parsed::default();
+    let Some(annotations) = annotations else {
+        return parsed;
+    };
+    for (key, value) in annotations {
+        if KNOWN.contains(&key.as_str()) {
+            apply(&mut parsed, key, key, value);
+            continue;
+        }
+        let error = |reason: String| AnnotationError {
+            key: key.clone(),
+            value: value.clone(),
+            reason,
+        };
+        match nginx::support(key) {
+            Some(Support::Same(ours)) if !annotations.contains_key(ours) => {
+                apply(&mut parsed, ours, key, value)
+            }
+            Some(Support::Same(ours)) => parsed
+                .warnings
+                .push(format!("annotation {key} is overridden by {ours}")),
+            Some(Support::AccessControl) => parsed.unenforced.push(error(
+                "this access control is not enforced by Sluice yet; the Ingress is refused rather than served without it".into(),
+            )),
+            Some(Support::Snippet(instead)) => parsed.unenforced.push(error(format!(
+                "nginx configuration snippets never run in Sluice, and may hold access rules, so the Ingress is refused; {instead}"
+            ))),
+            Some(Support::Ignored(advice)) => {
+                let advice = match advice {
+                    "" => String::new(),
+                    a => format!("; {a}"),
+                };
+                parsed.warnings.push(format!(
+                    "annotation {key} is not implemented by Sluice and is ignored{advice}"
+                ));
+            }
+            None if key.starts_with(ANNOTATION_PREFIX) => parsed.warnings.push(format!(
+                "annotation {key} is not a Sluice annotation and is ignored; known: {}",
+                KNOWN.join(", ")
+            )),
+            None if FOREIGN_PREFIXES.iter().any(|p| key.starts_with(p)) => {
+                parsed.warnings.push(format!(
+                    "annotation {key} belongs to another ingress controller; Sluice ignores it"
+                ))
+            }
+            None => {}
+        }
+    }
+    parsed
+}
+
+/// Applies the value of `key`, read as Sluice's annotation `ours`.
+fn apply(parsed: &mut Parsed, ours: &str, key: &str, value: &str) {
+    let error = |reason: &str| AnnotationError {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason: reason.to_string(),
+    };
+    let settings = &mut parsed.settings;
+    match ours {
+        SSL_REDIRECT => match value.trim() {
+            "true" => settings.ssl_redirect = Some(true),
+            "false" => settings.ssl_redirect = Some(false),
+            _ => parsed.errors.push(error("must be \"true\" or \"false\"")),
+        },
+        CONNECT_TIMEOUT | READ_TIMEOUT => match parse_duration(value) {
+            Ok(d) if ours == CONNECT_TIMEOUT => settings.connect_timeout = Some(d),
+            Ok(d) => settings.read_timeout = Some(d),
+            Err(reason) => parsed.errors.push(error(reason)),
+        },
+        ALLOWLIST_SOURCE_RANGE | DENYLIST_SOURCE_RANGE => match SourceRanges::parse(value) {
+            Ok(r) if ours == ALLOWLIST_SOURCE_RANGE => settings.allow_from = Some(Arc::new(r)),
+            Ok(r) => settings.deny_from = Some(Arc::new(r)),
+            // An access rule that cannot be read must not leave the door open.
+            Err(reason) => parsed.unenforced.push(error(&reason)),
+        },
+        _ => {}
+    }
+}
+
+/// A duration flag of Sluice's binaries: [`parse_duration`], or `0`/`0s` for none (a
+/// shutdown delay, say, where nothing is to be waited for).
+pub fn parse_flag_duration(value: &str) -> Result<Duration, String> {
+    match value.trim() {
+        "0" | "0s" => Ok(Duration::ZERO),
+        other => parse_duration(other).map_err(str::to_string),
+    }
+}
+
+/// `250ms`, `5s`, `2m`, `1h`, or a bare number of seconds (as ingress-nginx takes them).
+pub fn parse_duration(value: &str) -> Result<Duration, &'static str> {
+    let value = value.trim();
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| "must be a whole number with a unit: ms, s, m or h")?;
+    let duration = match unit {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        _ => return Err("must be a whole number with a unit: ms, s, m or h"),
+    };
+    if !(MIN_DURATION..=MAX_DURATION).contains(&duration) {
+        return Err("must lie between 1ms and 1h");
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn reads_valid_settings() {
+        let p = parse(Some(&map(&[
+            (SSL_REDIRECT, "false"),
+            (CONNECT_TIMEOUT, "250ms"),
+            (READ_TIMEOUT, "60"),
+        ])));
+        assert_eq!(
+            p.settings,
+            IngressSettings {
+                ssl_redirect: Some(false),
+                connect_timeout: Some(Duration::from_millis(250)),
+                read_timeout: Some(Duration::from_secs(60)),
+                ..IngressSettings::default()
+            }
+        );
+        assert!(p.errors.is_empty() && p.warnings.is_empty());
+    }
+
+    #[test]
+    fn invalid_values_are_errors_that_say_why() {
+        let p = parse(Some(&map(&[
+            (SSL_REDIRECT, "yes"),
+            (CONNECT_TIMEOUT, "0s"),
+            (READ_TIMEOUT, "5 parsecs"),
+        ])));
+        assert_eq!(p.settings, IngressSettings::default());
+        let messages: Vec<String> = p.errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            messages,
+            [
+                "annotation sluice.dev/connect-timeout: must lie between 1ms and 1h (got \"0s\")",
+                "annotation sluice.dev/read-timeout: must be a whole number with a unit: ms, s, m or h (got \"5 parsecs\")",
+                "annotation sluice.dev/ssl-redirect: must be \"true\" or \"false\" (got \"yes\")",
+            ]
+        );
+    }
+
+    #[test]
+    fn reads_ingress_nginx_annotations_with_the_same_meaning_unless_ours_is_set() {
+        let p = parse(Some(&map(&[
+            ("nginx.ingress.kubernetes.io/ssl-redirect", "false"),
+            ("nginx.ingress.kubernetes.io/proxy-read-timeout", "120"),
+            ("nginx.ingress.kubernetes.io/proxy-connect-timeout", "3"),
+            (CONNECT_TIMEOUT, "1s"),
+            (
+                "nginx.ingress.kubernetes.io/whitelist-source-range",
+                "10.0.0.0/8",
+            ),
+        ])));
+        assert_eq!(p.settings.ssl_redirect, Some(false));
+        assert_eq!(p.settings.read_timeout, Some(Duration::from_secs(120)));
+        assert_eq!(
+            p.settings.connect_timeout,
+            Some(Duration::from_secs(1)),
+            "ours wins"
+        );
+        let allow = p.settings.allow_from.expect("the allowlist");
+        assert!(allow.contains("10.1.1.1".parse().unwrap()));
+        assert!(p.errors.is_empty() && p.unenforced.is_empty());
+        assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+        assert!(p.warnings[0].contains("overridden by sluice.dev/connect-timeout"));
+    }
+
+    #[test]
+    fn access_rules_it_cannot_enforce_are_unenforced_not_ignored() {
+        let p = parse(Some(&map(&[
+            (
+                "nginx.ingress.kubernetes.io/auth-url",
+                "http://auth.example/check",
+            ),
+            (
+                "nginx.ingress.kubernetes.io/configuration-snippet",
+                "deny all;",
+            ),
+            (
+                "nginx.ingress.kubernetes.io/denylist-source-range",
+                "10.0.0.0/33",
+            ),
+            (ALLOWLIST_SOURCE_RANGE, ""),
+        ])));
+        let keys: Vec<&str> = p.unenforced.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "nginx.ingress.kubernetes.io/auth-url",
+                "nginx.ingress.kubernetes.io/configuration-snippet",
+                "nginx.ingress.kubernetes.io/denylist-source-range",
+                ALLOWLIST_SOURCE_RANGE,
+            ]
+        );
+        assert!(p.settings.allow_from.is_none() && p.settings.deny_from.is_none());
+        assert!(p.unenforced[1].reason.contains("never run"));
+    }
+
+    #[test]
+    fn warns_about_unknown_and_foreign_annotations() {
+        let p = parse(Some(&map(&[
+            ("sluice.dev/rewrite-target", "/"),
+            ("nginx.ingress.kubernetes.io/rewrite-target", "/"),
+            ("nginx.ingress.kubernetes.io/force-ssl-redirect", "true"),
+            ("traefik.ingress.kubernetes.io/router.priority", "1"),
+            ("example.com/owner", "team-a"),
+        ])));
+        assert!(p.errors.is_empty() && p.unenforced.is_empty());
+        assert_eq!(p.warnings.len(), 4, "{:?}", p.warnings);
+        assert!(
+            p.warnings
+                .iter()
+                .any(|w| w.contains("rewrite-target is not implemented"))
+        );
+        assert!(
+            p.warnings
+                .iter()
+                .any(|w| w.contains("force-ssl-redirect") && w.contains("sluice.dev/ssl-redirect"))
+        );
+        assert!(
+            p.warnings
+                .iter()
+                .any(|w| w.contains("another ingress controller"))
+        );
+        assert!(
+            p.warnings
+                .iter()
+                .any(|w| w.starts_with("annotation sluice.dev/rewrite-target"))
+        );
+    }
+
+    #[test]
+    fn routing_annotations_are_ours_ingress_nginx_s_and_the_class() {
+        let all = map(&[
+            (SSL_REDIRECT, "false"),
+            (READ_TIMEOUT, "5s"),
+            (LEGACY_CLASS_ANNOTATION, "sluice"),
+            ("kubectl.kubernetes.io/last-applied-configuration", "{}"),
+            ("nginx.ingress.kubernetes.io/ssl-redirect", "false"),
+            ("example.com/owner", "team-a"),
+        ]);
+        let keys: Vec<&str> = routing(Some(&all)).map(|(k, _)| k).collect();
+        assert_eq!(
+            keys,
+            [
+                LEGACY_CLASS_ANNOTATION,
+                "nginx.ingress.kubernetes.io/ssl-redirect",
+                READ_TIMEOUT,
+                SSL_REDIRECT
+            ]
+        );
+        for key in KNOWN {
+            assert_eq!(routing(Some(&map(&[(key, "1s")]))).count(), 1, "{key}");
+        }
+        assert_eq!(routing(None).count(), 0);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("2h").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("99999999999999999999s").is_err());
+    }
+}

@@ -1,0 +1,153 @@
+//! ingress-nginx's annotations (`nginx.ingress.kubernetes.io/...`) and what Sluice does with
+//! each: one table, read by the admission webhook, the proxy's compiler and the docs.
+//!
+//! The rule that matters most: an annotation that restricts who may reach a route is never
+//! dropped silently. Switching an Ingress with `auth-url` to Sluice must not publish it
+//! without its login, so what Sluice cannot enforce is refused at admission and, if the
+//! webhook was bypassed, its routes answer 503 instead of the backend.
+
+pub const PREFIX: &str = "nginx.ingress.kubernetes.io/";
+
+/// What Sluice does with an ingress-nginx annotation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Support {
+    /// Read with the same meaning as the Sluice annotation named; Sluice's own wins when
+    /// both are set.
+    Same(&'static str),
+    /// Restricts access, and Sluice does not enforce it yet: refused, never served open.
+    AccessControl,
+    /// nginx configuration text. Never run; refused, since it may carry access rules. The
+    /// text says what to use instead.
+    Snippet(&'static str),
+    /// Not implemented; ignored with a warning. The text, when not empty, is advice.
+    Ignored(&'static str),
+}
+
+use super::{
+    ALLOWLIST_SOURCE_RANGE, CONNECT_TIMEOUT, DENYLIST_SOURCE_RANGE, READ_TIMEOUT, SSL_REDIRECT,
+};
+
+/// The annotations with a support other than plain [`Support::Ignored`], by their name
+/// after [`PREFIX`].
+const TABLE: &[(&str, Support)] = &[
+    ("ssl-redirect", Support::Same(SSL_REDIRECT)),
+    ("proxy-connect-timeout", Support::Same(CONNECT_TIMEOUT)),
+    ("proxy-read-timeout", Support::Same(READ_TIMEOUT)),
+    (
+        "whitelist-source-range",
+        Support::Same(ALLOWLIST_SOURCE_RANGE),
+    ),
+    (
+        "allowlist-source-range",
+        Support::Same(ALLOWLIST_SOURCE_RANGE),
+    ),
+    (
+        "denylist-source-range",
+        Support::Same(DENYLIST_SOURCE_RANGE),
+    ),
+    (
+        "force-ssl-redirect",
+        Support::Ignored(
+            "Sluice redirects to HTTPS only hosts that have TLS; sluice.dev/ssl-redirect turns that on or off",
+        ),
+    ),
+    // Authentication and client certificates.
+    ("auth-type", Support::AccessControl),
+    ("auth-secret", Support::AccessControl),
+    ("auth-secret-type", Support::AccessControl),
+    ("auth-realm", Support::AccessControl),
+    ("auth-url", Support::AccessControl),
+    ("auth-method", Support::AccessControl),
+    ("auth-signin", Support::AccessControl),
+    ("auth-signin-redirect-param", Support::AccessControl),
+    ("auth-response-headers", Support::AccessControl),
+    ("auth-request-redirect", Support::AccessControl),
+    ("auth-proxy-set-headers", Support::AccessControl),
+    ("auth-cache-key", Support::AccessControl),
+    ("auth-cache-duration", Support::AccessControl),
+    ("auth-always-set-cookie", Support::AccessControl),
+    ("auth-keepalive", Support::AccessControl),
+    ("auth-keepalive-requests", Support::AccessControl),
+    ("auth-keepalive-share-vars", Support::AccessControl),
+    ("auth-keepalive-timeout", Support::AccessControl),
+    ("auth-tls-secret", Support::AccessControl),
+    ("auth-tls-verify-client", Support::AccessControl),
+    ("auth-tls-verify-depth", Support::AccessControl),
+    ("auth-tls-error-page", Support::AccessControl),
+    (
+        "auth-tls-pass-certificate-to-upstream",
+        Support::AccessControl,
+    ),
+    ("auth-tls-match-cn", Support::AccessControl),
+    ("satisfy", Support::AccessControl),
+    // Configuration text.
+    (
+        "configuration-snippet",
+        Support::Snippet("set headers with the Ingress's own annotations, not nginx directives"),
+    ),
+    (
+        "server-snippet",
+        Support::Snippet("set headers with the Ingress's own annotations, not nginx directives"),
+    ),
+    (
+        "auth-snippet",
+        Support::Snippet("Sluice has no nginx auth module to configure"),
+    ),
+    (
+        "stream-snippet",
+        Support::Snippet("Sluice proxies HTTP only"),
+    ),
+    (
+        "modsecurity-snippet",
+        Support::Snippet("Sluice has no web application firewall"),
+    ),
+];
+
+/// What Sluice does with `key`, an annotation starting with [`PREFIX`]; `None` for any
+/// other key.
+pub fn support(key: &str) -> Option<Support> {
+    let name = key.strip_prefix(PREFIX)?;
+    Some(
+        TABLE
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(Support::Ignored(""), |(_, s)| *s),
+    )
+}
+
+/// Every entry of the table, for docs and reports.
+pub fn table() -> impl Iterator<Item = (String, Support)> {
+    TABLE.iter().map(|(n, s)| (format!("{PREFIX}{n}"), *s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn looks_up_by_the_full_key() {
+        assert_eq!(
+            support("nginx.ingress.kubernetes.io/ssl-redirect"),
+            Some(Support::Same(SSL_REDIRECT))
+        );
+        assert_eq!(
+            support("nginx.ingress.kubernetes.io/auth-url"),
+            Some(Support::AccessControl)
+        );
+        assert_eq!(
+            support("nginx.ingress.kubernetes.io/rewrite-target"),
+            Some(Support::Ignored(""))
+        );
+        assert_eq!(support("sluice.dev/ssl-redirect"), None);
+        assert_eq!(support("ssl-redirect"), None);
+    }
+
+    #[test]
+    fn every_name_appears_once() {
+        let mut names: Vec<&str> = TABLE.iter().map(|(n, _)| *n).collect();
+        names.sort_unstable();
+        let len = names.len();
+        names.dedup();
+        assert_eq!(names.len(), len);
+    }
+}

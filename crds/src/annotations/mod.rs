@@ -8,10 +8,14 @@
 //! | `sluice.dev/read-timeout` | duration | how long to wait for the upstream to send each chunk of the response |
 //! | `sluice.dev/allowlist-source-range` | CIDRs or addresses, comma-separated | only clients from these ranges reach the rules; others get 403 |
 //! | `sluice.dev/denylist-source-range` | CIDRs or addresses, comma-separated | clients from these ranges get 403 |
+//! | `sluice.dev/permanent-redirect` | URL or path, with [`redirect`] variables | answer 301 (or `-code`) with this Location instead of proxying |
+//! | `sluice.dev/temporal-redirect` | as above | answer 302 (or `-code`); wins over the permanent one |
+//! | `sluice.dev/app-root` | path | a request for `/` is redirected (302) there |
 //!
 //! Durations lie between 1ms and 1h. Values are parsed, never interpolated into anything.
 
 pub mod nginx;
+pub mod redirect;
 pub mod source_ranges;
 
 use std::collections::BTreeMap;
@@ -20,6 +24,7 @@ use std::time::Duration;
 
 use crate::names::{ANNOTATION_PREFIX, LEGACY_CLASS_ANNOTATION};
 use nginx::Support;
+pub use redirect::{Redirect, RequestParts};
 pub use source_ranges::SourceRanges;
 
 pub const SSL_REDIRECT: &str = "sluice.dev/ssl-redirect";
@@ -27,14 +32,24 @@ pub const CONNECT_TIMEOUT: &str = "sluice.dev/connect-timeout";
 pub const READ_TIMEOUT: &str = "sluice.dev/read-timeout";
 pub const ALLOWLIST_SOURCE_RANGE: &str = "sluice.dev/allowlist-source-range";
 pub const DENYLIST_SOURCE_RANGE: &str = "sluice.dev/denylist-source-range";
+pub const PERMANENT_REDIRECT: &str = "sluice.dev/permanent-redirect";
+pub const PERMANENT_REDIRECT_CODE: &str = "sluice.dev/permanent-redirect-code";
+pub const TEMPORAL_REDIRECT: &str = "sluice.dev/temporal-redirect";
+pub const TEMPORAL_REDIRECT_CODE: &str = "sluice.dev/temporal-redirect-code";
+pub const APP_ROOT: &str = "sluice.dev/app-root";
 
 /// Every annotation of Sluice's own.
-pub const KNOWN: [&str; 5] = [
+pub const KNOWN: [&str; 10] = [
     SSL_REDIRECT,
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
     ALLOWLIST_SOURCE_RANGE,
     DENYLIST_SOURCE_RANGE,
+    PERMANENT_REDIRECT,
+    PERMANENT_REDIRECT_CODE,
+    TEMPORAL_REDIRECT,
+    TEMPORAL_REDIRECT_CODE,
+    APP_ROOT,
 ];
 
 /// The annotations of an Ingress that can change how Sluice routes it: its own, ingress-nginx's
@@ -77,6 +92,31 @@ pub struct IngressSettings {
     pub allow_from: Option<Arc<SourceRanges>>,
     /// Clients in these ranges may not.
     pub deny_from: Option<Arc<SourceRanges>>,
+    /// Answer with this redirect instead of proxying.
+    pub redirect: Option<Arc<Redirect>>,
+    /// Where a request for `/` is redirected (302).
+    pub app_root: Option<Arc<str>>,
+}
+
+/// The redirect annotations as read, before one redirect is made of them.
+#[derive(Default)]
+struct Redirects {
+    permanent: Option<redirect::Template>,
+    permanent_code: Option<u16>,
+    temporal: Option<redirect::Template>,
+    temporal_code: Option<u16>,
+}
+
+impl Redirects {
+    /// The temporal redirect wins over the permanent one, as in ingress-nginx.
+    fn finish(self) -> Option<Arc<Redirect>> {
+        let (to, code) = match (self.temporal, self.permanent) {
+            (Some(to), _) => (to, self.temporal_code.unwrap_or(302)),
+            (None, Some(to)) => (to, self.permanent_code.unwrap_or(301)),
+            (None, None) => return None,
+        };
+        Some(Arc::new(Redirect { code, to }))
+    }
 }
 
 /// An annotation with a value Sluice cannot use, or one it cannot honour.
@@ -109,9 +149,10 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
     let Some(annotations) = annotations else {
         return parsed;
     };
+    let mut redirects = Redirects::default();
     for (key, value) in annotations {
         if KNOWN.contains(&key.as_str()) {
-            apply(&mut parsed, key, key, value);
+            apply(&mut parsed, &mut redirects, key, key, value);
             continue;
         }
         let error = |reason: String| AnnotationError {
@@ -121,7 +162,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
         };
         match nginx::support(key) {
             Some(Support::Same(ours)) if !annotations.contains_key(ours) => {
-                apply(&mut parsed, ours, key, value)
+                apply(&mut parsed, &mut redirects, ours, key, value)
             }
             Some(Support::Same(ours)) => parsed
                 .warnings
@@ -153,11 +194,12 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
             None => {}
         }
     }
+    parsed.settings.redirect = redirects.finish();
     parsed
 }
 
 /// Applies the value of `key`, read as Sluice's annotation `ours`.
-fn apply(parsed: &mut Parsed, ours: &str, key: &str, value: &str) {
+fn apply(parsed: &mut Parsed, redirects: &mut Redirects, ours: &str, key: &str, value: &str) {
     let error = |reason: &str| AnnotationError {
         key: key.to_string(),
         value: value.to_string(),
@@ -181,6 +223,29 @@ fn apply(parsed: &mut Parsed, ours: &str, key: &str, value: &str) {
             // An access rule that cannot be read must not leave the door open.
             Err(reason) => parsed.unenforced.push(error(&reason)),
         },
+        PERMANENT_REDIRECT | TEMPORAL_REDIRECT => match redirect::Template::parse(value) {
+            Ok(t) if ours == PERMANENT_REDIRECT => redirects.permanent = Some(t),
+            Ok(t) => redirects.temporal = Some(t),
+            Err(reason) => parsed.errors.push(error(&reason)),
+        },
+        PERMANENT_REDIRECT_CODE | TEMPORAL_REDIRECT_CODE => match redirect::parse_code(value) {
+            Ok(c) if ours == PERMANENT_REDIRECT_CODE => redirects.permanent_code = Some(c),
+            Ok(c) => redirects.temporal_code = Some(c),
+            Err(reason) => parsed.errors.push(error(&reason)),
+        },
+        APP_ROOT => {
+            let path = value.trim();
+            if path.starts_with('/')
+                && path.len() > 1
+                && !path.chars().any(|c| c.is_control() || c.is_whitespace())
+            {
+                settings.app_root = Some(path.into());
+            } else {
+                parsed
+                    .errors
+                    .push(error("must be a path other than / , without spaces"));
+            }
+        }
         _ => {}
     }
 }
@@ -290,6 +355,27 @@ mod tests {
         assert!(p.errors.is_empty() && p.unenforced.is_empty());
         assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
         assert!(p.warnings[0].contains("overridden by sluice.dev/connect-timeout"));
+    }
+
+    #[test]
+    fn redirects_temporal_wins_and_codes_apply() {
+        let p = parse(Some(&map(&[
+            (
+                "nginx.ingress.kubernetes.io/permanent-redirect",
+                "https://a.example/$uri",
+            ),
+            ("nginx.ingress.kubernetes.io/permanent-redirect-code", "308"),
+        ])));
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        assert_eq!(p.settings.redirect.as_ref().map(|r| r.code), Some(308));
+        let p = parse(Some(&map(&[
+            (PERMANENT_REDIRECT, "https://a.example/"),
+            (TEMPORAL_REDIRECT, "/b"),
+        ])));
+        assert_eq!(p.settings.redirect.as_ref().map(|r| r.code), Some(302));
+        let p = parse(Some(&map(&[(PERMANENT_REDIRECT, "a.example")])));
+        assert!(p.settings.redirect.is_none());
+        assert_eq!(p.errors.len(), 1);
     }
 
     #[test]

@@ -24,7 +24,8 @@ pub enum Support {
 }
 
 use super::{
-    ALLOWLIST_SOURCE_RANGE, CONNECT_TIMEOUT, DENYLIST_SOURCE_RANGE, READ_TIMEOUT, SSL_REDIRECT,
+    ALLOWLIST_SOURCE_RANGE, APP_ROOT, CONNECT_TIMEOUT, DENYLIST_SOURCE_RANGE, PERMANENT_REDIRECT,
+    PERMANENT_REDIRECT_CODE, READ_TIMEOUT, SSL_REDIRECT, TEMPORAL_REDIRECT, TEMPORAL_REDIRECT_CODE,
 };
 
 /// The annotations with a support other than plain [`Support::Ignored`], by their name
@@ -45,6 +46,17 @@ const TABLE: &[(&str, Support)] = &[
         "denylist-source-range",
         Support::Same(DENYLIST_SOURCE_RANGE),
     ),
+    ("permanent-redirect", Support::Same(PERMANENT_REDIRECT)),
+    (
+        "permanent-redirect-code",
+        Support::Same(PERMANENT_REDIRECT_CODE),
+    ),
+    ("temporal-redirect", Support::Same(TEMPORAL_REDIRECT)),
+    (
+        "temporal-redirect-code",
+        Support::Same(TEMPORAL_REDIRECT_CODE),
+    ),
+    ("app-root", Support::Same(APP_ROOT)),
     (
         "force-ssl-redirect",
         Support::Ignored(

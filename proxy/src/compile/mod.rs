@@ -143,6 +143,8 @@ pub fn compile(objects: &ObjectSet, options: &CompileOptions) -> Compiled {
                 connect_timeout: settings.connect_timeout,
                 read_timeout: settings.read_timeout,
                 access: access.clone(),
+                redirect: settings.redirect.clone(),
+                app_root: settings.app_root.clone(),
                 series: Default::default(),
             });
             table
@@ -167,6 +169,8 @@ pub fn compile(objects: &ObjectSet, options: &CompileOptions) -> Compiled {
                 connect_timeout: settings.connect_timeout,
                 read_timeout: settings.read_timeout,
                 access: access.clone(),
+                redirect: settings.redirect.clone(),
+                app_root: settings.app_root.clone(),
                 series: Default::default(),
             })
         };

@@ -19,6 +19,8 @@ use arc_swap::ArcSwap;
 use k8s_openapi::api::networking::v1::ServiceBackendPort;
 use serde::Serialize;
 
+use sluice_crds::annotations::Redirect;
+
 use super::Access;
 use sluice_crds::ingress::host::wildcard_suffix;
 use sluice_crds::ingress::{HostMatch, PathMatch};
@@ -155,6 +157,12 @@ pub struct Route {
     /// Who may reach it.
     #[serde(skip_serializing_if = "Access::is_open")]
     pub access: Access,
+    /// Answer with this redirect instead of proxying.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<Arc<Redirect>>,
+    /// Where a request for `/` is redirected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_root: Option<Arc<str>>,
     /// Its metric series, found on first use.
     #[serde(skip)]
     pub series: RouteSeries,

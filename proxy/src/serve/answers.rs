@@ -5,6 +5,8 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use sluice_crds::annotations::RequestParts;
+
 use crate::routes::Route;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -55,8 +57,9 @@ pub struct Routed<'a> {
 }
 
 /// The route to proxy the request to; or 404 without a route, 503 for a route whose access
-/// rules cannot be enforced, 308 to HTTPS, 403 for a client its lists keep out, 503 without
-/// endpoints.
+/// rules cannot be enforced, its Ingress's redirect, 308 to HTTPS, 403 for a client its
+/// lists keep out, 503 without endpoints. Redirects come before the lists, as nginx's
+/// `return` comes before its access phase.
 pub fn for_route<'a>(r: &Routed<'a>) -> Result<&'a Arc<Route>, Answer> {
     let Some(route) = r.route else {
         return Err(Answer::new(
@@ -75,6 +78,26 @@ pub fn for_route<'a>(r: &Routed<'a>) -> Result<&'a Arc<Route>, Answer> {
             503,
             format!("503 Service Unavailable: {why}\n"),
         ));
+    }
+    if let Some(redirect) = &route.redirect {
+        let to = redirect.to.expand(&RequestParts {
+            tls: r.tls,
+            host: r.host,
+            request_uri: r.path_and_query,
+        });
+        return Err(Answer {
+            location: Some(to),
+            ..Answer::new(redirect.code, format!("{} Redirect\n", redirect.code))
+        });
+    }
+    if let Some(root) = &route.app_root
+        && r.path == "/"
+    {
+        // Relative (RFC 9110 §10.2.2), so it holds on whatever port the client used.
+        return Err(Answer {
+            location: Some(root.to_string()),
+            ..Answer::new(302, "302 Found\n")
+        });
     }
     if route.redirect_to_https && !r.tls {
         return Err(Answer {

@@ -199,6 +199,15 @@ async fn redirects_plain_http_for_tls_hosts_only() -> anyhow::Result<()> {
         get(s.proxy.http, "plain.example.com", "/").await?.status,
         200
     );
+    // An ACME HTTP-01 challenge is served over plain HTTP, never redirected.
+    let reply = get(
+        s.proxy.http,
+        "a.example.com",
+        "/.well-known/acme-challenge/token-1",
+    )
+    .await?;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["path"], "/.well-known/acme-challenge/token-1");
 
     let s = setup(&["--no-ssl-redirect"]).await?;
     assert_eq!(get(s.proxy.http, "a.example.com", "/").await?.status, 200);

@@ -56,6 +56,9 @@ pub struct Routed<'a> {
     pub client: Option<IpAddr>,
 }
 
+/// Where ACME HTTP-01 challenge tokens are served (RFC 8555 §8.3).
+const ACME_CHALLENGE: &str = "/.well-known/acme-challenge/";
+
 /// The route to proxy the request to; or 404 without a route, 503 for a route whose access
 /// rules cannot be enforced, its Ingress's redirect, 308 to HTTPS, 403 for a client its
 /// lists keep out, 503 without endpoints. Redirects come before the lists, as nginx's
@@ -99,7 +102,9 @@ pub fn for_route<'a>(r: &Routed<'a>) -> Result<&'a Arc<Route>, Answer> {
             ..Answer::new(302, "302 Found\n")
         });
     }
-    if route.redirect_to_https && !r.tls {
+    // ACME HTTP-01 challenges are answered over plain HTTP (RFC 8555 §8.3), so they are
+    // never redirected: a host's first certificate would otherwise be unobtainable.
+    if route.redirect_to_https && !r.tls && !r.path.starts_with(ACME_CHALLENGE) {
         return Err(Answer {
             location: Some(https_location(r.host, r.https_port, r.path_and_query)),
             ..Answer::new(308, "308 Permanent Redirect to HTTPS\n")

@@ -69,8 +69,7 @@ pub fn compile(objects: &ObjectSet, options: &CompileOptions) -> Compiled {
         objects.services.iter().map(|s| s.as_ref()),
         objects.endpoint_slices.iter().map(|s| s.as_ref()),
     );
-    let tls = tls_table(objects, &ingresses, &mut problems);
-    let tls_hosts = tls_hosts(&ingresses);
+    let (tls, tls_hosts) = tls_table(objects, &ingresses, &mut problems);
 
     let mut table = RouteTable {
         tls,
@@ -233,7 +232,16 @@ fn our_ingresses<'a>(objects: &'a ObjectSet, controller: &str, class: &str) -> V
 }
 
 /// Certificates named by the Ingresses' `spec.tls`, the oldest Ingress winning a host.
-fn tls_table(objects: &ObjectSet, ingresses: &[&Ingress], problems: &mut Vec<Problem>) -> TlsTable {
+/// The certificates to serve, and the TLS hosts: those some Ingress of the class lists
+/// under `spec.tls` with a usable Secret, or with none (the default certificate). A host
+/// whose Secret is missing or broken is not a TLS host, so it is not redirected to HTTPS
+/// until the certificate can be served (as ingress-nginx redirects only hosts with a
+/// certificate): cert-manager's first issuance, for one, comes over plain HTTP.
+fn tls_table(
+    objects: &ObjectSet,
+    ingresses: &[&Ingress],
+    problems: &mut Vec<Problem>,
+) -> (TlsTable, HashSet<HostMatch>) {
     let secrets: HashMap<String, &k8s_openapi::api::core::v1::Secret> = objects
         .secrets
         .iter()
@@ -242,6 +250,7 @@ fn tls_table(objects: &ObjectSet, ingresses: &[&Ingress], problems: &mut Vec<Pro
     // Each Secret is parsed once; every Ingress that names a bad one hears about it.
     let mut parsed: HashMap<String, Result<Arc<CertifiedKey>, String>> = HashMap::new();
     let mut table = TlsTable::default();
+    let mut tls_hosts = HashSet::new();
     for ingress in ingresses {
         let namespace = ingress.metadata.namespace.as_deref().unwrap_or("default");
         let tls = ingress
@@ -250,7 +259,14 @@ fn tls_table(objects: &ObjectSet, ingresses: &[&Ingress], problems: &mut Vec<Pro
             .and_then(|s| s.tls.as_deref())
             .unwrap_or_default();
         for entry in tls {
+            let hosts = entry
+                .hosts
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|h| HostMatch::parse(Some(h)).ok());
             let Some(secret_name) = entry.secret_name.as_deref().filter(|s| !s.is_empty()) else {
+                tls_hosts.extend(hosts);
                 continue;
             };
             let key = format!("{namespace}/{secret_name}");
@@ -268,15 +284,16 @@ fn tls_table(objects: &ObjectSet, ingresses: &[&Ingress], problems: &mut Vec<Pro
                     problems.push(Problem {
                         object: key_of(&ingress.metadata),
                         kind: ProblemKind::TlsSecret,
-                        message: format!("{e}; its hosts get the default certificate"),
+                        message: format!(
+                            "{e}; its hosts get the default certificate, and plain HTTP is not redirected to HTTPS until it can be used"
+                        ),
                     });
                     continue;
                 }
             };
-            for host in entry.hosts.as_deref().unwrap_or_default() {
-                if let Ok(h) = HostMatch::parse(Some(host)) {
-                    table.insert(&h, cert.clone());
-                }
+            for host in hosts {
+                table.insert(&host, cert.clone());
+                tls_hosts.insert(host);
             }
         }
     }
@@ -286,22 +303,7 @@ fn tls_table(objects: &ObjectSet, ingresses: &[&Ingress], problems: &mut Vec<Pro
         .collect();
     expiry.sort();
     table.expiry = expiry;
-    table
-}
-
-/// Every host some Ingress of the class lists under `spec.tls`.
-fn tls_hosts(ingresses: &[&Ingress]) -> HashSet<HostMatch> {
-    ingresses
-        .iter()
-        .flat_map(|i| {
-            i.spec
-                .as_ref()
-                .and_then(|s| s.tls.as_deref())
-                .unwrap_or_default()
-        })
-        .flat_map(|t| t.hosts.as_deref().unwrap_or_default())
-        .filter_map(|h| HostMatch::parse(Some(h)).ok())
-        .collect()
+    (table, tls_hosts)
 }
 
 fn has_tls(tls_hosts: &HashSet<HostMatch>, host: &HostMatch) -> bool {

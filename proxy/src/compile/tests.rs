@@ -323,22 +323,40 @@ fn a_class_of_another_controller_with_our_name_is_not_ours() {
     assert_eq!(compile_yaml(&y).table.ingresses, 0);
 }
 
+/// A `kubernetes.io/tls` Secret `default/{name}` for `hosts`, as manifest YAML.
+fn tls_secret_yaml(name: &str, hosts: &[&str]) -> String {
+    let (cert, key, _) = sluice_tests::objects::certificate(hosts).expect("a certificate");
+    sluice_tests::objects::to_yaml(&[sluice_tests::objects::tls_secret(
+        "default", name, &cert, &key,
+    )])
+}
+
 #[test]
 fn redirects_tls_hosts_unless_the_ingress_opts_out() {
-    let with_tls = |name: &str, host: &str, annotations: &str| {
+    let with_tls = |name: &str, host: &str, secret: &str, annotations: &str| {
         format!(
-            "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{ name: {name}{annotations} }}\nspec:\n  ingressClassName: sluice\n  tls: [{{ hosts: [\"{host}\"], secretName: missing }}]\n  rules:\n{}\n",
+            "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{ name: {name}{annotations} }}\nspec:\n  ingressClassName: sluice\n  tls: [{{ hosts: [\"{host}\"], secretName: {secret} }}]\n  rules:\n{}\n",
             rule(Some(host), &[path("/", "Prefix", name)])
         )
     };
     let y = [
-        with_tls("secure", "secure.example.com", ""),
+        tls_secret_yaml(
+            "s",
+            &[
+                "secure.example.com",
+                "optout.example.com",
+                "*.wild.example.com",
+            ],
+        ),
+        with_tls("secure", "secure.example.com", "s", ""),
         with_tls(
             "optout",
             "optout.example.com",
+            "s",
             ", annotations: { sluice.dev/ssl-redirect: \"false\" }",
         ),
-        with_tls("wild", "*.wild.example.com", ""),
+        with_tls("wild", "*.wild.example.com", "s", ""),
+        with_tls("pending", "pending.example.com", "missing", ""),
         ingress(
             "plain",
             T0,
@@ -352,13 +370,15 @@ fn redirects_tls_hosts_unless_the_ingress_opts_out() {
     assert!(!redirect("optout.example.com"));
     assert!(redirect("a.wild.example.com"));
     assert!(!redirect("plain.example.com"));
-    // The missing Secret is reported once per Ingress, and is not fatal.
+    // Its Secret does not exist yet: served over plain HTTP until it does.
+    assert!(!redirect("pending.example.com"));
+    // The missing Secret is reported, and is not fatal.
     let tls_problems: Vec<_> = c
         .problems
         .iter()
         .filter(|p| p.kind == ProblemKind::TlsSecret)
         .collect();
-    assert_eq!(tls_problems.len(), 3, "{:?}", c.problems);
+    assert_eq!(tls_problems.len(), 1, "{:?}", c.problems);
     assert!(
         tls_problems[0]
             .message
@@ -435,7 +455,8 @@ fn an_ingress_whose_host_rules_all_lost_keeps_its_default_backend_to_its_hosts()
 #[test]
 fn the_ssl_redirect_annotation_overrides_the_proxy_setting_both_ways() {
     let y = format!(
-        "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{ name: on, annotations: {{ sluice.dev/ssl-redirect: \"true\" }} }}\nspec:\n  ingressClassName: sluice\n  tls: [{{ hosts: [\"on.example.com\"], secretName: s }}]\n  rules:\n{}\n",
+        "{}---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{ name: on, annotations: {{ sluice.dev/ssl-redirect: \"true\" }} }}\nspec:\n  ingressClassName: sluice\n  tls: [{{ hosts: [\"on.example.com\"], secretName: s }}]\n  rules:\n{}\n",
+        tls_secret_yaml("s", &["on.example.com"]),
         rule(Some("on.example.com"), &[path("/", "Prefix", "on")])
     );
     let c = compile(

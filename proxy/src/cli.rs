@@ -103,6 +103,11 @@ pub struct Args {
     #[arg(long, default_value_t = defaults::MAX_CONNECTIONS_PER_ADDRESS)]
     pub max_connections_per_address: usize,
 
+    /// The largest request body: bytes, or a number with k, m or g (0: no limit). An
+    /// Ingress can set its own (proxy-body-size); a larger body gets 413.
+    #[arg(long, default_value = defaults::MAX_BODY_SIZE, value_parser = sluice_crds::annotations::parse_size)]
+    pub max_body_size: u64,
+
     /// Send every HTTP/1.1 request through Pingora's proxy instead of the fast path (the
     /// answers are the same; for comparing the two, or as a fallback).
     #[arg(long)]

@@ -166,6 +166,7 @@ fn run(
                     keepalive: args.keepalive_timeout,
                     send: args.send_timeout,
                 },
+                max_body_size: args.max_body_size,
             },
         },
     )

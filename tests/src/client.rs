@@ -119,7 +119,7 @@ impl Http1 {
 /// One HTTP/2 connection over TLS (ALPN `h2` only), kept for many requests, as a browser
 /// keeps its connection to a site.
 pub struct Http2 {
-    sender: hyper::client::conn::http2::SendRequest<Empty<Bytes>>,
+    sender: hyper::client::conn::http2::SendRequest<Full<Bytes>>,
 }
 
 impl Http2 {
@@ -150,10 +150,22 @@ impl Http2 {
     }
 
     pub async fn get(&mut self, host: &str, path: &str) -> anyhow::Result<Reply> {
+        self.send(Method::GET, host, path, Vec::new()).await
+    }
+
+    pub async fn send(
+        &mut self,
+        method: Method,
+        host: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<Reply> {
         self.sender.ready().await?;
-        let request = Request::get(format!("https://{host}{path}"))
+        let request = Request::builder()
+            .method(method)
+            .uri(format!("https://{host}{path}"))
             .version(Version::HTTP_2)
-            .body(Empty::new())?;
+            .body(Full::new(Bytes::from(body)))?;
         collect(self.sender.send_request(request).await?).await
     }
 }

@@ -11,6 +11,7 @@
 //! | `sluice.dev/permanent-redirect` | URL or path, with [`redirect`] variables | answer 301 (or `-code`) with this Location instead of proxying |
 //! | `sluice.dev/temporal-redirect` | as above | answer 302 (or `-code`); wins over the permanent one |
 //! | `sluice.dev/app-root` | path | a request for `/` is redirected (302) there |
+//! | `sluice.dev/proxy-body-size` | size (`8m`, `512k`, `0` for no limit) | the largest request body; more gets 413 |
 //!
 //! Durations lie between 1ms and 1h. Values are parsed, never interpolated into anything.
 
@@ -37,9 +38,10 @@ pub const PERMANENT_REDIRECT_CODE: &str = "sluice.dev/permanent-redirect-code";
 pub const TEMPORAL_REDIRECT: &str = "sluice.dev/temporal-redirect";
 pub const TEMPORAL_REDIRECT_CODE: &str = "sluice.dev/temporal-redirect-code";
 pub const APP_ROOT: &str = "sluice.dev/app-root";
+pub const PROXY_BODY_SIZE: &str = "sluice.dev/proxy-body-size";
 
 /// Every annotation of Sluice's own.
-pub const KNOWN: [&str; 10] = [
+pub const KNOWN: [&str; 11] = [
     SSL_REDIRECT,
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
@@ -50,6 +52,7 @@ pub const KNOWN: [&str; 10] = [
     TEMPORAL_REDIRECT,
     TEMPORAL_REDIRECT_CODE,
     APP_ROOT,
+    PROXY_BODY_SIZE,
 ];
 
 /// The annotations of an Ingress that can change how Sluice routes it: its own, ingress-nginx's
@@ -96,6 +99,8 @@ pub struct IngressSettings {
     pub redirect: Option<Arc<Redirect>>,
     /// Where a request for `/` is redirected (302).
     pub app_root: Option<Arc<str>>,
+    /// The largest request body, in bytes; 0: no limit.
+    pub max_body_size: Option<u64>,
 }
 
 /// The redirect annotations as read, before one redirect is made of them.
@@ -233,6 +238,10 @@ fn apply(parsed: &mut Parsed, redirects: &mut Redirects, ours: &str, key: &str, 
             Ok(c) => redirects.temporal_code = Some(c),
             Err(reason) => parsed.errors.push(error(&reason)),
         },
+        PROXY_BODY_SIZE => match parse_size(value) {
+            Ok(size) => settings.max_body_size = Some(size),
+            Err(reason) => parsed.errors.push(error(reason)),
+        },
         APP_ROOT => {
             let path = value.trim();
             if path.starts_with('/')
@@ -248,6 +257,24 @@ fn apply(parsed: &mut Parsed, redirects: &mut Redirects, ours: &str, key: &str, 
         }
         _ => {}
     }
+}
+
+/// A size as nginx writes one: bytes, or a whole number with `k`, `m` or `g` (either
+/// case, powers of 1024); `0` means no limit.
+pub fn parse_size(value: &str) -> Result<u64, &'static str> {
+    const MESSAGE: &str = "must be a whole number of bytes, optionally with k, m or g, such as 8m";
+    let value = value.trim();
+    let (number, shift) = match value.as_bytes().last() {
+        Some(b'k' | b'K') => (&value[..value.len() - 1], 10),
+        Some(b'm' | b'M') => (&value[..value.len() - 1], 20),
+        Some(b'g' | b'G') => (&value[..value.len() - 1], 30),
+        _ => (value, 0),
+    };
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(MESSAGE);
+    }
+    let n: u64 = number.parse().map_err(|_| MESSAGE)?;
+    n.checked_mul(1 << shift).ok_or(MESSAGE)
 }
 
 /// A duration flag of Sluice's binaries: [`parse_duration`], or `0`/`0s` for none (a
@@ -466,6 +493,18 @@ mod tests {
             assert_eq!(routing(Some(&map(&[(key, "1s")]))).count(), 1, "{key}");
         }
         assert_eq!(routing(None).count(), 0);
+    }
+
+    #[test]
+    fn sizes_as_nginx_writes_them() {
+        assert_eq!(parse_size("0"), Ok(0));
+        assert_eq!(parse_size("512"), Ok(512));
+        assert_eq!(parse_size("8k"), Ok(8 << 10));
+        assert_eq!(parse_size("1m"), Ok(1 << 20));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        for bad in ["", "m", "1.5m", "-1", "1t", "1 m", "99999999999999999999g"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -25,7 +25,8 @@ pub enum Support {
 
 use super::{
     ALLOWLIST_SOURCE_RANGE, APP_ROOT, CONNECT_TIMEOUT, DENYLIST_SOURCE_RANGE, PERMANENT_REDIRECT,
-    PERMANENT_REDIRECT_CODE, READ_TIMEOUT, SSL_REDIRECT, TEMPORAL_REDIRECT, TEMPORAL_REDIRECT_CODE,
+    PERMANENT_REDIRECT_CODE, PROXY_BODY_SIZE, READ_TIMEOUT, SSL_REDIRECT, TEMPORAL_REDIRECT,
+    TEMPORAL_REDIRECT_CODE,
 };
 
 /// The annotations with a support other than plain [`Support::Ignored`], by their name
@@ -57,6 +58,7 @@ const TABLE: &[(&str, Support)] = &[
         Support::Same(TEMPORAL_REDIRECT_CODE),
     ),
     ("app-root", Support::Same(APP_ROOT)),
+    ("proxy-body-size", Support::Same(PROXY_BODY_SIZE)),
     (
         "force-ssl-redirect",
         Support::Ignored(

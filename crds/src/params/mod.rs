@@ -94,6 +94,7 @@ pub const OPERATOR_FLAGS: &[&str] = &[
     "--no-fast-path",
     "--max-connections",
     "--max-connections-per-address",
+    "--max-body-size",
     "--default-cert",
     "--default-key",
     // Set live from spec.logging instead.
@@ -147,6 +148,9 @@ pub mod defaults {
     /// The most client connections a proxy holds from one address: far more than any
     /// browser opens, few enough that one address cannot take them all.
     pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 1_024;
+    /// The largest request body (ingress-nginx's proxy-body-size, nginx's
+    /// client_max_body_size).
+    pub const MAX_BODY_SIZE: &str = "1m";
     /// How many times a request may be tried against upstreams.
     pub const MAX_ATTEMPTS: i32 = 3;
     /// The fraction of requests traced.

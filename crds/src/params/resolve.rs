@@ -610,6 +610,16 @@ fn resolve_client(client: Option<&ClientParams>, errors: &mut Errors) -> Resolve
             defaults::MAX_CONNECTIONS_PER_ADDRESS,
             errors,
         ),
+        max_body_size: crate::annotations::parse_size(
+            client
+                .max_body_size
+                .as_deref()
+                .unwrap_or(defaults::MAX_BODY_SIZE),
+        )
+        .unwrap_or_else(|message| {
+            errors.fail("client.maxBodySize", message.into());
+            0
+        }),
     }
 }
 

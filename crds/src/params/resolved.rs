@@ -166,6 +166,8 @@ pub struct ResolvedClient {
     /// 0: no cap.
     pub max_connections: usize,
     pub max_connections_per_address: usize,
+    /// Bytes; 0: no limit.
+    pub max_body_size: u64,
 }
 
 /// The proxy pods' autoscaler.

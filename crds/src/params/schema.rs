@@ -8,6 +8,7 @@ use super::{defaults, limits};
 
 // Patterns (Go RE2 syntax in the API server; kept free of look-around).
 pub(super) const DURATION_PATTERN: &str = r"^[0-9]{1,6}(ms|s|m|h)$";
+pub(super) const SIZE_PATTERN: &str = r"^[0-9]{1,9}[kKmMgG]?$";
 pub(super) const DNS_SUBDOMAIN_PATTERN: &str =
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 pub(super) const IMAGE_REPOSITORY_PATTERN: &str =

@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use super::limits;
 use super::schema::{
     DNS_SUBDOMAIN_PATTERN, DURATION_MESSAGE, DURATION_PATTERN, DURATION_RULE,
-    IMAGE_REPOSITORY_PATTERN, IMAGE_TAG_PATTERN, address_rule, node_ports_differ_rule,
-    quantity_rules, unwrap_descriptions,
+    IMAGE_REPOSITORY_PATTERN, IMAGE_TAG_PATTERN, SIZE_PATTERN, address_rule,
+    node_ports_differ_rule, quantity_rules, unwrap_descriptions,
 };
 
 /// The spec of IngressClassParams: the proxy fleet of the IngressClasses that name these
@@ -687,6 +687,13 @@ pub struct ClientParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 1_000_000))]
     pub max_connections_per_address: Option<i64>,
+
+    /// The largest request body: bytes, or a whole number with k, m or g (powers of 1024);
+    /// 0 for no limit. A larger body gets 413. An Ingress can set its own with
+    /// nginx.ingress.kubernetes.io/proxy-body-size or sluice.dev/proxy-body-size. Default: 1m.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 16), regex(pattern = SIZE_PATTERN))]
+    pub max_body_size: Option<String>,
 }
 
 /// OpenTelemetry tracing of requests.

@@ -201,6 +201,8 @@ pub fn proxy_args(class: &str, controller: &str, params: &ResolvedParams) -> Vec
         params.client.max_connections.to_string(),
         "--max-connections-per-address".into(),
         params.client.max_connections_per_address.to_string(),
+        "--max-body-size".into(),
+        params.client.max_body_size.to_string(),
         "--tls-min-version".into(),
         params.tls.min_version.as_str().to_string(),
         // The level and the access log are not flags: the proxies read them from the

@@ -144,6 +144,7 @@ pub fn compile(objects: &ObjectSet, options: &CompileOptions) -> Compiled {
                 access: access.clone(),
                 redirect: settings.redirect.clone(),
                 app_root: settings.app_root.clone(),
+                max_body_size: settings.max_body_size,
                 series: Default::default(),
             });
             table
@@ -170,6 +171,7 @@ pub fn compile(objects: &ObjectSet, options: &CompileOptions) -> Compiled {
                 access: access.clone(),
                 redirect: settings.redirect.clone(),
                 app_root: settings.app_root.clone(),
+                max_body_size: settings.max_body_size,
                 series: Default::default(),
             })
         };

@@ -163,6 +163,9 @@ pub struct Route {
     /// Where a request for `/` is redirected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app_root: Option<Arc<str>>,
+    /// The largest request body, in bytes (0: no limit); `None`: the proxy's setting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_body_size: Option<u64>,
     /// Its metric series, found on first use.
     #[serde(skip)]
     pub series: RouteSeries,

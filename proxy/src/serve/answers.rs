@@ -54,13 +54,32 @@ pub struct Routed<'a> {
     pub https_port: u16,
     /// The client's address, for the route's allow and deny lists; unknown fails closed.
     pub client: Option<IpAddr>,
+    /// The request's `Content-Length`, if it has one.
+    pub body_length: Option<u64>,
+    /// The largest request body a route without its own limit takes (0: no limit).
+    pub max_body_size: u64,
+}
+
+/// Whether `length` bytes of request body are more than `route` takes: its Ingress's limit,
+/// else `default` (0: no limit), as nginx's client_max_body_size. Checked against the
+/// declared length before proxying and, for a body without one, as it arrives.
+pub fn body_too_large(length: u64, route: &Route, default: u64) -> bool {
+    let limit = route.max_body_size.unwrap_or(default);
+    limit != 0 && length > limit
+}
+
+pub fn payload_too_large() -> Answer {
+    Answer::new(
+        413,
+        "413 Content Too Large: the request body is larger than this route takes\n",
+    )
 }
 
 /// Where ACME HTTP-01 challenge tokens are served (RFC 8555 §8.3).
 const ACME_CHALLENGE: &str = "/.well-known/acme-challenge/";
 
 /// The route to proxy the request to; or 404 without a route, 503 for a route whose access
-/// rules cannot be enforced, its Ingress's redirect, 308 to HTTPS, 403 for a client its
+/// rules cannot be enforced, 413 for a declared body over its limit, its Ingress's redirect, 308 to HTTPS, 403 for a client its
 /// lists keep out, 503 without endpoints. Redirects come before the lists, as nginx's
 /// `return` comes before its access phase.
 pub fn for_route<'a>(r: &Routed<'a>) -> Result<&'a Arc<Route>, Answer> {
@@ -81,6 +100,11 @@ pub fn for_route<'a>(r: &Routed<'a>) -> Result<&'a Arc<Route>, Answer> {
             503,
             format!("503 Service Unavailable: {why}\n"),
         ));
+    }
+    if let Some(length) = r.body_length
+        && body_too_large(length, route, r.max_body_size)
+    {
+        return Err(payload_too_large());
     }
     if let Some(redirect) = &route.redirect {
         let to = redirect.to.expand(&RequestParts {

@@ -46,6 +46,8 @@ pub struct ServeOptions {
     /// `false`: every HTTP/1.1 request goes through Pingora (`--no-fast-path`).
     pub fast_path: bool,
     pub client: ClientTimeouts,
+    /// The largest request body of a route without its own limit (0: no limit).
+    pub max_body_size: u64,
 }
 
 /// How long the proxy waits for a client, on both paths (nginx's names and defaults).
@@ -173,6 +175,29 @@ impl ProxyHttp for Router {
     /// The compression module is never used; leaving it out saves work per request.
     fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
 
+    /// A body without a declared length is held to the route's limit as it arrives.
+    async fn request_body_filter(
+        &self,
+        session: &mut Session,
+        _body: &mut Option<bytes::Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(route) = &ctx.route
+            && answers::body_too_large(
+                session.body_bytes_read() as u64,
+                route,
+                self.options.max_body_size,
+            )
+        {
+            return Error::e_explain(
+                ErrorType::HTTPStatus(413),
+                "the request body is larger than the route takes",
+            );
+        }
+        Ok(())
+    }
+
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let client = &self.options.client;
         session.set_read_timeout(Some(client.body));
@@ -230,6 +255,12 @@ impl ProxyHttp for Router {
                     .client_addr()
                     .and_then(|a| a.as_inet())
                     .map(|a| a.ip()),
+                body_length: req
+                    .headers
+                    .get(header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse().ok()),
+                max_body_size: self.options.max_body_size,
             })
             .err()
         };
@@ -474,6 +505,12 @@ impl ProxyHttp for Router {
                 ErrorType::ConnectRefused | ErrorType::ConnectNoRoute | ErrorType::ConnectError,
                 _,
             ) => Ok(Failure::Connect),
+            (ErrorType::HTTPStatus(413), _) => {
+                // The rest of the body is not read: the connection cannot carry another
+                // request.
+                session.set_keepalive(None);
+                Err((413, answers::payload_too_large().body))
+            }
             (ErrorType::HTTPStatus(c), _) => Err((*c, format!("{c}\n"))),
             (
                 ErrorType::ConnectTimedout

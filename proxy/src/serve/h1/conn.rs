@@ -214,6 +214,8 @@ impl<'a> Connection<'a> {
                     tls: self.tls,
                     https_port: app.options.https_redirect_port,
                     client: self.client.map(|a| a.ip()),
+                    body_length: Some(head.body_len as u64),
+                    max_body_size: app.options.max_body_size,
                 })
                 .cloned();
                 (route, trace, decided)

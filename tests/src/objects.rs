@@ -125,6 +125,21 @@ pub fn ingress(
     })
 }
 
+/// An Ingress `shop/{name}` of class `sluice` for `host`, `/` to Service `web` port 80,
+/// with `annotations` and the host over TLS with Secret `shop/tls`: what the annotation
+/// tests route through.
+pub fn annotated_ingress(name: &str, host: &str, annotations: Value) -> Value {
+    let mut i = ingress(
+        "shop",
+        name,
+        "sluice",
+        &[(Some(host), vec![path("/", "Prefix", "web", 80)])],
+    );
+    i["metadata"]["annotations"] = annotations;
+    i["spec"]["tls"] = json!([{ "hosts": [host], "secretName": "tls" }]);
+    i
+}
+
 /// The `i`th of many Ingresses of class `sluice` in `namespace`, as a bulk apply makes
 /// them: its own host `h{i}.bulk.example.com`, `/` to Service `web-N` and `/api` to
 /// `api-N` (port 80), with N = `i` modulo `services`.

@@ -1,0 +1,290 @@
+//! Ingress annotations through a real proxy, ingress-nginx's and Sluice's own, on every
+//! path: HTTP/1.1 (the fast path and Pingora's, by `make test`) and HTTP/2 over TLS.
+//! - access: allow and deny lists of client ranges, and access control Sluice cannot
+//!   enforce, whose rules answer 503 rather than being served open;
+//! - redirects: `permanent-redirect` (+ `-code`), `temporal-redirect`, `app-root`;
+//! - the request body limit (`proxy-body-size`): 1 MiB by default, 413 over it.
+
+use http::Method;
+use serde_json::{Value, json};
+use sluice_tests::client::{Http2, get, https_get, raw_exchange};
+use sluice_tests::objects::{
+    annotated_ingress, certificate, service_with_endpoints, tls_secret, write_manifest,
+};
+use sluice_tests::{Proxy, Upstream};
+
+/// A proxy serving `ingresses` (see [`annotated_ingress`]) with a certificate for `hosts`,
+/// their Service `web` at `web`, plain HTTP not redirected.
+async fn serve(
+    dir: &tempfile::TempDir,
+    web: &Upstream,
+    hosts: &[&str],
+    ingresses: Vec<Value>,
+) -> anyhow::Result<Proxy> {
+    let (cert, key, _) = certificate(hosts)?;
+    let mut objects = vec![tls_secret("shop", "tls", &cert, &key)];
+    objects.extend(ingresses);
+    objects.extend(service_with_endpoints("shop", "web", 80, &[web.addr]));
+    let file = dir.path().join("objects.yaml");
+    write_manifest(&file, &objects)?;
+    Proxy::start(
+        &[
+            "--manifests",
+            file.to_str().unwrap_or_default(),
+            "--no-ssl-redirect",
+        ],
+        dir.path(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn client_ranges_and_unenforceable_rules_decide_who_gets_through() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let web = Upstream::start("web", "127.0.0.2")?;
+    let hosts = [
+        "allowed.test",
+        "elsewhere.test",
+        "denied.test",
+        "auth.test",
+        "bad-range.test",
+    ];
+    let proxy = serve(
+        &dir,
+        &web,
+        &hosts,
+        vec![
+            annotated_ingress(
+                "allowed",
+                "allowed.test",
+                json!({ "nginx.ingress.kubernetes.io/whitelist-source-range": "10.0.0.0/8, 127.0.0.0/8" }),
+            ),
+            annotated_ingress(
+                "elsewhere",
+                "elsewhere.test",
+                json!({ "sluice.dev/allowlist-source-range": "10.0.0.0/8" }),
+            ),
+            annotated_ingress(
+                "denied",
+                "denied.test",
+                json!({ "nginx.ingress.kubernetes.io/denylist-source-range": "127.0.0.1" }),
+            ),
+            annotated_ingress(
+                "auth",
+                "auth.test",
+                json!({ "nginx.ingress.kubernetes.io/auth-url": "http://auth.shop.svc/check" }),
+            ),
+            annotated_ingress(
+                "bad-range",
+                "bad-range.test",
+                json!({ "nginx.ingress.kubernetes.io/whitelist-source-range": "10.0.0.0/33" }),
+            ),
+        ],
+    )
+    .await?;
+
+    for (host, status, says) in [
+        ("allowed.test", 200, ""),
+        ("elsewhere.test", 403, "may not reach this rule"),
+        ("denied.test", 403, "may not reach this rule"),
+        ("auth.test", 503, "auth-url"),
+        ("bad-range.test", 503, "is not an address or a CIDR range"),
+    ] {
+        let reply = get(proxy.http, host, "/").await?;
+        assert_eq!(reply.status, status, "HTTP/1.1 {host}: {}", reply.body);
+        assert!(reply.body.contains(says), "HTTP/1.1 {host}: {}", reply.body);
+        let (reply, tls) = https_get(proxy.https, host, host, "/", &["h2"], &[]).await?;
+        assert_eq!(tls.alpn.as_deref(), Some("h2"));
+        assert_eq!(reply.status, status, "HTTP/2 {host}: {}", reply.body);
+        assert!(reply.body.contains(says), "HTTP/2 {host}: {}", reply.body);
+    }
+    // Only the allowed requests reached the backend.
+    assert_eq!(web.requests(), 2);
+
+    let problems = proxy.routes().await?["problems"].to_string();
+    assert!(
+        problems.contains("auth-url") && problems.contains("10.0.0.0/33"),
+        "{problems}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn redirect_annotations_answer_instead_of_the_backend() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let web = Upstream::start("web", "127.0.0.2")?;
+    let hosts = ["moved.test", "moved308.test", "both.test", "root.test"];
+    let proxy = serve(
+        &dir,
+        &web,
+        &hosts,
+        vec![
+            annotated_ingress(
+                "moved",
+                "moved.test",
+                json!({ "nginx.ingress.kubernetes.io/permanent-redirect": "https://new.example.com$request_uri" }),
+            ),
+            annotated_ingress(
+                "moved308",
+                "moved308.test",
+                json!({
+                    "nginx.ingress.kubernetes.io/permanent-redirect": "$scheme://$host/v2$uri",
+                    "nginx.ingress.kubernetes.io/permanent-redirect-code": "308",
+                }),
+            ),
+            annotated_ingress(
+                "both",
+                "both.test",
+                json!({
+                    "nginx.ingress.kubernetes.io/permanent-redirect": "https://permanent.example.com/",
+                    "sluice.dev/temporal-redirect": "https://temporal.example.com/",
+                }),
+            ),
+            annotated_ingress(
+                "root",
+                "root.test",
+                json!({ "nginx.ingress.kubernetes.io/app-root": "/app" }),
+            ),
+        ],
+    )
+    .await?;
+
+    // (host, path, status, Location over plain HTTP, Location over HTTPS)
+    let cases = [
+        (
+            "moved.test",
+            "/cart?x=1",
+            301,
+            Some("https://new.example.com/cart?x=1"),
+            Some("https://new.example.com/cart?x=1"),
+        ),
+        (
+            "moved308.test",
+            "/a/b?q",
+            308,
+            Some("http://moved308.test/v2/a/b"),
+            Some("https://moved308.test/v2/a/b"),
+        ),
+        (
+            "both.test",
+            "/",
+            302,
+            Some("https://temporal.example.com/"),
+            Some("https://temporal.example.com/"),
+        ),
+        ("root.test", "/", 302, Some("/app"), Some("/app")),
+        ("root.test", "/app", 200, None, None),
+    ];
+    for (host, path, status, plain, tls) in cases {
+        let reply = get(proxy.http, host, path).await?;
+        assert_eq!(
+            reply.status, status,
+            "HTTP/1.1 {host}{path}: {}",
+            reply.body
+        );
+        let location = reply.headers.get("location").and_then(|l| l.to_str().ok());
+        assert_eq!(location, plain, "HTTP/1.1 {host}{path}");
+
+        let (reply, info) = https_get(proxy.https, host, host, path, &["h2"], &[]).await?;
+        assert_eq!(info.alpn.as_deref(), Some("h2"));
+        assert_eq!(reply.status, status, "HTTP/2 {host}{path}: {}", reply.body);
+        let location = reply.headers.get("location").and_then(|l| l.to_str().ok());
+        assert_eq!(location, tls, "HTTP/2 {host}{path}");
+    }
+    // Only /app on root.test reached the backend.
+    assert_eq!(web.requests(), 2);
+    Ok(())
+}
+
+/// The status line's code of a raw HTTP/1.1 POST of `size` bytes to `host`'s `/body`,
+/// with Content-Length, or chunked in 1 KiB chunks.
+async fn post(proxy: &Proxy, host: &str, size: usize, chunked: bool) -> anyhow::Result<u16> {
+    let mut request = format!("POST /body HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    let mut bytes = if chunked {
+        request.push_str("Transfer-Encoding: chunked\r\n\r\n");
+        let mut bytes = request.into_bytes();
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(1024);
+            bytes.extend(format!("{n:x}\r\n").as_bytes());
+            bytes.extend(std::iter::repeat_n(b'x', n));
+            bytes.extend(b"\r\n");
+            left -= n;
+        }
+        bytes.extend(b"0\r\n\r\n");
+        bytes
+    } else {
+        request.push_str(&format!("Content-Length: {size}\r\n\r\n"));
+        request.into_bytes()
+    };
+    if !chunked {
+        bytes.extend(std::iter::repeat_n(b'x', size));
+    }
+    let response = raw_exchange(proxy.http, &bytes).await?;
+    let code = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no status line in {response:.200}"))?;
+    Ok(code)
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_get_413() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let web = Upstream::start("web", "127.0.0.2")?;
+    let hosts = ["default.test", "small.test", "unlimited.test"];
+    let proxy = serve(
+        &dir,
+        &web,
+        &hosts,
+        vec![
+            annotated_ingress("default", "default.test", json!({})),
+            annotated_ingress(
+                "small",
+                "small.test",
+                json!({ "nginx.ingress.kubernetes.io/proxy-body-size": "1k" }),
+            ),
+            annotated_ingress(
+                "unlimited",
+                "unlimited.test",
+                json!({ "sluice.dev/proxy-body-size": "0" }),
+            ),
+        ],
+    )
+    .await?;
+
+    const MIB: usize = 1 << 20;
+    for (host, size, chunked, status) in [
+        ("default.test", 1000, false, 200),
+        ("default.test", MIB, false, 200),
+        ("default.test", MIB + 1, false, 413),
+        ("default.test", MIB + 1, true, 413),
+        ("small.test", 1024, false, 200),
+        ("small.test", 1025, false, 413),
+        ("small.test", 500, true, 200),
+        ("small.test", 4096, true, 413),
+        ("unlimited.test", 2 * MIB, false, 200),
+        ("unlimited.test", 2 * MIB, true, 200),
+    ] {
+        let framing = if chunked { "chunked" } else { "Content-Length" };
+        assert_eq!(
+            post(&proxy, host, size, chunked).await?,
+            status,
+            "HTTP/1.1 {host}: {size} bytes, {framing}"
+        );
+    }
+    // A declared length over the limit never reaches the backend.
+    let before = web.requests();
+    assert_eq!(post(&proxy, "small.test", 2048, false).await?, 413);
+    assert_eq!(web.requests(), before);
+
+    for (size, status) in [(1024, 200), (2048, 413)] {
+        let mut h2 = Http2::connect(proxy.https, "small.test").await?;
+        let reply = h2
+            .send(Method::POST, "small.test", "/body", vec![b'x'; size])
+            .await?;
+        assert_eq!(reply.status, status, "HTTP/2: {size} bytes: {}", reply.body);
+    }
+    Ok(())
+}

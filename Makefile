@@ -51,6 +51,11 @@ $(TOOLS)/promrules: tests/promrules/main.go tests/promrules/go.mod tests/promrul
 	@mkdir -p $(TOOLS)
 	cd tests/promrules && $(GO_ENV) go build -o ../../$@ .
 
+# h2spec, the HTTP/2 conformance checker proxy/tests/h2spec.rs runs against the TLS listener.
+$(TOOLS)/h2spec: tests/h2spec/go.mod tests/h2spec/go.sum
+	@mkdir -p $(TOOLS)
+	cd tests/h2spec && $(GO_ENV) go build -o ../../$@ github.com/summerwind/h2spec/cmd/h2spec
+
 PROMETHEUS_OPERATOR_VERSION := v0.85.0
 $(TOOLS)/monitoring-crds.yaml: Makefile
 	@mkdir -p $(TOOLS)
@@ -61,7 +66,7 @@ $(TOOLS)/monitoring-crds.yaml: Makefile
 	mv $@.tmp $@
 
 .PHONY: tools
-tools: $(TOOLS)/cluster $(TOOLS)/kubectl $(TOOLS)/helm $(TOOLS)/kubelet $(TOOLS)/kube-proxy $(TOOLS)/images $(TOOLS)/promrules $(TOOLS)/monitoring-crds.yaml ## Build the control plane, the node's binaries, kubectl, helm and the chart's monitoring checks
+tools: $(TOOLS)/cluster $(TOOLS)/kubectl $(TOOLS)/helm $(TOOLS)/kubelet $(TOOLS)/kube-proxy $(TOOLS)/images $(TOOLS)/promrules $(TOOLS)/monitoring-crds.yaml $(TOOLS)/h2spec ## Build the control plane, the node's binaries, kubectl, helm, the chart's monitoring checks and h2spec
 
 # --- Images (OCI archives, no Docker: `ctr images import`, `docker load`, `kind load image-archive`)
 

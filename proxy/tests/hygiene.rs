@@ -1,11 +1,12 @@
 //! The hardening of the data plane, on both HTTP/1.1 paths: every case runs against a proxy
 //! with the fast path and one with `--no-fast-path` (everything through Pingora), over raw
-//! sockets, and both must answer the same.
+//! sockets, and both must answer the same. The same rules over HTTP/2 at the end.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use sluice_tests::client::raw_exchange;
+use http::Method;
+use sluice_tests::client::{h2_idle_lifetime, h2_send, raw_exchange, tls_connect};
 use sluice_tests::objects::{everything_to, write_manifest};
 use sluice_tests::scripted::{Act, Seen};
 use sluice_tests::{Proxy, ScriptedUpstream, Upstream};
@@ -298,5 +299,162 @@ async fn connections_past_the_cap_of_one_address_are_closed_at_once() -> anyhow:
         .await?;
         assert_eq!(status(&raw), 200, "{path}: {raw}");
     }
+    Ok(())
+}
+
+// HTTP/2 (over TLS, ALPN h2): Pingora's path whatever the fast path setting, and the same
+// rules as HTTP/1.1.
+
+/// A proxy routing everything to `upstream`, for the HTTP/2 cases.
+async fn proxy_to(
+    upstream: SocketAddr,
+    dir: &tempfile::TempDir,
+    extra: &[&str],
+) -> anyhow::Result<Proxy> {
+    let file = dir.path().join("objects.yaml");
+    write_manifest(&file, &everything_to(&[upstream]))?;
+    let mut args = vec!["--manifests", file.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    Proxy::start(&args, dir.path()).await
+}
+
+#[tokio::test]
+async fn http2_hop_by_hop_and_underscored_headers_are_not_forwarded() -> anyhow::Result<()> {
+    let up = Upstream::start("api", "127.0.0.2")?;
+    let dir = tempfile::tempdir()?;
+    let proxy = proxy_to(up.addr, &dir, &[]).await?;
+    let reply = h2_send(
+        proxy.https,
+        Method::GET,
+        "a.example",
+        "/h",
+        &[
+            ("proxy-authorization", "Basic eDp5"),
+            ("proxy-authenticate", "x"),
+            ("trailer", "X-T"),
+            ("te", "trailers"),
+            ("http2-settings", "AAMAAABkAARAAAAAAAIAAAAA"),
+            ("x_forwarded_for", "6.6.6.6"),
+            ("content_length", "5"),
+            ("x-forwarded-for", "7.7.7.7"),
+            ("x-real-ip", "7.7.7.7"),
+            ("x-forwarded-host", "evil.example"),
+            ("x-kept", "yes"),
+        ],
+    )
+    .await?;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.version, http::Version::HTTP_2);
+    let seen = reply.json();
+    let headers = seen["headers"].as_object().unwrap();
+    for gone in [
+        "proxy-authorization",
+        "proxy-authenticate",
+        "trailer",
+        "te",
+        "http2-settings",
+        "x_forwarded_for",
+        "content_length",
+    ] {
+        assert!(!headers.contains_key(gone), "{gone} forwarded: {seen}");
+    }
+    assert_eq!(headers["x-forwarded-for"], "127.0.0.1", "{seen}");
+    assert_eq!(headers["x-real-ip"], "127.0.0.1", "{seen}");
+    assert_eq!(headers["x-forwarded-proto"], "https", "{seen}");
+    assert_eq!(headers["x-forwarded-host"], "a.example", "{seen}");
+    assert_eq!(headers["x-kept"], "yes", "{seen}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn http2_requests_are_refused_as_http1_ones_are() -> anyhow::Result<()> {
+    let up = Upstream::start("api", "127.0.0.2")?;
+    let dir = tempfile::tempdir()?;
+    let proxy = proxy_to(up.addr, &dir, &[]).await?;
+    // Paths a backend could resolve elsewhere, and heads that are not what they seem: the
+    // answer HTTP/1.1 gets, on the same proxy. (What the case is, the path, extra headers.)
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+    let cases: [Case<'_>; 7] = [
+        ("a `..;` segment", "/api/..;/admin", &[]),
+        ("an encoded `../`", "/api/%2e%2e%2fadmin", &[]),
+        ("`..` and an encoded `/`", "/api/..%2fadmin", &[]),
+        ("a `..` segment", "/api/../admin", &[]),
+        ("a `.` segment", "/api/./admin", &[]),
+        (
+            "two Content-Lengths",
+            "/x",
+            &[("content-length", "0"), ("content-length", "0")],
+        ),
+        ("a junk Host", "/x", &[("host", "[internal.test]junk")]),
+    ];
+    for (case, path, headers) in cases {
+        let mut head = format!("GET {path} HTTP/1.1\r\n");
+        if !headers.iter().any(|(name, _)| *name == "host") {
+            head.push_str("Host: a.example\r\n");
+        }
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("Connection: close\r\n\r\n");
+        let raw = raw_exchange(proxy.http, head.as_bytes()).await?;
+        assert_eq!(status(&raw), 400, "HTTP/1.1, {case}: {raw}");
+        let reply = h2_send(proxy.https, Method::GET, "a.example", path, headers).await?;
+        assert_eq!(reply.status, 400, "HTTP/2, {case}: {reply:?}");
+    }
+    assert_eq!(up.requests(), 0, "a refused request reached the upstream");
+    Ok(())
+}
+
+#[tokio::test]
+async fn http2_an_unrequested_switch_of_protocols_is_a_502() -> anyhow::Result<()> {
+    let upstream = ScriptedUpstream::start("127.0.0.2", |_: &Seen<'_>| {
+        Act::ReplyAndClose(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n"
+                .to_vec(),
+        )
+    })?;
+    let dir = tempfile::tempdir()?;
+    let proxy = proxy_to(upstream.addr, &dir, &[]).await?;
+    let reply = tokio::time::timeout(
+        Duration::from_secs(5),
+        h2_send(proxy.https, Method::GET, "a.example", "/x", &[]),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("no answer within 5 s"))??;
+    assert_eq!(reply.status, 502, "{reply:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_idle_http2_connection_is_closed_after_the_keepalive_timeout() -> anyhow::Result<()> {
+    let up = Upstream::start("api", "127.0.0.2")?;
+    let dir = tempfile::tempdir()?;
+    let proxy = proxy_to(up.addr, &dir, &["--keepalive-timeout", "1s"]).await?;
+    let took = h2_idle_lifetime(proxy.https, "a.example", "/x", Duration::from_secs(5)).await?;
+    assert!(took >= Duration::from_millis(900), "closed after {took:?}");
+    // A request head never finished (HEADERS without END_HEADERS, no CONTINUATION) opens no
+    // stream: the connection is as idle, and closed as well.
+    let mut conn = tls_connect(proxy.https, "a.example", &["h2"]).await?;
+    let block = [0x82, 0x87, 0x84]; // HPACK: GET, https, /
+    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    hello.extend([0, 0, 0, 0x4, 0, 0, 0, 0, 0]); // SETTINGS
+    hello.extend([0, 0, block.len() as u8, 0x1, 0, 0, 0, 0, 1]); // HEADERS, stream 1
+    hello.extend(block);
+    conn.write_all(&hello).await?;
+    let started = Instant::now();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let left = Duration::from_secs(5).saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, conn.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(_)) => {}
+            Err(_) => anyhow::bail!("an unfinished head held the connection for 5 s"),
+        }
+    }
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(900), "closed after {took:?}");
+    // A request taking longer than the timeout is not cut off: the connection is not idle.
+    let reply = h2_send(proxy.https, Method::GET, "a.example", "/slow?ms=2000", &[]).await?;
+    assert_eq!(reply.status, 200, "{reply:?}");
     Ok(())
 }

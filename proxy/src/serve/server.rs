@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use async_trait::async_trait;
+use pingora::apps::HttpServerOptions;
 use pingora::listeners::TlsAccept;
 use pingora::listeners::tls::TlsSettings;
 use pingora::protocols::tls::TlsRef;
@@ -75,11 +76,17 @@ pub fn run(state: Arc<State>, options: ServerOptions) -> anyhow::Result<()> {
         options: options.serve.clone(),
         request_ids: request_ids.clone(),
     };
+    let mut pingora = http_proxy(&server.configuration, router);
+    let mut http = HttpServerOptions::default();
+    // An HTTP/2 connection with no stream open is closed after the keep-alive timeout, as an
+    // HTTP/1.1 connection is between requests (without it, it was kept until the client left).
+    http.h2_idle_timeout = Some(options.serve.client.keepalive);
+    pingora.server_options = Some(http);
     let app = FastPath {
         state: state.clone(),
         options: options.serve,
         request_ids,
-        pingora: Arc::new(http_proxy(&server.configuration, router)),
+        pingora: Arc::new(pingora),
     };
     let mut service = Service::new("sluice-proxy".to_string(), app);
     service.add_tcp(&options.http_addr);

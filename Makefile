@@ -56,6 +56,34 @@ $(TOOLS)/h2spec: tests/h2spec/go.mod tests/h2spec/go.sum
 	@mkdir -p $(TOOLS)
 	cd tests/h2spec && $(GO_ENV) go build -o ../../$@ github.com/summerwind/h2spec/cmd/h2spec
 
+# cert-manager and the pebble ACME server, for tests/e2e/cert_manager.rs: cert-manager's
+# controller (a main of ours around its module's controller packages: the module proxy has no
+# cmd/controller module), its CRDs from the module's deploy/crds, pebble and its challenge-test
+# DNS server, and pebble's test TLS certificate and the CA that signed it.
+CERTMANAGER_SRC := $(wildcard tests/certmanager/*/*.go) tests/certmanager/go.mod tests/certmanager/go.sum
+CERT_MANAGER_VERSION = $(shell awk '$$1=="github.com/cert-manager/cert-manager" {print $$2}' tests/certmanager/go.mod)
+PEBBLE_VERSION = $(shell awk '$$1=="github.com/letsencrypt/pebble/v2" {print $$2}' tests/certmanager/go.mod)
+$(TOOLS)/cert-manager-controller: $(CERTMANAGER_SRC)
+	@mkdir -p $(TOOLS)
+	cd tests/certmanager && $(GO_ENV) go build -o ../../$@ ./controller
+
+$(TOOLS)/pebble $(TOOLS)/pebble-challtestsrv: $(TOOLS)/%: tests/certmanager/go.mod tests/certmanager/go.sum
+	@mkdir -p $(TOOLS)
+	cd tests/certmanager && $(GO_ENV) go build -o ../../$@ github.com/letsencrypt/pebble/v2/cmd/$*
+
+$(TOOLS)/cert-manager-crds.yaml: tests/certmanager/go.mod
+	@mkdir -p $(TOOLS)
+	dir=$$(cd tests/certmanager && go mod download -json github.com/cert-manager/cert-manager@$(CERT_MANAGER_VERSION) \
+		| awk -F'"' '$$2 == "Dir" {print $$4}') && test -n "$$dir" && \
+	cat $$dir/deploy/crds/*cert-manager.io_*.yaml > $@.tmp && mv $@.tmp $@
+
+$(TOOLS)/pebble-certs/cert.pem: tests/certmanager/go.mod
+	@mkdir -p $(TOOLS)/pebble-certs
+	dir=$$(cd tests/certmanager && go mod download -json github.com/letsencrypt/pebble/v2@$(PEBBLE_VERSION) \
+		| awk -F'"' '$$2 == "Dir" {print $$4}') && test -n "$$dir" && \
+	install -m 0644 $$dir/test/certs/pebble.minica.pem $$dir/test/certs/localhost/key.pem $(TOOLS)/pebble-certs/ && \
+	install -m 0644 $$dir/test/certs/localhost/cert.pem $@
+
 PROMETHEUS_OPERATOR_VERSION := v0.85.0
 $(TOOLS)/monitoring-crds.yaml: Makefile
 	@mkdir -p $(TOOLS)
@@ -66,7 +94,7 @@ $(TOOLS)/monitoring-crds.yaml: Makefile
 	mv $@.tmp $@
 
 .PHONY: tools
-tools: $(TOOLS)/cluster $(TOOLS)/kubectl $(TOOLS)/helm $(TOOLS)/kubelet $(TOOLS)/kube-proxy $(TOOLS)/images $(TOOLS)/promrules $(TOOLS)/monitoring-crds.yaml $(TOOLS)/h2spec ## Build the control plane, the node's binaries, kubectl, helm, the chart's monitoring checks and h2spec
+tools: $(TOOLS)/cluster $(TOOLS)/kubectl $(TOOLS)/helm $(TOOLS)/kubelet $(TOOLS)/kube-proxy $(TOOLS)/images $(TOOLS)/promrules $(TOOLS)/monitoring-crds.yaml $(TOOLS)/h2spec $(TOOLS)/cert-manager-controller $(TOOLS)/cert-manager-crds.yaml $(TOOLS)/pebble $(TOOLS)/pebble-challtestsrv $(TOOLS)/pebble-certs/cert.pem ## Build the control plane, the node's binaries, kubectl, helm, the chart's monitoring checks, h2spec, cert-manager and pebble
 
 # --- Images (OCI archives, no Docker: `ctr images import`, `docker load`, `kind load image-archive`)
 
@@ -75,6 +103,14 @@ $(IMAGES)/bin/pause: build/images/pause/main.go build/images/go.mod
 
 $(IMAGES)/bin/echo-basic: build/images/go.mod build/images/go.sum
 	cd build/images && $(GO_ENV) go build -ldflags "-s -w" -o ../../$@ sigs.k8s.io/gateway-api/conformance/echo-basic
+
+# cert-manager's HTTP-01 solver, under the name tests/e2e/cert_manager.rs gives the controller's
+# --acme-http01-solver-image; it runs as non-root, as the controller's solver pods require.
+$(IMAGES)/bin/acmesolver: $(CERTMANAGER_SRC)
+	cd tests/certmanager && $(GO_ENV) go build -ldflags "-s -w" -o ../../$@ ./acmesolver
+
+$(IMAGES)/acmesolver.tar: $(IMAGES)/bin/acmesolver $(TOOLS)/images
+	$(TOOLS)/images -o $@ -user 65532:65532 quay.io/jetstack/cert-manager-acmesolver:$(CERT_MANAGER_VERSION)=$<
 
 # The sandbox image containerd is configured with (tests/cluster/containerd.go).
 $(IMAGES)/pause.tar: $(IMAGES)/bin/pause $(TOOLS)/images
@@ -96,7 +132,7 @@ $(IMAGES)/sluice-dev.tar: build $(TOOLS)/images
 	$(call sluice_image,debug,$@)
 
 .PHONY: test-images
-test-images: $(IMAGES)/pause.tar $(IMAGES)/echo-basic.tar $(IMAGES)/sluice-dev.tar ## Build the images the end-to-end tests and the demo run (pause, echo backend, sluice from the debug build)
+test-images: $(IMAGES)/pause.tar $(IMAGES)/echo-basic.tar $(IMAGES)/acmesolver.tar $(IMAGES)/sluice-dev.tar ## Build the images the end-to-end tests and the demo run (pause, echo backend, cert-manager's acmesolver, sluice from the debug build)
 
 .PHONY: images
 images: test-images $(TOOLS)/images ## Build every image archive into target/images: sluice (release build), pause, echo backend

@@ -3,6 +3,7 @@
 //! real `kubectl` and `helm`, real `sluice-proxy` processes, real upstream servers and real
 //! HTTP clients. Build the Go tools with `make tools`; `make test` does so first.
 
+pub mod acme;
 pub mod bulk;
 pub mod client;
 pub mod cluster;

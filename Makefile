@@ -157,6 +157,12 @@ test: tools build test-images ## Run every test: unit, proxy integration and end
 	@# paths must pass the same tests.
 	SLUICE_TEST_NO_FAST_PATH=1 cargo test -p sluice-proxy --tests --no-fail-fast
 
+# --- Fuzzing ----------------------------------------------------------------------------------
+
+.PHONY: fuzz
+fuzz: ## Fuzz the parsers (cargo-fuzz, libFuzzer), FUZZ_SECONDS each (default 60); see docs/fuzzing.md
+	fuzz/run.sh
+
 # --- Running it ----------------------------------------------------------------------------
 
 .PHONY: demo

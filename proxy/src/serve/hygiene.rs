@@ -41,7 +41,10 @@ pub static RESPONSE_HOP_BY_HOP: [http::HeaderName; 3] = [
 ];
 
 /// The header names a `Connection` value lists as this hop's own (its options other than
-/// `close` and `keep-alive`).
+/// `close` and `keep-alive`). Never `Content-Length` or `Transfer-Encoding`: the body is
+/// passed on as they frame it, so the client needs them whatever an upstream names (taken
+/// away, the client would read the body until the connection closes, which a kept-alive
+/// connection never does).
 pub fn connection_options(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     value
         .split(|&b| b == b',')
@@ -50,6 +53,8 @@ pub fn connection_options(value: &[u8]) -> impl Iterator<Item = &[u8]> {
             !o.is_empty()
                 && !o.eq_ignore_ascii_case(b"close")
                 && !o.eq_ignore_ascii_case(b"keep-alive")
+                && !o.eq_ignore_ascii_case(b"content-length")
+                && !o.eq_ignore_ascii_case(b"transfer-encoding")
         })
 }
 
@@ -222,5 +227,13 @@ mod tests {
         for kept in ["Authorization", "X-Request-Id", "Cookie", "Traceparent"] {
             assert!(forwarded(kept.as_bytes()), "{kept}");
         }
+    }
+
+    #[test]
+    fn connection_never_names_the_framing_headers() {
+        let named: Vec<&[u8]> =
+            connection_options(b"close, X-Hop , Content-Length,transfer-encoding, keep-alive,")
+                .collect();
+        assert_eq!(named, [&b"X-Hop"[..]]);
     }
 }

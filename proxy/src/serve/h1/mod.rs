@@ -12,7 +12,7 @@
 //! and of each head are this path's on every request. The answers Sluice gives itself, the
 //! metrics, the logs and the spans are the same on both paths.
 
-mod chunked;
+pub mod chunked;
 mod conn;
 mod pool;
 pub mod request;

@@ -298,4 +298,24 @@ mod tests {
             "HTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n"
         );
     }
+
+    /// Caught by the round trip of fuzz/fuzz_targets/h1_response_head.rs: a `Connection`
+    /// that named a framing header took it from the client's head, so a kept-alive client
+    /// read the body until a close that never came.
+    #[test]
+    fn connection_cannot_take_the_framing_from_the_client() {
+        let raw = "HTTP/1.1 200 OK\r\nConnection: Content-Length\r\nContent-Length: 5\r\n\r\nhello";
+        assert_eq!(framing(raw), (Framing::Length(5), true));
+        assert_eq!(
+            downstream(raw, false),
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
+        );
+        let raw = "HTTP/1.1 200 OK\r\nConnection: keep-alive, transfer-encoding\r\n\
+                   Transfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(framing(raw), (Framing::Chunked, true));
+        assert_eq!(
+            downstream(raw, false),
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        );
+    }
 }

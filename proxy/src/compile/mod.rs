@@ -233,9 +233,9 @@ fn our_ingresses<'a>(objects: &'a ObjectSet, controller: &str, class: &str) -> V
     selected.into_iter().map(|(_, i)| i).collect()
 }
 
-/// Certificates named by the Ingresses' `spec.tls`, the oldest Ingress winning a host.
-/// The certificates to serve, and the TLS hosts: those some Ingress of the class lists
-/// under `spec.tls` with a usable Secret, or with none (the default certificate). A host
+/// Certificates named by the Ingresses' `spec.tls`, the oldest Ingress winning a host; and
+/// the TLS hosts: those some Ingress of the class lists under `spec.tls` with a usable
+/// Secret, or with none (the default certificate). A host
 /// whose Secret is missing or broken is not a TLS host, so it is not redirected to HTTPS
 /// until the certificate can be served (as ingress-nginx redirects only hosts with a
 /// certificate): cert-manager's first issuance, for one, comes over plain HTTP.

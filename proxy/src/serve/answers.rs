@@ -78,10 +78,11 @@ pub fn payload_too_large() -> Answer {
 /// Where ACME HTTP-01 challenge tokens are served (RFC 8555 §8.3).
 const ACME_CHALLENGE: &str = "/.well-known/acme-challenge/";
 
-/// The route to proxy the request to; or 404 without a route, 503 for a route whose access
-/// rules cannot be enforced, 413 for a declared body over its limit, its Ingress's redirect, 308 to HTTPS, 403 for a client its
-/// lists keep out, 503 without endpoints. Redirects come before the lists, as nginx's
-/// `return` comes before its access phase.
+/// The route to proxy the request to; or, in this order: 404 without a route; 503 for a
+/// route whose access rules cannot be enforced; 413 for a declared body over its limit; its
+/// Ingress's redirect; 308 to HTTPS; 403 for a client its lists keep out; 503 without
+/// endpoints. Redirects come before the lists, as nginx's `return` comes before its access
+/// phase.
 pub fn for_route<'a>(r: &Routed<'a>) -> Result<&'a Arc<Route>, Answer> {
     let Some(route) = r.route else {
         return Err(Answer::new(

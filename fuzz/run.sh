@@ -44,6 +44,27 @@ triple=$(rustc -vV | awk '/^host:/ {print $2}')
 bin_dir="$CARGO_TARGET_DIR/$triple/release"
 logs="$CARGO_TARGET_DIR/logs"
 mkdir -p "$logs"
+# A TLS Secret the compiler can load, for the manifests target: its key is made here, on the
+# spot, so that no private key is committed (skipped without openssl).
+tls_seed="$CARGO_TARGET_DIR/corpus/manifests/tls-secret.yaml"
+if [[ " ${targets[*]} " == *" manifests "* && ! -e $tls_seed ]] && command -v openssl >/dev/null; then
+    tmp=$(mktemp -d)
+    if openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+        -subj /CN=app.example.com -addext subjectAltName=DNS:app.example.com \
+        -keyout "$tmp/key.pem" -out "$tmp/crt.pem" 2>/dev/null; then
+        mkdir -p "$(dirname "$tls_seed")"
+        {
+            cat "$fuzz_dir/corpus/manifests/ingress-service-slice.yaml"
+            printf 'apiVersion: v1\nkind: Secret\nmetadata: { name: app-tls }\n'
+            printf 'type: kubernetes.io/tls\nstringData:\n  tls.crt: |\n'
+            sed 's/^/    /' "$tmp/crt.pem"
+            printf '  tls.key: |\n'
+            sed 's/^/    /' "$tmp/key.pem"
+        } >"$tls_seed"
+    fi
+    rm -rf "$tmp"
+fi
+
 declare -A runs rates status
 # The tokens each target's input is made of (libFuzzer splices them in).
 declare -A dicts=(
@@ -69,7 +90,9 @@ for target in "${targets[@]}"; do
         failed=1
         tail -n 40 "$log" >&2
     fi
-    runs[$target]=$(awk '/^stat::number_of_executed_units:/ {print $2}' "$log")
+    # libFuzzer's final stats; after a crash, its last progress line (`#N ...`).
+    runs[$target]=$(awk '/^stat::number_of_executed_units:/ {n = $2}
+        /^#[0-9]+\t/ && n == "" {p = substr($1, 2)} END {print (n != "" ? n : p)}' "$log")
     rates[$target]=$(awk '/^stat::average_exec_per_sec:/ {print $2}' "$log")
 done
 

@@ -69,18 +69,41 @@ static SEEDS: LazyLock<(Vec<IngressClass>, Vec<Arc<Ingress>>)> = LazyLock::new(|
         class("nginx", "k8s.io/ingress-nginx", false),
     ];
     let ingresses = [
-        ingress("shop", "api-v1", Some("sluice"), Some("app.example.com"), &[
-            ("/api", "Prefix"),
-            ("/health", "Exact"),
-        ]),
-        ingress("shop", "web", None, Some("app.example.com"), &[("/", "Prefix")]),
-        ingress("wild", "star", Some("sluice"), Some("*.example.com"), &[(
-            "/", "Prefix",
-        )]),
-        ingress("any", "catch-all", Some("internal"), None, &[("/", "Prefix")]),
-        ingress("other", "nginx", Some("nginx"), Some("app.example.com"), &[(
-            "/api", "Prefix",
-        )]),
+        ingress(
+            "shop",
+            "api-v1",
+            Some("sluice"),
+            Some("app.example.com"),
+            &[("/api", "Prefix"), ("/health", "Exact")],
+        ),
+        ingress(
+            "shop",
+            "web",
+            None,
+            Some("app.example.com"),
+            &[("/", "Prefix")],
+        ),
+        ingress(
+            "wild",
+            "star",
+            Some("sluice"),
+            Some("*.example.com"),
+            &[("/", "Prefix")],
+        ),
+        ingress(
+            "any",
+            "catch-all",
+            Some("internal"),
+            None,
+            &[("/", "Prefix")],
+        ),
+        ingress(
+            "other",
+            "nginx",
+            Some("nginx"),
+            Some("app.example.com"),
+            &[("/api", "Prefix")],
+        ),
     ];
     (classes, ingresses.into_iter().map(Arc::new).collect())
 });

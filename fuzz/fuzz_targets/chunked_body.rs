@@ -26,7 +26,10 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(whole, bytes, "one byte at a time");
 
     if let Ok(Some(end)) = whole {
-        assert!(end >= 5 && end <= body.len(), "the end is past the input: {end}");
+        assert!(
+            end >= 5 && end <= body.len(),
+            "the end is past the input: {end}"
+        );
         assert!(body[..end].ends_with(b"\r\n"));
         assert_eq!(feed(body, [end]), Ok(Some(end)));
         assert_eq!(feed(body, [end - 1]), Ok(None));
@@ -35,10 +38,7 @@ fuzz_target!(|data: &[u8]| {
 
 /// Feeds `body` cut at each of `cuts` (increasing offsets); where the body ended, as an
 /// offset into `body`.
-fn feed(
-    body: &[u8],
-    cuts: impl IntoIterator<Item = usize>,
-) -> Result<Option<usize>, ChunkError> {
+fn feed(body: &[u8], cuts: impl IntoIterator<Item = usize>) -> Result<Option<usize>, ChunkError> {
     let mut scanner = ChunkedEnd::default();
     let mut from = 0;
     for to in cuts {

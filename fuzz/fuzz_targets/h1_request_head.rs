@@ -30,7 +30,10 @@ fuzz_target!(|buf: &[u8]| {
         Parsed::Pingora | Parsed::Malformed(_) => return,
     };
     assert!(head.len > 0 && head.len <= head.total_len());
-    assert!(head.total_len() <= buf.len(), "head and body past the input");
+    assert!(
+        head.total_len() <= buf.len(),
+        "head and body past the input"
+    );
     assert!(head.total_len() <= MAX_BUFFERED);
     // The accessors only ever slice within the buffer.
     let _ = (head.method(buf), head.path(buf), head.path_and_query(buf));
@@ -45,7 +48,10 @@ fuzz_target!(|buf: &[u8]| {
 
     // What follows the request does not change it; less of it waits for more.
     let mut again = Vec::new();
-    assert_eq!(parse(&buf[..head.total_len()], &mut again), Parsed::Head(head));
+    assert_eq!(
+        parse(&buf[..head.total_len()], &mut again),
+        Parsed::Head(head)
+    );
     assert_eq!(again.len(), forward.len());
     assert_eq!(
         parse(&buf[..head.total_len() - 1], &mut again),
@@ -84,10 +90,7 @@ fn upstream_round_trip(
     let head_len = out.len();
     out.extend_from_slice(&buf[head.len..head.total_len()]);
 
-    let lines = out[..head_len]
-        .windows(2)
-        .filter(|w| w == b"\r\n")
-        .count();
+    let lines = out[..head_len].windows(2).filter(|w| w == b"\r\n").count();
     // Request line and blank line aside, each line is a header.
     let headers = lines - 2;
     let mut forward_again = Vec::new();

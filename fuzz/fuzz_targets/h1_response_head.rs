@@ -30,9 +30,15 @@ fn check(buf: &[u8], head_request: bool) {
     let head = match parse(buf, head_request, &mut kept) {
         Parsed::Head(head) => head,
         Parsed::Interim(len) => {
-            assert!(len > 0 && len <= buf.len(), "interim response past the input");
+            assert!(
+                len > 0 && len <= buf.len(),
+                "interim response past the input"
+            );
             if len <= MAX_HEAD {
-                assert_eq!(parse(&buf[..len - 1], head_request, &mut kept), Parsed::Partial);
+                assert_eq!(
+                    parse(&buf[..len - 1], head_request, &mut kept),
+                    Parsed::Partial
+                );
             }
             return;
         }
@@ -45,7 +51,10 @@ fn check(buf: &[u8], head_request: bool) {
     assert!(head.len > 0 && head.len <= buf.len(), "head past the input");
     assert!(!(100..=199).contains(&head.status));
     if head.framing == Framing::UntilClose {
-        assert!(!head.keep_alive, "a body that ends at close, on a kept connection");
+        assert!(
+            !head.keep_alive,
+            "a body that ends at close, on a kept connection"
+        );
     }
     if head_request || head.status == 204 || head.status == 304 {
         assert_eq!(head.framing, Framing::Empty);
@@ -102,6 +111,9 @@ fn downstream_round_trip(
         String::from_utf8_lossy(&buf[..head.len]),
         String::from_utf8_lossy(&out)
     );
-    assert_eq!(down.keep_alive, !close, "the client is told to close, or not");
+    assert_eq!(
+        down.keep_alive, !close,
+        "the client is told to close, or not"
+    );
     assert_eq!(kept_again.len(), kept.len());
 }

@@ -36,6 +36,25 @@ const SETTLE: Duration = Duration::from_millis(25);
 /// While watching fails, how often the API server is asked whether it is back: a watch
 /// that resumes sends nothing until something changes, so its silence proves nothing.
 const PROBE_EVERY: Duration = Duration::from_secs(2);
+/// The longest wait between a failing watch's retries. client-go's 30 s spares a
+/// struggling API server, but a proxy then serves stale routes for up to 30 s after it
+/// returns; five watches per proxy retrying every 5 s at most is still light.
+const RETRY_AT_MOST: Duration = Duration::from_secs(5);
+
+/// The watchers' retry schedule: from 800 ms, doubling with jitter, to [`RETRY_AT_MOST`];
+/// back to the start after two minutes without failing (kube-runtime's own reset).
+pub(super) fn retry_schedule() -> impl kube::runtime::utils::Backoff {
+    let exponential = backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(800))
+        .with_max_delay(RETRY_AT_MOST)
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times();
+    kube::runtime::utils::ResetTimerBackoff::new(
+        watcher::ExponentialBackoff::from(exponential),
+        Duration::from_secs(120),
+    )
+}
 
 struct Stores {
     ingresses: Store<Ingress>,
@@ -185,7 +204,7 @@ where
     let mut seen = Seen::<K>::default();
     let mut failures = Repeats::new(REPEATS_WINDOW);
     let stream = watcher(api, config)
-        .default_backoff()
+        .backoff(retry_schedule())
         // Nothing reads managedFields; dropping them saves memory at scale.
         .modify(|o| o.managed_fields_mut().clear())
         // The store is updated before the event goes on, so whatever the event triggers

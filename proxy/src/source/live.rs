@@ -57,7 +57,7 @@ pub async fn follow(
 ) {
     let (params, writer) = reflector::store();
     let mut events = watcher(Api::<IngressClassParams>::all(client), Default::default())
-        .default_backoff()
+        .backoff(super::kubernetes::retry_schedule())
         .modify(|o| o.managed_fields_mut().clear())
         .reflect(writer)
         .boxed();

@@ -6,10 +6,15 @@ use sluice_tests::client::{get, https_get};
 use sluice_tests::objects::{
     certificate, ingress, path, service_with_endpoints, tls_secret, write_manifest,
 };
+use sluice_tests::operator::eventually;
 use sluice_tests::{Proxy, Upstream};
+use std::time::Duration;
 
 struct Setup {
     _dir: tempfile::TempDir,
+    /// The manifest file, and the objects in it.
+    file: std::path::PathBuf,
+    objects: Vec<serde_json::Value>,
     _upstream: Upstream,
     proxy: Proxy,
     a_cert: Vec<u8>,
@@ -55,6 +60,8 @@ async fn setup(extra_args: &[&str]) -> anyhow::Result<Setup> {
     let proxy = Proxy::start(&args, dir.path()).await?;
     Ok(Setup {
         _dir: dir,
+        file,
+        objects,
         _upstream: upstream,
         proxy,
         a_cert,
@@ -250,5 +257,61 @@ async fn unusable_secrets_are_reported_not_fatal() -> anyhow::Result<()> {
     )
     .await?;
     assert_eq!(reply.status, 200);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_secret_edited_into_garbage_keeps_serving_its_certificate() -> anyhow::Result<()> {
+    let mut s = setup(&[]).await?;
+    let leaf = |proxy: &Proxy| {
+        let https = proxy.https;
+        async move {
+            let (reply, tls) =
+                https_get(https, "a.example.com", "a.example.com", "/", &[], &[]).await?;
+            anyhow::Ok((reply.status, tls.leaf))
+        }
+    };
+    assert_eq!(leaf(&s.proxy).await?, (200, s.a_cert.clone()));
+
+    s.objects[1] = tls_secret("shop", "a-tls", "not a certificate", "nor a key");
+    write_manifest(&s.file, &s.objects)?;
+    eventually(
+        Duration::from_secs(10),
+        "the broken Secret reported",
+        || async {
+            let routes = s.proxy.routes().await?;
+            Ok(routes["problems"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p["message"].as_str())
+                .find(|m| m.starts_with("Secret shop/a-tls: "))
+                .map(str::to_string))
+        },
+    )
+    .await
+    .map(|message| {
+        assert!(
+            message.ends_with("the certificate it held before is still served"),
+            "{message}"
+        )
+    })?;
+    assert_eq!(leaf(&s.proxy).await?, (200, s.a_cert.clone()));
+    // And HTTP is still redirected to HTTPS.
+    let reply = get(s.proxy.http, "a.example.com", "/").await?;
+    assert_eq!(reply.status, 308);
+
+    // Deleted: the default certificate, as for a Secret never seen.
+    s.objects.remove(1);
+    write_manifest(&s.file, &s.objects)?;
+    eventually(
+        Duration::from_secs(10),
+        "the default certificate",
+        || async {
+            let (_, served) = leaf(&s.proxy).await?;
+            Ok((served != s.a_cert).then_some(()))
+        },
+    )
+    .await?;
     Ok(())
 }

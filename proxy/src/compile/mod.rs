@@ -54,14 +54,30 @@ pub enum ProblemKind {
     TlsSecret,
 }
 
+/// The certificates served, by Secret (`namespace/name`).
+pub type Certificates = HashMap<String, Arc<CertifiedKey>>;
+
 /// The compiler's result.
 pub struct Compiled {
     pub table: RouteTable,
     pub problems: Vec<Problem>,
+    /// What the next compile falls back to for a Secret that turns broken.
+    pub certificates: Certificates,
 }
 
-/// Builds the route table of `options.class` from `objects`.
+/// Builds the route table of `options.class` from `objects`, as a first compile.
 pub fn compile(objects: &ObjectSet, options: &CompileOptions) -> Compiled {
+    compile_after(objects, options, &Certificates::new())
+}
+
+/// Builds the route table of `options.class` from `objects`. A Secret that now holds a
+/// broken certificate keeps serving the one it held in `previous` (the last compile's
+/// [`Compiled::certificates`]): a bad edit must not take HTTPS away from a host.
+pub fn compile_after(
+    objects: &ObjectSet,
+    options: &CompileOptions,
+    previous: &Certificates,
+) -> Compiled {
     let mut problems = Vec::new();
     let ingresses = our_ingresses(objects, &options.controller, &options.class);
 
@@ -69,7 +85,7 @@ pub fn compile(objects: &ObjectSet, options: &CompileOptions) -> Compiled {
         objects.services.iter().map(|s| s.as_ref()),
         objects.endpoint_slices.iter().map(|s| s.as_ref()),
     );
-    let (tls, tls_hosts) = tls_table(objects, &ingresses, &mut problems);
+    let (tls, tls_hosts, certificates) = tls_table(objects, &ingresses, previous, &mut problems);
 
     let mut table = RouteTable {
         tls,
@@ -209,7 +225,11 @@ pub fn compile(objects: &ObjectSet, options: &CompileOptions) -> Compiled {
         }
     }
     table.backends = resolver.into_index();
-    Compiled { table, problems }
+    Compiled {
+        table,
+        problems,
+        certificates,
+    }
 }
 
 /// The Ingresses served by `class`, highest precedence (oldest) first.
@@ -238,19 +258,23 @@ fn our_ingresses<'a>(objects: &'a ObjectSet, controller: &str, class: &str) -> V
 /// Secret, or with none (the default certificate). A host
 /// whose Secret is missing or broken is not a TLS host, so it is not redirected to HTTPS
 /// until the certificate can be served (as ingress-nginx redirects only hosts with a
-/// certificate): cert-manager's first issuance, for one, comes over plain HTTP.
+/// certificate): cert-manager's first issuance, for one, comes over plain HTTP. A Secret
+/// that exists but is broken serves its certificate in `previous`, if it had one.
 fn tls_table(
     objects: &ObjectSet,
     ingresses: &[&Ingress],
+    previous: &Certificates,
     problems: &mut Vec<Problem>,
-) -> (TlsTable, HashSet<HostMatch>) {
+) -> (TlsTable, HashSet<HostMatch>, Certificates) {
     let secrets: HashMap<String, &k8s_openapi::api::core::v1::Secret> = objects
         .secrets
         .iter()
         .map(|s| (key_of(&s.metadata), s.as_ref()))
         .collect();
-    // Each Secret is parsed once; every Ingress that names a bad one hears about it.
+    // Each Secret is parsed once; every Ingress that names a bad one hears about it, and
+    // whether its previous certificate is still served.
     let mut parsed: HashMap<String, Result<Arc<CertifiedKey>, String>> = HashMap::new();
+    let mut kept: HashMap<String, Arc<CertifiedKey>> = HashMap::new();
     let mut table = TlsTable::default();
     let mut tls_hosts = HashSet::new();
     for ingress in ingresses {
@@ -273,16 +297,28 @@ fn tls_table(
             };
             let key = format!("{namespace}/{secret_name}");
             let cert = parsed.entry(key.clone()).or_insert_with(|| {
-                match secrets.get(&key) {
-                    Some(secret) => certified_key(&key, secret),
-                    None => Err(tls::SecretError::NotFound(key.clone())),
-                }
-                .map(Arc::new)
-                .map_err(|e| e.to_string())
+                let Some(secret) = secrets.get(&key) else {
+                    // Deleted is meant: nothing is kept.
+                    return Err(tls::SecretError::NotFound(key.clone()).to_string());
+                };
+                certified_key(&key, secret).map(Arc::new).map_err(|e| {
+                    if let Some(before) = previous.get(&key) {
+                        kept.insert(key.clone(), before.clone());
+                    }
+                    e.to_string()
+                })
             });
-            let cert = match cert {
-                Ok(cert) => cert.clone(),
-                Err(e) => {
+            let cert = match (cert, kept.get(&key)) {
+                (Ok(cert), _) => cert.clone(),
+                (Err(e), Some(before)) => {
+                    problems.push(Problem {
+                        object: key_of(&ingress.metadata),
+                        kind: ProblemKind::TlsSecret,
+                        message: format!("{e}; the certificate it held before is still served"),
+                    });
+                    before.clone()
+                }
+                (Err(e), None) => {
                     problems.push(Problem {
                         object: key_of(&ingress.metadata),
                         kind: ProblemKind::TlsSecret,
@@ -299,13 +335,18 @@ fn tls_table(
             }
         }
     }
-    let mut expiry: Vec<(String, i64)> = parsed
+    let served: Certificates = parsed
+        .into_iter()
+        .filter_map(|(secret, cert)| Some((secret, cert.ok()?)))
+        .chain(kept)
+        .collect();
+    let mut expiry: Vec<(String, i64)> = served
         .iter()
-        .filter_map(|(secret, cert)| Some((secret.clone(), tls::not_after(cert.as_ref().ok()?)?)))
+        .filter_map(|(secret, cert)| Some((secret.clone(), tls::not_after(cert)?)))
         .collect();
     expiry.sort();
     table.expiry = expiry;
-    (table, tls_hosts)
+    (table, tls_hosts, served)
 }
 
 fn has_tls(tls_hosts: &HashSet<HostMatch>, host: &HostMatch) -> bool {

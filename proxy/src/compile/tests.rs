@@ -387,6 +387,66 @@ fn redirects_tls_hosts_unless_the_ingress_opts_out() {
 }
 
 #[test]
+fn a_secret_that_turns_broken_keeps_its_certificate_and_a_deleted_one_does_not() {
+    let options = CompileOptions {
+        class: "sluice".into(),
+        controller: sluice_crds::names::CONTROLLER_NAME.into(),
+        ssl_redirect: true,
+    };
+    let app = format!(
+        "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{ name: app }}\nspec:\n  ingressClassName: sluice\n  tls: [{{ hosts: [\"a.example.com\"], secretName: s }}]\n  rules:\n{}\n",
+        rule(Some("a.example.com"), &[path("/", "Prefix", "app")])
+    );
+    let good = compile_yaml(&[tls_secret_yaml("s", &["a.example.com"]), app.clone()].concat());
+    let served = good.table.tls.lookup("a.example.com").unwrap().clone();
+
+    // The Secret is edited into garbage: the certificate before it is still served, HTTP
+    // still redirected, and the problem names the Secret.
+    let broken = "---\napiVersion: v1\nkind: Secret\ntype: kubernetes.io/tls\nmetadata: { name: s }\ndata: { tls.crt: bm90IHBlbQ==, tls.key: bm90IHBlbQ== }\n";
+    let after = compile_after(
+        &objects(&[broken, &app].concat()),
+        &options,
+        &good.certificates,
+    );
+    assert!(Arc::ptr_eq(
+        after.table.tls.lookup("a.example.com").unwrap(),
+        &served
+    ));
+    assert!(
+        after
+            .table
+            .lookup("a.example.com", "/")
+            .unwrap()
+            .redirect_to_https
+    );
+    let [problem] = &after.problems[..] else {
+        panic!("{:?}", after.problems)
+    };
+    assert_eq!(problem.kind, ProblemKind::TlsSecret);
+    assert!(
+        problem.message.starts_with("Secret default/s: ")
+            && problem
+                .message
+                .ends_with("the certificate it held before is still served"),
+        "{}",
+        problem.message
+    );
+    // Still broken at the next compile: still kept.
+    let again = compile_after(
+        &objects(&[broken, &app].concat()),
+        &options,
+        &after.certificates,
+    );
+    assert!(again.table.tls.lookup("a.example.com").is_some());
+    // Broken from the start: nothing to keep.
+    assert!(compile_yaml(&[broken, &app].concat()).table.tls.is_empty());
+    // Deleted: the host falls back to the default certificate.
+    let deleted = compile_after(&objects(&app), &options, &after.certificates);
+    assert!(deleted.table.tls.is_empty());
+    assert!(deleted.certificates.is_empty());
+}
+
+#[test]
 fn invalid_rules_and_annotations_are_reported_and_the_rest_served() {
     let y = ingress(
         "mixed",

@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{Event, Service};
+use k8s_openapi::api::core::v1::{Event, Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, DeleteParams, ListParams};
 use serde_json::{Value, json};
 use sluice_crds::names::CONTROLLER_NAME;
 use sluice_crds::params::IngressClassParams;
 use sluice_tests::TestCluster;
-use sluice_tests::objects::{ingress, ingress_class, namespace, path};
+use sluice_tests::objects::{certificate, ingress, ingress_class, namespace, path, tls_secret};
 use sluice_tests::operator::{Operator, eventually, install_crds};
 
 const NS: &str = "sluice-system";
@@ -639,5 +639,72 @@ async fn a_rule_that_lost_to_an_older_ingress_gets_one_warning_event() -> anyhow
     let again = conflicts().await?;
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].count.unwrap_or(1), event.count.unwrap_or(1));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_missing_tls_secret_gets_one_warning_event_until_it_exists() -> anyhow::Result<()> {
+    let (cluster, _operator) = setup().await?;
+    let mut app = ingress(
+        "default",
+        "app",
+        "sluice",
+        &[(
+            Some("app.example.com"),
+            vec![path("/", "Prefix", "web", 80)],
+        )],
+    );
+    app["spec"]["tls"] = json!([{ "hosts": ["app.example.com"], "secretName": "app-tls" }]);
+    cluster.apply(&[class("sluice", None), app.clone()])?;
+    let client = cluster.client().await?;
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    // How many times it was said: Events that repeat are counted on one object.
+    let said = || async {
+        let list = events
+            .list(&ListParams::default().fields("reason=TLSSecretMissing"))
+            .await?;
+        let count: i32 = list
+            .items
+            .iter()
+            .map(|e| e.series.as_ref().map_or(1, |s| s.count.unwrap_or(1)))
+            .sum();
+        anyhow::Ok((count, list.items))
+    };
+    let (_, found) = eventually(WAIT, "a TLSSecretMissing Event", || async {
+        let (count, items) = said().await?;
+        Ok((count > 0).then_some((count, items)))
+    })
+    .await?;
+    let [event] = &found[..] else {
+        panic!("{found:?}")
+    };
+    assert_eq!(event.involved_object.name.as_deref(), Some("app"));
+    assert_eq!(event.type_.as_deref(), Some("Warning"));
+    let message = event.message.as_deref().unwrap_or_default();
+    assert!(
+        message.contains("TLS Secret default/app-tls does not exist")
+            && message.contains("default certificate"),
+        "{message}"
+    );
+
+    // Reconciled again (a label), still missing: no second Event.
+    let mut touched = app.clone();
+    touched["metadata"]["labels"] = json!({ "touched": "yes" });
+    cluster.apply(&[touched])?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(said().await?.0, 1);
+
+    // The Secret appears, then goes: said once more.
+    let (cert, key, _) = certificate(&["app.example.com"])?;
+    cluster.apply(&[tls_secret("default", "app-tls", &cert, &key)])?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(said().await?.0, 1, "nothing more is said once it exists");
+    Api::<Secret>::namespaced(client, "default")
+        .delete("app-tls", &DeleteParams::default())
+        .await?;
+    eventually(WAIT, "the Event again", || async {
+        Ok((said().await?.0 == 2).then_some(()))
+    })
+    .await?;
     Ok(())
 }

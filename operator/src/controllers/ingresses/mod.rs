@@ -1,6 +1,7 @@
 //! What the operator tells Ingress owners: where their Ingress is reachable
 //! (`status.loadBalancer.ingress`), and, with a Warning Event, when a rule of theirs lost
-//! to an older Ingress claiming the same host and path.
+//! to an older Ingress claiming the same host and path, or a TLS Secret it names does not
+//! exist.
 //!
 //! A kube-runtime Controller keyed by Ingress: each Ingress is reconciled when it changes,
 //! and when a class, params, fleet Service or Node changes in a way that can move its
@@ -10,15 +11,17 @@
 pub mod addresses;
 pub mod conflicts;
 pub mod reconcile;
+pub mod secrets;
 pub mod triggers;
 
 use std::sync::{Arc, Mutex, RwLock};
 
 use futures::stream::{self, BoxStream};
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::core::v1::{Node, Secret, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::api::Api;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{self, ObjectRef, store::Writer};
@@ -33,6 +36,7 @@ use super::metrics::ControllerMetrics;
 use addresses::is_our_status_entry;
 use conflicts::Announced;
 use reconcile::Context;
+use secrets::AnnouncedMissing;
 
 /// Status writes in flight at once: enough to keep up with a bulk apply, few enough not
 /// to crowd the API server's other clients.
@@ -49,6 +53,7 @@ pub async fn run(
 ) {
     let index = Arc::new(RwLock::new(Index::new(&controller)));
     let announced = Arc::new(Mutex::new(Announced::default()));
+    let announced_missing = Arc::new(Mutex::new(AnnouncedMissing::default()));
 
     let status_manager = sluice_crds::names::status_field_manager(&controller);
     let (ingresses, ingress_writer) = reflector::store::<Ingress>();
@@ -56,12 +61,13 @@ pub async fn run(
     let (params, params_writer) = reflector::store::<IngressClassParams>();
     let (services, service_writer) = reflector::store::<Service>();
     let (nodes, node_writer) = reflector::store::<Node>();
+    let (secrets, secret_writer) = reflector::store::<PartialObjectMeta<Secret>>();
 
     // The conflict index follows the same events as the store, before it: when a reconcile
     // runs, the index already knows what the store knows.
     let ingress_events = {
         let index = index.clone();
-        let announced = announced.clone();
+        let (announced, announced_missing) = (announced.clone(), announced_missing.clone());
         let mut relist = Vec::new();
         watcher(
             Api::<Ingress>::all(client.clone()),
@@ -80,6 +86,10 @@ pub async fn run(
             if let watcher::Event::Delete(gone) = event {
                 let id = (gone.namespace().unwrap_or_default(), gone.name_any());
                 announced
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .forget(&id);
+                announced_missing
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .forget(&id);
@@ -156,6 +166,18 @@ pub async fn run(
         )
     };
 
+    // Only whether a TLS Secret exists: metadata-only requests, never its data.
+    let secret_triggers = {
+        let ingresses = ingresses.clone();
+        triggers(
+            Api::<PartialObjectMeta<Secret>>::all(client.clone()),
+            watcher::Config::default().fields("type=kubernetes.io/tls"),
+            secret_writer,
+            triggers::secret_summary,
+            move |changed| triggers::ingresses_naming_secrets(&ingresses.state(), &changed),
+        )
+    };
+
     let ctx = Arc::new(Context {
         client,
         controller,
@@ -167,8 +189,10 @@ pub async fn run(
         params,
         services,
         nodes,
+        secrets,
         index,
         announced,
+        announced_missing,
     });
     Controller::for_stream(ingress_events, ingresses)
         .with_config(controller::Config::default().concurrency(CONCURRENCY))
@@ -177,6 +201,7 @@ pub async fn run(
             params_triggers,
             service_triggers,
             node_triggers,
+            secret_triggers,
         ]))
         .graceful_shutdown_on(shutdown)
         .run(reconcile::reconcile, reconcile::error_policy, ctx)

@@ -1,24 +1,27 @@
 //! One Ingress's reconcile: publish where it is reachable if the live object doesn't say
-//! so already, and announce rules around it that lost to an older Ingress.
+//! so already, and announce rules around it that lost to an older Ingress and TLS Secrets
+//! it names that do not exist.
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::core::v1::{Node, Secret, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::api::{Api, Patch, PatchParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource, ResourceExt};
 use sluice_crds::ingress::OurClasses;
 use sluice_crds::params::IngressClassParams;
-use sluice_webhook::index::Index;
+use sluice_webhook::index::{Index, IngressId};
 use tracing::Instrument;
 
 use super::addresses::{Sources, StatusChange, class_addresses, status_body, status_change};
 use super::conflicts::{Announced, Lost, losses_around};
+use super::secrets::{AnnouncedMissing, named_tls_secrets};
 use crate::controllers::metrics::ControllerMetrics;
 
 /// What every reconcile reads: the stores the watches keep, the conflict index, and what
@@ -36,8 +39,11 @@ pub struct Context {
     pub params: Store<IngressClassParams>,
     pub services: Store<Service>,
     pub nodes: Store<Node>,
+    /// TLS Secrets, metadata only: which exist.
+    pub secrets: Store<PartialObjectMeta<Secret>>,
     pub index: Arc<RwLock<Index>>,
     pub announced: Arc<Mutex<Announced>>,
+    pub announced_missing: Arc<Mutex<AnnouncedMissing>>,
 }
 
 impl Context {
@@ -57,6 +63,7 @@ impl Context {
             && ready(&self.params)
             && ready(&self.services)
             && ready(&self.nodes)
+            && ready(&self.secrets)
     }
 }
 
@@ -147,11 +154,45 @@ async fn reconcile_ingress(
             for lost in &fresh {
                 announce(ctx, lost).await;
             }
-            fresh.len()
+            fresh.len() + announce_missing_secrets(ctx, ingress, id).await
         }
         None => 0,
     };
     Ok((wrote, announced))
+}
+
+/// Announces the TLS Secrets `ingress` names that do not exist and were not missing at its
+/// last reconcile; returns how many.
+async fn announce_missing_secrets(ctx: &Context, ingress: &Ingress, id: IngressId) -> usize {
+    let missing = named_tls_secrets(ingress)
+        .into_iter()
+        .filter(|key| {
+            let (namespace, name) = key.split_once('/').unwrap_or_default();
+            ctx.secrets
+                .get(&ObjectRef::new(name).within(namespace))
+                .is_none()
+        })
+        .collect();
+    let fresh = ctx
+        .announced_missing
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .fresh(&id, missing);
+    for secret in &fresh {
+        let event = Event {
+            type_: EventType::Warning,
+            reason: "TLSSecretMissing".into(),
+            note: Some(format!(
+                "TLS Secret {secret} does not exist: its hosts are served over HTTPS with the default certificate, and plain HTTP is not redirected to HTTPS, until it does"
+            )),
+            action: "Serve".into(),
+            secondary: None,
+        };
+        if let Err(error) = ctx.recorder.publish(&event, &ingress.object_ref(&())).await {
+            tracing::debug!(%error, "could not record an Event");
+        }
+    }
+    fresh.len()
 }
 
 async fn write_status(

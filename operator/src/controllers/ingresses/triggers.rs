@@ -4,9 +4,10 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::core::v1::{Node, Secret, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::ResourceExt;
+use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::ObjectRef;
 use sluice_common::changes::{Summary, fingerprint};
 use sluice_crds::ingress::OurClasses;
@@ -15,6 +16,7 @@ use sluice_crds::names::DEFAULT_CLASS_ANNOTATION;
 use sluice_crds::params::{IngressClassParams, referenced_params};
 
 use super::addresses::{addresses_of_node, service_addresses};
+use super::secrets::named_tls_secrets;
 use crate::desired::fleet_name;
 
 /// What of an IngressClass decides which Ingresses are ours and where they are reached.
@@ -45,6 +47,28 @@ pub fn service_summary(service: &Service) -> Summary<String> {
 /// A Node matters for the addresses it contributes only (not its heartbeats).
 pub fn node_summary(node: &Node) -> Summary<String> {
     (fingerprint(&addresses_of_node(node)), node.name_any())
+}
+
+/// A TLS Secret matters for whether it exists: its `namespace/name`.
+pub fn secret_summary(secret: &PartialObjectMeta<Secret>) -> Summary<String> {
+    let key = format!(
+        "{}/{}",
+        secret.namespace().unwrap_or_default(),
+        secret.name_any()
+    );
+    (fingerprint(&key), key)
+}
+
+/// The Ingresses whose `spec.tls` names one of `secrets` (`namespace/name`).
+pub fn ingresses_naming_secrets(
+    ingresses: &[Arc<Ingress>],
+    secrets: &[String],
+) -> Vec<ObjectRef<Ingress>> {
+    ingresses
+        .iter()
+        .filter(|i| named_tls_secrets(i).iter().any(|s| secrets.contains(s)))
+        .map(|i| ObjectRef::from_obj(i.as_ref()))
+        .collect()
 }
 
 /// The Ingresses that name `class`, or name none (and so may fall to it as the default).

@@ -169,6 +169,10 @@ fuzz: ## Fuzz the parsers (cargo-fuzz, libFuzzer), FUZZ_SECONDS each (default 60
 demo: tools build test-images ## The picture of docs/architecture.md, live: chart, operator, proxy, traffic (Ctrl-C stops it)
 	@target/debug/sluice-demo
 
+.PHONY: demo-acme
+demo-acme: tools build test-images ## `make demo`, plus cert-manager and pebble issuing app.example.com's certificate (docs/demo.md)
+	@target/debug/sluice-demo --acme
+
 .PHONY: cluster
 cluster: $(TOOLS)/cluster $(TOOLS)/kubectl $(TOOLS)/kubelet $(TOOLS)/kube-proxy test-images ## Start a real single-node cluster, API and node ports 30080/30443 on 127.0.0.1 (Ctrl-C stops it)
 	@mkdir -p target/cluster

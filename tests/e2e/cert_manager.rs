@@ -21,24 +21,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use base64::Engine;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use sluice_tests::TestCluster;
-use sluice_tests::acme::{Acme, install_cert_manager_crds};
-use sluice_tests::client::{get, https_get, tls_connect};
-use sluice_tests::operator::eventually;
+use sluice_tests::acme::{Acme, issuer_ready, served};
+use sluice_tests::client::{get, tls_connect};
 use sluice_tests::seed::{FLEET, NAMESPACE, Seed};
-use sluice_tests::tools::image_archive;
 
 const SECURE: &str = "secure.example.test";
 const LEGACY: &str = "legacy.example.test";
-/// How long an issuance may take: solver pod start, cert-manager's five self-checks, pebble.
-const ISSUE: Duration = Duration::from_secs(180);
-const WAIT: Duration = Duration::from_secs(60);
 
 #[tokio::test]
 async fn cert_manager_issues_and_renews_certificates_that_sluice_serves() -> anyhow::Result<()> {
@@ -47,11 +41,7 @@ async fn cert_manager_issues_and_renews_certificates_that_sluice_serves() -> any
         eprintln!("[{:>6.1}s] {what}", started.elapsed().as_secs_f64());
     };
     let seed = Seed::start(&mut progress, &[]).await?;
-    progress("importing the acmesolver image and installing cert-manager's CRDs");
-    seed.cluster.import_image(&image_archive("acmesolver")?)?;
-    install_cert_manager_crds(&seed.cluster)?;
-    progress("starting pebble, pebble-challtestsrv and cert-manager's controller");
-    let acme = Acme::start(&seed.cluster, &[SECURE, LEGACY], seed.http()).await?;
+    let acme = Acme::start_on_seed(&seed, &[SECURE, LEGACY], &mut progress).await?;
     let solvers = SolverWatch::start(&seed);
     let result = steps(&seed, &acme, &solvers, &mut progress).await;
     solvers.stop();
@@ -86,18 +76,11 @@ async fn steps(
     let cluster = &seed.cluster;
     progress("ClusterIssuers pebble (ingressClassName: sluice) and pebble-legacy (class: sluice)");
     cluster.apply(&[
-        cluster_issuer(acme, "pebble", json!({ "ingressClassName": "sluice" })),
-        cluster_issuer(acme, "pebble-legacy", json!({ "class": "sluice" })),
+        acme.cluster_issuer("pebble", json!({ "ingressClassName": "sluice" })),
+        acme.cluster_issuer("pebble-legacy", json!({ "class": "sluice" })),
     ])?;
     for issuer in ["pebble", "pebble-legacy"] {
-        eventually(
-            WAIT,
-            &format!("ClusterIssuer {issuer} to be Ready"),
-            || async {
-                Ok(ready(&kubectl_json(cluster, &["get", "clusterissuer", issuer])?).then_some(()))
-            },
-        )
-        .await?;
+        issuer_ready(cluster, issuer).await?;
     }
 
     progress("Ingress secure.example.test with cert-manager.io/cluster-issuer: pebble");
@@ -106,7 +89,9 @@ async fn steps(
         &tls_ingress("secure", SECURE, "pebble", "secure-example-tls"),
     )
     .await?;
-    let first = issued(cluster, acme, "secure-example-tls", SECURE, 1).await?;
+    let first = acme
+        .issued(cluster, "secure-example-tls", SECURE, 1)
+        .await?;
     progress("certificate issued; waiting for Sluice to serve it by SNI");
     served(seed, SECURE, &first).await?;
     let issuance = check_solvers(solvers, SECURE, Class::Field, &[])?;
@@ -127,7 +112,9 @@ async fn steps(
     );
     let (stop_held, held_task) = held.keep_requesting();
     renew(cluster, "secure-example-tls")?;
-    let second = issued(cluster, acme, "secure-example-tls", SECURE, 2).await?;
+    let second = acme
+        .issued(cluster, "secure-example-tls", SECURE, 2)
+        .await?;
     anyhow::ensure!(second != first, "the renewal wrote the same certificate");
     progress("renewed; waiting for Sluice to serve the new certificate");
     served(seed, SECURE, &second).await?;
@@ -156,7 +143,9 @@ async fn steps(
         &tls_ingress("legacy", LEGACY, "pebble-legacy", "legacy-example-tls"),
     )
     .await?;
-    let legacy = issued(cluster, acme, "legacy-example-tls", LEGACY, 1).await?;
+    let legacy = acme
+        .issued(cluster, "legacy-example-tls", LEGACY, 1)
+        .await?;
     served(seed, LEGACY, &legacy).await?;
     check_solvers(solvers, LEGACY, Class::Annotation, &[])?;
     // The first host's certificate is still the one served for it.
@@ -210,20 +199,6 @@ fn report_proxy_log(cluster: &TestCluster) {
     );
 }
 
-fn cluster_issuer(acme: &Acme, name: &str, ingress: Value) -> Value {
-    json!({
-        "apiVersion": "cert-manager.io/v1",
-        "kind": "ClusterIssuer",
-        "metadata": { "name": name },
-        "spec": { "acme": {
-            "server": acme.directory,
-            "caBundle": base64::engine::general_purpose::STANDARD.encode(&acme.ca_bundle),
-            "privateKeySecretRef": { "name": format!("{name}-account") },
-            "solvers": [ { "http01": { "ingress": ingress } } ],
-        } }
-    })
-}
-
 /// An Ingress of class sluice for `host` → frontend-svc (examples/seed.yaml), asking the
 /// ClusterIssuer `issuer` for the certificate in Secret `secret`.
 fn tls_ingress(name: &str, host: &str, issuer: &str, secret: &str) -> Value {
@@ -255,73 +230,6 @@ async fn admit(cluster: &TestCluster, ingress: &Value) -> anyhow::Result<()> {
         String::from_utf8_lossy(&out.stderr)
     );
     Ok(())
-}
-
-fn kubectl_json(cluster: &TestCluster, args: &[&str]) -> anyhow::Result<Value> {
-    let mut all = args.to_vec();
-    all.extend(["-o", "json"]);
-    let out = cluster.kubectl(&all)?;
-    anyhow::ensure!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(serde_json::from_slice(&out.stdout)?)
-}
-
-fn condition<'a>(object: &'a Value, type_: &str) -> Option<&'a Value> {
-    object["status"]["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == type_)
-}
-
-fn ready(object: &Value) -> bool {
-    condition(object, "Ready").is_some_and(|c| c["status"] == "True")
-}
-
-/// Waits until the Certificate `name` (ingress-shim names it after the Secret) is Ready at
-/// `revision`, and returns the leaf of its Secret, after checking the chain is pebble's for
-/// `host`.
-async fn issued(
-    cluster: &TestCluster,
-    acme: &Acme,
-    name: &str,
-    host: &str,
-    revision: u64,
-) -> anyhow::Result<Vec<u8>> {
-    eventually(
-        ISSUE,
-        &format!("Certificate {name} to be Ready at revision {revision}"),
-        || async {
-            let certificate =
-                kubectl_json(cluster, &["get", "certificate", name, "-n", "default"])?;
-            Ok((ready(&certificate)
-                && certificate["status"]["revision"].as_u64() == Some(revision))
-            .then_some(()))
-        },
-    )
-    .await?;
-    let secret = kubectl_json(cluster, &["get", "secret", name, "-n", "default"])?;
-    let chain = base64::engine::general_purpose::STANDARD.decode(
-        secret["data"]["tls.crt"]
-            .as_str()
-            .ok_or_else(|| anyhow::anyhow!("Secret {name} has no tls.crt"))?,
-    )?;
-    acme.verify_chain(&chain, host).await
-}
-
-/// Waits until a new TLS connection with SNI `host` gets `leaf` and its request is routed.
-async fn served(seed: &Seed, host: &str, leaf: &[u8]) -> anyhow::Result<()> {
-    eventually(
-        WAIT,
-        &format!("Sluice to serve the issued certificate for {host}"),
-        || async {
-            let (reply, tls) = https_get(seed.https(), host, host, "/", &["http/1.1"], &[]).await?;
-            Ok((tls.leaf == leaf && reply.server().as_deref() == Some("frontend")).then_some(()))
-        },
-    )
-    .await
 }
 
 /// cert-manager's manual renewal, as `cmctl renew` does it: the Issuing condition, True,

@@ -17,21 +17,29 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use base64::Engine;
 use rustls::client::danger::ServerCertVerifier;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
 use crate::TestCluster;
 use crate::client;
+use crate::operator::eventually;
 use crate::process::ChildGuard;
-use crate::tools::{tool, workspace_root};
+use crate::seed::{Progress, Seed};
+use crate::tools::{image_archive, tool, workspace_root};
 
 /// Where the test hosts resolve to: the relay to the proxy's HTTP node port listens on port
 /// 80 of this loopback address.
 pub const SOLVER_ADDRESS: Ipv4Addr = Ipv4Addr::new(127, 0, 80, 80);
 /// The namespace cert-manager keeps a ClusterIssuer's ACME account key in.
 pub const CLUSTER_RESOURCE_NAMESPACE: &str = "cert-manager";
+/// How long an issuance may take: solver pod start, cert-manager's five self-checks, pebble.
+const ISSUE: Duration = Duration::from_secs(180);
+/// How long a ClusterIssuer may take to register its account, or Sluice to serve a Secret.
+const WAIT: Duration = Duration::from_secs(60);
 
 /// The name of the acmesolver image, as the Makefile tags it: cert-manager's own, at the
 /// version of tests/certmanager/go.mod.
@@ -118,6 +126,21 @@ pub struct Acme {
 }
 
 impl Acme {
+    /// What the end-to-end test and `make demo-acme` set up on a running [`Seed`]: the
+    /// acmesolver image on the node, cert-manager's CRDs, then [`Acme::start`] with `hosts`
+    /// relayed to the fleet's HTTP node port.
+    pub async fn start_on_seed(
+        seed: &Seed,
+        hosts: &[&str],
+        progress: &mut dyn Progress,
+    ) -> anyhow::Result<Self> {
+        progress.step("importing the acmesolver image and installing cert-manager's CRDs");
+        seed.cluster.import_image(&image_archive("acmesolver")?)?;
+        install_cert_manager_crds(&seed.cluster)?;
+        progress.step("starting pebble, pebble-challtestsrv and cert-manager's controller");
+        Self::start(&seed.cluster, hosts, seed.http()).await
+    }
+
     /// Starts everything, with `hosts` resolving to [`SOLVER_ADDRESS`] and its port 80
     /// relayed to `proxy_http` (the fleet's HTTP node port on 127.0.0.1).
     pub async fn start(
@@ -240,6 +263,15 @@ impl Acme {
 
     /// The root of the certificates pebble issues (pebble makes a new one each run), DER.
     pub async fn issuing_root(&self) -> anyhow::Result<Vec<u8>> {
+        Ok(
+            CertificateDer::from_pem_slice(self.issuing_root_pem().await?.as_bytes())
+                .context("pebble's root is not PEM")?
+                .to_vec(),
+        )
+    }
+
+    /// The same root, PEM, as pebble's management API serves it (for `curl --cacert`).
+    pub async fn issuing_root_pem(&self) -> anyhow::Result<String> {
         let (reply, _) = client::https_get(
             self.pebble_management,
             "localhost",
@@ -250,9 +282,54 @@ impl Acme {
         )
         .await?;
         anyhow::ensure!(reply.status == 200, "pebble's /roots/0: {reply:?}");
-        Ok(CertificateDer::from_pem_slice(reply.body.as_bytes())
-            .context("pebble's root is not PEM")?
-            .to_vec())
+        Ok(reply.body)
+    }
+
+    /// A ClusterIssuer `name` for pebble's directory, trusting pebble's TLS CA, whose
+    /// HTTP-01 solver is `ingress` (e.g. `{"ingressClassName": "sluice"}`).
+    pub fn cluster_issuer(&self, name: &str, ingress: Value) -> Value {
+        json!({
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "ClusterIssuer",
+            "metadata": { "name": name },
+            "spec": { "acme": {
+                "server": self.directory,
+                "caBundle": base64::engine::general_purpose::STANDARD.encode(&self.ca_bundle),
+                "privateKeySecretRef": { "name": format!("{name}-account") },
+                "solvers": [ { "http01": { "ingress": ingress } } ],
+            } }
+        })
+    }
+
+    /// Waits until the Certificate `name` in namespace default (ingress-shim names it after
+    /// the Secret) is Ready at `revision`, and returns the leaf of its Secret, after
+    /// checking the chain is pebble's for `host`.
+    pub async fn issued(
+        &self,
+        cluster: &TestCluster,
+        name: &str,
+        host: &str,
+        revision: u64,
+    ) -> anyhow::Result<Vec<u8>> {
+        eventually(
+            ISSUE,
+            &format!("Certificate {name} to be Ready at revision {revision}"),
+            || async {
+                let certificate =
+                    kubectl_json(cluster, &["get", "certificate", name, "-n", "default"])?;
+                Ok((ready(&certificate)
+                    && certificate["status"]["revision"].as_u64() == Some(revision))
+                .then_some(()))
+            },
+        )
+        .await?;
+        let secret = kubectl_json(cluster, &["get", "secret", name, "-n", "default"])?;
+        let chain = base64::engine::general_purpose::STANDARD.decode(
+            secret["data"]["tls.crt"]
+                .as_str()
+                .ok_or_else(|| anyhow::anyhow!("Secret {name} has no tls.crt"))?,
+        )?;
+        self.verify_chain(&chain, host).await
     }
 
     /// Checks that `chain_pem` (a Secret's tls.crt) is a chain for `host` from pebble's
@@ -305,6 +382,56 @@ impl Drop for Acme {
         self.challtestsrv.stop();
         self.relay.abort();
     }
+}
+
+/// Waits until the ClusterIssuer `name` is Ready (its ACME account registered).
+pub async fn issuer_ready(cluster: &TestCluster, name: &str) -> anyhow::Result<()> {
+    eventually(
+        WAIT,
+        &format!("ClusterIssuer {name} to be Ready"),
+        || async {
+            Ok(ready(&kubectl_json(cluster, &["get", "clusterissuer", name])?).then_some(()))
+        },
+    )
+    .await
+}
+
+/// Waits until a new TLS connection with SNI `host` through the HTTPS node port gets `leaf`
+/// and its request for / is routed to frontend-svc (examples/seed.yaml).
+pub async fn served(seed: &Seed, host: &str, leaf: &[u8]) -> anyhow::Result<()> {
+    eventually(
+        WAIT,
+        &format!("Sluice to serve the issued certificate for {host}"),
+        || async {
+            let (reply, tls) =
+                client::https_get(seed.https(), host, host, "/", &["http/1.1"], &[]).await?;
+            Ok((tls.leaf == leaf && reply.server().as_deref() == Some("frontend")).then_some(()))
+        },
+    )
+    .await
+}
+
+fn kubectl_json(cluster: &TestCluster, args: &[&str]) -> anyhow::Result<Value> {
+    let mut all = args.to_vec();
+    all.extend(["-o", "json"]);
+    let out = cluster.kubectl(&all)?;
+    anyhow::ensure!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+fn condition<'a>(object: &'a Value, type_: &str) -> Option<&'a Value> {
+    object["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+}
+
+fn ready(object: &Value) -> bool {
+    condition(object, "Ready").is_some_and(|c| c["status"] == "True")
 }
 
 fn tail(text: &str, lines: usize) -> String {

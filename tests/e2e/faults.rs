@@ -118,10 +118,16 @@ fn assert_no_failures(what: &str, tallies: &BTreeMap<Kind, Tally>, proxy: &Proxy
             tally.ok,
             tally.failures.len()
         );
+        // First, before the proxy's log: CI keeps the start of a long output.
+        for failure in tally.failures.iter().take(5) {
+            println!("  {failure}");
+        }
     }
     if tallies.values().any(|t| !t.failures.is_empty()) {
         for line in proxy.output().lines() {
-            if line.contains("WARN") || line.contains("ERROR") {
+            // Pingora's pool losing a race for an idle connection: it opens another.
+            let benign = line.contains("failed to acquire reusable stream");
+            if (line.contains("WARN") || line.contains("ERROR")) && !benign {
                 println!("proxy: {line}");
             }
         }

@@ -61,12 +61,16 @@ fuzz_target!(|buf: &[u8]| {
 
     for adding in [
         Forwarding {
+            target: None,
+            forwarded_prefix: None,
             client_ip: Some("10.0.0.9"),
             tls: false,
             request_id: head.request_id.is_none().then_some("sluice-1"),
             replace_trace: false,
         },
         Forwarding {
+            target: Some("/rewritten/path?q=1"),
+            forwarded_prefix: Some("/shop"),
             client_ip: None,
             tls: true,
             request_id: head.request_id.is_none().then_some("sluice-2"),
@@ -109,7 +113,10 @@ fn upstream_round_trip(
     assert_eq!(up.len, head_len);
     assert_eq!(up.total_len(), out.len());
     assert_eq!(up.method.get(&out), head.method.get(buf));
-    assert_eq!(up.target.get(&out), head.target.get(buf));
+    let target = adding
+        .target
+        .map_or_else(|| head.target.get(buf), str::as_bytes);
+    assert_eq!(up.target.get(&out), target);
     assert_eq!(up.host.get(&out), head.host.get(buf));
     assert!(!up.close, "Connection is never passed on");
     let sent_id = up.request_id.map(|s| s.get(&out));

@@ -288,3 +288,126 @@ async fn bodies_over_the_limit_get_413() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// An Ingress of Service `service` for `host` with `paths` (`(path, pathType)`) and
+/// `annotations`, TLS from the shared certificate.
+fn paths_ingress(
+    name: &str,
+    host: &str,
+    service: &str,
+    paths: &[(&str, &str)],
+    annotations: Value,
+) -> Value {
+    let paths = paths
+        .iter()
+        .map(|(p, kind)| sluice_tests::objects::path(p, kind, service, 80))
+        .collect();
+    let mut i = sluice_tests::objects::ingress("shop", name, "sluice", &[(Some(host), paths)]);
+    i["metadata"]["annotations"] = annotations;
+    i["spec"]["tls"] = json!([{ "hosts": [host], "secretName": "tls" }]);
+    i
+}
+
+#[tokio::test]
+async fn regex_paths_and_rewrites_as_ingress_nginx_reads_them() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let web = Upstream::start("web", "127.0.0.2")?;
+    let other = Upstream::start("other", "127.0.0.2")?;
+    let ingresses = vec![
+        // ingress-nginx's documented rewrite example.
+        paths_ingress(
+            "rewrite",
+            "rw.test",
+            "web",
+            &[("/something(/|$)(.*)", "ImplementationSpecific")],
+            json!({
+                "nginx.ingress.kubernetes.io/rewrite-target": "/$2",
+                "nginx.ingress.kubernetes.io/x-forwarded-prefix": "/something",
+            }),
+        ),
+        paths_ingress(
+            "regex",
+            "re.test",
+            "web",
+            &[("/api/v[0-9]+", "ImplementationSpecific")],
+            json!({ "nginx.ingress.kubernetes.io/use-regex": "true" }),
+        ),
+        // Plain paths on the same host, from another Ingress: matched as regular
+        // expressions too, since the host has one.
+        paths_ingress(
+            "plain",
+            "re.test",
+            "other",
+            &[("/foo", "Prefix"), ("/exact", "Exact")],
+            json!({}),
+        ),
+        // The same plain paths on a host without regular expressions.
+        paths_ingress(
+            "elsewhere",
+            "plain.test",
+            "other",
+            &[("/foo", "Prefix")],
+            json!({}),
+        ),
+    ];
+    let mut objects = ingresses;
+    objects.extend(service_with_endpoints("shop", "other", 80, &[other.addr]));
+    let proxy = serve(&dir, &web, &["rw.test", "re.test", "plain.test"], objects).await?;
+
+    // (host, request target, answered by, the backend's path and query; 404: None)
+    type Backend<'a> = Option<(&'a str, &'a str, Option<&'a str>)>;
+    let cases: [(&str, &str, Backend<'_>); 12] = [
+        ("rw.test", "/something", Some(("web", "/", None))),
+        ("rw.test", "/something/", Some(("web", "/", None))),
+        (
+            "rw.test",
+            "/something/new/a%2Fb?x=1&y",
+            Some(("web", "/new/a%2Fb", Some("x=1&y"))),
+        ),
+        ("rw.test", "/SOMETHING/Case", Some(("web", "/Case", None))),
+        ("rw.test", "/somethingelse", None),
+        (
+            "re.test",
+            "/api/v2/users",
+            Some(("web", "/api/v2/users", None)),
+        ),
+        ("re.test", "/API/V3", Some(("web", "/API/V3", None))),
+        ("re.test", "/api/vx", None),
+        ("re.test", "/foobar", Some(("other", "/foobar", None))),
+        ("re.test", "/EXACT", Some(("other", "/EXACT", None))),
+        ("re.test", "/exact/", None),
+        ("plain.test", "/foobar", None),
+    ];
+    let mut h2 = sluice_tests::client::Http2::connect(proxy.https, "re.test").await?;
+    for (host, target, expected) in cases {
+        // A client's own X-Forwarded-Prefix never reaches the backend.
+        let spoof = [("x-forwarded-prefix", "/evil")];
+        let replies = [
+            (
+                "HTTP/1.1",
+                sluice_tests::client::get_with(proxy.http, host, target, &spoof).await?,
+            ),
+            (
+                "HTTP/2",
+                h2.send_with(Method::GET, host, target, &spoof, Vec::new())
+                    .await?,
+            ),
+        ];
+        for (protocol, reply) in replies {
+            let what = format!("{protocol} {host}{target}: {}", reply.body);
+            let Some((server, path, query)) = expected else {
+                assert_eq!(reply.status, 404, "{what}");
+                continue;
+            };
+            assert_eq!(reply.status, 200, "{what}");
+            let seen = reply.json();
+            assert_eq!(seen["server"], server, "{what}");
+            assert_eq!(seen["path"], path, "{what}");
+            assert_eq!(seen["query"].as_str(), query, "{what}");
+            let prefix = seen["headers"]["x-forwarded-prefix"].as_str();
+            let rewritten = host == "rw.test";
+            assert_eq!(prefix, rewritten.then_some("/something"), "{what}");
+        }
+    }
+    Ok(())
+}

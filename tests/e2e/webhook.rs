@@ -140,12 +140,12 @@ async fn kubectl_shows_malformed_values_and_warnings() -> anyhow::Result<()> {
 
     let mut warned = api_ingress("warned", "sluice");
     warned["metadata"]["annotations"] =
-        json!({ "nginx.ingress.kubernetes.io/rewrite-target": "/" });
+        json!({ "nginx.ingress.kubernetes.io/proxy-buffering": "on" });
     warned["spec"]["tls"] = json!([{ "hosts": ["typo.example.com"], "secretName": "app-tls" }]);
     let (ok, out) = kubectl_apply(&s.cluster, &warned)?;
     assert!(ok, "{out}");
     assert!(
-        out.contains("Warning: annotation nginx.ingress.kubernetes.io/rewrite-target is not implemented by Sluice and is ignored"),
+        out.contains("Warning: annotation nginx.ingress.kubernetes.io/proxy-buffering is not implemented by Sluice and is ignored"),
         "{out}"
     );
     assert!(

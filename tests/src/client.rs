@@ -160,12 +160,27 @@ impl Http2 {
         path: &str,
         body: Vec<u8>,
     ) -> anyhow::Result<Reply> {
+        self.send_with(method, host, path, &[], body).await
+    }
+
+    /// [`Http2::send`] with extra request headers.
+    pub async fn send_with(
+        &mut self,
+        method: Method,
+        host: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> anyhow::Result<Reply> {
         self.sender.ready().await?;
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(method)
             .uri(format!("https://{host}{path}"))
-            .version(Version::HTTP_2)
-            .body(Full::new(Bytes::from(body)))?;
+            .version(Version::HTTP_2);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Full::new(Bytes::from(body)))?;
         collect(self.sender.send_request(request).await?).await
     }
 }

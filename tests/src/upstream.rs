@@ -1,7 +1,7 @@
 //! A real upstream HTTP server on a loopback address, or inside a test's own network
 //! namespace (`crate::netns`), for tests to route to.
 //!
-//! Every response is JSON describing the request it received (which server, path, headers),
+//! Every response is JSON describing the request it received (which server, path, query, headers),
 //! so a test can see where the proxy sent a request and what it added. `/slow?ms=N` answers
 //! after N ms; `/body` answers with the request body; `/ws` is a WebSocket echo.
 
@@ -132,8 +132,13 @@ fn describe(shared: &Shared, uri: &Uri, headers: &HeaderMap) -> Response {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("<binary>").to_string()))
         .collect();
-    axum::Json(json!({ "server": shared.name, "path": uri.path(), "headers": headers }))
-        .into_response()
+    axum::Json(json!({
+        "server": shared.name,
+        "path": uri.path(),
+        "query": uri.query(),
+        "headers": headers,
+    }))
+    .into_response()
 }
 
 async fn echo(State(shared): State<Shared>, uri: Uri, headers: HeaderMap) -> Response {

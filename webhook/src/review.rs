@@ -144,7 +144,7 @@ mod tests {
             .unwrap()
             .remove("namespace");
         object["metadata"]["annotations"] =
-            json!({ "nginx.ingress.kubernetes.io/rewrite-target": "/" });
+            json!({ "nginx.ingress.kubernetes.io/proxy-buffering": "on" });
 
         let answer = ingress_review(&index, &review_body("CREATE", object)).unwrap();
         let out = serde_json::to_value(&answer.review).unwrap();
@@ -162,7 +162,7 @@ mod tests {
             out["response"]["warnings"][0]
                 .as_str()
                 .unwrap()
-                .contains("rewrite-target")
+                .contains("proxy-buffering")
         );
     }
 

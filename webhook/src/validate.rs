@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 use sluice_crds::annotations;
 use sluice_crds::ingress::host::wildcard_covers;
-use sluice_crds::ingress::{HostMatch, IngressRef, Location, RuleKey, claims};
+use sluice_crds::ingress::{Claim, HostMatch, IngressRef, Location, PathKind, RuleKey, claims};
 
 use crate::index::Index;
 
@@ -76,7 +76,7 @@ pub fn review_ingress(index: &Index, ingress: &Ingress) -> Decision {
         if let Some(problem) = backend_problem(claim.backend) {
             invalid.push(format!("{}.backend: {problem}", claim.location));
         }
-        if let Some(warning) = regex_warning(ingress, claim.location) {
+        if let Some(warning) = regex_warning(ingress, claim) {
             warnings.push(warning);
         }
         if claim.backend.service.is_none() && claim.backend.resource.is_some() {
@@ -142,16 +142,20 @@ pub fn review_ingress(index: &Index, ingress: &Ingress) -> Decision {
     }
 }
 
-/// ingress-nginx read ImplementationSpecific paths as regular expressions (with
-/// use-regex); Sluice reads them as prefixes, so `/api/(.*)` would match nothing useful.
-fn regex_warning(ingress: &Ingress, at: Location) -> Option<String> {
+/// ingress-nginx reads paths as regular expressions only with `use-regex` (or a
+/// `rewrite-target`); without, a path written as one matches nothing useful.
+fn regex_warning(ingress: &Ingress, claim: &Claim<'_>) -> Option<String> {
+    if claim.key.path.kind == PathKind::Regex {
+        return None;
+    }
+    let at = claim.location;
     let rule = ingress.spec.as_ref()?.rules.as_ref()?.get(at.rule)?;
     let path = rule.http.as_ref()?.paths.get(at.path)?;
     let text = path.path.as_deref()?;
     let looks_like_regex = text.contains(['(', ')', '[', ']', '*', '+', '?', '$', '^', '|', '\\']);
     (path.path_type == "ImplementationSpecific" && looks_like_regex).then(|| {
         format!(
-            "{at}: path {text:?} looks like a regular expression; Sluice treats ImplementationSpecific as Prefix, so it only matches requests whose path begins with these exact path elements"
+            "{at}: path {text:?} looks like a regular expression, but the Ingress does not set nginx.ingress.kubernetes.io/use-regex (or sluice.dev/use-regex) to \"true\"; it is matched as a Prefix, so only requests whose path begins with these exact path elements reach it"
         )
     })
 }
@@ -377,9 +381,35 @@ mod tests {
         assert!(
             d.warnings
                 .iter()
-                .any(|w| w.contains("looks like a regular expression")),
+                .any(|w| w.contains("looks like a regular expression") && w.contains("use-regex")),
             "{:?}",
             d.warnings
+        );
+        // With use-regex it is one: no warning.
+        regex.metadata.annotations = Some(
+            [(
+                "nginx.ingress.kubernetes.io/use-regex".to_string(),
+                "true".to_string(),
+            )]
+            .into(),
+        );
+        let d = review_ingress(&index, &regex);
+        assert!(d.allowed && d.warnings.is_empty(), "{d:?}");
+        // One the engine cannot run is refused, saying why.
+        regex.spec.as_mut().unwrap().rules.as_mut().unwrap()[0]
+            .http
+            .as_mut()
+            .unwrap()
+            .paths[0]
+            .path = Some("/api/(?!admin)".into());
+        let d = review_ingress(&index, &regex);
+        assert!(!d.allowed);
+        let message = d.message.unwrap();
+        assert!(
+            message.contains(
+                "spec.rules[0].http.paths[0]: path \"/api/(?!admin)\" is not a regular expression Sluice can use: "
+            ) && message.contains("look-around"),
+            "{message}"
         );
     }
 
@@ -491,8 +521,8 @@ mod tests {
         let mut i = ingress("shop", "a", Some("sluice"), "app.example.com", "/");
         i.metadata.annotations = Some(
             [(
-                "nginx.ingress.kubernetes.io/rewrite-target".to_string(),
-                "/".to_string(),
+                "nginx.ingress.kubernetes.io/proxy-buffering".to_string(),
+                "on".to_string(),
             )]
             .into(),
         );
@@ -504,7 +534,7 @@ mod tests {
         assert!(d.allowed);
         // *.example.com covers app.example.com, which this Ingress serves: no warning for it.
         assert_eq!(d.warnings.len(), 3, "{:?}", d.warnings);
-        assert!(d.warnings[0].contains("rewrite-target") && d.warnings[0].contains("is ignored"));
+        assert!(d.warnings[0].contains("proxy-buffering") && d.warnings[0].contains("is ignored"));
         assert_eq!(
             d.warnings[1],
             "spec.tls[0].hosts[2]: no rule of class sluice serves typo.example.com; check the host names"

@@ -12,11 +12,15 @@
 //! | `sluice.dev/temporal-redirect` | as above | answer 302 (or `-code`); wins over the permanent one |
 //! | `sluice.dev/app-root` | path | a request for `/` is redirected (302) there |
 //! | `sluice.dev/proxy-body-size` | size (`8m`, `512k`, `0` for no limit) | the largest request body; more gets 413 |
+//! | `sluice.dev/use-regex` | `true` / `false` | the Ingress's Prefix and ImplementationSpecific paths are regular expressions ([`crate::ingress::regex`]) |
+//! | `sluice.dev/rewrite-target` | path with `$1`–`$9` ([`rewrite`]) | the backend gets this path instead; implies `use-regex` |
+//! | `sluice.dev/x-forwarded-prefix` | text | sent as `X-Forwarded-Prefix` with a rewritten request |
 //!
 //! Durations lie between 1ms and 1h. Values are parsed, never interpolated into anything.
 
 pub mod nginx;
 pub mod redirect;
+pub mod rewrite;
 pub mod source_ranges;
 
 use std::collections::BTreeMap;
@@ -26,6 +30,7 @@ use std::time::Duration;
 use crate::names::{ANNOTATION_PREFIX, LEGACY_CLASS_ANNOTATION};
 use nginx::Support;
 pub use redirect::{Redirect, RequestParts};
+pub use rewrite::Rewrite;
 pub use source_ranges::SourceRanges;
 
 pub const SSL_REDIRECT: &str = "sluice.dev/ssl-redirect";
@@ -39,9 +44,12 @@ pub const TEMPORAL_REDIRECT: &str = "sluice.dev/temporal-redirect";
 pub const TEMPORAL_REDIRECT_CODE: &str = "sluice.dev/temporal-redirect-code";
 pub const APP_ROOT: &str = "sluice.dev/app-root";
 pub const PROXY_BODY_SIZE: &str = "sluice.dev/proxy-body-size";
+pub const USE_REGEX: &str = "sluice.dev/use-regex";
+pub const REWRITE_TARGET: &str = "sluice.dev/rewrite-target";
+pub const X_FORWARDED_PREFIX: &str = "sluice.dev/x-forwarded-prefix";
 
 /// Every annotation of Sluice's own.
-pub const KNOWN: [&str; 11] = [
+pub const KNOWN: [&str; 14] = [
     SSL_REDIRECT,
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
@@ -53,6 +61,9 @@ pub const KNOWN: [&str; 11] = [
     TEMPORAL_REDIRECT_CODE,
     APP_ROOT,
     PROXY_BODY_SIZE,
+    USE_REGEX,
+    REWRITE_TARGET,
+    X_FORWARDED_PREFIX,
 ];
 
 /// The annotations of an Ingress that can change how Sluice routes it: its own, ingress-nginx's
@@ -101,6 +112,12 @@ pub struct IngressSettings {
     pub app_root: Option<Arc<str>>,
     /// The largest request body, in bytes; 0: no limit.
     pub max_body_size: Option<u64>,
+    /// The Ingress's Prefix and ImplementationSpecific paths are regular expressions.
+    pub use_regex: bool,
+    /// The path the backend gets instead of the client's.
+    pub rewrite: Option<Arc<Rewrite>>,
+    /// `X-Forwarded-Prefix` for a rewritten request.
+    pub forwarded_prefix: Option<Arc<str>>,
 }
 
 /// The redirect annotations as read, before one redirect is made of them.
@@ -212,11 +229,25 @@ fn apply(parsed: &mut Parsed, redirects: &mut Redirects, ours: &str, key: &str, 
     };
     let settings = &mut parsed.settings;
     match ours {
-        SSL_REDIRECT => match value.trim() {
-            "true" => settings.ssl_redirect = Some(true),
-            "false" => settings.ssl_redirect = Some(false),
-            _ => parsed.errors.push(error("must be \"true\" or \"false\"")),
+        SSL_REDIRECT | USE_REGEX => match parse_bool(value) {
+            Ok(b) if ours == SSL_REDIRECT => settings.ssl_redirect = Some(b),
+            Ok(b) => settings.use_regex = b,
+            Err(reason) => parsed.errors.push(error(reason)),
         },
+        REWRITE_TARGET => match Rewrite::parse(value) {
+            Ok(r) => settings.rewrite = Some(Arc::new(r)),
+            Err(reason) => parsed.errors.push(error(reason)),
+        },
+        X_FORWARDED_PREFIX => {
+            let prefix = value.trim();
+            if !prefix.is_empty() && prefix.bytes().all(|b| b.is_ascii_graphic()) {
+                settings.forwarded_prefix = Some(prefix.into());
+            } else {
+                parsed
+                    .errors
+                    .push(error("must be printable text without spaces"));
+            }
+        }
         CONNECT_TIMEOUT | READ_TIMEOUT => match parse_duration(value) {
             Ok(d) if ours == CONNECT_TIMEOUT => settings.connect_timeout = Some(d),
             Ok(d) => settings.read_timeout = Some(d),
@@ -256,6 +287,60 @@ fn apply(parsed: &mut Parsed, redirects: &mut Redirects, ours: &str, key: &str, 
             }
         }
         _ => {}
+    }
+}
+
+fn parse_bool(value: &str) -> Result<bool, &'static str> {
+    match value.trim() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err("must be \"true\" or \"false\""),
+    }
+}
+
+/// The value of Sluice's annotation `ours`, else of the ingress-nginx annotation read as it.
+fn value_of<'a>(annotations: &'a BTreeMap<String, String>, ours: &'static str) -> Option<&'a str> {
+    annotations
+        .get(ours)
+        .or_else(|| {
+            annotations
+                .iter()
+                .find(|(k, _)| nginx::support(k) == Some(Support::Same(ours)))
+                .map(|(_, v)| v)
+        })
+        .map(String::as_str)
+}
+
+/// Which of an Ingress's paths are regular expressions, by ingress-nginx's rule: all but
+/// Exact ones with `use-regex`, and each whose `rewrite-target` is not the path itself.
+/// Values that do not parse count as unset (they are reported by [`parse`]).
+#[derive(Clone, Debug, Default)]
+pub struct RegexPaths {
+    use_regex: bool,
+    rewrite_target: Option<String>,
+}
+
+impl RegexPaths {
+    pub fn of(annotations: Option<&BTreeMap<String, String>>) -> Self {
+        let Some(annotations) = annotations else {
+            return Self::default();
+        };
+        Self {
+            use_regex: value_of(annotations, USE_REGEX).and_then(|v| parse_bool(v).ok())
+                == Some(true),
+            rewrite_target: value_of(annotations, REWRITE_TARGET)
+                .and_then(|v| Rewrite::parse(v).ok())
+                .map(|r| r.text),
+        }
+    }
+
+    /// Whether the path written `raw` is a regular expression (its type permitting).
+    pub fn is_regex(&self, raw: Option<&str>) -> bool {
+        self.use_regex
+            || self
+                .rewrite_target
+                .as_deref()
+                .is_some_and(|target| Some(target) != raw)
     }
 }
 
@@ -439,8 +524,8 @@ mod tests {
     #[test]
     fn warns_about_unknown_and_foreign_annotations() {
         let p = parse(Some(&map(&[
-            ("sluice.dev/rewrite-target", "/"),
-            ("nginx.ingress.kubernetes.io/rewrite-target", "/"),
+            ("sluice.dev/rewrite", "/"),
+            ("nginx.ingress.kubernetes.io/enable-cors", "true"),
             ("nginx.ingress.kubernetes.io/force-ssl-redirect", "true"),
             ("traefik.ingress.kubernetes.io/router.priority", "1"),
             ("example.com/owner", "team-a"),
@@ -450,7 +535,7 @@ mod tests {
         assert!(
             p.warnings
                 .iter()
-                .any(|w| w.contains("rewrite-target is not implemented"))
+                .any(|w| w.contains("enable-cors is not implemented"))
         );
         assert!(
             p.warnings
@@ -465,8 +550,49 @@ mod tests {
         assert!(
             p.warnings
                 .iter()
-                .any(|w| w.starts_with("annotation sluice.dev/rewrite-target"))
+                .any(|w| w.starts_with("annotation sluice.dev/rewrite is not a Sluice annotation"))
         );
+    }
+
+    #[test]
+    fn rewrites_and_regex_paths() {
+        let p = parse(Some(&map(&[
+            ("nginx.ingress.kubernetes.io/rewrite-target", "/$2"),
+            ("nginx.ingress.kubernetes.io/x-forwarded-prefix", "/shop"),
+            ("nginx.ingress.kubernetes.io/use-regex", "true"),
+        ])));
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        assert!(p.settings.use_regex);
+        assert_eq!(p.settings.rewrite.as_ref().unwrap().text, "/$2");
+        assert_eq!(p.settings.forwarded_prefix.as_deref(), Some("/shop"));
+        let bad = parse(Some(&map(&[
+            ("nginx.ingress.kubernetes.io/rewrite-target", "/$host"),
+            (USE_REGEX, "yes"),
+        ])));
+        assert_eq!(bad.errors.len(), 2, "{:?}", bad.errors);
+
+        // Which paths are regular expressions (ingress-nginx's rule).
+        let regex = |pairs: &[(&str, &str)], path: &str| {
+            RegexPaths::of(Some(&map(pairs))).is_regex(Some(path))
+        };
+        assert!(regex(&[(USE_REGEX, "true")], "/a"));
+        assert!(!regex(&[(USE_REGEX, "false")], "/a"));
+        assert!(regex(
+            &[("nginx.ingress.kubernetes.io/rewrite-target", "/")],
+            "/a"
+        ));
+        // A target equal to the path rewrites nothing and changes nothing.
+        assert!(!regex(&[(REWRITE_TARGET, "/")], "/"));
+        // An unreadable target is reported and counts as unset.
+        assert!(!regex(&[(REWRITE_TARGET, "/$x")], "/a"));
+        // Sluice's own wins over ingress-nginx's.
+        assert!(!regex(
+            &[
+                (USE_REGEX, "false"),
+                ("nginx.ingress.kubernetes.io/use-regex", "true")
+            ],
+            "/a"
+        ));
     }
 
     #[test]

@@ -25,8 +25,8 @@ pub enum Support {
 
 use super::{
     ALLOWLIST_SOURCE_RANGE, APP_ROOT, CONNECT_TIMEOUT, DENYLIST_SOURCE_RANGE, PERMANENT_REDIRECT,
-    PERMANENT_REDIRECT_CODE, PROXY_BODY_SIZE, READ_TIMEOUT, SSL_REDIRECT, TEMPORAL_REDIRECT,
-    TEMPORAL_REDIRECT_CODE,
+    PERMANENT_REDIRECT_CODE, PROXY_BODY_SIZE, READ_TIMEOUT, REWRITE_TARGET, SSL_REDIRECT,
+    TEMPORAL_REDIRECT, TEMPORAL_REDIRECT_CODE, USE_REGEX, X_FORWARDED_PREFIX,
 };
 
 /// The annotations with a support other than plain [`Support::Ignored`], by their name
@@ -59,6 +59,9 @@ const TABLE: &[(&str, Support)] = &[
     ),
     ("app-root", Support::Same(APP_ROOT)),
     ("proxy-body-size", Support::Same(PROXY_BODY_SIZE)),
+    ("use-regex", Support::Same(USE_REGEX)),
+    ("rewrite-target", Support::Same(REWRITE_TARGET)),
+    ("x-forwarded-prefix", Support::Same(X_FORWARDED_PREFIX)),
     (
         "force-ssl-redirect",
         Support::Ignored(
@@ -150,6 +153,10 @@ mod tests {
         );
         assert_eq!(
             support("nginx.ingress.kubernetes.io/rewrite-target"),
+            Some(Support::Same(REWRITE_TARGET))
+        );
+        assert_eq!(
+            support("nginx.ingress.kubernetes.io/enable-cors"),
             Some(Support::Ignored(""))
         );
         assert_eq!(support("sluice.dev/ssl-redirect"), None);

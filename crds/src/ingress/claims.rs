@@ -9,6 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::host::{HostError, HostMatch};
 use super::path::{PathError, PathMatch};
+use crate::annotations::RegexPaths;
 
 /// "The same rule": two claims with equal keys conflict.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -61,8 +62,10 @@ pub enum ClaimError {
 }
 
 /// The claims of every rule of `ingress`, in order, and the errors of those that cannot be
-/// served. A rule with a bad host contributes no claims; a bad path only loses itself.
+/// served. A rule with a bad host contributes no claims; a bad path only loses itself. Its
+/// `use-regex` and `rewrite-target` annotations decide which paths are regular expressions.
 pub fn claims(ingress: &Ingress) -> (Vec<Claim<'_>>, Vec<ClaimError>) {
+    let regex = RegexPaths::of(ingress.metadata.annotations.as_ref());
     let mut claims = Vec::new();
     let mut errors = Vec::new();
     let rules = ingress
@@ -91,7 +94,8 @@ pub fn claims(ingress: &Ingress) -> (Vec<Claim<'_>>, Vec<ClaimError>) {
                 rule: rule_index,
                 path: path_index,
             };
-            match PathMatch::parse(path.path.as_deref(), &path.path_type) {
+            let raw = path.path.as_deref();
+            match PathMatch::parse_with(raw, &path.path_type, regex.is_regex(raw)) {
                 Ok(p) => claims.push(Claim {
                     key: RuleKey {
                         host: host.clone(),

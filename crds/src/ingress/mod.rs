@@ -4,6 +4,7 @@ pub mod claims;
 pub mod class;
 pub mod host;
 pub mod path;
+pub mod regex;
 
 pub use claims::{Claim, ClaimError, IngressRef, Location, RuleKey, claims};
 pub use class::{OurClasses, requested_class};

@@ -8,14 +8,19 @@
 //! - `ImplementationSpecific`: in Sluice, exactly `Prefix`. It is normalised to `Prefix`
 //!   before anything else looks at it, so `/api` ImplementationSpecific and `/api` Prefix
 //!   are the same rule for routing and for conflicts.
+//! - A Prefix or ImplementationSpecific path of an Ingress with ingress-nginx's `use-regex`
+//!   (or a `rewrite-target`) is a regular expression ([`PathKind::Regex`]); how a host with
+//!   such paths matches is [`super::regex`]'s.
 
 use std::fmt;
 
-/// The two behaviours a path can have once `ImplementationSpecific` is resolved.
+/// The behaviours a path can have once `ImplementationSpecific` is resolved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub enum PathKind {
     Exact,
     Prefix,
+    /// A regular expression, matched from the start of the request path, case-insensitively.
+    Regex,
 }
 
 impl fmt::Display for PathKind {
@@ -23,6 +28,7 @@ impl fmt::Display for PathKind {
         f.write_str(match self {
             Self::Exact => "Exact",
             Self::Prefix => "Prefix",
+            Self::Regex => "regex",
         })
     }
 }
@@ -31,8 +37,8 @@ impl fmt::Display for PathKind {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct PathMatch {
     pub kind: PathKind,
-    /// For `Exact`, the path as written. For `Prefix`, `/` followed by its non-empty
-    /// elements joined with `/` (`/foo/` → `/foo`, `//a//b` → `/a/b`).
+    /// For `Exact` and `Regex`, the path as written. For `Prefix`, `/` followed by its
+    /// non-empty elements joined with `/` (`/foo/` → `/foo`, `//a//b` → `/a/b`).
     pub path: String,
 }
 
@@ -49,6 +55,8 @@ pub enum PathError {
         kind: &'static str,
         bad: &'static str,
     },
+    #[error("path {path:?} is not a regular expression Sluice can use: {reason}")]
+    Regex { path: String, reason: String },
 }
 
 /// Sequences the API server refuses in Exact and Prefix paths; Sluice refuses them in
@@ -57,6 +65,25 @@ const FORBIDDEN: [&str; 5] = ["//", "/./", "/../", "%2f", "%2F"];
 const FORBIDDEN_SUFFIXES: [&str; 2] = ["/..", "/."];
 
 impl PathMatch {
+    /// Parses a rule's path and pathType as a regular expression when `regex` (the
+    /// Ingress's `use-regex`) and the type is not Exact; as [`PathMatch::parse`] otherwise.
+    pub fn parse_with(path: Option<&str>, path_type: &str, regex: bool) -> Result<Self, PathError> {
+        let parsed = Self::parse(path, path_type)?;
+        if !regex || parsed.kind == PathKind::Exact {
+            return Ok(parsed);
+        }
+        let raw = path.filter(|p| !p.is_empty()).unwrap_or("/");
+        let parsed = Self {
+            kind: PathKind::Regex,
+            path: raw.to_string(),
+        };
+        super::regex::compile(&parsed).map_err(|reason| PathError::Regex {
+            path: raw.to_string(),
+            reason,
+        })?;
+        Ok(parsed)
+    }
+
     /// Parses a rule's path and pathType. An ImplementationSpecific rule without a path
     /// claims every path, like `/` Prefix.
     pub fn parse(path: Option<&str>, path_type: &str) -> Result<Self, PathError> {
@@ -96,7 +123,7 @@ impl PathMatch {
             }
         }
         let path = match kind {
-            PathKind::Exact => raw.to_string(),
+            PathKind::Exact | PathKind::Regex => raw.to_string(),
             PathKind::Prefix => {
                 let mut normalised = String::with_capacity(raw.len());
                 for element in elements(raw) {
@@ -112,10 +139,12 @@ impl PathMatch {
         Ok(Self { kind, path })
     }
 
-    /// Whether a request for `request_path` (without its query) matches.
+    /// Whether a request for `request_path` (without its query) matches, on a host without
+    /// regular expressions (a `Regex` path: as on a host with them).
     pub fn matches(&self, request_path: &str) -> bool {
         match self.kind {
             PathKind::Exact => self.path == request_path,
+            PathKind::Regex => super::regex::compile(self).is_ok_and(|r| r.is_match(request_path)),
             PathKind::Prefix => {
                 let mut request = elements(request_path);
                 elements(&self.path).all(|rule| request.next() == Some(rule))

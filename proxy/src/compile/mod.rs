@@ -17,6 +17,7 @@ use sluice_crds::ingress::host::wildcard_covers;
 use sluice_crds::ingress::{HostMatch, IngressRef, OurClasses, RuleKey, claims};
 
 use crate::objects::{ObjectSet, key_of};
+use crate::routes::regex::PathRewrite;
 use crate::routes::{Access, Route, RouteTable};
 use backends::BackendResolver;
 use tls::{TlsTable, certified_key};
@@ -161,6 +162,9 @@ pub fn compile_after(
                 redirect: settings.redirect.clone(),
                 app_root: settings.app_root.clone(),
                 max_body_size: settings.max_body_size,
+                rewrite: settings.rewrite.clone().and_then(|to| {
+                    PathRewrite::new(&claim.key.path, to, settings.forwarded_prefix.clone())
+                }),
                 series: Default::default(),
             });
             table
@@ -188,6 +192,7 @@ pub fn compile_after(
                 redirect: settings.redirect.clone(),
                 app_root: settings.app_root.clone(),
                 max_body_size: settings.max_body_size,
+                rewrite: None,
                 series: Default::default(),
             })
         };
@@ -223,6 +228,15 @@ pub fn compile_after(
                 }
             }
         }
+    }
+    for (host, error) in table.finish_hosts() {
+        problems.push(Problem {
+            object: host.clone(),
+            kind: ProblemKind::InvalidRule,
+            message: format!(
+                "the regular-expression paths of host {host} together are too large to compile ({error}); only its Exact and Prefix paths are served"
+            ),
+        });
     }
     table.backends = resolver.into_index();
     Compiled {

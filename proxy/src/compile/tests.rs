@@ -447,6 +447,67 @@ fn a_secret_that_turns_broken_keeps_its_certificate_and_a_deleted_one_does_not()
 }
 
 #[test]
+fn one_regex_rule_makes_its_host_match_every_rule_as_ingress_nginx_orders_them() {
+    let regex_ingress = format!(
+        "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{ name: re, creationTimestamp: \"{T1}\", annotations: {{ nginx.ingress.kubernetes.io/use-regex: \"true\" }} }}\nspec:\n  ingressClassName: sluice\n  rules:\n{}\n",
+        rule(
+            Some("a.example.com"),
+            &[path("/foo/bar/[A-Z0-9]{3}", "ImplementationSpecific", "re")]
+        )
+    );
+    let y = [
+        ingress(
+            "plain",
+            T0,
+            &rule(
+                Some("a.example.com"),
+                &[
+                    path("/foo/bar/bar", "Prefix", "plain"),
+                    path("/foo", "Prefix", "foo"),
+                ],
+            ),
+        ),
+        regex_ingress,
+        ingress(
+            "other-host",
+            T0,
+            &rule(Some("b.example.com"), &[path("/foo", "Prefix", "foo")]),
+        ),
+    ]
+    .concat();
+    let c = compile_yaml(&y);
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    let t = &c.table;
+    // ingress-nginx's documented warning: the longer expression is tried first and wins,
+    // so the Prefix /foo/bar/bar never does.
+    assert_eq!(
+        served_by(t, "a.example.com", "/foo/bar/bar").as_deref(),
+        Some("default/re")
+    );
+    assert_eq!(
+        served_by(t, "a.example.com", "/foo/bar/bax").as_deref(),
+        Some("default/re")
+    );
+    assert_eq!(
+        served_by(t, "a.example.com", "/foo/bar/ba").as_deref(),
+        Some("default/foo")
+    );
+    // Prefix paths of a regex host match the text they start with, in any case.
+    assert_eq!(
+        served_by(t, "a.example.com", "/FOOTBALL").as_deref(),
+        Some("default/foo")
+    );
+    assert_eq!(served_by(t, "a.example.com", "/bar"), None);
+    // Another host keeps Prefix semantics.
+    assert_eq!(served_by(t, "b.example.com", "/football"), None);
+    assert_eq!(
+        served_by(t, "b.example.com", "/foo/x").as_deref(),
+        Some("default/foo")
+    );
+    assert_eq!(t.route_count(), 4);
+}
+
+#[test]
 fn invalid_rules_and_annotations_are_reported_and_the_rest_served() {
     let y = ingress(
         "mixed",

@@ -1,6 +1,7 @@
 //! The route table the data plane reads: built by `compile`, swapped in atomically.
 
 pub mod access;
+pub mod regex;
 pub mod table;
 pub mod trie;
 

@@ -3,7 +3,9 @@
 //! A request is matched in two steps, as ingress-nginx users expect:
 //! 1. the host: an exact host rule, else a wildcard (`*.foo.com`) rule, else the rules
 //!    without a host;
-//! 2. the path, within that host only: an Exact path, else the longest matching Prefix.
+//! 2. the path, within that host only: an Exact path, else the longest matching Prefix;
+//!    on a host with regular-expression rules, the first rule that matches in
+//!    [`sluice_crds::ingress::regex`]'s order ([`RegexRoutes`]).
 //!
 //! No path matched: the host's default backend (`spec.defaultBackend` of the oldest Ingress
 //! with rules for that host that has one), else the table's default backend (the oldest
@@ -23,8 +25,9 @@ use sluice_crds::annotations::Redirect;
 
 use super::Access;
 use sluice_crds::ingress::host::wildcard_suffix;
-use sluice_crds::ingress::{HostMatch, PathMatch};
+use sluice_crds::ingress::{HostMatch, PathKind, PathMatch};
 
+use super::regex::{PathRewrite, RegexRoutes};
 use super::trie::PrefixTrie;
 use crate::compile::tls::TlsTable;
 use crate::metrics::RouteSeries;
@@ -166,6 +169,9 @@ pub struct Route {
     /// The largest request body, in bytes (0: no limit); `None`: the proxy's setting.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_body_size: Option<u64>,
+    /// The path the backend gets instead of the client's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rewrite: Option<PathRewrite>,
     /// Its metric series, found on first use.
     #[serde(skip)]
     pub series: RouteSeries,
@@ -176,24 +182,72 @@ pub struct Route {
 pub struct HostRoutes {
     pub exact: HashMap<String, Arc<Route>>,
     pub prefixes: PrefixTrie<Arc<Route>>,
+    /// Every rule, when one of them is a regular expression: then they alone are used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regex: Option<RegexRoutes>,
+    /// The regular-expression rules, until [`HostRoutes::finish`].
+    #[serde(skip)]
+    regex_rules: Vec<(PathMatch, Arc<Route>)>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_backend: Option<Arc<Route>>,
 }
 
 impl HostRoutes {
     fn lookup(&self, path: &str) -> Option<&Arc<Route>> {
-        self.exact
-            .get(path)
-            .or_else(|| self.prefixes.longest_match(path))
-            .or(self.default_backend.as_ref())
+        match &self.regex {
+            Some(regex) => regex.lookup(path),
+            None => self
+                .exact
+                .get(path)
+                .or_else(|| self.prefixes.longest_match(path)),
+        }
+        .or(self.default_backend.as_ref())
     }
 
     pub fn insert(&mut self, path: &PathMatch, route: Arc<Route>) {
         match path.kind {
-            sluice_crds::ingress::PathKind::Exact => {
+            PathKind::Exact => {
                 self.exact.insert(path.path.clone(), route);
             }
-            sluice_crds::ingress::PathKind::Prefix => self.prefixes.insert(&path.path, route),
+            PathKind::Prefix => self.prefixes.insert(&path.path, route),
+            PathKind::Regex => self.regex_rules.push((path.clone(), route)),
+        }
+    }
+
+    /// Once every rule is in: if one is a regular expression, every rule becomes one
+    /// ([`sluice_crds::ingress::regex`]). If the host's rules together are too large to
+    /// compile, its regular expressions are left out, and the error returned.
+    pub fn finish(&mut self) -> Result<(), regex::Error> {
+        if self.regex_rules.is_empty() {
+            return Ok(());
+        }
+        let mut rules = std::mem::take(&mut self.regex_rules);
+        rules.extend(self.exact.iter().map(|(path, route)| {
+            (
+                PathMatch {
+                    kind: PathKind::Exact,
+                    path: path.clone(),
+                },
+                route.clone(),
+            )
+        }));
+        rules.extend(self.prefixes.entries().into_iter().map(|(path, route)| {
+            (
+                PathMatch {
+                    kind: PathKind::Prefix,
+                    path,
+                },
+                route.clone(),
+            )
+        }));
+        self.regex = Some(RegexRoutes::build(rules)?);
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        match &self.regex {
+            Some(regex) => regex.len(),
+            None => self.exact.len() + self.prefixes.len(),
         }
     }
 }
@@ -290,13 +344,36 @@ impl RouteTable {
         }
     }
 
+    /// Finishes every host's rules ([`HostRoutes::finish`]); the hosts whose regular
+    /// expressions could not be compiled, and why.
+    pub fn finish_hosts(&mut self) -> Vec<(String, regex::Error)> {
+        let named = |prefix: &'static str| {
+            move |(host, routes): (&String, &mut HostRoutes)| {
+                routes
+                    .finish()
+                    .err()
+                    .map(|e| (format!("{prefix}{host}"), e))
+            }
+        };
+        let mut failed: Vec<_> = self
+            .exact_hosts
+            .iter_mut()
+            .filter_map(named(""))
+            .chain(self.wildcard_hosts.iter_mut().filter_map(named("*.")))
+            .collect();
+        if let Some(Err(e)) = self.any_host.as_mut().map(HostRoutes::finish) {
+            failed.push(("any host".into(), e));
+        }
+        failed
+    }
+
     /// Number of (host, path) routes, for metrics and logs.
     pub fn route_count(&self) -> usize {
         self.exact_hosts
             .values()
             .chain(self.wildcard_hosts.values())
             .chain(self.any_host.iter())
-            .map(|h| h.exact.len() + h.prefixes.len())
+            .map(HostRoutes::len)
             .sum()
     }
 }

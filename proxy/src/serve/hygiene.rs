@@ -7,8 +7,9 @@ use http::Version;
 /// Request headers never passed to an upstream, besides `Connection`, `Upgrade` and
 /// `Transfer-Encoding`, which each path's framing handles: hop-by-hop headers (RFC 9110
 /// §7.6.1, and the `Proxy-*` credentials meant for this hop), and the forwarding headers
-/// the proxy writes itself (a client's own values are not trusted).
-const NOT_FORWARDED: [&str; 11] = [
+/// the proxy writes itself (a client's own values are not trusted; `X-Forwarded-Prefix`
+/// only comes from a route's `x-forwarded-prefix`).
+const NOT_FORWARDED: [&str; 12] = [
     "keep-alive",
     "proxy-connection",
     "te",
@@ -20,6 +21,7 @@ const NOT_FORWARDED: [&str; 11] = [
     "x-real-ip",
     "x-forwarded-proto",
     "x-forwarded-host",
+    "x-forwarded-prefix",
 ];
 
 /// Whether a request header (any case) is passed to the upstream. Names with an

@@ -466,6 +466,18 @@ impl ProxyHttp for Router {
                 .get_or_insert_with(|| self.request_ids.next());
             upstream_request.insert_header("x-request-id", id.as_str())?;
         }
+        if let Some(rewrite) = ctx.route.as_ref().and_then(|r| r.rewrite.as_ref()) {
+            let uri = &session.req_header().uri;
+            if let Some(target) = rewrite.target(uri.path(), uri.query()) {
+                let uri = target.parse::<http::Uri>().map_err(|e| {
+                    Error::because(ErrorType::InternalError, "the rewritten path", e)
+                })?;
+                upstream_request.set_uri(uri);
+                if let Some(prefix) = &rewrite.forwarded_prefix {
+                    upstream_request.insert_header("x-forwarded-prefix", prefix.as_ref())?;
+                }
+            }
+        }
         if let Some(trace) = &ctx.trace {
             trace.inject(&mut |name, value| {
                 if let Ok(value) = http::HeaderValue::from_bytes(value) {

@@ -404,7 +404,14 @@ impl<'a> Connection<'a> {
                 },
             };
 
+            let rewrite = route.rewrite.as_ref();
+            let target = rewrite.and_then(|r| r.target(head.path(buf), head.query(buf)));
             let forwarding = Forwarding {
+                target: target.as_deref(),
+                forwarded_prefix: target
+                    .is_some()
+                    .then(|| rewrite.and_then(|r| r.forwarded_prefix.as_deref()))
+                    .flatten(),
                 client_ip: self.client_ip.as_deref(),
                 tls: self.tls,
                 request_id,

@@ -102,6 +102,11 @@ impl RequestHead {
         let target = self.target.str(buf);
         target.split_once('?').map_or(target, |(path, _)| path)
     }
+
+    /// The query, without `?`.
+    pub fn query<'b>(&self, buf: &'b [u8]) -> Option<&'b str> {
+        self.target.str(buf).split_once('?').map(|(_, query)| query)
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -232,6 +237,10 @@ impl Forwarded {
 
 /// What the proxy adds to a request it forwards.
 pub struct Forwarding<'a> {
+    /// The request target the backend gets instead of the client's (a rewrite).
+    pub target: Option<&'a str>,
+    /// `X-Forwarded-Prefix`, with a rewrite.
+    pub forwarded_prefix: Option<&'a str>,
     pub client_ip: Option<&'a str>,
     pub tls: bool,
     /// A new X-Request-Id, when the request came without one.
@@ -254,7 +263,9 @@ pub fn write_upstream_head(
     for part in [
         head.method.get(buf),
         b" ",
-        head.target.get(buf),
+        adding
+            .target
+            .map_or_else(|| head.target.get(buf), str::as_bytes),
         b" HTTP/1.1\r\nHost: ",
         head.host.get(buf),
         b"\r\n",
@@ -275,6 +286,9 @@ pub fn write_upstream_head(
     push_header(out, b"X-Forwarded-Host", head.host.get(buf));
     if let Some(id) = adding.request_id {
         push_header(out, b"X-Request-Id", id.as_bytes());
+    }
+    if let Some(prefix) = adding.forwarded_prefix {
+        push_header(out, b"X-Forwarded-Prefix", prefix.as_bytes());
     }
 }
 
@@ -321,6 +335,8 @@ mod tests {
     }
 
     const PLAIN: Forwarding<'static> = Forwarding {
+        target: None,
+        forwarded_prefix: None,
         client_ip: Some("10.0.0.9"),
         tls: false,
         request_id: Some("id-1"),

@@ -411,3 +411,170 @@ async fn regex_paths_and_rewrites_as_ingress_nginx_reads_them() -> anyhow::Resul
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn cors_headers_and_preflights_as_ingress_nginx_sends_them() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let web = Upstream::start("web", "127.0.0.2")?;
+    let hosts = ["any.test", "list.test", "denied.test"];
+    let proxy = serve(
+        &dir,
+        &web,
+        &hosts,
+        vec![
+            annotated_ingress(
+                "any",
+                "any.test",
+                json!({ "nginx.ingress.kubernetes.io/enable-cors": "true" }),
+            ),
+            annotated_ingress(
+                "list",
+                "list.test",
+                json!({
+                    "nginx.ingress.kubernetes.io/enable-cors": "true",
+                    "nginx.ingress.kubernetes.io/cors-allow-origin": "https://app.example.com, https://*.example.org",
+                    "nginx.ingress.kubernetes.io/cors-allow-credentials": "false",
+                    "nginx.ingress.kubernetes.io/cors-expose-headers": "X-Total",
+                    "nginx.ingress.kubernetes.io/cors-max-age": "600",
+                }),
+            ),
+            annotated_ingress(
+                "denied",
+                "denied.test",
+                json!({
+                    "nginx.ingress.kubernetes.io/enable-cors": "true",
+                    "nginx.ingress.kubernetes.io/denylist-source-range": "0.0.0.0/0, ::/0",
+                }),
+            ),
+        ],
+    )
+    .await?;
+
+    // (host, method, Origin, status, Access-Control-Allow-Origin, reached the backend)
+    let cases = [
+        (
+            "any.test",
+            "GET",
+            Some("https://x.test"),
+            200,
+            Some("*"),
+            true,
+        ),
+        ("any.test", "GET", None, 200, Some("*"), true),
+        (
+            "any.test",
+            "OPTIONS",
+            Some("https://x.test"),
+            204,
+            Some("*"),
+            false,
+        ),
+        (
+            "list.test",
+            "GET",
+            Some("https://app.example.com"),
+            200,
+            Some("https://app.example.com"),
+            true,
+        ),
+        (
+            "list.test",
+            "OPTIONS",
+            Some("https://a.example.org"),
+            204,
+            Some("https://a.example.org"),
+            false,
+        ),
+        (
+            "list.test",
+            "GET",
+            Some("https://evil.test"),
+            200,
+            None,
+            true,
+        ),
+        // Not an allowed origin: not a preflight Sluice answers.
+        (
+            "list.test",
+            "OPTIONS",
+            Some("https://evil.test"),
+            200,
+            None,
+            true,
+        ),
+        (
+            "denied.test",
+            "GET",
+            Some("https://x.test"),
+            403,
+            Some("*"),
+            false,
+        ),
+        (
+            "denied.test",
+            "OPTIONS",
+            Some("https://x.test"),
+            204,
+            Some("*"),
+            false,
+        ),
+    ];
+    let mut h2 = Http2::connect(proxy.https, "any.test").await?;
+    for (host, method, origin, status, allowed, proxied) in cases {
+        let method = Method::from_bytes(method.as_bytes())?;
+        let headers: Vec<(&str, &str)> = origin.iter().map(|o| ("origin", *o)).collect();
+        for protocol in ["HTTP/1.1", "HTTP/2"] {
+            let before = web.requests();
+            let reply = match protocol {
+                "HTTP/1.1" => {
+                    sluice_tests::client::Http1::connect(proxy.http)
+                        .await?
+                        .send(method.clone(), host, "/", &headers)
+                        .await?
+                }
+                _ => {
+                    h2.send_with(method.clone(), host, "/", &headers, Vec::new())
+                        .await?
+                }
+            };
+            let what = format!("{protocol} {method} {host} from {origin:?}: {reply:?}");
+            let header = |name: &str| reply.headers.get(name).and_then(|v| v.to_str().ok());
+            assert_eq!(reply.status, status, "{what}");
+            assert_eq!(header("access-control-allow-origin"), allowed, "{what}");
+            assert_eq!(web.requests() > before, proxied, "{what}");
+            if allowed.is_none() {
+                continue;
+            }
+            let listed = host == "list.test";
+            assert_eq!(
+                header("access-control-allow-credentials"),
+                (!listed).then_some("true"),
+                "{what}"
+            );
+            assert_eq!(
+                header("access-control-allow-methods"),
+                Some("GET, PUT, POST, DELETE, PATCH, OPTIONS"),
+                "{what}"
+            );
+            assert_eq!(
+                header("access-control-max-age"),
+                Some(if listed { "600" } else { "1728000" }),
+                "{what}"
+            );
+            assert_eq!(
+                header("access-control-expose-headers"),
+                listed.then_some("X-Total"),
+                "{what}"
+            );
+            assert_eq!(header("vary"), listed.then_some("Origin"), "{what}");
+            if status == 204 {
+                assert_eq!(reply.body, "", "{what}");
+                assert!(
+                    reply.headers.get("content-length").is_none_or(|l| l == "0"),
+                    "{what}"
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -15,9 +15,11 @@
 //! | `sluice.dev/use-regex` | `true` / `false` | the Ingress's Prefix and ImplementationSpecific paths are regular expressions ([`crate::ingress::regex`]) |
 //! | `sluice.dev/rewrite-target` | path with `$1`–`$9` ([`rewrite`]) | the backend gets this path instead; implies `use-regex` |
 //! | `sluice.dev/x-forwarded-prefix` | text | sent as `X-Forwarded-Prefix` with a rewritten request |
+//! | `sluice.dev/enable-cors` and `sluice.dev/cors-*` | see [`cors`] | CORS headers, and preflights answered by the proxy |
 //!
 //! Durations lie between 1ms and 1h. Values are parsed, never interpolated into anything.
 
+pub mod cors;
 pub mod nginx;
 pub mod redirect;
 pub mod rewrite;
@@ -28,6 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::names::{ANNOTATION_PREFIX, LEGACY_CLASS_ANNOTATION};
+pub use cors::Cors;
 use nginx::Support;
 pub use redirect::{Redirect, RequestParts};
 pub use rewrite::Rewrite;
@@ -47,9 +50,16 @@ pub const PROXY_BODY_SIZE: &str = "sluice.dev/proxy-body-size";
 pub const USE_REGEX: &str = "sluice.dev/use-regex";
 pub const REWRITE_TARGET: &str = "sluice.dev/rewrite-target";
 pub const X_FORWARDED_PREFIX: &str = "sluice.dev/x-forwarded-prefix";
+pub const ENABLE_CORS: &str = "sluice.dev/enable-cors";
+pub const CORS_ALLOW_ORIGIN: &str = "sluice.dev/cors-allow-origin";
+pub const CORS_ALLOW_METHODS: &str = "sluice.dev/cors-allow-methods";
+pub const CORS_ALLOW_HEADERS: &str = "sluice.dev/cors-allow-headers";
+pub const CORS_ALLOW_CREDENTIALS: &str = "sluice.dev/cors-allow-credentials";
+pub const CORS_MAX_AGE: &str = "sluice.dev/cors-max-age";
+pub const CORS_EXPOSE_HEADERS: &str = "sluice.dev/cors-expose-headers";
 
 /// Every annotation of Sluice's own.
-pub const KNOWN: [&str; 14] = [
+pub const KNOWN: [&str; 21] = [
     SSL_REDIRECT,
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
@@ -64,6 +74,13 @@ pub const KNOWN: [&str; 14] = [
     USE_REGEX,
     REWRITE_TARGET,
     X_FORWARDED_PREFIX,
+    ENABLE_CORS,
+    CORS_ALLOW_ORIGIN,
+    CORS_ALLOW_METHODS,
+    CORS_ALLOW_HEADERS,
+    CORS_ALLOW_CREDENTIALS,
+    CORS_MAX_AGE,
+    CORS_EXPOSE_HEADERS,
 ];
 
 /// The annotations of an Ingress that can change how Sluice routes it: its own, ingress-nginx's
@@ -118,6 +135,8 @@ pub struct IngressSettings {
     pub rewrite: Option<Arc<Rewrite>>,
     /// `X-Forwarded-Prefix` for a rewritten request.
     pub forwarded_prefix: Option<Arc<str>>,
+    /// CORS, when enabled.
+    pub cors: Option<Arc<Cors>>,
 }
 
 /// The redirect annotations as read, before one redirect is made of them.
@@ -172,9 +191,10 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
         return parsed;
     };
     let mut redirects = Redirects::default();
+    let mut cors = (false, Cors::default());
     for (key, value) in annotations {
         if KNOWN.contains(&key.as_str()) {
-            apply(&mut parsed, &mut redirects, key, key, value);
+            apply(&mut parsed, &mut redirects, &mut cors, key, key, value);
             continue;
         }
         let error = |reason: String| AnnotationError {
@@ -184,7 +204,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
         };
         match nginx::support(key) {
             Some(Support::Same(ours)) if !annotations.contains_key(ours) => {
-                apply(&mut parsed, &mut redirects, ours, key, value)
+                apply(&mut parsed, &mut redirects, &mut cors, ours, key, value)
             }
             Some(Support::Same(ours)) => parsed
                 .warnings
@@ -217,11 +237,21 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
         }
     }
     parsed.settings.redirect = redirects.finish();
+    let (enabled, cors) = cors;
+    parsed.settings.cors = enabled.then(|| Arc::new(cors));
     parsed
 }
 
-/// Applies the value of `key`, read as Sluice's annotation `ours`.
-fn apply(parsed: &mut Parsed, redirects: &mut Redirects, ours: &str, key: &str, value: &str) {
+/// Applies the value of `key`, read as Sluice's annotation `ours`. `cors`: whether it is
+/// enabled, and its settings so far.
+fn apply(
+    parsed: &mut Parsed,
+    redirects: &mut Redirects,
+    cors: &mut (bool, Cors),
+    ours: &str,
+    key: &str,
+    value: &str,
+) {
     let error = |reason: &str| AnnotationError {
         key: key.to_string(),
         value: value.to_string(),
@@ -233,6 +263,30 @@ fn apply(parsed: &mut Parsed, redirects: &mut Redirects, ours: &str, key: &str, 
             Ok(b) if ours == SSL_REDIRECT => settings.ssl_redirect = Some(b),
             Ok(b) => settings.use_regex = b,
             Err(reason) => parsed.errors.push(error(reason)),
+        },
+        ENABLE_CORS | CORS_ALLOW_CREDENTIALS => match parse_bool(value) {
+            Ok(b) if ours == ENABLE_CORS => cors.0 = b,
+            Ok(b) => cors.1.credentials = b,
+            Err(reason) => parsed.errors.push(error(reason)),
+        },
+        CORS_ALLOW_ORIGIN => match cors::parse_origins(value) {
+            Ok(origins) => cors.1.origins = origins,
+            Err(reason) => parsed.errors.push(error(&reason)),
+        },
+        CORS_ALLOW_METHODS => match cors::parse_list(value, "methods") {
+            Ok(methods) => cors.1.methods = methods,
+            Err(reason) => parsed.errors.push(error(&reason)),
+        },
+        CORS_ALLOW_HEADERS | CORS_EXPOSE_HEADERS => match cors::parse_list(value, "header names") {
+            Ok(h) if ours == CORS_ALLOW_HEADERS => cors.1.headers = h,
+            Ok(h) => cors.1.expose_headers = Some(h),
+            Err(reason) => parsed.errors.push(error(&reason)),
+        },
+        CORS_MAX_AGE => match value.trim().parse::<u64>() {
+            Ok(seconds) => cors.1.max_age = seconds,
+            Err(_) => parsed
+                .errors
+                .push(error("must be a whole number of seconds")),
         },
         REWRITE_TARGET => match Rewrite::parse(value) {
             Ok(r) => settings.rewrite = Some(Arc::new(r)),
@@ -525,7 +579,10 @@ mod tests {
     fn warns_about_unknown_and_foreign_annotations() {
         let p = parse(Some(&map(&[
             ("sluice.dev/rewrite", "/"),
-            ("nginx.ingress.kubernetes.io/enable-cors", "true"),
+            (
+                "nginx.ingress.kubernetes.io/upstream-hash-by",
+                "$request_uri",
+            ),
             ("nginx.ingress.kubernetes.io/force-ssl-redirect", "true"),
             ("traefik.ingress.kubernetes.io/router.priority", "1"),
             ("example.com/owner", "team-a"),
@@ -535,7 +592,7 @@ mod tests {
         assert!(
             p.warnings
                 .iter()
-                .any(|w| w.contains("enable-cors is not implemented"))
+                .any(|w| w.contains("upstream-hash-by is not implemented"))
         );
         assert!(
             p.warnings

@@ -24,9 +24,11 @@ pub enum Support {
 }
 
 use super::{
-    ALLOWLIST_SOURCE_RANGE, APP_ROOT, CONNECT_TIMEOUT, DENYLIST_SOURCE_RANGE, PERMANENT_REDIRECT,
-    PERMANENT_REDIRECT_CODE, PROXY_BODY_SIZE, READ_TIMEOUT, REWRITE_TARGET, SSL_REDIRECT,
-    TEMPORAL_REDIRECT, TEMPORAL_REDIRECT_CODE, USE_REGEX, X_FORWARDED_PREFIX,
+    ALLOWLIST_SOURCE_RANGE, APP_ROOT, CONNECT_TIMEOUT, CORS_ALLOW_CREDENTIALS, CORS_ALLOW_HEADERS,
+    CORS_ALLOW_METHODS, CORS_ALLOW_ORIGIN, CORS_EXPOSE_HEADERS, CORS_MAX_AGE,
+    DENYLIST_SOURCE_RANGE, ENABLE_CORS, PERMANENT_REDIRECT, PERMANENT_REDIRECT_CODE,
+    PROXY_BODY_SIZE, READ_TIMEOUT, REWRITE_TARGET, SSL_REDIRECT, TEMPORAL_REDIRECT,
+    TEMPORAL_REDIRECT_CODE, USE_REGEX, X_FORWARDED_PREFIX,
 };
 
 /// The annotations with a support other than plain [`Support::Ignored`], by their name
@@ -62,6 +64,16 @@ const TABLE: &[(&str, Support)] = &[
     ("use-regex", Support::Same(USE_REGEX)),
     ("rewrite-target", Support::Same(REWRITE_TARGET)),
     ("x-forwarded-prefix", Support::Same(X_FORWARDED_PREFIX)),
+    ("enable-cors", Support::Same(ENABLE_CORS)),
+    ("cors-allow-origin", Support::Same(CORS_ALLOW_ORIGIN)),
+    ("cors-allow-methods", Support::Same(CORS_ALLOW_METHODS)),
+    ("cors-allow-headers", Support::Same(CORS_ALLOW_HEADERS)),
+    (
+        "cors-allow-credentials",
+        Support::Same(CORS_ALLOW_CREDENTIALS),
+    ),
+    ("cors-max-age", Support::Same(CORS_MAX_AGE)),
+    ("cors-expose-headers", Support::Same(CORS_EXPOSE_HEADERS)),
     (
         "force-ssl-redirect",
         Support::Ignored(
@@ -156,7 +168,7 @@ mod tests {
             Some(Support::Same(REWRITE_TARGET))
         );
         assert_eq!(
-            support("nginx.ingress.kubernetes.io/enable-cors"),
+            support("nginx.ingress.kubernetes.io/upstream-hash-by"),
             Some(Support::Ignored(""))
         );
         assert_eq!(support("sluice.dev/ssl-redirect"), None);

@@ -162,6 +162,7 @@ pub fn compile_after(
                 redirect: settings.redirect.clone(),
                 app_root: settings.app_root.clone(),
                 max_body_size: settings.max_body_size,
+                cors: settings.cors.clone(),
                 rewrite: settings.rewrite.clone().and_then(|to| {
                     PathRewrite::new(&claim.key.path, to, settings.forwarded_prefix.clone())
                 }),
@@ -193,6 +194,7 @@ pub fn compile_after(
                 app_root: settings.app_root.clone(),
                 max_body_size: settings.max_body_size,
                 rewrite: None,
+                cors: settings.cors.clone(),
                 series: Default::default(),
             })
         };

@@ -21,7 +21,7 @@ use arc_swap::ArcSwap;
 use k8s_openapi::api::networking::v1::ServiceBackendPort;
 use serde::Serialize;
 
-use sluice_crds::annotations::Redirect;
+use sluice_crds::annotations::{Cors, Redirect};
 
 use super::Access;
 use sluice_crds::ingress::host::wildcard_suffix;
@@ -172,6 +172,8 @@ pub struct Route {
     /// The path the backend gets instead of the client's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rewrite: Option<PathRewrite>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Arc<Cors>>,
     /// Its metric series, found on first use.
     #[serde(skip)]
     pub series: RouteSeries,

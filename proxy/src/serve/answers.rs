@@ -14,6 +14,8 @@ pub struct Answer {
     pub status: u16,
     pub body: String,
     pub location: Option<String>,
+    /// More headers: the route's CORS headers.
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Answer {
@@ -22,7 +24,13 @@ impl Answer {
             status,
             body: body.into(),
             location: None,
+            headers: Vec::new(),
         }
+    }
+
+    /// Whether the answer has a body and its framing headers (RFC 9110 §8.6: not a 204).
+    pub fn has_body(&self) -> bool {
+        self.status != 204
     }
 }
 
@@ -45,6 +53,9 @@ pub fn bad_request(why: &str) -> Answer {
 /// The request as routing saw it.
 pub struct Routed<'a> {
     pub route: Option<&'a Arc<Route>>,
+    pub method: &'a str,
+    /// The `Origin` header, for CORS.
+    pub origin: Option<&'a str>,
     /// Normalised.
     pub host: &'a str,
     pub path: &'a str,
@@ -84,6 +95,29 @@ const ACME_CHALLENGE: &str = "/.well-known/acme-challenge/";
 /// endpoints. Redirects come before the lists, as nginx's `return` comes before its access
 /// phase.
 pub fn for_route<'a>(r: &Routed<'a>) -> Result<&'a Arc<Route>, Answer> {
+    decide(r).map_err(|mut answer| {
+        // The route's CORS headers go on what Sluice answers for it too, as on what its
+        // backend answers: a browser app can then read why.
+        if let Some(route) = r.route
+            && answer.status != 204
+        {
+            answer.headers.extend(cors_headers(route, r.origin));
+        }
+        answer
+    })
+}
+
+/// The route's CORS headers for a request from `origin`; none if it has no CORS or the
+/// origin is not allowed.
+pub fn cors_headers(route: &Route, origin: Option<&str>) -> Vec<(&'static str, String)> {
+    route
+        .cors
+        .as_ref()
+        .and_then(|cors| cors.headers_for(origin))
+        .unwrap_or_default()
+}
+
+fn decide<'a>(r: &Routed<'a>) -> Result<&'a Arc<Route>, Answer> {
     let Some(route) = r.route else {
         return Err(Answer::new(
             404,
@@ -125,6 +159,16 @@ pub fn for_route<'a>(r: &Routed<'a>) -> Result<&'a Arc<Route>, Answer> {
         return Err(Answer {
             location: Some(root.to_string()),
             ..Answer::new(302, "302 Found\n")
+        });
+    }
+    // A CORS preflight is the proxy's to answer, never the backend's, as in ingress-nginx
+    // (and before its redirect and access checks, as there).
+    if r.method == "OPTIONS"
+        && let Some(headers) = route.cors.as_ref().and_then(|c| c.headers_for(r.origin))
+    {
+        return Err(Answer {
+            headers,
+            ..Answer::new(204, "")
         });
     }
     // ACME HTTP-01 challenges are answered over plain HTTP (RFC 8555 §8.3), so they are

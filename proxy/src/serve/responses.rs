@@ -9,19 +9,32 @@ use pingora::proxy::Session;
 
 use super::answers::Answer;
 
-fn plain_header(code: u16, len: usize) -> Result<ResponseHeader> {
-    let mut resp = ResponseHeader::build(code, Some(4))?;
+/// The head of a plain-text answer of `len` bytes (none for a 204), with `headers`.
+fn plain_header(
+    code: u16,
+    len: usize,
+    headers: &[(&'static str, String)],
+) -> Result<ResponseHeader> {
+    let mut resp = ResponseHeader::build(code, Some(4 + headers.len()))?;
     resp.insert_header(header::CONTENT_TYPE, "text/plain; charset=utf-8")?;
-    resp.insert_header(header::CONTENT_LENGTH, len)?;
+    if code != 204 {
+        resp.insert_header(header::CONTENT_LENGTH, len)?;
+    }
+    for (name, value) in headers {
+        resp.append_header(*name, value.as_str())?;
+    }
     Ok(resp)
 }
 
 /// Answers the request, keeping the connection open.
 pub async fn send(session: &mut Session, answer: &Answer) -> Result<()> {
     let body = &answer.body;
-    let mut resp = plain_header(answer.status, body.len())?;
+    let mut resp = plain_header(answer.status, body.len(), &answer.headers)?;
     if let Some(location) = &answer.location {
         resp.insert_header(header::LOCATION, location.as_str())?;
+    }
+    if !answer.has_body() {
+        return session.write_response_header(Box::new(resp), true).await;
     }
     session.write_response_header(Box::new(resp), false).await?;
     session
@@ -29,10 +42,15 @@ pub async fn send(session: &mut Session, answer: &Answer) -> Result<()> {
         .await
 }
 
-/// Answers a failed proxy attempt; the connection is closed afterwards, since its state
-/// after an upstream failure is unknown.
-pub async fn send_error(session: &mut Session, code: u16, body: &str) {
-    let Ok(resp) = plain_header(code, body.len()) else {
+/// Answers a failed proxy attempt, with `headers` (the route's CORS headers); the
+/// connection is closed afterwards, since its state after an upstream failure is unknown.
+pub async fn send_error(
+    session: &mut Session,
+    code: u16,
+    body: &str,
+    headers: &[(&'static str, String)],
+) {
+    let Ok(resp) = plain_header(code, body.len(), headers) else {
         return;
     };
     if let Err(error) = session

@@ -143,6 +143,29 @@ async fn discard_request_body(session: &mut Session, timeout: Duration) {
     }
 }
 
+/// The request's first `Origin`, for CORS.
+fn origin(req: &RequestHeader) -> Option<&str> {
+    req.headers
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+}
+
+/// Sets `headers` on a response: each replaces the upstream's of that name, except `Vary`,
+/// which is added to (an upstream's `Vary: Accept-Encoding` still holds).
+fn set_response_headers(
+    response: &mut ResponseHeader,
+    headers: &[(&'static str, String)],
+) -> Result<()> {
+    for (name, value) in headers {
+        if *name == "vary" {
+            response.append_header(*name, value.as_str())?;
+        } else {
+            response.insert_header(*name, value.as_str())?;
+        }
+    }
+    Ok(())
+}
+
 /// Why the request is refused with 400, if it is ([`hygiene::malformed`]).
 fn malformed(req: &RequestHeader) -> Option<&'static str> {
     hygiene::malformed(hygiene::Head {
@@ -287,6 +310,8 @@ impl ProxyHttp for Router {
             let req = session.req_header();
             answers::for_route(&answers::Routed {
                 route: route.as_ref(),
+                method: req.method.as_str(),
+                origin: origin(req),
                 host: &request_host(req),
                 path: req.uri.path(),
                 path_and_query: req.uri.path_and_query().map_or("/", |p| p.as_str()),
@@ -538,6 +563,10 @@ impl ProxyHttp for Router {
         for name in named.iter().chain(hygiene::RESPONSE_HOP_BY_HOP.iter()) {
             upstream_response.remove_header(name);
         }
+        if let Some(route) = &ctx.route {
+            let cors = answers::cors_headers(route, origin(session.req_header()));
+            set_response_headers(upstream_response, &cors)?;
+        }
         Ok(())
     }
 
@@ -592,7 +621,12 @@ impl ProxyHttp for Router {
         );
         if code > 0 {
             ctx.note = Some(e.to_string());
-            responses::send_error(session, code, &message).await;
+            let cors = ctx
+                .route
+                .as_ref()
+                .map(|route| answers::cors_headers(route, origin(session.req_header())))
+                .unwrap_or_default();
+            responses::send_error(session, code, &message, &cors).await;
             discard_request_body(session, self.options.client.body).await;
         }
         FailToProxy {

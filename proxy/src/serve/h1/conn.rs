@@ -37,6 +37,8 @@ pub struct Connection<'a> {
     out: Vec<u8>,
     forward: Vec<Forwarded>,
     kept: Vec<Kept>,
+    /// Headers the client's response gets besides the kept ones: the route's CORS headers.
+    extra: Vec<(&'static str, String)>,
     tried: Vec<SocketAddr>,
     client: Option<SocketAddr>,
     client_ip: Option<String>,
@@ -99,6 +101,7 @@ impl<'a> Connection<'a> {
             out: Vec::with_capacity(1024),
             forward: Vec::new(),
             kept: Vec::new(),
+            extra: Vec::new(),
             tried: Vec::new(),
             client,
             client_ip: client.map(|a| a.ip().to_string()),
@@ -208,6 +211,8 @@ impl<'a> Connection<'a> {
                 });
                 let decided = answers::for_route(&Routed {
                     route: route.as_ref(),
+                    method,
+                    origin: head.origin.map(|o| o.str(buf)),
                     host: &host,
                     path,
                     path_and_query: head.path_and_query(buf),
@@ -265,7 +270,10 @@ impl<'a> Connection<'a> {
                     (done.status, done.next, done.error)
                 }
                 Err((failure, why)) => {
-                    let answer = answers::for_failure(failure, &route.backend.name);
+                    let answer = Answer {
+                        headers: answers::cors_headers(&route, head.origin.map(|o| o.str(buf))),
+                        ..answers::for_failure(failure, &route.backend.name)
+                    };
                     // After a failed upstream exchange the client connection is closed, as
                     // on Pingora's path.
                     let (_, sent) = self.answer(&answer, head.is_head(buf), true).await;
@@ -324,22 +332,29 @@ impl<'a> Connection<'a> {
             .unwrap_or("");
         out.extend_from_slice(format!("HTTP/1.1 {} {reason}\r\n", answer.status).as_bytes());
         request::push_header(out, b"Content-Type", b"text/plain; charset=utf-8");
-        request::push_header(
-            out,
-            b"Content-Length",
-            answer.body.len().to_string().as_bytes(),
-        );
+        if answer.has_body() {
+            request::push_header(
+                out,
+                b"Content-Length",
+                answer.body.len().to_string().as_bytes(),
+            );
+        }
         if let Some(location) = &answer.location {
             request::push_header(out, b"Location", location.as_bytes());
+        }
+        for (name, value) in &answer.headers {
+            request::push_header(out, name.as_bytes(), value.as_bytes());
         }
         if close {
             request::push_header(out, b"Connection", b"close");
         }
         request::end_head(out);
-        if !head_request {
-            out.extend_from_slice(answer.body.as_bytes());
-        }
-        let body = if head_request { 0 } else { answer.body.len() };
+        let body = if head_request || !answer.has_body() {
+            0
+        } else {
+            answer.body.len()
+        };
+        out.extend_from_slice(&answer.body.as_bytes()[..body]);
         match write_client(&mut self.stream, &self.out, self.app.options.client.send).await {
             Ok(()) if !close => (Next::KeepOpen, body as u64),
             Ok(()) => (Next::Close, body as u64),
@@ -430,6 +445,7 @@ impl<'a> Connection<'a> {
                 .await
             {
                 Ok(response) => {
+                    self.extra = answers::cors_headers(route, head.origin.map(|o| o.str(buf)));
                     let done = self
                         .relay(upstream, addr, &response, read_timeout, close_client, sent)
                         .await;
@@ -530,7 +546,14 @@ impl<'a> Connection<'a> {
         let send_timeout = self.app.options.client.send;
         let mut keep_upstream = head.keep_alive;
         let close_client = close_client || matches!(head.framing, Framing::UntilClose);
-        response::write_downstream_head(&self.up, head, &self.kept, close_client, &mut self.out);
+        response::write_downstream_head(
+            &self.up,
+            head,
+            &self.kept,
+            &self.extra,
+            close_client,
+            &mut self.out,
+        );
         self.up.advance(head.len);
         let mut body = Body::new(head.framing);
         let mut error = None;

@@ -69,6 +69,8 @@ pub struct RequestHead {
     pub referer: Option<Span>,
     pub traceparent: Option<Span>,
     pub tracestate: Option<Span>,
+    /// For CORS: the first `Origin`.
+    pub origin: Option<Span>,
 }
 
 impl RequestHead {
@@ -169,6 +171,7 @@ fn classify(
         referer: None,
         traceparent: None,
         tracestate: None,
+        origin: None,
     };
     let (mut host, mut length) = (None, None);
     for header in req.headers.iter() {
@@ -216,6 +219,8 @@ fn classify(
                 head.user_agent = Some(value_span);
             } else if is("referer") {
                 head.referer = Some(value_span);
+            } else if is("origin") && head.origin.is_none() {
+                head.origin = Some(value_span);
             }
             forward.push(Forwarded::new(buf, name, value_span, false)?);
         }

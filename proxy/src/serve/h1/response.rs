@@ -147,11 +147,13 @@ fn drop_connection_options(buf: &[u8], headers: &[httparse::Header<'_>], kept: &
 }
 
 /// Writes the head the client receives: HTTP/1.1, the upstream's status and reason, the kept
-/// headers, and `Connection: close` when the client connection ends after this response.
+/// headers, `extra` (each replacing the upstream's of that name, except `Vary`, which is
+/// added to), and `Connection: close` when the client connection ends after this response.
 pub fn write_downstream_head(
     buf: &[u8],
     head: &ResponseHead,
     kept: &[Kept],
+    extra: &[(&'static str, String)],
     close: bool,
     out: &mut Vec<u8>,
 ) {
@@ -168,7 +170,16 @@ pub fn write_downstream_head(
     out.extend_from_slice(reason(buf));
     out.extend_from_slice(b"\r\n");
     for header in kept {
-        super::request::push_header(out, header.name.get(buf), header.value.get(buf));
+        let name = header.name.get(buf);
+        let replaced = extra
+            .iter()
+            .any(|(n, _)| *n != "vary" && n.as_bytes().eq_ignore_ascii_case(name));
+        if !replaced {
+            super::request::push_header(out, name, header.value.get(buf));
+        }
+    }
+    for (name, value) in extra {
+        super::request::push_header(out, name.as_bytes(), value.as_bytes());
     }
     if close {
         out.extend_from_slice(b"Connection: close\r\n");
@@ -205,7 +216,7 @@ mod tests {
             panic!("{raw:?}");
         };
         let mut out = Vec::new();
-        write_downstream_head(raw.as_bytes(), &head, &kept, close, &mut out);
+        write_downstream_head(raw.as_bytes(), &head, &kept, &[], close, &mut out);
         String::from_utf8(out).unwrap()
     }
 

@@ -84,6 +84,7 @@ async fn steps(
     }
 
     progress("Ingress secure.example.test with cert-manager.io/cluster-issuer: pebble");
+    let asked = Instant::now();
     admit(
         cluster,
         &tls_ingress("secure", SECURE, "pebble", "secure-example-tls"),
@@ -92,8 +93,10 @@ async fn steps(
     let first = acme
         .issued(cluster, "secure-example-tls", SECURE, 1)
         .await?;
+    let ready = asked.elapsed();
     progress("certificate issued; waiting for Sluice to serve it by SNI");
     served(seed, SECURE, &first).await?;
+    timing("first issuance", "Ingress admitted", ready, asked.elapsed());
     let issuance = check_solvers(solvers, SECURE, Class::Field, &[])?;
     // Now that the certificate can be used, plain HTTP to the host is redirected: the
     // renewal's challenge below must be exempt from that.
@@ -111,13 +114,16 @@ async fn steps(
         "the held connection did not get the issued certificate"
     );
     let (stop_held, held_task) = held.keep_requesting();
+    let asked = Instant::now();
     renew(cluster, "secure-example-tls")?;
     let second = acme
         .issued(cluster, "secure-example-tls", SECURE, 2)
         .await?;
+    let ready = asked.elapsed();
     anyhow::ensure!(second != first, "the renewal wrote the same certificate");
     progress("renewed; waiting for Sluice to serve the new certificate");
     served(seed, SECURE, &second).await?;
+    timing("renewal", "renewal asked for", ready, asked.elapsed());
     // A few more requests on the held connection after the swap.
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop_held.send(true)?;
@@ -167,6 +173,19 @@ async fn steps(
         );
     }
     Ok(())
+}
+
+/// The figures of docs/benchmarks.md: from `from` to the Certificate seen Ready (kubectl
+/// polls: cert-manager's and pebble's share, give or take a poll), and to the first TLS
+/// handshake through Sluice that gets the new certificate (Sluice's share is the difference,
+/// within one poll of 200 ms plus a handshake).
+fn timing(what: &str, from: &str, ready: Duration, served: Duration) {
+    eprintln!(
+        "TIMING {what}: {from} -> Certificate Ready {:.1} s -> served by SNI {:.1} s (+{:.2} s)",
+        ready.as_secs_f64(),
+        served.as_secs_f64(),
+        (served - ready).as_secs_f64()
+    );
 }
 
 /// What the proxy logged about the Secrets that did not exist yet when their Ingresses came

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 
-use crate::compile::{Certificates, CompileOptions, Problem, backends, compile_after};
+use crate::compile::{Carried, CompileOptions, Problem, backends, compile_after};
 use crate::metrics::Metrics;
 use crate::objects::{ObjectSet, ServiceSet};
 use crate::routes::RouteTable;
@@ -19,8 +19,8 @@ use crate::source::health::SourceHealth;
 pub struct State {
     table: ArcSwap<RouteTable>,
     problems: ArcSwap<Vec<Problem>>,
-    /// The last compile's certificates, for the next one to fall back to.
-    certificates: std::sync::Mutex<Certificates>,
+    /// What the last compile hands the next.
+    carried: std::sync::Mutex<Carried>,
     ready: AtomicBool,
     listening: AtomicBool,
     shutting_down: AtomicBool,
@@ -45,7 +45,7 @@ impl State {
         Self {
             table: ArcSwap::from_pointee(RouteTable::default()),
             problems: ArcSwap::from_pointee(Vec::new()),
-            certificates: Default::default(),
+            carried: Default::default(),
             ready: AtomicBool::new(false),
             listening: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
@@ -88,16 +88,16 @@ impl State {
     /// the table it started with, the next one gets the new table.
     pub fn publish(&self, objects: &ObjectSet) {
         let started = Instant::now();
-        let mut certificates = self.certificates.lock().unwrap_or_else(|e| e.into_inner());
-        let compiled = compile_after(objects, &self.options, &certificates);
+        let mut carried = self.carried.lock().unwrap_or_else(|e| e.into_inner());
+        let compiled = compile_after(objects, &self.options, &carried);
         let routes = compiled.table.route_count();
         let ingresses = compiled.table.ingresses;
         let tls = compiled.table.tls.len();
         self.metrics
             .set_certificate_expiry(&compiled.table.tls.expiry);
         let elapsed = started.elapsed();
-        *certificates = compiled.certificates;
-        drop(certificates);
+        *carried = compiled.carried;
+        drop(carried);
         // The old table is freed here, on the config thread, unless a request still holds it.
         drop(self.table.swap(Arc::new(compiled.table)));
         self.ready.store(true, Ordering::Release);

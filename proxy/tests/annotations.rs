@@ -578,3 +578,71 @@ async fn cors_headers_and_preflights_as_ingress_nginx_sends_them() -> anyhow::Re
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn rate_limits_count_per_ingress_and_client_on_every_path() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let web = Upstream::start("web", "127.0.0.2")?;
+    let hosts = ["rpm.test", "exempt.test", "conn.test"];
+    let proxy = serve(
+        &dir,
+        &web,
+        &hosts,
+        vec![
+            // Two a minute, a burst of two more: three at once, then one every 30 s.
+            annotated_ingress(
+                "rpm",
+                "rpm.test",
+                json!({
+                    "nginx.ingress.kubernetes.io/limit-rpm": "2",
+                    "nginx.ingress.kubernetes.io/limit-burst-multiplier": "1",
+                }),
+            ),
+            annotated_ingress(
+                "exempt",
+                "exempt.test",
+                json!({
+                    "nginx.ingress.kubernetes.io/limit-rpm": "1",
+                    "nginx.ingress.kubernetes.io/limit-whitelist": "127.0.0.0/8, ::1",
+                }),
+            ),
+            annotated_ingress(
+                "conn",
+                "conn.test",
+                json!({ "nginx.ingress.kubernetes.io/limit-connections": "1" }),
+            ),
+        ],
+    )
+    .await?;
+
+    // One counter per Ingress and client, whatever the protocol: three over HTTP/1.1, then
+    // nothing over HTTP/2 either.
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(get(proxy.http, "rpm.test", "/").await?.status);
+    }
+    let mut h2 = Http2::connect(proxy.https, "rpm.test").await?;
+    for _ in 0..3 {
+        statuses.push(h2.get("rpm.test", "/").await?.status);
+    }
+    assert_eq!(statuses, [200, 200, 200, 503, 503, 503, 503, 503]);
+    let refused = get(proxy.http, "rpm.test", "/").await?;
+    assert_eq!(
+        refused.body,
+        "503 Service Unavailable: too many requests from this client address\n"
+    );
+    for _ in 0..10 {
+        assert_eq!(get(proxy.http, "exempt.test", "/").await?.status, 200);
+    }
+
+    // One request in progress at a time from a client.
+    let http = proxy.http;
+    let slow = tokio::spawn(async move { get(http, "conn.test", "/slow?ms=2000").await });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let second = h2.get("conn.test", "/").await?;
+    assert_eq!(second.status, 503, "{}", second.body);
+    assert!(second.body.contains("too many requests in progress"));
+    assert_eq!(slow.await??.status, 200);
+    assert_eq!(get(proxy.http, "conn.test", "/").await?.status, 200);
+    Ok(())
+}

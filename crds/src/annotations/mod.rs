@@ -16,11 +16,13 @@
 //! | `sluice.dev/rewrite-target` | path with `$1`–`$9` ([`rewrite`]) | the backend gets this path instead; implies `use-regex` |
 //! | `sluice.dev/x-forwarded-prefix` | text | sent as `X-Forwarded-Prefix` with a rewritten request |
 //! | `sluice.dev/enable-cors` and `sluice.dev/cors-*` | see [`cors`] | CORS headers, and preflights answered by the proxy |
+//! | `sluice.dev/limit-rps`, `-rpm`, `-connections`, `-burst-multiplier`, `-allowlist` | see [`rate_limit`] | requests per client address over a limit get 503 |
 //!
 //! Durations lie between 1ms and 1h. Values are parsed, never interpolated into anything.
 
 pub mod cors;
 pub mod nginx;
+pub mod rate_limit;
 pub mod redirect;
 pub mod rewrite;
 pub mod source_ranges;
@@ -32,6 +34,7 @@ use std::time::Duration;
 use crate::names::{ANNOTATION_PREFIX, LEGACY_CLASS_ANNOTATION};
 pub use cors::Cors;
 use nginx::Support;
+pub use rate_limit::RateLimit;
 pub use redirect::{Redirect, RequestParts};
 pub use rewrite::Rewrite;
 pub use source_ranges::SourceRanges;
@@ -57,9 +60,14 @@ pub const CORS_ALLOW_HEADERS: &str = "sluice.dev/cors-allow-headers";
 pub const CORS_ALLOW_CREDENTIALS: &str = "sluice.dev/cors-allow-credentials";
 pub const CORS_MAX_AGE: &str = "sluice.dev/cors-max-age";
 pub const CORS_EXPOSE_HEADERS: &str = "sluice.dev/cors-expose-headers";
+pub const LIMIT_RPS: &str = "sluice.dev/limit-rps";
+pub const LIMIT_RPM: &str = "sluice.dev/limit-rpm";
+pub const LIMIT_CONNECTIONS: &str = "sluice.dev/limit-connections";
+pub const LIMIT_BURST_MULTIPLIER: &str = "sluice.dev/limit-burst-multiplier";
+pub const LIMIT_ALLOWLIST: &str = "sluice.dev/limit-allowlist";
 
 /// Every annotation of Sluice's own.
-pub const KNOWN: [&str; 21] = [
+pub const KNOWN: [&str; 26] = [
     SSL_REDIRECT,
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
@@ -81,6 +89,11 @@ pub const KNOWN: [&str; 21] = [
     CORS_ALLOW_CREDENTIALS,
     CORS_MAX_AGE,
     CORS_EXPOSE_HEADERS,
+    LIMIT_RPS,
+    LIMIT_RPM,
+    LIMIT_CONNECTIONS,
+    LIMIT_BURST_MULTIPLIER,
+    LIMIT_ALLOWLIST,
 ];
 
 /// The annotations of an Ingress that can change how Sluice routes it: its own, ingress-nginx's
@@ -137,6 +150,8 @@ pub struct IngressSettings {
     pub forwarded_prefix: Option<Arc<str>>,
     /// CORS, when enabled.
     pub cors: Option<Arc<Cors>>,
+    /// Requests and connections per client address.
+    pub rate_limit: Option<Arc<RateLimit>>,
 }
 
 /// The redirect annotations as read, before one redirect is made of them.
@@ -190,11 +205,10 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
     let Some(annotations) = annotations else {
         return parsed;
     };
-    let mut redirects = Redirects::default();
-    let mut cors = (false, Cors::default());
+    let mut pending = Pending::default();
     for (key, value) in annotations {
         if KNOWN.contains(&key.as_str()) {
-            apply(&mut parsed, &mut redirects, &mut cors, key, key, value);
+            apply(&mut parsed, &mut pending, key, key, value);
             continue;
         }
         let error = |reason: String| AnnotationError {
@@ -204,7 +218,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
         };
         match nginx::support(key) {
             Some(Support::Same(ours)) if !annotations.contains_key(ours) => {
-                apply(&mut parsed, &mut redirects, &mut cors, ours, key, value)
+                apply(&mut parsed, &mut pending, ours, key, value)
             }
             Some(Support::Same(ours)) => parsed
                 .warnings
@@ -236,22 +250,34 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
             None => {}
         }
     }
+    let Pending {
+        redirects,
+        cors_enabled,
+        cors,
+        limits,
+    } = pending;
     parsed.settings.redirect = redirects.finish();
-    let (enabled, cors) = cors;
-    parsed.settings.cors = enabled.then(|| Arc::new(cors));
+    parsed.settings.cors = cors_enabled.then(|| Arc::new(cors));
+    parsed.settings.rate_limit = limits.finish().map(Arc::new);
     parsed
 }
 
-/// Applies the value of `key`, read as Sluice's annotation `ours`. `cors`: whether it is
-/// enabled, and its settings so far.
-fn apply(
-    parsed: &mut Parsed,
-    redirects: &mut Redirects,
-    cors: &mut (bool, Cors),
-    ours: &str,
-    key: &str,
-    value: &str,
-) {
+/// Settings read from several annotations, made once all are read.
+#[derive(Default)]
+struct Pending {
+    redirects: Redirects,
+    cors_enabled: bool,
+    cors: Cors,
+    limits: rate_limit::Parts,
+}
+
+/// Applies the value of `key`, read as Sluice's annotation `ours`.
+fn apply(parsed: &mut Parsed, pending: &mut Pending, ours: &str, key: &str, value: &str) {
+    let (redirects, cors, limits) = (
+        &mut pending.redirects,
+        &mut pending.cors,
+        &mut pending.limits,
+    );
     let error = |reason: &str| AnnotationError {
         key: key.to_string(),
         value: value.to_string(),
@@ -265,28 +291,43 @@ fn apply(
             Err(reason) => parsed.errors.push(error(reason)),
         },
         ENABLE_CORS | CORS_ALLOW_CREDENTIALS => match parse_bool(value) {
-            Ok(b) if ours == ENABLE_CORS => cors.0 = b,
-            Ok(b) => cors.1.credentials = b,
+            Ok(b) if ours == ENABLE_CORS => pending.cors_enabled = b,
+            Ok(b) => cors.credentials = b,
             Err(reason) => parsed.errors.push(error(reason)),
         },
         CORS_ALLOW_ORIGIN => match cors::parse_origins(value) {
-            Ok(origins) => cors.1.origins = origins,
+            Ok(origins) => cors.origins = origins,
             Err(reason) => parsed.errors.push(error(&reason)),
         },
         CORS_ALLOW_METHODS => match cors::parse_list(value, "methods") {
-            Ok(methods) => cors.1.methods = methods,
+            Ok(methods) => cors.methods = methods,
             Err(reason) => parsed.errors.push(error(&reason)),
         },
         CORS_ALLOW_HEADERS | CORS_EXPOSE_HEADERS => match cors::parse_list(value, "header names") {
-            Ok(h) if ours == CORS_ALLOW_HEADERS => cors.1.headers = h,
-            Ok(h) => cors.1.expose_headers = Some(h),
+            Ok(h) if ours == CORS_ALLOW_HEADERS => cors.headers = h,
+            Ok(h) => cors.expose_headers = Some(h),
             Err(reason) => parsed.errors.push(error(&reason)),
         },
         CORS_MAX_AGE => match value.trim().parse::<u64>() {
-            Ok(seconds) => cors.1.max_age = seconds,
+            Ok(seconds) => cors.max_age = seconds,
             Err(_) => parsed
                 .errors
                 .push(error("must be a whole number of seconds")),
+        },
+        LIMIT_RPS | LIMIT_RPM | LIMIT_CONNECTIONS | LIMIT_BURST_MULTIPLIER => {
+            match rate_limit::parse_count(value) {
+                Ok(n) => match ours {
+                    LIMIT_RPS => limits.rps = Some(n),
+                    LIMIT_RPM => limits.rpm = Some(n),
+                    LIMIT_CONNECTIONS => limits.connections = Some(n),
+                    _ => limits.burst_multiplier = Some(n),
+                },
+                Err(reason) => parsed.errors.push(error(reason)),
+            }
+        }
+        LIMIT_ALLOWLIST => match SourceRanges::parse(value) {
+            Ok(r) => limits.allow = Some(r),
+            Err(reason) => parsed.errors.push(error(&reason)),
         },
         REWRITE_TARGET => match Rewrite::parse(value) {
             Ok(r) => settings.rewrite = Some(Arc::new(r)),

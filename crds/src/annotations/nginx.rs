@@ -26,9 +26,10 @@ pub enum Support {
 use super::{
     ALLOWLIST_SOURCE_RANGE, APP_ROOT, CONNECT_TIMEOUT, CORS_ALLOW_CREDENTIALS, CORS_ALLOW_HEADERS,
     CORS_ALLOW_METHODS, CORS_ALLOW_ORIGIN, CORS_EXPOSE_HEADERS, CORS_MAX_AGE,
-    DENYLIST_SOURCE_RANGE, ENABLE_CORS, PERMANENT_REDIRECT, PERMANENT_REDIRECT_CODE,
-    PROXY_BODY_SIZE, READ_TIMEOUT, REWRITE_TARGET, SSL_REDIRECT, TEMPORAL_REDIRECT,
-    TEMPORAL_REDIRECT_CODE, USE_REGEX, X_FORWARDED_PREFIX,
+    DENYLIST_SOURCE_RANGE, ENABLE_CORS, LIMIT_ALLOWLIST, LIMIT_BURST_MULTIPLIER, LIMIT_CONNECTIONS,
+    LIMIT_RPM, LIMIT_RPS, PERMANENT_REDIRECT, PERMANENT_REDIRECT_CODE, PROXY_BODY_SIZE,
+    READ_TIMEOUT, REWRITE_TARGET, SSL_REDIRECT, TEMPORAL_REDIRECT, TEMPORAL_REDIRECT_CODE,
+    USE_REGEX, X_FORWARDED_PREFIX,
 };
 
 /// The annotations with a support other than plain [`Support::Ignored`], by their name
@@ -74,6 +75,15 @@ const TABLE: &[(&str, Support)] = &[
     ),
     ("cors-max-age", Support::Same(CORS_MAX_AGE)),
     ("cors-expose-headers", Support::Same(CORS_EXPOSE_HEADERS)),
+    ("limit-rps", Support::Same(LIMIT_RPS)),
+    ("limit-rpm", Support::Same(LIMIT_RPM)),
+    ("limit-connections", Support::Same(LIMIT_CONNECTIONS)),
+    (
+        "limit-burst-multiplier",
+        Support::Same(LIMIT_BURST_MULTIPLIER),
+    ),
+    ("limit-allowlist", Support::Same(LIMIT_ALLOWLIST)),
+    ("limit-whitelist", Support::Same(LIMIT_ALLOWLIST)),
     (
         "force-ssl-redirect",
         Support::Ignored(

@@ -19,6 +19,7 @@ use sluice_crds::ingress::{HostMatch, IngressRef, OurClasses, RuleKey, claims};
 use crate::objects::{ObjectSet, key_of};
 use crate::routes::regex::PathRewrite;
 use crate::routes::{Access, Route, RouteTable};
+use crate::serve::rate_limit::IngressLimiter;
 use backends::BackendResolver;
 use tls::{TlsTable, certified_key};
 
@@ -58,26 +59,35 @@ pub enum ProblemKind {
 /// The certificates served, by Secret (`namespace/name`).
 pub type Certificates = HashMap<String, Arc<CertifiedKey>>;
 
+/// What one compile hands the next.
+#[derive(Debug, Default)]
+pub struct Carried {
+    /// What a Secret that turns broken falls back to.
+    pub certificates: Certificates,
+    /// Rate-limit counters by Ingress (`namespace/name`), kept while its limits stay the same.
+    pub limiters: HashMap<String, Arc<IngressLimiter>>,
+}
+
 /// The compiler's result.
 pub struct Compiled {
     pub table: RouteTable,
     pub problems: Vec<Problem>,
-    /// What the next compile falls back to for a Secret that turns broken.
-    pub certificates: Certificates,
+    pub carried: Carried,
 }
 
 /// Builds the route table of `options.class` from `objects`, as a first compile.
 pub fn compile(objects: &ObjectSet, options: &CompileOptions) -> Compiled {
-    compile_after(objects, options, &Certificates::new())
+    compile_after(objects, options, &Carried::default())
 }
 
-/// Builds the route table of `options.class` from `objects`. A Secret that now holds a
-/// broken certificate keeps serving the one it held in `previous` (the last compile's
-/// [`Compiled::certificates`]): a bad edit must not take HTTPS away from a host.
+/// Builds the route table of `options.class` from `objects`, after the compile that
+/// `previous` came from. A Secret that now holds a broken certificate keeps serving the one
+/// it held then (a bad edit must not take HTTPS away from a host); an Ingress whose rate
+/// limits did not change keeps its counters.
 pub fn compile_after(
     objects: &ObjectSet,
     options: &CompileOptions,
-    previous: &Certificates,
+    previous: &Carried,
 ) -> Compiled {
     let mut problems = Vec::new();
     let ingresses = our_ingresses(objects, &options.controller, &options.class);
@@ -86,7 +96,9 @@ pub fn compile_after(
         objects.services.iter().map(|s| s.as_ref()),
         objects.endpoint_slices.iter().map(|s| s.as_ref()),
     );
-    let (tls, tls_hosts, certificates) = tls_table(objects, &ingresses, previous, &mut problems);
+    let (tls, tls_hosts, certificates) =
+        tls_table(objects, &ingresses, &previous.certificates, &mut problems);
+    let mut limiters = HashMap::new();
 
     let mut table = RouteTable {
         tls,
@@ -121,6 +133,17 @@ pub fn compile_after(
             });
         }
         let settings = parsed.settings;
+        let limiter = settings.rate_limit.as_ref().map(|config| {
+            let kept = previous
+                .limiters
+                .get(&ingress_key)
+                .filter(|l| l.config == *config);
+            let limiter = kept
+                .cloned()
+                .unwrap_or_else(|| Arc::new(IngressLimiter::new(config.clone())));
+            limiters.insert(ingress_key.clone(), limiter.clone());
+            limiter
+        });
         let access = Access {
             refused,
             allow_from: settings.allow_from.clone(),
@@ -163,6 +186,7 @@ pub fn compile_after(
                 app_root: settings.app_root.clone(),
                 max_body_size: settings.max_body_size,
                 cors: settings.cors.clone(),
+                rate_limit: limiter.clone(),
                 rewrite: settings.rewrite.clone().and_then(|to| {
                     PathRewrite::new(&claim.key.path, to, settings.forwarded_prefix.clone())
                 }),
@@ -195,6 +219,7 @@ pub fn compile_after(
                 max_body_size: settings.max_body_size,
                 rewrite: None,
                 cors: settings.cors.clone(),
+                rate_limit: limiter.clone(),
                 series: Default::default(),
             })
         };
@@ -244,7 +269,10 @@ pub fn compile_after(
     Compiled {
         table,
         problems,
-        certificates,
+        carried: Carried {
+            certificates,
+            limiters,
+        },
     }
 }
 

@@ -403,11 +403,7 @@ fn a_secret_that_turns_broken_keeps_its_certificate_and_a_deleted_one_does_not()
     // The Secret is edited into garbage: the certificate before it is still served, HTTP
     // still redirected, and the problem names the Secret.
     let broken = "---\napiVersion: v1\nkind: Secret\ntype: kubernetes.io/tls\nmetadata: { name: s }\ndata: { tls.crt: bm90IHBlbQ==, tls.key: bm90IHBlbQ== }\n";
-    let after = compile_after(
-        &objects(&[broken, &app].concat()),
-        &options,
-        &good.certificates,
-    );
+    let after = compile_after(&objects(&[broken, &app].concat()), &options, &good.carried);
     assert!(Arc::ptr_eq(
         after.table.tls.lookup("a.example.com").unwrap(),
         &served
@@ -432,18 +428,14 @@ fn a_secret_that_turns_broken_keeps_its_certificate_and_a_deleted_one_does_not()
         problem.message
     );
     // Still broken at the next compile: still kept.
-    let again = compile_after(
-        &objects(&[broken, &app].concat()),
-        &options,
-        &after.certificates,
-    );
+    let again = compile_after(&objects(&[broken, &app].concat()), &options, &after.carried);
     assert!(again.table.tls.lookup("a.example.com").is_some());
     // Broken from the start: nothing to keep.
     assert!(compile_yaml(&[broken, &app].concat()).table.tls.is_empty());
     // Deleted: the host falls back to the default certificate.
-    let deleted = compile_after(&objects(&app), &options, &after.certificates);
+    let deleted = compile_after(&objects(&app), &options, &after.carried);
     assert!(deleted.table.tls.is_empty());
-    assert!(deleted.certificates.is_empty());
+    assert!(deleted.carried.certificates.is_empty());
 }
 
 #[test]

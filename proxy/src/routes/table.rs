@@ -31,6 +31,7 @@ use super::regex::{PathRewrite, RegexRoutes};
 use super::trie::PrefixTrie;
 use crate::compile::tls::TlsTable;
 use crate::metrics::RouteSeries;
+use crate::serve::rate_limit::IngressLimiter;
 
 /// The endpoints of a backend at one moment.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -174,6 +175,9 @@ pub struct Route {
     pub rewrite: Option<PathRewrite>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cors: Option<Arc<Cors>>,
+    /// Its Ingress's rate limits and their counters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<Arc<IngressLimiter>>,
     /// Its metric series, found on first use.
     #[serde(skip)]
     pub series: RouteSeries,

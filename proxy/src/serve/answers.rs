@@ -8,6 +8,7 @@ use std::sync::Arc;
 use sluice_crds::annotations::RequestParts;
 
 use crate::routes::Route;
+use crate::serve::rate_limit::{InProgress, Limited};
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Answer {
@@ -104,6 +105,31 @@ pub fn for_route<'a>(r: &Routed<'a>) -> Result<&'a Arc<Route>, Answer> {
             answer.headers.extend(cors_headers(route, r.origin));
         }
         answer
+    })
+}
+
+/// Counts the request against its route's rate limits: 503 over one, as in ingress-nginx.
+/// The guard, if any, holds the request's place among those in progress until dropped.
+pub fn admit(
+    route: &Route,
+    client: Option<IpAddr>,
+    origin: Option<&str>,
+) -> Result<Option<InProgress>, Answer> {
+    let Some(limiter) = &route.rate_limit else {
+        return Ok(None);
+    };
+    limiter.admit(client).map_err(|limited| {
+        let what = match limited {
+            Limited::Requests => "too many requests",
+            Limited::Connections => "too many requests in progress",
+        };
+        Answer {
+            headers: cors_headers(route, origin),
+            ..Answer::new(
+                503,
+                format!("503 Service Unavailable: {what} from this client address\n"),
+            )
+        }
     })
 }
 

@@ -6,6 +6,7 @@ pub mod h1;
 pub mod hygiene;
 pub mod limits;
 pub mod outcome;
+pub mod rate_limit;
 pub mod request_id;
 pub mod responses;
 pub mod router;

@@ -23,6 +23,7 @@ use super::access_log::Exchange;
 use super::answers::{self, Failure};
 use super::hygiene;
 use super::outcome::{Finished, InFlight, finish};
+use super::rate_limit::InProgress;
 use super::request_id::{self, RequestId, RequestIds};
 use super::responses;
 use super::tls::is_tls12;
@@ -87,6 +88,8 @@ pub struct RequestCtx {
     /// When the last endpoint was picked, and the status it answered.
     attempt_started: Option<Instant>,
     upstream_status: Option<u16>,
+    /// Its place among its route's requests in progress (`limit-connections`).
+    in_progress: Option<InProgress>,
     _in_flight: InFlight,
 }
 
@@ -232,6 +235,7 @@ impl ProxyHttp for Router {
             resent: false,
             attempt_started: None,
             upstream_status: None,
+            in_progress: None,
             _in_flight: InFlight::start(&self.state),
         }
     }
@@ -330,6 +334,21 @@ impl ProxyHttp for Router {
             })
             .err()
         };
+        // Within the rate limits, or refused by them.
+        let answer = answer.or_else(|| {
+            let route = route.as_ref()?;
+            let client = session
+                .client_addr()
+                .and_then(|a| a.as_inet())
+                .map(|a| a.ip());
+            match answers::admit(route, client, origin(session.req_header())) {
+                Ok(held) => {
+                    ctx.in_progress = held;
+                    None
+                }
+                Err(answer) => Some(answer),
+            }
+        });
         ctx.route = route;
         if let Some(answer) = answer {
             self.answer(session, &answer).await?;

@@ -227,6 +227,17 @@ impl<'a> Connection<'a> {
             }
         };
 
+        // Within the rate limits, or refused by them; the guard lives until the response ends.
+        let (decided, _in_progress) = match decided {
+            Ok(route) => {
+                let origin = head.origin.map(|o| o.str(buf));
+                match answers::admit(&route, self.client.map(|a| a.ip()), origin) {
+                    Ok(held) => (Ok(route), held),
+                    Err(answer) => (Err(answer), None),
+                }
+            }
+            Err(answer) => (Err(answer), None),
+        };
         let close_requested = head.close || *self.shutdown.borrow();
         let generated_id = head.request_id.is_none().then(|| app.request_ids.next());
         let mut exchange = Exchange {

@@ -63,6 +63,7 @@ fuzz_target!(|buf: &[u8]| {
         Forwarding {
             target: None,
             forwarded_prefix: None,
+            host: None,
             client_ip: Some("10.0.0.9"),
             tls: false,
             request_id: head.request_id.is_none().then_some("sluice-1"),
@@ -71,6 +72,7 @@ fuzz_target!(|buf: &[u8]| {
         Forwarding {
             target: Some("/rewritten/path?q=1"),
             forwarded_prefix: Some("/shop"),
+            host: Some("internal.shop.svc"),
             client_ip: None,
             tls: true,
             request_id: head.request_id.is_none().then_some("sluice-2"),
@@ -117,7 +119,8 @@ fn upstream_round_trip(
         .target
         .map_or_else(|| head.target.get(buf), str::as_bytes);
     assert_eq!(up.target.get(&out), target);
-    assert_eq!(up.host.get(&out), head.host.get(buf));
+    let host = adding.host.map_or_else(|| head.host.get(buf), str::as_bytes);
+    assert_eq!(up.host.get(&out), host);
     assert!(!up.close, "Connection is never passed on");
     let sent_id = up.request_id.map(|s| s.get(&out));
     let expected_id = head

@@ -646,3 +646,32 @@ async fn rate_limits_count_per_ingress_and_client_on_every_path() -> anyhow::Res
     assert_eq!(get(proxy.http, "conn.test", "/").await?.status, 200);
     Ok(())
 }
+
+#[tokio::test]
+async fn upstream_vhost_sets_the_host_the_backend_gets() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let web = Upstream::start("web", "127.0.0.2")?;
+    let proxy = serve(
+        &dir,
+        &web,
+        &["vhost.test"],
+        vec![annotated_ingress(
+            "vhost",
+            "vhost.test",
+            json!({ "nginx.ingress.kubernetes.io/upstream-vhost": "$service_name.$namespace.svc:$service_port" }),
+        )],
+    )
+    .await?;
+    let (h2, _) = https_get(proxy.https, "vhost.test", "vhost.test", "/x", &["h2"], &[]).await?;
+    for reply in [get(proxy.http, "vhost.test", "/x").await?, h2] {
+        let seen = reply.json();
+        assert_eq!(seen["headers"]["host"], "web.shop.svc:80", "{}", reply.body);
+        // The client's host is still told.
+        assert_eq!(
+            seen["headers"]["x-forwarded-host"], "vhost.test",
+            "{}",
+            reply.body
+        );
+    }
+    Ok(())
+}

@@ -17,6 +17,7 @@
 //! | `sluice.dev/x-forwarded-prefix` | text | sent as `X-Forwarded-Prefix` with a rewritten request |
 //! | `sluice.dev/enable-cors` and `sluice.dev/cors-*` | see [`cors`] | CORS headers, and preflights answered by the proxy |
 //! | `sluice.dev/limit-rps`, `-rpm`, `-connections`, `-burst-multiplier`, `-allowlist` | see [`rate_limit`] | requests per client address over a limit get 503 |
+//! | `sluice.dev/upstream-vhost` | host name, with [`upstream_vhost`] variables | the `Host` the backend gets |
 //!
 //! Durations lie between 1ms and 1h. Values are parsed, never interpolated into anything.
 
@@ -26,6 +27,7 @@ pub mod rate_limit;
 pub mod redirect;
 pub mod rewrite;
 pub mod source_ranges;
+pub mod upstream_vhost;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -38,6 +40,7 @@ pub use rate_limit::RateLimit;
 pub use redirect::{Redirect, RequestParts};
 pub use rewrite::Rewrite;
 pub use source_ranges::SourceRanges;
+pub use upstream_vhost::UpstreamVhost;
 
 pub const SSL_REDIRECT: &str = "sluice.dev/ssl-redirect";
 pub const CONNECT_TIMEOUT: &str = "sluice.dev/connect-timeout";
@@ -65,9 +68,10 @@ pub const LIMIT_RPM: &str = "sluice.dev/limit-rpm";
 pub const LIMIT_CONNECTIONS: &str = "sluice.dev/limit-connections";
 pub const LIMIT_BURST_MULTIPLIER: &str = "sluice.dev/limit-burst-multiplier";
 pub const LIMIT_ALLOWLIST: &str = "sluice.dev/limit-allowlist";
+pub const UPSTREAM_VHOST: &str = "sluice.dev/upstream-vhost";
 
 /// Every annotation of Sluice's own.
-pub const KNOWN: [&str; 26] = [
+pub const KNOWN: [&str; 27] = [
     SSL_REDIRECT,
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
@@ -94,6 +98,7 @@ pub const KNOWN: [&str; 26] = [
     LIMIT_CONNECTIONS,
     LIMIT_BURST_MULTIPLIER,
     LIMIT_ALLOWLIST,
+    UPSTREAM_VHOST,
 ];
 
 /// The annotations of an Ingress that can change how Sluice routes it: its own, ingress-nginx's
@@ -152,6 +157,8 @@ pub struct IngressSettings {
     pub cors: Option<Arc<Cors>>,
     /// Requests and connections per client address.
     pub rate_limit: Option<Arc<RateLimit>>,
+    /// The `Host` the backend gets.
+    pub upstream_vhost: Option<Arc<UpstreamVhost>>,
 }
 
 /// The redirect annotations as read, before one redirect is made of them.
@@ -327,6 +334,10 @@ fn apply(parsed: &mut Parsed, pending: &mut Pending, ours: &str, key: &str, valu
         }
         LIMIT_ALLOWLIST => match SourceRanges::parse(value) {
             Ok(r) => limits.allow = Some(r),
+            Err(reason) => parsed.errors.push(error(&reason)),
+        },
+        UPSTREAM_VHOST => match UpstreamVhost::parse(value) {
+            Ok(v) => settings.upstream_vhost = Some(Arc::new(v)),
             Err(reason) => parsed.errors.push(error(&reason)),
         },
         REWRITE_TARGET => match Rewrite::parse(value) {

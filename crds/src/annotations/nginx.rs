@@ -29,7 +29,7 @@ use super::{
     DENYLIST_SOURCE_RANGE, ENABLE_CORS, LIMIT_ALLOWLIST, LIMIT_BURST_MULTIPLIER, LIMIT_CONNECTIONS,
     LIMIT_RPM, LIMIT_RPS, PERMANENT_REDIRECT, PERMANENT_REDIRECT_CODE, PROXY_BODY_SIZE,
     READ_TIMEOUT, REWRITE_TARGET, SSL_REDIRECT, TEMPORAL_REDIRECT, TEMPORAL_REDIRECT_CODE,
-    USE_REGEX, X_FORWARDED_PREFIX,
+    UPSTREAM_VHOST, USE_REGEX, X_FORWARDED_PREFIX,
 };
 
 /// The annotations with a support other than plain [`Support::Ignored`], by their name
@@ -84,6 +84,7 @@ const TABLE: &[(&str, Support)] = &[
     ),
     ("limit-allowlist", Support::Same(LIMIT_ALLOWLIST)),
     ("limit-whitelist", Support::Same(LIMIT_ALLOWLIST)),
+    ("upstream-vhost", Support::Same(UPSTREAM_VHOST)),
     (
         "force-ssl-redirect",
         Support::Ignored(

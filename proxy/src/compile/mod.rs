@@ -9,7 +9,7 @@ pub mod tls;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 use rustls::sign::CertifiedKey;
 use serde::Serialize;
 use sluice_crds::annotations;
@@ -187,6 +187,7 @@ pub fn compile_after(
                 max_body_size: settings.max_body_size,
                 cors: settings.cors.clone(),
                 rate_limit: limiter.clone(),
+                upstream_host: upstream_host(&settings, namespace, ingress, claim.backend),
                 rewrite: settings.rewrite.clone().and_then(|to| {
                     PathRewrite::new(&claim.key.path, to, settings.forwarded_prefix.clone())
                 }),
@@ -220,6 +221,7 @@ pub fn compile_after(
                 rewrite: None,
                 cors: settings.cors.clone(),
                 rate_limit: limiter.clone(),
+                upstream_host: upstream_host(&settings, namespace, ingress, default),
                 series: Default::default(),
             })
         };
@@ -274,6 +276,36 @@ pub fn compile_after(
             limiters,
         },
     }
+}
+
+/// The `Host` a rule's backend gets, from the Ingress's `upstream-vhost`.
+fn upstream_host(
+    settings: &annotations::IngressSettings,
+    namespace: &str,
+    ingress: &Ingress,
+    backend: &IngressBackend,
+) -> Option<Arc<str>> {
+    let vhost = settings.upstream_vhost.as_ref()?;
+    let service = backend.service.as_ref();
+    let port = service.and_then(|s| s.port.as_ref());
+    let port = match (
+        port.and_then(|p| p.number),
+        port.and_then(|p| p.name.as_deref()),
+    ) {
+        (Some(number), _) => number.to_string(),
+        (None, Some(name)) => name.to_string(),
+        (None, None) => String::new(),
+    };
+    Some(
+        vhost
+            .expand(&annotations::upstream_vhost::RuleParts {
+                namespace,
+                ingress_name: ingress.metadata.name.as_deref().unwrap_or_default(),
+                service_name: service.map(|s| s.name.as_str()).unwrap_or_default(),
+                service_port: &port,
+            })
+            .into(),
+    )
 }
 
 /// The Ingresses served by `class`, highest precedence (oldest) first.

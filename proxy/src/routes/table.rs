@@ -175,6 +175,9 @@ pub struct Route {
     pub rewrite: Option<PathRewrite>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cors: Option<Arc<Cors>>,
+    /// The `Host` the backend gets instead of the client's (`upstream-vhost`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_host: Option<Arc<str>>,
     /// Its Ingress's rate limits and their counters.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<Arc<IngressLimiter>>,

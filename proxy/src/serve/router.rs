@@ -510,6 +510,9 @@ impl ProxyHttp for Router {
                 .get_or_insert_with(|| self.request_ids.next());
             upstream_request.insert_header("x-request-id", id.as_str())?;
         }
+        if let Some(host) = ctx.route.as_ref().and_then(|r| r.upstream_host.as_deref()) {
+            upstream_request.insert_header(header::HOST, host)?;
+        }
         if let Some(rewrite) = ctx.route.as_ref().and_then(|r| r.rewrite.as_ref()) {
             let uri = &session.req_header().uri;
             if let Some(target) = rewrite.target(uri.path(), uri.query()) {

@@ -438,6 +438,7 @@ impl<'a> Connection<'a> {
                     .is_some()
                     .then(|| rewrite.and_then(|r| r.forwarded_prefix.as_deref()))
                     .flatten(),
+                host: route.upstream_host.as_deref(),
                 client_ip: self.client_ip.as_deref(),
                 tls: self.tls,
                 request_id,

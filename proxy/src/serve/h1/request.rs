@@ -246,6 +246,8 @@ pub struct Forwarding<'a> {
     pub target: Option<&'a str>,
     /// `X-Forwarded-Prefix`, with a rewrite.
     pub forwarded_prefix: Option<&'a str>,
+    /// The `Host` the backend gets instead of the client's (`upstream-vhost`).
+    pub host: Option<&'a str>,
     pub client_ip: Option<&'a str>,
     pub tls: bool,
     /// A new X-Request-Id, when the request came without one.
@@ -272,7 +274,9 @@ pub fn write_upstream_head(
             .target
             .map_or_else(|| head.target.get(buf), str::as_bytes),
         b" HTTP/1.1\r\nHost: ",
-        head.host.get(buf),
+        adding
+            .host
+            .map_or_else(|| head.host.get(buf), str::as_bytes),
         b"\r\n",
     ] {
         out.extend_from_slice(part);
@@ -342,6 +346,7 @@ mod tests {
     const PLAIN: Forwarding<'static> = Forwarding {
         target: None,
         forwarded_prefix: None,
+        host: None,
         client_ip: Some("10.0.0.9"),
         tls: false,
         request_id: Some("id-1"),

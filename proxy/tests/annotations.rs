@@ -675,3 +675,51 @@ async fn upstream_vhost_sets_the_host_the_backend_gets() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn backend_protocol_speaks_tls_and_h2c_to_backends() -> anyhow::Result<()> {
+    use sluice_tests::upstream::Transport;
+    let dir = tempfile::tempdir()?;
+    let web = Upstream::start("web", "127.0.0.2")?;
+    let tls = Upstream::start_with("tls", "127.0.0.2", Transport::Tls)?;
+    let h2c = Upstream::start_with("h2c", "127.0.0.2", Transport::H2c)?;
+    let with = |name: &str, host: &str, service: &str, protocol: &str| {
+        let mut i = paths_ingress(
+            name,
+            host,
+            service,
+            &[("/", "Prefix")],
+            json!({ "nginx.ingress.kubernetes.io/backend-protocol": protocol }),
+        );
+        i["metadata"]["name"] = json!(name);
+        i
+    };
+    let mut objects = vec![
+        with("https", "https.test", "tls", "HTTPS"),
+        with("grpc", "grpc.test", "h2c", "grpc"),
+    ];
+    objects.extend(service_with_endpoints("shop", "tls", 80, &[tls.addr]));
+    objects.extend(service_with_endpoints("shop", "h2c", 80, &[h2c.addr]));
+    let proxy = serve(&dir, &web, &["https.test", "grpc.test"], objects).await?;
+
+    // (host, the backend that answers, over TLS, in which HTTP version)
+    for (host, server, over_tls, version) in [
+        ("https.test", "tls", true, "HTTP/1.1"),
+        ("grpc.test", "h2c", false, "HTTP/2.0"),
+    ] {
+        let (h2, _) = https_get(proxy.https, host, host, "/x", &["h2"], &[]).await?;
+        for (protocol, reply) in [
+            ("HTTP/1.1", get(proxy.http, host, "/x").await?),
+            ("HTTP/2", h2),
+        ] {
+            let what = format!("{protocol} {host}: {}", reply.body);
+            assert_eq!(reply.status, 200, "{what}");
+            let seen = reply.json();
+            assert_eq!(seen["server"], server, "{what}");
+            assert_eq!(seen["tls"], over_tls, "{what}");
+            assert_eq!(seen["version"], version, "{what}");
+        }
+    }
+    assert_eq!(web.requests(), 0);
+    Ok(())
+}

@@ -1,8 +1,11 @@
 //! A real upstream HTTP server on a loopback address, or inside a test's own network
 //! namespace (`crate::netns`), for tests to route to.
 //!
-//! Every response is JSON describing the request it received (which server, path, query, headers),
-//! so a test can see where the proxy sent a request and what it added. `/slow?ms=N` answers
+//! Every response is JSON describing the request it received (which server, path, query,
+//! headers, HTTP version, whether over TLS), so a test can see where the proxy sent a request
+//! and what it added. It speaks HTTP/1.1 and HTTP/2 in the clear, or over TLS with a
+//! self-signed certificate, or HTTP/2 only in the clear (h2c, as gRPC backends do)
+//! ([`Transport`]). `/slow?ms=N` answers
 //! after N ms; `/body` answers with the request body; `/ws` is a WebSocket echo.
 
 use std::collections::BTreeMap;
@@ -15,7 +18,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::ws::{Message, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Uri};
+use axum::http::{HeaderMap, Uri, Version};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use nix::sched::{CloneFlags, setns};
@@ -37,13 +40,31 @@ pub struct Upstream {
 struct Shared {
     name: String,
     requests: Arc<AtomicUsize>,
+    tls: bool,
+}
+
+/// How an upstream takes connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// HTTP/1.1 (and HTTP/2 with prior knowledge), in the clear.
+    Plain,
+    /// TLS with a self-signed certificate, HTTP/1.1 or HTTP/2 by ALPN.
+    Tls,
+    /// HTTP/2 only, in the clear (h2c).
+    H2c,
 }
 
 impl Upstream {
     /// Starts an upstream named `name` on `ip` (e.g. 127.0.0.2) and a free port.
     pub fn start(name: &str, ip: &str) -> anyhow::Result<Self> {
+        Self::start_with(name, ip, Transport::Plain)
+    }
+
+    /// [`Upstream::start`] taking connections as `transport` says.
+    pub fn start_with(name: &str, ip: &str, transport: Transport) -> anyhow::Result<Self> {
         let ip: IpAddr = ip.parse()?;
-        Self::serve(name, std::net::TcpListener::bind(SocketAddr::new(ip, 0))?)
+        let listener = std::net::TcpListener::bind(SocketAddr::new(ip, 0))?;
+        Self::serve_with(name, listener, transport)
     }
 
     /// Starts an upstream named `name` inside `network`, on its address and a free port.
@@ -68,12 +89,25 @@ impl Upstream {
 
     /// Serves on `listener` from a thread of its own.
     fn serve(name: &str, listener: std::net::TcpListener) -> anyhow::Result<Self> {
+        Self::serve_with(name, listener, Transport::Plain)
+    }
+
+    fn serve_with(
+        name: &str,
+        listener: std::net::TcpListener,
+        transport: Transport,
+    ) -> anyhow::Result<Self> {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let requests = Arc::new(AtomicUsize::new(0));
         let shared = Shared {
             name: name.to_string(),
             requests: requests.clone(),
+            tls: transport == Transport::Tls,
+        };
+        let acceptor = match transport {
+            Transport::Tls => Some(tls_acceptor()?),
+            _ => None,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         // Its own thread and runtime, so a test that blocks cannot starve it.
@@ -93,11 +127,19 @@ impl Upstream {
                         .route("/body", any(body))
                         .fallback(echo)
                         .with_state(shared);
-                    let _ = axum::serve(listener, app)
-                        .with_graceful_shutdown(async {
-                            let _ = stopped.await;
-                        })
-                        .await;
+                    if transport == Transport::Plain {
+                        let _ = axum::serve(listener, app)
+                            .with_graceful_shutdown(async {
+                                let _ = stopped.await;
+                            })
+                            .await;
+                        return;
+                    }
+                    let accepting = accept_loop(listener, app, transport, acceptor);
+                    tokio::select! {
+                        _ = accepting => {}
+                        _ = stopped => {}
+                    }
                 });
             })?;
         Ok(Self {
@@ -126,7 +168,58 @@ impl Drop for Upstream {
     }
 }
 
-fn describe(shared: &Shared, uri: &Uri, headers: &HeaderMap) -> Response {
+/// Serves each connection `listener` accepts with `app`: over TLS (`acceptor`), or HTTP/2
+/// only in the clear.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    transport: Transport,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+    while let Ok((tcp, _)) = listener.accept().await {
+        let (service, acceptor) = (TowerToHyperService::new(app.clone()), acceptor.clone());
+        tokio::spawn(async move {
+            let builder = Builder::new(TokioExecutor::new());
+            match (transport, acceptor) {
+                (Transport::Tls, Some(acceptor)) => {
+                    if let Ok(tls) = acceptor.accept(tcp).await {
+                        let _ = builder
+                            .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                            .await;
+                    }
+                }
+                _ => {
+                    let _ = builder
+                        .http2_only()
+                        .serve_connection(TokioIo::new(tcp), service)
+                        .await;
+                }
+            }
+        });
+    }
+}
+
+/// A TLS acceptor with a fresh self-signed certificate, offering HTTP/2 and HTTP/1.1.
+fn tls_acceptor() -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    let key = rcgen::KeyPair::generate()?;
+    let cert =
+        rcgen::CertificateParams::new(vec!["upstream.test".to_string()])?.self_signed(&key)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+fn describe(shared: &Shared, uri: &Uri, headers: &HeaderMap, version: Version) -> Response {
     shared.requests.fetch_add(1, Ordering::SeqCst);
     let headers: BTreeMap<String, String> = headers
         .iter()
@@ -137,12 +230,19 @@ fn describe(shared: &Shared, uri: &Uri, headers: &HeaderMap) -> Response {
         "path": uri.path(),
         "query": uri.query(),
         "headers": headers,
+        "version": format!("{version:?}"),
+        "tls": shared.tls,
     }))
     .into_response()
 }
 
-async fn echo(State(shared): State<Shared>, uri: Uri, headers: HeaderMap) -> Response {
-    describe(&shared, &uri, &headers)
+async fn echo(
+    State(shared): State<Shared>,
+    version: Version,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    describe(&shared, &uri, &headers, version)
 }
 
 #[derive(Deserialize)]
@@ -153,11 +253,12 @@ struct SlowParams {
 async fn slow(
     State(shared): State<Shared>,
     Query(params): Query<SlowParams>,
+    version: Version,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     tokio::time::sleep(Duration::from_millis(params.ms)).await;
-    describe(&shared, &uri, &headers)
+    describe(&shared, &uri, &headers, version)
 }
 
 async fn body(State(shared): State<Shared>, body: axum::body::Bytes) -> axum::body::Bytes {

@@ -18,6 +18,7 @@
 //! | `sluice.dev/enable-cors` and `sluice.dev/cors-*` | see [`cors`] | CORS headers, and preflights answered by the proxy |
 //! | `sluice.dev/limit-rps`, `-rpm`, `-connections`, `-burst-multiplier`, `-allowlist` | see [`rate_limit`] | requests per client address over a limit get 503 |
 //! | `sluice.dev/upstream-vhost` | host name, with [`upstream_vhost`] variables | the `Host` the backend gets |
+//! | `sluice.dev/backend-protocol` | `HTTP`, `HTTPS`, `GRPC`, `GRPCS`, `AUTO_HTTP` (any case) | how the proxy talks to the backend ([`BackendProtocol`]) |
 //!
 //! Durations lie between 1ms and 1h. Values are parsed, never interpolated into anything.
 
@@ -69,9 +70,10 @@ pub const LIMIT_CONNECTIONS: &str = "sluice.dev/limit-connections";
 pub const LIMIT_BURST_MULTIPLIER: &str = "sluice.dev/limit-burst-multiplier";
 pub const LIMIT_ALLOWLIST: &str = "sluice.dev/limit-allowlist";
 pub const UPSTREAM_VHOST: &str = "sluice.dev/upstream-vhost";
+pub const BACKEND_PROTOCOL: &str = "sluice.dev/backend-protocol";
 
 /// Every annotation of Sluice's own.
-pub const KNOWN: [&str; 27] = [
+pub const KNOWN: [&str; 28] = [
     SSL_REDIRECT,
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
@@ -99,6 +101,7 @@ pub const KNOWN: [&str; 27] = [
     LIMIT_BURST_MULTIPLIER,
     LIMIT_ALLOWLIST,
     UPSTREAM_VHOST,
+    BACKEND_PROTOCOL,
 ];
 
 /// The annotations of an Ingress that can change how Sluice routes it: its own, ingress-nginx's
@@ -159,6 +162,59 @@ pub struct IngressSettings {
     pub rate_limit: Option<Arc<RateLimit>>,
     /// The `Host` the backend gets.
     pub upstream_vhost: Option<Arc<UpstreamVhost>>,
+    /// How the proxy talks to the backend.
+    pub backend_protocol: BackendProtocol,
+}
+
+/// How the proxy talks to an Ingress's backends (`backend-protocol`), as ingress-nginx does.
+/// Certificates of HTTPS backends are not verified, as ingress-nginx's `proxy-ssl-verify`
+/// is off by default, and no SNI is sent (its `proxy-ssl-server-name` is off too).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum BackendProtocol {
+    /// HTTP/1.1 in the clear.
+    #[default]
+    Http,
+    /// HTTP/1.1 or HTTP/2 (by ALPN) over TLS.
+    Https,
+    /// HTTP/2 in the clear (h2c), as gRPC backends speak it.
+    Grpc,
+    /// HTTP/2 over TLS.
+    Grpcs,
+    /// HTTPS for requests that came over TLS, HTTP for the others.
+    AutoHttp,
+}
+
+impl BackendProtocol {
+    fn parse(value: &str) -> Result<Self, &'static str> {
+        match value.trim().to_ascii_uppercase().as_str() {
+            "HTTP" => Ok(Self::Http),
+            "HTTPS" => Ok(Self::Https),
+            "GRPC" => Ok(Self::Grpc),
+            "GRPCS" => Ok(Self::Grpcs),
+            "AUTO_HTTP" => Ok(Self::AutoHttp),
+            "FCGI" => Err("FastCGI backends are not supported by Sluice"),
+            _ => Err("must be HTTP, HTTPS, GRPC, GRPCS or AUTO_HTTP"),
+        }
+    }
+
+    /// Whether a request (over TLS or not) goes to the backend over TLS.
+    pub fn tls(self, client_tls: bool) -> bool {
+        match self {
+            Self::Https | Self::Grpcs => true,
+            Self::AutoHttp => client_tls,
+            Self::Http | Self::Grpc => false,
+        }
+    }
+
+    /// Whether the backend is spoken to in HTTP/2 only.
+    pub fn http2(self) -> bool {
+        matches!(self, Self::Grpc | Self::Grpcs)
+    }
+
+    pub fn is_plain_http(self, client_tls: bool) -> bool {
+        !self.tls(client_tls) && !self.http2()
+    }
 }
 
 /// The redirect annotations as read, before one redirect is made of them.
@@ -335,6 +391,10 @@ fn apply(parsed: &mut Parsed, pending: &mut Pending, ours: &str, key: &str, valu
         LIMIT_ALLOWLIST => match SourceRanges::parse(value) {
             Ok(r) => limits.allow = Some(r),
             Err(reason) => parsed.errors.push(error(&reason)),
+        },
+        BACKEND_PROTOCOL => match BackendProtocol::parse(value) {
+            Ok(p) => settings.backend_protocol = p,
+            Err(reason) => parsed.errors.push(error(reason)),
         },
         UPSTREAM_VHOST => match UpstreamVhost::parse(value) {
             Ok(v) => settings.upstream_vhost = Some(Arc::new(v)),
@@ -661,6 +721,26 @@ mod tests {
                 .iter()
                 .any(|w| w.starts_with("annotation sluice.dev/rewrite is not a Sluice annotation"))
         );
+    }
+
+    #[test]
+    fn backend_protocols_as_ingress_nginx_names_them() {
+        let protocol = |v: &str| {
+            let p = parse(Some(&map(&[(
+                "nginx.ingress.kubernetes.io/backend-protocol",
+                v,
+            )])));
+            (p.settings.backend_protocol, p.errors.len())
+        };
+        assert_eq!(protocol("https"), (BackendProtocol::Https, 0));
+        assert_eq!(protocol("GRPCS"), (BackendProtocol::Grpcs, 0));
+        assert_eq!(protocol("FCGI"), (BackendProtocol::Http, 1));
+        assert_eq!(protocol("h3"), (BackendProtocol::Http, 1));
+        let auto = BackendProtocol::AutoHttp;
+        assert!(auto.tls(true) && !auto.tls(false) && !auto.http2());
+        assert!(BackendProtocol::Grpc.http2() && !BackendProtocol::Grpc.tls(true));
+        assert!(!BackendProtocol::Grpcs.is_plain_http(false));
+        assert!(BackendProtocol::Http.is_plain_http(true));
     }
 
     #[test]

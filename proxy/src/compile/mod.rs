@@ -12,7 +12,7 @@ use std::sync::Arc;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 use rustls::sign::CertifiedKey;
 use serde::Serialize;
-use sluice_crds::annotations;
+use sluice_crds::annotations::{self, BackendProtocol};
 use sluice_crds::ingress::host::wildcard_covers;
 use sluice_crds::ingress::{HostMatch, IngressRef, OurClasses, RuleKey, claims};
 
@@ -133,6 +133,7 @@ pub fn compile_after(
             });
         }
         let settings = parsed.settings;
+        table.pingora_backends |= settings.backend_protocol != BackendProtocol::Http;
         let limiter = settings.rate_limit.as_ref().map(|config| {
             let kept = previous
                 .limiters
@@ -188,6 +189,7 @@ pub fn compile_after(
                 cors: settings.cors.clone(),
                 rate_limit: limiter.clone(),
                 upstream_host: upstream_host(&settings, namespace, ingress, claim.backend),
+                backend_protocol: settings.backend_protocol,
                 rewrite: settings.rewrite.clone().and_then(|to| {
                     PathRewrite::new(&claim.key.path, to, settings.forwarded_prefix.clone())
                 }),
@@ -222,6 +224,7 @@ pub fn compile_after(
                 cors: settings.cors.clone(),
                 rate_limit: limiter.clone(),
                 upstream_host: upstream_host(&settings, namespace, ingress, default),
+                backend_protocol: settings.backend_protocol,
                 series: Default::default(),
             })
         };

@@ -21,7 +21,7 @@ use arc_swap::ArcSwap;
 use k8s_openapi::api::networking::v1::ServiceBackendPort;
 use serde::Serialize;
 
-use sluice_crds::annotations::{Cors, Redirect};
+use sluice_crds::annotations::{BackendProtocol, Cors, Redirect};
 
 use super::Access;
 use sluice_crds::ingress::host::wildcard_suffix;
@@ -175,6 +175,9 @@ pub struct Route {
     pub rewrite: Option<PathRewrite>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cors: Option<Arc<Cors>>,
+    /// How the backend is spoken to.
+    #[serde(skip_serializing_if = "is_plain_http")]
+    pub backend_protocol: BackendProtocol,
     /// The `Host` the backend gets instead of the client's (`upstream-vhost`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream_host: Option<Arc<str>>,
@@ -184,6 +187,10 @@ pub struct Route {
     /// Its metric series, found on first use.
     #[serde(skip)]
     pub series: RouteSeries,
+}
+
+fn is_plain_http(protocol: &BackendProtocol) -> bool {
+    *protocol == BackendProtocol::Http
 }
 
 /// The routes of one host.
@@ -275,6 +282,10 @@ pub struct RouteTable {
     pub tls: TlsTable,
     /// How many Ingresses contributed.
     pub ingresses: usize,
+    /// Whether a route speaks to its backend other than in plain HTTP/1.1, which only
+    /// Pingora's path does: the fast path then looks each request's route up first.
+    #[serde(skip)]
+    pub pingora_backends: bool,
     /// Every backend that names a Service, by Service, for in-place endpoint updates.
     #[serde(skip)]
     pub backends: BackendIndex,

@@ -393,7 +393,24 @@ impl ProxyHttp for Router {
                 ctx.tried.len(),
             );
         }
-        let mut peer = HttpPeer::new(addr, false, String::new());
+        // backend-protocol: TLS without SNI or verification and HTTP/2 as ingress-nginx
+        // speaks them by default. The endpoint's address is the TLS server name: rustls
+        // needs one, and sends no SNI for an address.
+        let protocol = route.backend_protocol;
+        let tls = protocol.tls(ctx.tls);
+        let name = if tls {
+            addr.ip().to_string()
+        } else {
+            String::new()
+        };
+        let mut peer = HttpPeer::new(addr, tls, name);
+        if tls {
+            peer.options.verify_cert = false;
+            peer.options.verify_hostname = false;
+        }
+        if protocol.http2() {
+            peer.options.set_http_version(2, 2);
+        }
         let connect = route
             .connect_timeout
             .unwrap_or(self.options.connect_timeout);

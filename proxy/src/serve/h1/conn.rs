@@ -138,6 +138,19 @@ impl<'a> Connection<'a> {
         None
     }
 
+    /// Whether the request's route speaks to its backend other than in plain HTTP/1.1 (TLS,
+    /// HTTP/2), which Pingora's path does. Looked up only when some route does.
+    fn backend_needs_pingora(&self, head: &RequestHead) -> bool {
+        let table = self.app.state.table();
+        if !table.pingora_backends {
+            return false;
+        }
+        let host = normalize_request_host(head.host.str(&self.buf));
+        table
+            .lookup(&host, head.path(&self.buf))
+            .is_some_and(|route| !route.backend_protocol.is_plain_http(self.tls))
+    }
+
     /// The next request, whole; `None` when the connection should end (closed by the
     /// client, idle too long, its head too slow, shutting down, or cut off mid-request).
     async fn read_request(&mut self) -> Result<Option<RequestHead>, Leave> {
@@ -148,7 +161,9 @@ impl<'a> Connection<'a> {
         loop {
             if !self.buf.is_empty() {
                 match request::parse(&self.buf, &mut self.forward) {
-                    Parsed::Head(head) if !self.app.options.fast_path => {
+                    Parsed::Head(head)
+                        if !self.app.options.fast_path || self.backend_needs_pingora(&head) =>
+                    {
                         return Err(Leave::Pingora(Some(head.total_len())));
                     }
                     Parsed::Head(head) => return Ok(Some(head)),

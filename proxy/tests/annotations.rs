@@ -684,15 +684,13 @@ async fn backend_protocol_speaks_tls_and_h2c_to_backends() -> anyhow::Result<()>
     let tls = Upstream::start_with("tls", "127.0.0.2", Transport::Tls)?;
     let h2c = Upstream::start_with("h2c", "127.0.0.2", Transport::H2c)?;
     let with = |name: &str, host: &str, service: &str, protocol: &str| {
-        let mut i = paths_ingress(
+        paths_ingress(
             name,
             host,
             service,
             &[("/", "Prefix")],
             json!({ "nginx.ingress.kubernetes.io/backend-protocol": protocol }),
-        );
-        i["metadata"]["name"] = json!(name);
-        i
+        )
     };
     let mut objects = vec![
         with("https", "https.test", "tls", "HTTPS"),

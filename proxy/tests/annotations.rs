@@ -721,3 +721,95 @@ async fn backend_protocol_speaks_tls_and_h2c_to_backends() -> anyhow::Result<()>
     assert_eq!(web.requests(), 0);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_canary_ingress_takes_the_requests_it_is_told_to() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let web = Upstream::start("web", "127.0.0.2")?;
+    let beta = Upstream::start("beta", "127.0.0.2")?;
+    let rule = |name: &str, host: &str, service: &str, annotations: Value| {
+        paths_ingress(name, host, service, &[("/", "Prefix")], annotations)
+    };
+    let mut objects = vec![
+        rule("app", "canary.test", "web", json!({})),
+        rule(
+            "app-canary",
+            "canary.test",
+            "beta",
+            json!({
+                "nginx.ingress.kubernetes.io/canary": "true",
+                "nginx.ingress.kubernetes.io/canary-by-header": "X-Canary",
+                "nginx.ingress.kubernetes.io/canary-by-cookie": "canary",
+            }),
+        ),
+        rule("all", "weight.test", "web", json!({})),
+        rule(
+            "all-canary",
+            "weight.test",
+            "beta",
+            json!({
+                "nginx.ingress.kubernetes.io/canary": "true",
+                "nginx.ingress.kubernetes.io/canary-weight": "100",
+            }),
+        ),
+        rule(
+            "orphan",
+            "orphan.test",
+            "beta",
+            json!({ "nginx.ingress.kubernetes.io/canary": "true" }),
+        ),
+    ];
+    objects.extend(service_with_endpoints("shop", "beta", 80, &[beta.addr]));
+    let hosts = ["canary.test", "weight.test", "orphan.test"];
+    let proxy = serve(&dir, &web, &hosts, objects).await?;
+
+    // (host, request headers, the backend that answers; None: 404)
+    type Headers<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(&str, Headers<'_>, Option<&str>); 7] = [
+        ("canary.test", &[], Some("web")),
+        ("canary.test", &[("x-canary", "always")], Some("beta")),
+        ("canary.test", &[("x-canary", "other")], Some("web")),
+        (
+            "canary.test",
+            &[("cookie", "a=1; canary=always")],
+            Some("beta"),
+        ),
+        (
+            "canary.test",
+            &[("x-canary", "never"), ("cookie", "canary=always")],
+            Some("web"),
+        ),
+        ("weight.test", &[], Some("beta")),
+        ("orphan.test", &[], None),
+    ];
+    let mut h2 = Http2::connect(proxy.https, "canary.test").await?;
+    for (host, headers, server) in cases {
+        let replies = [
+            (
+                "HTTP/1.1",
+                sluice_tests::client::get_with(proxy.http, host, "/", headers).await?,
+            ),
+            (
+                "HTTP/2",
+                h2.send_with(Method::GET, host, "/", headers, Vec::new())
+                    .await?,
+            ),
+        ];
+        for (protocol, reply) in replies {
+            let what = format!("{protocol} {host} {headers:?}: {}", reply.body);
+            match server {
+                Some(server) => assert_eq!(reply.server().as_deref(), Some(server), "{what}"),
+                None => assert_eq!(reply.status, 404, "{what}"),
+            }
+        }
+    }
+    let routes = proxy.routes().await?;
+    let problems = routes["problems"].to_string();
+    assert!(
+        problems.contains(
+            "no Ingress of the class serves this rule, so this canary of it is not served either"
+        ) && problems.contains("shop/orphan"),
+        "{problems}"
+    );
+    Ok(())
+}

@@ -414,6 +414,44 @@ mod tests {
     }
 
     #[test]
+    fn a_canary_joins_a_rule_instead_of_conflicting() {
+        let index = index_with(&[ingress(
+            "shop",
+            "app",
+            Some("sluice"),
+            "app.example.com",
+            "/api",
+        )]);
+        let mut canary = ingress(
+            "shop",
+            "app-canary",
+            Some("sluice"),
+            "app.example.com",
+            "/api",
+        );
+        canary.metadata.annotations = Some(
+            [(
+                "nginx.ingress.kubernetes.io/canary".to_string(),
+                "true".to_string(),
+            )]
+            .into(),
+        );
+        let d = review_ingress(&index, &canary);
+        assert!(d.allowed, "{d:?}");
+        // canary-* without canary: "true" is refused, saying what is missing.
+        canary.metadata.annotations = Some(
+            [(
+                "nginx.ingress.kubernetes.io/canary-weight".to_string(),
+                "10".to_string(),
+            )]
+            .into(),
+        );
+        let d = review_ingress(&index, &canary);
+        assert!(!d.allowed);
+        assert!(d.message.unwrap().contains("set canary to \"true\" too"));
+    }
+
+    #[test]
     fn an_update_does_not_conflict_with_its_old_self() {
         let index = index_with(&[ingress(
             "shop",

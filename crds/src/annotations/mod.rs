@@ -18,10 +18,12 @@
 //! | `sluice.dev/enable-cors` and `sluice.dev/cors-*` | see [`cors`] | CORS headers, and preflights answered by the proxy |
 //! | `sluice.dev/limit-rps`, `-rpm`, `-connections`, `-burst-multiplier`, `-allowlist` | see [`rate_limit`] | requests per client address over a limit get 503 |
 //! | `sluice.dev/upstream-vhost` | host name, with [`upstream_vhost`] variables | the `Host` the backend gets |
+//! | `sluice.dev/canary` and `sluice.dev/canary-*` | see [`canary`] | a share of another Ingress's rules' requests go to this one's backends |
 //! | `sluice.dev/backend-protocol` | `HTTP`, `HTTPS`, `GRPC`, `GRPCS`, `AUTO_HTTP` (any case) | how the proxy talks to the backend ([`BackendProtocol`]) |
 //!
 //! Durations lie between 1ms and 1h. Values are parsed, never interpolated into anything.
 
+pub mod canary;
 pub mod cors;
 pub mod nginx;
 pub mod rate_limit;
@@ -35,6 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::names::{ANNOTATION_PREFIX, LEGACY_CLASS_ANNOTATION};
+pub use canary::Canary;
 pub use cors::Cors;
 use nginx::Support;
 pub use rate_limit::RateLimit;
@@ -71,9 +74,16 @@ pub const LIMIT_BURST_MULTIPLIER: &str = "sluice.dev/limit-burst-multiplier";
 pub const LIMIT_ALLOWLIST: &str = "sluice.dev/limit-allowlist";
 pub const UPSTREAM_VHOST: &str = "sluice.dev/upstream-vhost";
 pub const BACKEND_PROTOCOL: &str = "sluice.dev/backend-protocol";
+pub const CANARY: &str = "sluice.dev/canary";
+pub const CANARY_BY_HEADER: &str = "sluice.dev/canary-by-header";
+pub const CANARY_BY_HEADER_VALUE: &str = "sluice.dev/canary-by-header-value";
+pub const CANARY_BY_HEADER_PATTERN: &str = "sluice.dev/canary-by-header-pattern";
+pub const CANARY_BY_COOKIE: &str = "sluice.dev/canary-by-cookie";
+pub const CANARY_WEIGHT: &str = "sluice.dev/canary-weight";
+pub const CANARY_WEIGHT_TOTAL: &str = "sluice.dev/canary-weight-total";
 
 /// Every annotation of Sluice's own.
-pub const KNOWN: [&str; 28] = [
+pub const KNOWN: [&str; 35] = [
     SSL_REDIRECT,
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
@@ -102,6 +112,13 @@ pub const KNOWN: [&str; 28] = [
     LIMIT_ALLOWLIST,
     UPSTREAM_VHOST,
     BACKEND_PROTOCOL,
+    CANARY,
+    CANARY_BY_HEADER,
+    CANARY_BY_HEADER_VALUE,
+    CANARY_BY_HEADER_PATTERN,
+    CANARY_BY_COOKIE,
+    CANARY_WEIGHT,
+    CANARY_WEIGHT_TOTAL,
 ];
 
 /// The annotations of an Ingress that can change how Sluice routes it: its own, ingress-nginx's
@@ -164,6 +181,8 @@ pub struct IngressSettings {
     pub upstream_vhost: Option<Arc<UpstreamVhost>>,
     /// How the proxy talks to the backend.
     pub backend_protocol: BackendProtocol,
+    /// The Ingress is a canary of other Ingresses' rules.
+    pub canary: Option<Arc<Canary>>,
 }
 
 /// How the proxy talks to an Ingress's backends (`backend-protocol`), as ingress-nginx does.
@@ -318,7 +337,18 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
         cors_enabled,
         cors,
         limits,
+        canary_enabled,
+        canary,
+        canary_settings,
     } = pending;
+    if let (false, Some(key)) = (canary_enabled, canary_settings) {
+        parsed.errors.push(AnnotationError {
+            key,
+            value: String::new(),
+            reason: "applies to a canary Ingress only: set canary to \"true\" too".into(),
+        });
+    }
+    parsed.settings.canary = canary_enabled.then(|| Arc::new(canary));
     parsed.settings.redirect = redirects.finish();
     parsed.settings.cors = cors_enabled.then(|| Arc::new(cors));
     parsed.settings.rate_limit = limits.finish().map(Arc::new);
@@ -332,6 +362,10 @@ struct Pending {
     cors_enabled: bool,
     cors: Cors,
     limits: rate_limit::Parts,
+    canary_enabled: bool,
+    canary: Canary,
+    /// A `canary-*` setting seen (its key), which needs `canary: "true"`.
+    canary_settings: Option<String>,
 }
 
 /// Applies the value of `key`, read as Sluice's annotation `ours`.
@@ -392,6 +426,49 @@ fn apply(parsed: &mut Parsed, pending: &mut Pending, ours: &str, key: &str, valu
             Ok(r) => limits.allow = Some(r),
             Err(reason) => parsed.errors.push(error(&reason)),
         },
+        CANARY => match parse_bool(value) {
+            Ok(b) => pending.canary_enabled = b,
+            Err(reason) => parsed.errors.push(error(reason)),
+        },
+        CANARY_BY_HEADER
+        | CANARY_BY_HEADER_VALUE
+        | CANARY_BY_HEADER_PATTERN
+        | CANARY_BY_COOKIE
+        | CANARY_WEIGHT
+        | CANARY_WEIGHT_TOTAL => {
+            pending
+                .canary_settings
+                .get_or_insert_with(|| key.to_string());
+            let canary = &mut pending.canary;
+            let result = match ours {
+                CANARY_BY_HEADER => canary::parse_name(value).map(|n| canary.by_header = Some(n)),
+                CANARY_BY_COOKIE => canary::parse_name(value).map(|n| canary.by_cookie = Some(n)),
+                CANARY_BY_HEADER_VALUE => {
+                    canary.header_value = Some(value.to_string());
+                    Ok(())
+                }
+                CANARY_WEIGHT | CANARY_WEIGHT_TOTAL => rate_limit::parse_count(value).map(|n| {
+                    if ours == CANARY_WEIGHT {
+                        canary.weight = n
+                    } else {
+                        canary.weight_total = n
+                    }
+                }),
+                _ => match canary::parse_pattern(value) {
+                    Ok(p) => {
+                        canary.header_pattern = Some(p);
+                        Ok(())
+                    }
+                    Err(reason) => {
+                        parsed.errors.push(error(&reason));
+                        Ok(())
+                    }
+                },
+            };
+            if let Err(reason) = result {
+                parsed.errors.push(error(reason));
+            }
+        }
         BACKEND_PROTOCOL => match BackendProtocol::parse(value) {
             Ok(p) => settings.backend_protocol = p,
             Err(reason) => parsed.errors.push(error(reason)),
@@ -475,6 +552,13 @@ fn value_of<'a>(annotations: &'a BTreeMap<String, String>, ours: &'static str) -
                 .map(|(_, v)| v)
         })
         .map(String::as_str)
+}
+
+/// Whether an Ingress is a canary (`canary: "true"`), which claims no rule of its own.
+pub fn is_canary(annotations: Option<&BTreeMap<String, String>>) -> bool {
+    annotations
+        .and_then(|a| value_of(a, CANARY))
+        .is_some_and(|v| parse_bool(v) == Ok(true))
 }
 
 /// Which of an Ingress's paths are regular expressions, by ingress-nginx's rule: all but

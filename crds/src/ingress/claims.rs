@@ -9,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::host::{HostError, HostMatch};
 use super::path::{PathError, PathMatch};
-use crate::annotations::RegexPaths;
+use crate::annotations::{RegexPaths, is_canary};
 
 /// "The same rule": two claims with equal keys conflict.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -64,7 +64,25 @@ pub enum ClaimError {
 /// The claims of every rule of `ingress`, in order, and the errors of those that cannot be
 /// served. A rule with a bad host contributes no claims; a bad path only loses itself. Its
 /// `use-regex` and `rewrite-target` annotations decide which paths are regular expressions.
+/// A canary Ingress claims nothing: its rules are [`canary_claims`].
 pub fn claims(ingress: &Ingress) -> (Vec<Claim<'_>>, Vec<ClaimError>) {
+    let (claims, errors) = rules(ingress);
+    match is_canary(ingress.metadata.annotations.as_ref()) {
+        true => (Vec::new(), errors),
+        false => (claims, errors),
+    }
+}
+
+/// The rules a canary Ingress joins: those of the same key that another Ingress claims.
+/// Empty for an Ingress that is not a canary.
+pub fn canary_claims(ingress: &Ingress) -> Vec<Claim<'_>> {
+    match is_canary(ingress.metadata.annotations.as_ref()) {
+        true => rules(ingress).0,
+        false => Vec::new(),
+    }
+}
+
+fn rules(ingress: &Ingress) -> (Vec<Claim<'_>>, Vec<ClaimError>) {
     let regex = RegexPaths::of(ingress.metadata.annotations.as_ref());
     let mut claims = Vec::new();
     let mut errors = Vec::new();
@@ -208,6 +226,34 @@ mod tests {
             "spec.rules[0].http.paths[1]: path \"api\" of type Exact must start with '/'"
         );
         assert!(errors[1].to_string().starts_with("spec.rules[1].host:"));
+    }
+
+    #[test]
+    fn a_canary_claims_nothing_and_joins_its_rules() {
+        let mut canary = ingress(
+            "api-canary",
+            None,
+            json!([{ "host": "app.example.com", "http": { "paths": [
+                { "path": "/api", "pathType": "Prefix", "backend": backend() }
+            ]}}]),
+        );
+        canary.metadata.annotations = Some(
+            [(
+                "nginx.ingress.kubernetes.io/canary".to_string(),
+                "true".to_string(),
+            )]
+            .into(),
+        );
+        assert!(claims(&canary).0.is_empty());
+        let joined = canary_claims(&canary);
+        assert_eq!(joined.len(), 1);
+        assert_eq!(
+            joined[0].key.to_string(),
+            "host app.example.com path /api (Prefix)"
+        );
+        canary.metadata.annotations = None;
+        assert_eq!(claims(&canary).0.len(), 1);
+        assert!(canary_claims(&canary).is_empty());
     }
 
     #[test]

@@ -6,7 +6,7 @@ pub mod host;
 pub mod path;
 pub mod regex;
 
-pub use claims::{Claim, ClaimError, IngressRef, Location, RuleKey, claims};
+pub use claims::{Claim, ClaimError, IngressRef, Location, RuleKey, canary_claims, claims};
 pub use class::{OurClasses, requested_class};
 pub use host::{HostMatch, normalize_request_host};
 pub use path::{PathKind, PathMatch};

@@ -14,11 +14,11 @@ use rustls::sign::CertifiedKey;
 use serde::Serialize;
 use sluice_crds::annotations::{self, BackendProtocol};
 use sluice_crds::ingress::host::wildcard_covers;
-use sluice_crds::ingress::{HostMatch, IngressRef, OurClasses, RuleKey, claims};
+use sluice_crds::ingress::{HostMatch, IngressRef, OurClasses, RuleKey, canary_claims, claims};
 
 use crate::objects::{ObjectSet, key_of};
 use crate::routes::regex::PathRewrite;
-use crate::routes::{Access, Route, RouteTable};
+use crate::routes::{Access, CanaryRoute, Route, RouteTable};
 use crate::serve::rate_limit::IngressLimiter;
 use backends::BackendResolver;
 use tls::{TlsTable, certified_key};
@@ -105,6 +105,7 @@ pub fn compile_after(
         ingresses: ingresses.len(),
         ..RouteTable::default()
     };
+    let mut canaries = canary_routes(&ingresses, &mut resolver);
     let mut owners: HashMap<RuleKey, String> = HashMap::new();
     for ingress in &ingresses {
         let namespace = ingress.metadata.namespace.as_deref().unwrap_or("default");
@@ -133,6 +134,10 @@ pub fn compile_after(
             });
         }
         let settings = parsed.settings;
+        if settings.canary.is_some() {
+            // Its rules join other Ingresses' (above); nothing else of it applies.
+            continue;
+        }
         table.pingora_backends |= settings.backend_protocol != BackendProtocol::Http;
         let limiter = settings.rate_limit.as_ref().map(|config| {
             let kept = previous
@@ -172,6 +177,7 @@ pub fn compile_after(
                 continue;
             }
             owners.insert(claim.key.clone(), ingress_key.clone());
+            table.pingora_backends |= canaries.contains_key(&claim.key);
             let route = Arc::new(Route {
                 ingress: ingress_key.clone(),
                 host: claim.key.host.to_string(),
@@ -190,6 +196,7 @@ pub fn compile_after(
                 rate_limit: limiter.clone(),
                 upstream_host: upstream_host(&settings, namespace, ingress, claim.backend),
                 backend_protocol: settings.backend_protocol,
+                canary: canaries.remove(&claim.key),
                 rewrite: settings.rewrite.clone().and_then(|to| {
                     PathRewrite::new(&claim.key.path, to, settings.forwarded_prefix.clone())
                 }),
@@ -225,6 +232,7 @@ pub fn compile_after(
                 rate_limit: limiter.clone(),
                 upstream_host: upstream_host(&settings, namespace, ingress, default),
                 backend_protocol: settings.backend_protocol,
+                canary: None,
                 series: Default::default(),
             })
         };
@@ -261,6 +269,17 @@ pub fn compile_after(
             }
         }
     }
+    let mut unmatched: Vec<_> = canaries.into_iter().collect();
+    unmatched.sort_by(|a, b| a.0.cmp(&b.0));
+    for (key, canary) in unmatched {
+        problems.push(Problem {
+            object: canary.ingress,
+            kind: ProblemKind::InvalidRule,
+            message: format!(
+                "{key}: no Ingress of the class serves this rule, so this canary of it is not served either"
+            ),
+        });
+    }
     for (host, error) in table.finish_hosts() {
         problems.push(Problem {
             object: host.clone(),
@@ -279,6 +298,35 @@ pub fn compile_after(
             limiters,
         },
     }
+}
+
+/// The canaries of rules, by rule: the oldest canary Ingress of a rule wins it.
+fn canary_routes(
+    ingresses: &[&Ingress],
+    resolver: &mut BackendResolver,
+) -> HashMap<RuleKey, CanaryRoute> {
+    let mut canaries = HashMap::new();
+    for ingress in ingresses {
+        let Some(rules) = annotations::parse(ingress.metadata.annotations.as_ref())
+            .settings
+            .canary
+        else {
+            continue;
+        };
+        let namespace = ingress.metadata.namespace.as_deref().unwrap_or("default");
+        for claim in canary_claims(ingress) {
+            if canaries.contains_key(&claim.key) {
+                continue;
+            }
+            let canary = CanaryRoute {
+                ingress: key_of(&ingress.metadata),
+                rules: rules.clone(),
+                backend: resolver.resolve(namespace, claim.backend),
+            };
+            canaries.insert(claim.key, canary);
+        }
+    }
+    canaries
 }
 
 /// The `Host` a rule's backend gets, from the Ingress's `upstream-vhost`.

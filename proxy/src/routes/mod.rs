@@ -6,4 +6,6 @@ pub mod table;
 pub mod trie;
 
 pub use access::Access;
-pub use table::{Backend, BackendIndex, Endpoints, HostRoutes, Route, RouteTable, ServicePortRef};
+pub use table::{
+    Backend, BackendIndex, CanaryRoute, Endpoints, HostRoutes, Route, RouteTable, ServicePortRef,
+};

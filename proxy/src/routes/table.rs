@@ -21,7 +21,7 @@ use arc_swap::ArcSwap;
 use k8s_openapi::api::networking::v1::ServiceBackendPort;
 use serde::Serialize;
 
-use sluice_crds::annotations::{BackendProtocol, Cors, Redirect};
+use sluice_crds::annotations::{BackendProtocol, Canary, Cors, Redirect};
 
 use super::Access;
 use sluice_crds::ingress::host::wildcard_suffix;
@@ -181,12 +181,40 @@ pub struct Route {
     /// The `Host` the backend gets instead of the client's (`upstream-vhost`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream_host: Option<Arc<str>>,
+    /// A canary Ingress's share of this rule's requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryRoute>,
     /// Its Ingress's rate limits and their counters.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<Arc<IngressLimiter>>,
     /// Its metric series, found on first use.
     #[serde(skip)]
     pub series: RouteSeries,
+}
+
+/// The canary of a rule: another Ingress's backend, for the requests [`Canary`] picks.
+#[derive(Debug, Serialize)]
+pub struct CanaryRoute {
+    /// `namespace/name` of the canary Ingress.
+    pub ingress: String,
+    pub rules: Arc<Canary>,
+    pub backend: Arc<Backend>,
+}
+
+impl Route {
+    /// The backend of a request: the canary's when `canary` (its choice), else the rule's.
+    pub fn backend_for(&self, canary: bool) -> &Arc<Backend> {
+        match (&self.canary, canary) {
+            (Some(c), true) => &c.backend,
+            _ => &self.backend,
+        }
+    }
+
+    /// Whether only Pingora's path serves the route: its backend is spoken to other than in
+    /// plain HTTP/1.1, or it has a canary (chosen by any header or cookie).
+    pub fn needs_pingora(&self, client_tls: bool) -> bool {
+        !self.backend_protocol.is_plain_http(client_tls) || self.canary.is_some()
+    }
 }
 
 fn is_plain_http(protocol: &BackendProtocol) -> bool {

@@ -57,6 +57,8 @@ pub struct Routed<'a> {
     pub method: &'a str,
     /// The `Origin` header, for CORS.
     pub origin: Option<&'a str>,
+    /// The request goes to the route's canary ([`crate::routes::Route::backend_for`]).
+    pub canary: bool,
     /// Normalised.
     pub host: &'a str,
     pub path: &'a str,
@@ -106,6 +108,33 @@ pub fn for_route<'a>(r: &Routed<'a>) -> Result<&'a Arc<Route>, Answer> {
         }
         answer
     })
+}
+
+/// Whether a request goes to its route's canary: `header` looks a request header up by name,
+/// `cookie` a cookie. Random for a weight, so decided once per request.
+pub fn canary_chosen<'h>(
+    route: &Route,
+    header: impl Fn(&str) -> Option<&'h str>,
+    cookie: impl Fn(&str) -> Option<&'h str>,
+) -> bool {
+    let Some(canary) = &route.canary else {
+        return false;
+    };
+    let rules = &canary.rules;
+    rules.chosen(
+        rules.by_header.as_deref().and_then(&header),
+        rules.by_cookie.as_deref().and_then(&cookie),
+        |total| fastrand::u32(1..=total),
+    )
+}
+
+/// The value of cookie `name` in a `Cookie` header's value.
+pub fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header
+        .split(';')
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v)
 }
 
 /// Counts the request against its route's rate limits: 503 over one, as in ingress-nginx.
@@ -211,11 +240,12 @@ fn decide<'a>(r: &Routed<'a>) -> Result<&'a Arc<Route>, Answer> {
             "403 Forbidden: the client's address may not reach this rule\n",
         ));
     }
-    let endpoints = route.backend.endpoints();
+    let backend = route.backend_for(r.canary);
+    let endpoints = backend.endpoints();
     if endpoints.addrs.is_empty() {
         let why = match &endpoints.problem {
             Some(problem) => problem.clone(),
-            None => format!("{} has no endpoints", route.backend.name),
+            None => format!("{} has no endpoints", backend.name),
         };
         return Err(Answer::new(
             503,

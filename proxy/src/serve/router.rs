@@ -90,6 +90,8 @@ pub struct RequestCtx {
     upstream_status: Option<u16>,
     /// Its place among its route's requests in progress (`limit-connections`).
     in_progress: Option<InProgress>,
+    /// It goes to its route's canary.
+    canary: bool,
     _in_flight: InFlight,
 }
 
@@ -236,6 +238,7 @@ impl ProxyHttp for Router {
             attempt_started: None,
             upstream_status: None,
             in_progress: None,
+            canary: false,
             _in_flight: InFlight::start(&self.state),
         }
     }
@@ -310,10 +313,23 @@ impl ProxyHttp for Router {
             }
             ctx.trace = Some(trace);
         }
+        ctx.canary = route.as_ref().is_some_and(|route| {
+            let req = session.req_header();
+            let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
+            let cookie = |name: &str| {
+                req.headers
+                    .get_all(header::COOKIE)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .find_map(|v| answers::cookie(v, name))
+            };
+            answers::canary_chosen(route, header, cookie)
+        });
         let answer = {
             let req = session.req_header();
             answers::for_route(&answers::Routed {
                 route: route.as_ref(),
+                canary: ctx.canary,
                 method: req.method.as_str(),
                 origin: origin(req),
                 host: &request_host(req),
@@ -374,11 +390,12 @@ impl ProxyHttp for Router {
         let addr = match resend_to {
             Some(addr) => addr,
             None => {
-                let Some(addr) = route.backend.pick(&ctx.tried) else {
+                let backend = route.backend_for(ctx.canary);
+                let Some(addr) = backend.pick(&ctx.tried) else {
                     return Error::e_explain(ErrorType::HTTPStatus(502), "every endpoint failed");
                 };
                 if !ctx.tried.is_empty() {
-                    self.state.metrics.count_retry(&route.backend.name);
+                    self.state.metrics.count_retry(&backend.name);
                 }
                 ctx.tried.push(addr);
                 addr
@@ -462,12 +479,12 @@ impl ProxyHttp for Router {
         mut e: Box<Error>,
     ) -> Box<Error> {
         if let Some(route) = &ctx.route {
-            self.state.metrics.count_connect_error(&route.backend.name);
+            let backend = route.backend_for(ctx.canary);
+            self.state.metrics.count_connect_error(&backend.name);
             if let Some(trace) = &mut ctx.trace {
                 trace.attempt_failed(e.etype().as_str());
             }
-            if route.backend.has_untried(&ctx.tried) && ctx.tried.len() < self.options.max_attempts
-            {
+            if backend.has_untried(&ctx.tried) && ctx.tried.len() < self.options.max_attempts {
                 e.set_retry(true);
             }
         }
@@ -618,7 +635,7 @@ impl ProxyHttp for Router {
         let backend = ctx
             .route
             .as_ref()
-            .map(|r| r.backend.name.as_str())
+            .map(|r| r.backend_for(ctx.canary).name.as_str())
             .unwrap_or("-");
         let failure = match (e.etype(), e.esource()) {
             (ErrorType::HTTPStatus(502), _)

@@ -138,8 +138,8 @@ impl<'a> Connection<'a> {
         None
     }
 
-    /// Whether the request's route speaks to its backend other than in plain HTTP/1.1 (TLS,
-    /// HTTP/2), which Pingora's path does. Looked up only when some route does.
+    /// Whether the request's route is only Pingora's to serve ([`Route::needs_pingora`]).
+    /// Looked up only when some route is.
     fn backend_needs_pingora(&self, head: &RequestHead) -> bool {
         let table = self.app.state.table();
         if !table.pingora_backends {
@@ -148,7 +148,7 @@ impl<'a> Connection<'a> {
         let host = normalize_request_host(head.host.str(&self.buf));
         table
             .lookup(&host, head.path(&self.buf))
-            .is_some_and(|route| !route.backend_protocol.is_plain_http(self.tls))
+            .is_some_and(|route| route.needs_pingora(self.tls))
     }
 
     /// The next request, whole; `None` when the connection should end (closed by the
@@ -226,6 +226,8 @@ impl<'a> Connection<'a> {
                 });
                 let decided = answers::for_route(&Routed {
                     route: route.as_ref(),
+                    // Routes with a canary are Pingora's to serve.
+                    canary: false,
                     method,
                     origin: head.origin.map(|o| o.str(buf)),
                     host: &host,

@@ -3,25 +3,26 @@
 //! Pure: the same objects always give the same table, whatever order they came in, which
 //! is what lets both config sources (cluster and files) share it.
 
+mod annotated;
 pub mod backends;
 pub mod tls;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
+use k8s_openapi::api::networking::v1::Ingress;
 use rustls::sign::CertifiedKey;
 use serde::Serialize;
 use sluice_crds::annotations::{self, BackendProtocol};
-use sluice_crds::ingress::host::wildcard_covers;
-use sluice_crds::ingress::{HostMatch, IngressRef, OurClasses, RuleKey, canary_claims, claims};
+use sluice_crds::ingress::{HostMatch, IngressRef, OurClasses, RuleKey, claims};
 
 use crate::objects::{ObjectSet, key_of};
 use crate::routes::regex::PathRewrite;
-use crate::routes::{Access, CanaryRoute, Route, RouteTable};
+use crate::routes::{Access, Route, RouteTable};
 use crate::serve::rate_limit::IngressLimiter;
+use annotated::{canary_routes, upstream_host};
 use backends::BackendResolver;
-use tls::{TlsTable, certified_key};
+use tls::{has_tls, tls_table};
 
 /// What the compiler needs besides the objects.
 #[derive(Clone, Debug)]
@@ -300,65 +301,6 @@ pub fn compile_after(
     }
 }
 
-/// The canaries of rules, by rule: the oldest canary Ingress of a rule wins it.
-fn canary_routes(
-    ingresses: &[&Ingress],
-    resolver: &mut BackendResolver,
-) -> HashMap<RuleKey, CanaryRoute> {
-    let mut canaries = HashMap::new();
-    for ingress in ingresses {
-        let Some(rules) = annotations::parse(ingress.metadata.annotations.as_ref())
-            .settings
-            .canary
-        else {
-            continue;
-        };
-        let namespace = ingress.metadata.namespace.as_deref().unwrap_or("default");
-        for claim in canary_claims(ingress) {
-            if canaries.contains_key(&claim.key) {
-                continue;
-            }
-            let canary = CanaryRoute {
-                ingress: key_of(&ingress.metadata),
-                rules: rules.clone(),
-                backend: resolver.resolve(namespace, claim.backend),
-            };
-            canaries.insert(claim.key, canary);
-        }
-    }
-    canaries
-}
-
-/// The `Host` a rule's backend gets, from the Ingress's `upstream-vhost`.
-fn upstream_host(
-    settings: &annotations::IngressSettings,
-    namespace: &str,
-    ingress: &Ingress,
-    backend: &IngressBackend,
-) -> Option<Arc<str>> {
-    let vhost = settings.upstream_vhost.as_ref()?;
-    let service = backend.service.as_ref();
-    let port = service.and_then(|s| s.port.as_ref());
-    let port = match (
-        port.and_then(|p| p.number),
-        port.and_then(|p| p.name.as_deref()),
-    ) {
-        (Some(number), _) => number.to_string(),
-        (None, Some(name)) => name.to_string(),
-        (None, None) => String::new(),
-    };
-    Some(
-        vhost
-            .expand(&annotations::upstream_vhost::RuleParts {
-                namespace,
-                ingress_name: ingress.metadata.name.as_deref().unwrap_or_default(),
-                service_name: service.map(|s| s.name.as_str()).unwrap_or_default(),
-                service_port: &port,
-            })
-            .into(),
-    )
-}
-
 /// The Ingresses served by `class`, highest precedence (oldest) first.
 fn our_ingresses<'a>(objects: &'a ObjectSet, controller: &str, class: &str) -> Vec<&'a Ingress> {
     let mut ours = OurClasses::from_classes(controller, objects.classes.iter().map(|c| c.as_ref()));
@@ -378,116 +320,6 @@ fn our_ingresses<'a>(objects: &'a ObjectSet, controller: &str, class: &str) -> V
         .collect();
     selected.sort_by(|a, b| a.0.cmp(&b.0));
     selected.into_iter().map(|(_, i)| i).collect()
-}
-
-/// Certificates named by the Ingresses' `spec.tls`, the oldest Ingress winning a host; and
-/// the TLS hosts: those some Ingress of the class lists under `spec.tls` with a usable
-/// Secret, or with none (the default certificate). A host
-/// whose Secret is missing or broken is not a TLS host, so it is not redirected to HTTPS
-/// until the certificate can be served (as ingress-nginx redirects only hosts with a
-/// certificate): cert-manager's first issuance, for one, comes over plain HTTP. A Secret
-/// that exists but is broken serves its certificate in `previous`, if it had one.
-fn tls_table(
-    objects: &ObjectSet,
-    ingresses: &[&Ingress],
-    previous: &Certificates,
-    problems: &mut Vec<Problem>,
-) -> (TlsTable, HashSet<HostMatch>, Certificates) {
-    let secrets: HashMap<String, &k8s_openapi::api::core::v1::Secret> = objects
-        .secrets
-        .iter()
-        .map(|s| (key_of(&s.metadata), s.as_ref()))
-        .collect();
-    // Each Secret is parsed once; every Ingress that names a bad one hears about it, and
-    // whether its previous certificate is still served.
-    let mut parsed: HashMap<String, Result<Arc<CertifiedKey>, String>> = HashMap::new();
-    let mut kept: HashMap<String, Arc<CertifiedKey>> = HashMap::new();
-    let mut table = TlsTable::default();
-    let mut tls_hosts = HashSet::new();
-    for ingress in ingresses {
-        let namespace = ingress.metadata.namespace.as_deref().unwrap_or("default");
-        let tls = ingress
-            .spec
-            .as_ref()
-            .and_then(|s| s.tls.as_deref())
-            .unwrap_or_default();
-        for entry in tls {
-            let hosts = entry
-                .hosts
-                .as_deref()
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|h| HostMatch::parse(Some(h)).ok());
-            let Some(secret_name) = entry.secret_name.as_deref().filter(|s| !s.is_empty()) else {
-                tls_hosts.extend(hosts);
-                continue;
-            };
-            let key = format!("{namespace}/{secret_name}");
-            let cert = parsed.entry(key.clone()).or_insert_with(|| {
-                let Some(secret) = secrets.get(&key) else {
-                    // Deleted is meant: nothing is kept.
-                    return Err(tls::SecretError::NotFound(key.clone()).to_string());
-                };
-                certified_key(&key, secret).map(Arc::new).map_err(|e| {
-                    if let Some(before) = previous.get(&key) {
-                        kept.insert(key.clone(), before.clone());
-                    }
-                    e.to_string()
-                })
-            });
-            let cert = match (cert, kept.get(&key)) {
-                (Ok(cert), _) => cert.clone(),
-                (Err(e), Some(before)) => {
-                    problems.push(Problem {
-                        object: key_of(&ingress.metadata),
-                        kind: ProblemKind::TlsSecret,
-                        message: format!("{e}; the certificate it held before is still served"),
-                    });
-                    before.clone()
-                }
-                (Err(e), None) => {
-                    problems.push(Problem {
-                        object: key_of(&ingress.metadata),
-                        kind: ProblemKind::TlsSecret,
-                        message: format!(
-                            "{e}; its hosts get the default certificate, and plain HTTP is not redirected to HTTPS until it can be used"
-                        ),
-                    });
-                    continue;
-                }
-            };
-            for host in hosts {
-                table.insert(&host, cert.clone());
-                tls_hosts.insert(host);
-            }
-        }
-    }
-    let served: Certificates = parsed
-        .into_iter()
-        .filter_map(|(secret, cert)| Some((secret, cert.ok()?)))
-        .chain(kept)
-        .collect();
-    let mut expiry: Vec<(String, i64)> = served
-        .iter()
-        .filter_map(|(secret, cert)| Some((secret.clone(), tls::not_after(cert)?)))
-        .collect();
-    expiry.sort();
-    table.expiry = expiry;
-    (table, tls_hosts, served)
-}
-
-fn has_tls(tls_hosts: &HashSet<HostMatch>, host: &HostMatch) -> bool {
-    match host {
-        HostMatch::Any => false,
-        HostMatch::Wildcard(_) => tls_hosts.contains(host),
-        HostMatch::Exact(h) => {
-            tls_hosts.contains(host)
-                || tls_hosts.iter().any(|t| match t {
-                    HostMatch::Wildcard(s) => wildcard_covers(s, h),
-                    _ => false,
-                })
-        }
-    }
 }
 
 #[cfg(test)]

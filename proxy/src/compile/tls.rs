@@ -1,12 +1,17 @@
-//! Certificates from TLS Secrets, looked up by SNI.
+//! Certificates from TLS Secrets: which Secret each TLS host of the class gets (the oldest
+//! Ingress winning a host), and the table that finds them by SNI.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::networking::v1::Ingress;
 use rustls::sign::CertifiedKey;
 use sluice_crds::ingress::HostMatch;
-use sluice_crds::ingress::host::wildcard_suffix;
+use sluice_crds::ingress::host::{wildcard_covers, wildcard_suffix};
+
+use super::{Certificates, Problem, ProblemKind};
+use crate::objects::{ObjectSet, key_of};
 
 /// Certificates by the host names they are configured for in `spec.tls`.
 #[derive(Clone, Debug, Default)]
@@ -89,6 +94,116 @@ pub fn certified_key(name: &str, secret: &Secret) -> Result<CertifiedKey, Secret
             source,
         }
     })
+}
+
+/// Certificates named by the Ingresses' `spec.tls`, the oldest Ingress winning a host; and
+/// the TLS hosts: those some Ingress of the class lists under `spec.tls` with a usable
+/// Secret, or with none (the default certificate). A host
+/// whose Secret is missing or broken is not a TLS host, so it is not redirected to HTTPS
+/// until the certificate can be served (as ingress-nginx redirects only hosts with a
+/// certificate): cert-manager's first issuance, for one, comes over plain HTTP. A Secret
+/// that exists but is broken serves its certificate in `previous`, if it had one.
+pub(super) fn tls_table(
+    objects: &ObjectSet,
+    ingresses: &[&Ingress],
+    previous: &Certificates,
+    problems: &mut Vec<Problem>,
+) -> (TlsTable, HashSet<HostMatch>, Certificates) {
+    let secrets: HashMap<String, &k8s_openapi::api::core::v1::Secret> = objects
+        .secrets
+        .iter()
+        .map(|s| (key_of(&s.metadata), s.as_ref()))
+        .collect();
+    // Each Secret is parsed once; every Ingress that names a bad one hears about it, and
+    // whether its previous certificate is still served.
+    let mut parsed: HashMap<String, Result<Arc<CertifiedKey>, String>> = HashMap::new();
+    let mut kept: HashMap<String, Arc<CertifiedKey>> = HashMap::new();
+    let mut table = TlsTable::default();
+    let mut tls_hosts = HashSet::new();
+    for ingress in ingresses {
+        let namespace = ingress.metadata.namespace.as_deref().unwrap_or("default");
+        let tls = ingress
+            .spec
+            .as_ref()
+            .and_then(|s| s.tls.as_deref())
+            .unwrap_or_default();
+        for entry in tls {
+            let hosts = entry
+                .hosts
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|h| HostMatch::parse(Some(h)).ok());
+            let Some(secret_name) = entry.secret_name.as_deref().filter(|s| !s.is_empty()) else {
+                tls_hosts.extend(hosts);
+                continue;
+            };
+            let key = format!("{namespace}/{secret_name}");
+            let cert = parsed.entry(key.clone()).or_insert_with(|| {
+                let Some(secret) = secrets.get(&key) else {
+                    // Deleted is meant: nothing is kept.
+                    return Err(SecretError::NotFound(key.clone()).to_string());
+                };
+                certified_key(&key, secret).map(Arc::new).map_err(|e| {
+                    if let Some(before) = previous.get(&key) {
+                        kept.insert(key.clone(), before.clone());
+                    }
+                    e.to_string()
+                })
+            });
+            let cert = match (cert, kept.get(&key)) {
+                (Ok(cert), _) => cert.clone(),
+                (Err(e), Some(before)) => {
+                    problems.push(Problem {
+                        object: key_of(&ingress.metadata),
+                        kind: ProblemKind::TlsSecret,
+                        message: format!("{e}; the certificate it held before is still served"),
+                    });
+                    before.clone()
+                }
+                (Err(e), None) => {
+                    problems.push(Problem {
+                        object: key_of(&ingress.metadata),
+                        kind: ProblemKind::TlsSecret,
+                        message: format!(
+                            "{e}; its hosts get the default certificate, and plain HTTP is not redirected to HTTPS until it can be used"
+                        ),
+                    });
+                    continue;
+                }
+            };
+            for host in hosts {
+                table.insert(&host, cert.clone());
+                tls_hosts.insert(host);
+            }
+        }
+    }
+    let served: Certificates = parsed
+        .into_iter()
+        .filter_map(|(secret, cert)| Some((secret, cert.ok()?)))
+        .chain(kept)
+        .collect();
+    let mut expiry: Vec<(String, i64)> = served
+        .iter()
+        .filter_map(|(secret, cert)| Some((secret.clone(), not_after(cert)?)))
+        .collect();
+    expiry.sort();
+    table.expiry = expiry;
+    (table, tls_hosts, served)
+}
+
+pub(super) fn has_tls(tls_hosts: &HashSet<HostMatch>, host: &HostMatch) -> bool {
+    match host {
+        HostMatch::Any => false,
+        HostMatch::Wildcard(_) => tls_hosts.contains(host),
+        HostMatch::Exact(h) => {
+            tls_hosts.contains(host)
+                || tls_hosts.iter().any(|t| match t {
+                    HostMatch::Wildcard(s) => wildcard_covers(s, h),
+                    _ => false,
+                })
+        }
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use k8s_openapi::api::networking::v1::Ingress;
 use rustls::sign::CertifiedKey;
 use serde::Serialize;
-use sluice_crds::annotations::{self, BackendProtocol};
+use sluice_crds::annotations;
 use sluice_crds::ingress::{HostMatch, IngressRef, OurClasses, RuleKey, claims};
 
 use crate::objects::{ObjectSet, key_of};
@@ -139,7 +139,6 @@ pub fn compile_after(
             // Its rules join other Ingresses' (above); nothing else of it applies.
             continue;
         }
-        table.pingora_backends |= settings.backend_protocol != BackendProtocol::Http;
         let limiter = settings.rate_limit.as_ref().map(|config| {
             let kept = previous
                 .limiters
@@ -178,7 +177,6 @@ pub fn compile_after(
                 continue;
             }
             owners.insert(claim.key.clone(), ingress_key.clone());
-            table.pingora_backends |= canaries.contains_key(&claim.key);
             let route = Arc::new(Route {
                 ingress: ingress_key.clone(),
                 host: claim.key.host.to_string(),

@@ -310,10 +310,6 @@ pub struct RouteTable {
     pub tls: TlsTable,
     /// How many Ingresses contributed.
     pub ingresses: usize,
-    /// Whether a route speaks to its backend other than in plain HTTP/1.1, which only
-    /// Pingora's path does: the fast path then looks each request's route up first.
-    #[serde(skip)]
-    pub pingora_backends: bool,
     /// Every backend that names a Service, by Service, for in-place endpoint updates.
     #[serde(skip)]
     pub backends: BackendIndex,

@@ -29,10 +29,16 @@ impl Answer {
         }
     }
 
-    /// Whether the answer has a body and its framing headers (RFC 9110 §8.6: not a 204).
+    /// Whether the answer has a body and its framing headers ([`has_body`]).
     pub fn has_body(&self) -> bool {
-        self.status != 204
+        has_body(self.status)
     }
+}
+
+/// Whether an answer of `status` has a body and its framing headers (RFC 9110 §8.6: a 204
+/// has neither).
+pub fn has_body(status: u16) -> bool {
+    status != 204
 }
 
 /// Refusals before routing: TLS 1.2 where 1.3 is required; paths with dot segments.

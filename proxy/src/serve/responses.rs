@@ -7,7 +7,7 @@ use pingora::Result;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 
-use super::answers::Answer;
+use super::answers::{self, Answer};
 
 /// The head of a plain-text answer of `len` bytes (none for a 204), with `headers`.
 fn plain_header(
@@ -17,7 +17,7 @@ fn plain_header(
 ) -> Result<ResponseHeader> {
     let mut resp = ResponseHeader::build(code, Some(4 + headers.len()))?;
     resp.insert_header(header::CONTENT_TYPE, "text/plain; charset=utf-8")?;
-    if code != 204 {
+    if answers::has_body(code) {
         resp.insert_header(header::CONTENT_LENGTH, len)?;
     }
     for (name, value) in headers {

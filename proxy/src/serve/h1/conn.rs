@@ -126,8 +126,23 @@ impl<'a> Connection<'a> {
                     break;
                 }
             };
+            // One lookup per request. A route only Pingora's path serves goes there with the
+            // request ([`Route::needs_pingora`]).
+            let route = self
+                .app
+                .state
+                .table()
+                .lookup(
+                    &normalize_request_host(head.host.str(&self.buf)),
+                    head.path(&self.buf),
+                )
+                .cloned();
+            if route.as_ref().is_some_and(|r| r.needs_pingora(self.tls)) {
+                let rest = self.buf.split_off(head.total_len());
+                return Some((self.stream, self.buf, rest));
+            }
             let buf = std::mem::take(&mut self.buf);
-            let next = self.handle(&buf, &head).await;
+            let next = self.handle(&buf, &head, route).await;
             self.buf = buf;
             self.buf.advance(head.total_len());
             if matches!(next, Next::Close) {
@@ -136,19 +151,6 @@ impl<'a> Connection<'a> {
         }
         Shutdown::shutdown(&mut *self.stream).await;
         None
-    }
-
-    /// Whether the request's route is only Pingora's to serve ([`Route::needs_pingora`]).
-    /// Looked up only when some route is.
-    fn backend_needs_pingora(&self, head: &RequestHead) -> bool {
-        let table = self.app.state.table();
-        if !table.pingora_backends {
-            return false;
-        }
-        let host = normalize_request_host(head.host.str(&self.buf));
-        table
-            .lookup(&host, head.path(&self.buf))
-            .is_some_and(|route| route.needs_pingora(self.tls))
     }
 
     /// The next request, whole; `None` when the connection should end (closed by the
@@ -161,9 +163,7 @@ impl<'a> Connection<'a> {
         loop {
             if !self.buf.is_empty() {
                 match request::parse(&self.buf, &mut self.forward) {
-                    Parsed::Head(head)
-                        if !self.app.options.fast_path || self.backend_needs_pingora(&head) =>
-                    {
+                    Parsed::Head(head) if !self.app.options.fast_path => {
                         return Err(Leave::Pingora(Some(head.total_len())));
                     }
                     Parsed::Head(head) => return Ok(Some(head)),
@@ -191,18 +191,24 @@ impl<'a> Connection<'a> {
         }
     }
 
-    async fn handle(&mut self, buf: &[u8], head: &RequestHead) -> Next {
+    /// Serves one request; `route` is what it matches.
+    async fn handle(
+        &mut self,
+        buf: &[u8],
+        head: &RequestHead,
+        route: Option<std::sync::Arc<Route>>,
+    ) -> Next {
         let started = Instant::now();
         let app = self.app;
         let _in_flight = InFlight::start(&app.state);
         let (method, path) = (head.method(buf), head.path(buf));
+        let origin = head.origin.map(|o| o.str(buf));
         let host = normalize_request_host(head.host.str(buf));
         self.tried.clear();
 
         let (route, mut trace, decided) = match answers::refusal(self.tls12_refused, path) {
             Some(answer) => (None, None, Err(answer)),
             None => {
-                let route = app.state.table().lookup(&host, path).cloned();
                 let trace = app.options.tracing.as_ref().map(|tracing| {
                     let parent = head.traceparent.map_or_else(Default::default, |tp| {
                         sluice_common::telemetry::extract_values(
@@ -229,7 +235,7 @@ impl<'a> Connection<'a> {
                     // Routes with a canary are Pingora's to serve.
                     canary: false,
                     method,
-                    origin: head.origin.map(|o| o.str(buf)),
+                    origin,
                     host: &host,
                     path,
                     path_and_query: head.path_and_query(buf),
@@ -246,13 +252,10 @@ impl<'a> Connection<'a> {
 
         // Within the rate limits, or refused by them; the guard lives until the response ends.
         let (decided, _in_progress) = match decided {
-            Ok(route) => {
-                let origin = head.origin.map(|o| o.str(buf));
-                match answers::admit(&route, self.client.map(|a| a.ip()), origin) {
-                    Ok(held) => (Ok(route), held),
-                    Err(answer) => (Err(answer), None),
-                }
-            }
+            Ok(route) => match answers::admit(&route, self.client.map(|a| a.ip()), origin) {
+                Ok(held) => (Ok(route), held),
+                Err(answer) => (Err(answer), None),
+            },
             Err(answer) => (Err(answer), None),
         };
         let close_requested = head.close || *self.shutdown.borrow();
@@ -299,7 +302,7 @@ impl<'a> Connection<'a> {
                 }
                 Err((failure, why)) => {
                     let answer = Answer {
-                        headers: answers::cors_headers(&route, head.origin.map(|o| o.str(buf))),
+                        headers: answers::cors_headers(&route, origin),
                         ..answers::for_failure(failure, &route.backend.name)
                     };
                     // After a failed upstream exchange the client connection is closed, as

@@ -54,3 +54,8 @@ pub mod labels {
     /// the operator's and each fleet's. The chart's ServiceMonitor selects it.
     pub const METRICS: &str = "sluice.dev/metrics";
 }
+
+/// The type of a Secret that holds a certificate and its key.
+pub const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";
+/// The field selector of TLS Secrets, for watches that need no other Secret.
+pub const TLS_SECRETS_SELECTOR: &str = "type=kubernetes.io/tls";

@@ -68,6 +68,7 @@ fuzz_target!(|buf: &[u8]| {
             tls: false,
             request_id: head.request_id.is_none().then_some("sluice-1"),
             replace_trace: false,
+            drop_authorization: false,
         },
         Forwarding {
             target: Some("/rewritten/path?q=1"),
@@ -77,6 +78,7 @@ fuzz_target!(|buf: &[u8]| {
             tls: true,
             request_id: head.request_id.is_none().then_some("sluice-2"),
             replace_trace: true,
+            drop_authorization: true,
         },
     ] {
         upstream_round_trip(buf, &head, &forward, &adding);
@@ -119,7 +121,9 @@ fn upstream_round_trip(
         .target
         .map_or_else(|| head.target.get(buf), str::as_bytes);
     assert_eq!(up.target.get(&out), target);
-    let host = adding.host.map_or_else(|| head.host.get(buf), str::as_bytes);
+    let host = adding
+        .host
+        .map_or_else(|| head.host.get(buf), str::as_bytes);
     assert_eq!(up.host.get(&out), host);
     assert!(!up.close, "Connection is never passed on");
     let sent_id = up.request_id.map(|s| s.get(&out));

@@ -11,4 +11,5 @@ pub mod cli;
 pub mod controllers;
 pub mod desired;
 pub mod leader;
+pub mod migrate;
 pub mod webhook_cert;

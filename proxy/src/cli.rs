@@ -5,8 +5,11 @@ use std::time::Duration;
 
 use clap::Parser;
 use sluice_common::{LogFormat, OtlpProtocol};
+use sluice_crds::annotations::SourceRanges;
 pub use sluice_crds::params::TlsVersion;
-use sluice_crds::params::{LogLevel, ResolvedAccessLog, defaults};
+use sluice_crds::params::{LogLevel, RealIpHeader, ResolvedAccessLog, defaults};
+
+use crate::serve::client_addr::TrustedProxies;
 
 /// Sluice's data plane: routes HTTP(S) by the rules of the Ingresses of one IngressClass.
 ///
@@ -108,6 +111,23 @@ pub struct Args {
     #[arg(long, default_value = defaults::MAX_BODY_SIZE, value_parser = sluice_crds::annotations::parse_size)]
     pub max_body_size: u64,
 
+    /// Expect the PROXY protocol (v1 or v2) on the HTTP and HTTPS listeners, as a load
+    /// balancer sends it: the client address it carries is the client's. A connection
+    /// without a valid header within --client-header-timeout is closed.
+    #[arg(long)]
+    pub proxy_protocol: bool,
+
+    /// Load balancers and CDNs trusted to say the client's address in --real-ip-header:
+    /// comma-separated CIDRs or addresses. Empty: nobody (the connection's peer is the
+    /// client).
+    // Fully qualified, so that clap leaves the Option to the parser: "" parses to None.
+    #[arg(long, value_name = "CIDRS", default_value = "", value_parser = parse_trusted_proxies)]
+    pub trusted_proxies: ::std::option::Option<SourceRanges>,
+
+    /// The header trusted proxies put the client's address in.
+    #[arg(long, value_enum, default_value_t = RealIpHeader::XForwardedFor)]
+    pub real_ip_header: RealIpHeader,
+
     /// Send every HTTP/1.1 request through Pingora's proxy instead of the fast path (the
     /// answers are the same; for comparing the two, or as a fallback).
     #[arg(long)]
@@ -163,6 +183,11 @@ pub struct Args {
 }
 
 impl Args {
+    /// Whom the flags trust to say the client's address, and in which header.
+    pub fn trusted_proxies(&self) -> TrustedProxies {
+        TrustedProxies::new(self.trusted_proxies.clone(), self.real_ip_header)
+    }
+
     /// The access log as the flags set it.
     pub fn access_log(&self) -> ResolvedAccessLog {
         ResolvedAccessLog {
@@ -170,4 +195,12 @@ impl Args {
             sampling_ratio: self.access_log_sampling_ratio,
         }
     }
+}
+
+/// `--trusted-proxies`: empty (or blank) for nobody.
+fn parse_trusted_proxies(value: &str) -> Result<Option<SourceRanges>, String> {
+    if value.trim().is_empty() {
+        return Ok(None);
+    }
+    SourceRanges::parse(value).map(Some)
 }

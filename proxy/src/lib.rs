@@ -4,6 +4,7 @@
 //! [`routes::RouteTable`] → swapped into [`state::State`] → read by `serve` per request.
 
 pub mod admin;
+pub mod auth;
 pub mod cli;
 pub mod compile;
 pub mod metrics;

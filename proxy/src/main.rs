@@ -138,6 +138,7 @@ fn run(
             })
         })?;
 
+    let trusted_proxies = args.trusted_proxies();
     let https_addr = (args.https_addr != "off").then_some(args.https_addr);
     server::run(
         state,
@@ -152,6 +153,7 @@ fn run(
             default_certificate,
             shutdown_delay: args.shutdown_delay,
             grace_period: args.grace_period,
+            proxy_protocol: args.proxy_protocol,
             serve: ServeOptions {
                 connect_timeout: args.connect_timeout,
                 read_timeout: args.read_timeout,
@@ -167,6 +169,7 @@ fn run(
                     send: args.send_timeout,
                 },
                 max_body_size: args.max_body_size,
+                trusted_proxies,
             },
         },
     )

@@ -119,6 +119,8 @@ pub struct Metrics {
     pub access_log_dropped_lines: Gauge,
     pub client_connections: Gauge,
     pub connections_refused: Family<RefusedLabels, Counter>,
+    /// Connections closed for want of a valid PROXY protocol header (`--proxy-protocol`).
+    pub proxy_protocol_refused: Counter,
     pub upstream_connect_errors: Family<ServiceLabels, Counter>,
     pub upstream_retries: Family<ServiceLabels, Counter>,
     pub reloads: Counter,
@@ -171,6 +173,7 @@ impl Metrics {
             access_log_dropped_lines: Gauge::default(),
             client_connections: Gauge::default(),
             connections_refused: Family::default(),
+            proxy_protocol_refused: Counter::default(),
             upstream_connect_errors: Family::default(),
             upstream_retries: Family::default(),
             reloads: Counter::default(),
@@ -242,6 +245,11 @@ impl Metrics {
                 "client_connections_refused",
                 "Client connections closed at once because a cap was reached, by cap (total or per_address)",
                 m.connections_refused.clone(),
+            );
+            r.register(
+                "proxy_protocol_refused",
+                "Client connections closed because they did not start with a valid PROXY protocol header (with --proxy-protocol)",
+                m.proxy_protocol_refused.clone(),
             );
             r.register(
                 "upstream_connect_errors",
@@ -487,6 +495,7 @@ impl ProblemKind {
             ProblemKind::InvalidAnnotation => "invalid_annotation",
             ProblemKind::UnenforcedAccessControl => "unenforced_access_control",
             ProblemKind::TlsSecret => "tls_secret",
+            ProblemKind::AuthSecret => "auth_secret",
         }
     }
 }

@@ -3,7 +3,10 @@
 //! - access: allow and deny lists of client ranges, and access control Sluice cannot
 //!   enforce, whose rules answer 503 rather than being served open;
 //! - redirects: `permanent-redirect` (+ `-code`), `temporal-redirect`, `app-root`;
-//! - the request body limit (`proxy-body-size`): 1 MiB by default, 413 over it.
+//! - the request body limit (`proxy-body-size`): 1 MiB by default, 413 over it;
+//! - authentication: basic auth against an htpasswd Secret, and external auth
+//!   (`auth-url`) against a real auth service;
+//! - and the rest of ingress-nginx's annotations, one test per group.
 
 use http::Method;
 use serde_json::{Value, json};
@@ -72,7 +75,7 @@ async fn client_ranges_and_unenforceable_rules_decide_who_gets_through() -> anyh
             annotated_ingress(
                 "auth",
                 "auth.test",
-                json!({ "nginx.ingress.kubernetes.io/auth-url": "http://auth.shop.svc/check" }),
+                json!({ "nginx.ingress.kubernetes.io/auth-tls-verify-client": "on" }),
             ),
             annotated_ingress(
                 "bad-range",
@@ -87,7 +90,7 @@ async fn client_ranges_and_unenforceable_rules_decide_who_gets_through() -> anyh
         ("allowed.test", 200, ""),
         ("elsewhere.test", 403, "may not reach this rule"),
         ("denied.test", 403, "may not reach this rule"),
-        ("auth.test", 503, "auth-url"),
+        ("auth.test", 503, "auth-tls-verify-client"),
         ("bad-range.test", 503, "is not an address or a CIDR range"),
     ] {
         let reply = get(proxy.http, host, "/").await?;
@@ -103,7 +106,7 @@ async fn client_ranges_and_unenforceable_rules_decide_who_gets_through() -> anyh
 
     let problems = proxy.routes().await?["problems"].to_string();
     assert!(
-        problems.contains("auth-url") && problems.contains("10.0.0.0/33"),
+        problems.contains("auth-tls-verify-client") && problems.contains("10.0.0.0/33"),
         "{problems}"
     );
     Ok(())
@@ -811,5 +814,418 @@ async fn a_canary_ingress_takes_the_requests_it_is_told_to() -> anyhow::Result<(
         ) && problems.contains("shop/orphan"),
         "{problems}"
     );
+    Ok(())
+}
+
+/// An Opaque Secret `shop/{name}` with `data` (as stringData).
+fn opaque_secret(name: &str, data: Value) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": { "name": name, "namespace": "shop" },
+        "stringData": data,
+    })
+}
+
+fn basic(user_password: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(user_password)
+    )
+}
+
+#[tokio::test]
+async fn basic_auth_lets_in_the_secret_s_users_only() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let web = Upstream::start("web", "127.0.0.2")?;
+    // htpasswd -m, -B and -s hashes (of "secret", "U*U" and "password").
+    let htpasswd = "alice:$apr1$saltsalt$LrttParrLPdxvgutaSXWJ0\n\
+        bob:$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW\n\
+        carol:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n";
+    let hosts = ["basic.test", "map.test", "missing.test"];
+    let proxy = serve(
+        &dir,
+        &web,
+        &hosts,
+        vec![
+            opaque_secret("users", json!({ "auth": htpasswd })),
+            opaque_secret(
+                "users-map",
+                json!({ "dave": "{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=" }),
+            ),
+            annotated_ingress(
+                "basic",
+                "basic.test",
+                json!({
+                    "nginx.ingress.kubernetes.io/auth-type": "basic",
+                    "nginx.ingress.kubernetes.io/auth-secret": "users",
+                    "nginx.ingress.kubernetes.io/auth-realm": "Shop staff",
+                }),
+            ),
+            annotated_ingress(
+                "map",
+                "map.test",
+                json!({
+                    "nginx.ingress.kubernetes.io/auth-type": "basic",
+                    "nginx.ingress.kubernetes.io/auth-secret": "shop/users-map",
+                    "nginx.ingress.kubernetes.io/auth-secret-type": "auth-map",
+                }),
+            ),
+            annotated_ingress(
+                "missing",
+                "missing.test",
+                json!({
+                    "nginx.ingress.kubernetes.io/auth-type": "basic",
+                    "nginx.ingress.kubernetes.io/auth-secret": "nobody",
+                }),
+            ),
+        ],
+    )
+    .await?;
+
+    let (alice, bob, carol, dave) = (
+        basic("alice:secret"),
+        basic("bob:U*U"),
+        basic("carol:password"),
+        basic("dave:password"),
+    );
+    let (wrong, unknown) = (basic("alice:Secret"), basic("mallory:secret"));
+    // (host, Authorization, status, WWW-Authenticate)
+    let cases: [(&str, Option<&str>, u16, Option<&str>); 10] = [
+        ("basic.test", None, 401, Some("Basic realm=\"Shop staff\"")),
+        (
+            "basic.test",
+            Some(&wrong),
+            401,
+            Some("Basic realm=\"Shop staff\""),
+        ),
+        (
+            "basic.test",
+            Some(&unknown),
+            401,
+            Some("Basic realm=\"Shop staff\""),
+        ),
+        (
+            "basic.test",
+            Some("Bearer abc"),
+            401,
+            Some("Basic realm=\"Shop staff\""),
+        ),
+        ("basic.test", Some(&alice), 200, None),
+        ("basic.test", Some(&bob), 200, None),
+        ("basic.test", Some(&carol), 200, None),
+        ("map.test", Some(&dave), 200, None),
+        ("map.test", Some(&alice), 401, Some("Basic realm=\"\"")),
+        ("missing.test", Some(&alice), 503, None),
+    ];
+    let mut h2 = Http2::connect(proxy.https, "basic.test").await?;
+    for (host, authorization, status, challenge) in cases {
+        let headers: Vec<(&str, &str)> = authorization
+            .map(|a| ("authorization", a))
+            .into_iter()
+            .collect();
+        let replies = [
+            (
+                "HTTP/1.1",
+                sluice_tests::client::get_with(proxy.http, host, "/", &headers).await?,
+            ),
+            (
+                "HTTP/2",
+                h2.send_with(Method::GET, host, "/", &headers, Vec::new())
+                    .await?,
+            ),
+        ];
+        for (protocol, reply) in replies {
+            let what = format!("{protocol} {host} {authorization:?}: {}", reply.body);
+            assert_eq!(reply.status, status, "{what}");
+            let sent = reply
+                .headers
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok());
+            assert_eq!(sent, challenge, "{what}");
+            if status == 200 {
+                // The credentials were the proxy's to check, not the backend's to see.
+                assert_eq!(reply.upstream_header("authorization"), None, "{what}");
+            }
+            if status == 503 {
+                assert!(
+                    reply.body.contains("auth Secret shop/nobody not found"),
+                    "{what}"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        web.requests(),
+        2 * 4,
+        "only the admitted requests reached the backend"
+    );
+    let problems = proxy.routes().await?["problems"].to_string();
+    assert!(
+        problems.contains("auth Secret shop/nobody not found"),
+        "{problems}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn external_auth_asks_the_auth_service_about_every_request() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let web = Upstream::start("web", "127.0.0.2")?;
+    let auth = Upstream::start("auth", "127.0.0.3")?;
+    let auth_url = format!("http://{}/auth", auth.addr);
+    let hosts = ["ext.test", "signin.test", "down.test"];
+    let proxy = serve(
+        &dir,
+        &web,
+        &hosts,
+        vec![
+            annotated_ingress(
+                "ext",
+                "ext.test",
+                json!({
+                    "nginx.ingress.kubernetes.io/auth-url": auth_url,
+                    "nginx.ingress.kubernetes.io/auth-response-headers":
+                        "X-User, X-Seen-Original-Url, X-Seen-Original-Method, X-Seen-Method, X-Seen-Host, X-Seen-Body-Length",
+                }),
+            ),
+            annotated_ingress(
+                "signin",
+                "signin.test",
+                json!({
+                    "nginx.ingress.kubernetes.io/auth-url": auth_url,
+                    "nginx.ingress.kubernetes.io/auth-signin": "https://$host/oauth2/start",
+                    "nginx.ingress.kubernetes.io/auth-method": "POST",
+                }),
+            ),
+            annotated_ingress(
+                "down",
+                "down.test",
+                // Nothing listens there: closed, never open.
+                json!({ "nginx.ingress.kubernetes.io/auth-url": "http://127.0.0.3:9/auth" }),
+            ),
+        ],
+    )
+    .await?;
+
+    let mut h2 = Http2::connect(proxy.https, "ext.test").await?;
+    let mut both = async |host: &str,
+                          path: &str,
+                          headers: &[(&str, &str)]|
+           -> anyhow::Result<Vec<(&'static str, sluice_tests::client::Reply)>> {
+        Ok(vec![
+            (
+                "HTTP/1.1",
+                sluice_tests::client::get_with(proxy.http, host, path, headers).await?,
+            ),
+            (
+                "HTTP/2",
+                h2.send_with(Method::POST, host, path, headers, b"a body".to_vec())
+                    .await?,
+            ),
+        ])
+    };
+
+    // Allowed: the backend gets the auth service's headers, the client its cookie.
+    for (protocol, reply) in both(
+        "ext.test",
+        "/cart?a=b",
+        &[("x-test-auth", "allow"), ("x-user", "mallory")],
+    )
+    .await?
+    {
+        let what = format!("{protocol}: {}", reply.body);
+        assert_eq!(reply.status, 200, "{what}");
+        assert_eq!(
+            reply.upstream_header("x-user").as_deref(),
+            Some("alice"),
+            "{what}"
+        );
+        let scheme = if protocol == "HTTP/2" {
+            "https"
+        } else {
+            "http"
+        };
+        let original = reply
+            .upstream_header("x-seen-original-url")
+            .unwrap_or_default();
+        assert!(
+            original.starts_with(&format!("{scheme}://ext.test"))
+                && original.ends_with("/cart?a=b"),
+            "{what}"
+        );
+        let method = if protocol == "HTTP/2" { "POST" } else { "GET" };
+        assert_eq!(
+            reply.upstream_header("x-seen-original-method").as_deref(),
+            Some(method),
+            "{what}"
+        );
+        // The auth request is a GET without the body, to the auth URL's host.
+        assert_eq!(
+            reply.upstream_header("x-seen-method").as_deref(),
+            Some("GET"),
+            "{what}"
+        );
+        assert_eq!(
+            reply.upstream_header("x-seen-host").as_deref(),
+            Some("127.0.0.3"),
+            "{what}"
+        );
+        assert_eq!(reply.upstream_header("x-seen-body-length"), None, "{what}");
+        let cookie = reply
+            .headers
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok());
+        assert_eq!(cookie, Some("auth-session=1; Path=/"), "{what}");
+    }
+    // Refused: the auth service's 401 (with its challenge) and 403; any other answer, 500.
+    for (said, status) in [(None, 401), (Some("forbid"), 403), (Some("fail"), 500)] {
+        let headers: Vec<(&str, &str)> = said.map(|s| ("x-test-auth", s)).into_iter().collect();
+        for (protocol, reply) in both("ext.test", "/", &headers).await? {
+            let what = format!("{protocol} {said:?}: {}", reply.body);
+            assert_eq!(reply.status, status, "{what}");
+            if status == 401 {
+                let challenge = reply
+                    .headers
+                    .get("www-authenticate")
+                    .and_then(|v| v.to_str().ok());
+                assert_eq!(challenge, Some("Bearer realm=\"test\""), "{what}");
+            }
+            // Cookies come only with what lets the request through.
+            assert!(reply.headers.get("set-cookie").is_none(), "{what}");
+        }
+    }
+    // A 401 with auth-signin: to the sign-in page, the original URL in `rd`.
+    for (protocol, reply) in both("signin.test", "/a?b=c", &[]).await? {
+        let what = format!("{protocol}: {}", reply.body);
+        assert_eq!(reply.status, 302, "{what}");
+        let location = reply
+            .headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(
+            location.starts_with("https://signin.test/oauth2/start?rd=http")
+                && location.ends_with("%2Fa%3Fb%3Dc"),
+            "{what}: {location}"
+        );
+    }
+    // With auth-method POST, the auth service is asked with POST (and lets it through).
+    for (protocol, reply) in both("signin.test", "/", &[("x-test-auth", "allow")]).await? {
+        assert_eq!(reply.status, 200, "{protocol}: {}", reply.body);
+    }
+    // An auth service that cannot be reached: 500.
+    for (protocol, reply) in both("down.test", "/", &[("x-test-auth", "allow")]).await? {
+        assert_eq!(reply.status, 500, "{protocol}: {}", reply.body);
+    }
+    assert_eq!(
+        web.requests(),
+        2 + 2,
+        "only what the auth service allowed reached the backend"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn force_ssl_redirect_redirects_hosts_without_tls_too() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let web = Upstream::start("web", "127.0.0.2")?;
+    let mut forced = annotated_ingress(
+        "forced",
+        "forced.test",
+        json!({ "nginx.ingress.kubernetes.io/force-ssl-redirect": "true" }),
+    );
+    // No TLS of its own: ssl-redirect alone would not redirect it.
+    forced["spec"]
+        .as_object_mut()
+        .map(|spec| spec.remove("tls"));
+    let plain = {
+        let mut i = annotated_ingress("plain", "plain.test", json!({}));
+        i["spec"].as_object_mut().map(|spec| spec.remove("tls"));
+        i
+    };
+    let proxy = serve(&dir, &web, &["forced.test"], vec![forced, plain]).await?;
+    let reply = get(proxy.http, "forced.test", "/x?y=1").await?;
+    assert_eq!(reply.status, 308, "{}", reply.body);
+    let location = reply.headers.get("location").and_then(|v| v.to_str().ok());
+    assert_eq!(location, Some("https://forced.test/x?y=1"));
+    assert_eq!(get(proxy.http, "plain.test", "/").await?.status, 200);
+    Ok(())
+}
+
+#[tokio::test]
+async fn cookie_affinity_keeps_a_client_on_its_endpoint() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let one = Upstream::start("one", "127.0.0.2")?;
+    let two = Upstream::start("two", "127.0.0.4")?;
+    let mut objects = vec![
+        annotated_ingress(
+            "sticky",
+            "sticky.test",
+            json!({
+                "nginx.ingress.kubernetes.io/affinity": "cookie",
+                "nginx.ingress.kubernetes.io/session-cookie-name": "route",
+                "nginx.ingress.kubernetes.io/session-cookie-max-age": "3600",
+            }),
+        ),
+        paths_ingress(
+            "spread",
+            "spread.test",
+            "pair",
+            &[("/", "Prefix")],
+            json!({}),
+        ),
+    ];
+    objects[0]["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] =
+        json!("pair");
+    // One slice each: a slice has one port, and the two listen on different ones.
+    objects.extend(service_with_endpoints("shop", "pair", 80, &[one.addr]));
+    objects.push(sluice_tests::objects::endpoint_slice(
+        "shop",
+        "pair",
+        "pair-2",
+        &[two.addr],
+        &[],
+    ));
+    let proxy = serve(&dir, &one, &["sticky.test", "spread.test"], objects).await?;
+
+    let mut h2 = Http2::connect(proxy.https, "sticky.test").await?;
+    for protocol in ["HTTP/1.1", "HTTP/2"] {
+        let mut send = async |host: &str, headers: &[(&str, &str)]| {
+            if protocol == "HTTP/2" {
+                h2.send_with(Method::GET, host, "/", headers, Vec::new())
+                    .await
+            } else {
+                sluice_tests::client::get_with(proxy.http, host, "/", headers).await
+            }
+        };
+        // Without affinity the two endpoints take turns: what affinity changes.
+        let a = send("spread.test", &[]).await?.server();
+        let b = send("spread.test", &[]).await?.server();
+        assert_ne!(a, b, "{protocol}: round robin");
+
+        let first = send("sticky.test", &[]).await?;
+        let set = first
+            .headers
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            set.starts_with("route=") && set.ends_with("; Path=/; Max-Age=3600; HttpOnly"),
+            "{protocol}: {set}"
+        );
+        let cookie = set.split(';').next().unwrap_or_default().to_string();
+        let endpoint = first.server();
+        for _ in 0..6 {
+            let reply = send("sticky.test", &[("cookie", &cookie)]).await?;
+            assert_eq!(reply.server(), endpoint, "{protocol}: kept to its endpoint");
+            assert!(reply.headers.get("set-cookie").is_none(), "{protocol}");
+        }
+        // A cookie that names no endpoint (gone, or made up) gets a new one.
+        let reply = send("sticky.test", &[("cookie", "route=0000000000000000")]).await?;
+        assert_eq!(reply.status, 200);
+        assert!(reply.headers.get("set-cookie").is_some(), "{protocol}");
+    }
     Ok(())
 }

@@ -121,16 +121,17 @@ async fn kubectl_shows_malformed_values_and_warnings() -> anyhow::Result<()> {
         "{out}"
     );
 
-    // Access control Sluice cannot enforce, and snippets: refused, each named.
+    // Access control Sluice cannot enforce (client certificates), and snippets: refused,
+    // each named.
     let mut guarded = api_ingress("guarded", "sluice");
     guarded["metadata"]["annotations"] = json!({
-        "nginx.ingress.kubernetes.io/auth-url": "http://auth.default.svc/check",
+        "nginx.ingress.kubernetes.io/auth-tls-secret": "default/client-ca",
         "nginx.ingress.kubernetes.io/configuration-snippet": "deny all;",
     });
     let (ok, out) = kubectl_apply(&s.cluster, &guarded)?;
     assert!(!ok, "{out}");
     assert!(
-        out.contains("annotation nginx.ingress.kubernetes.io/auth-url: this access control is not enforced by Sluice yet; the Ingress is refused rather than served without it"),
+        out.contains("annotation nginx.ingress.kubernetes.io/auth-tls-secret: this access control is not enforced by Sluice yet; the Ingress is refused rather than served without it"),
         "{out}"
     );
     assert!(
@@ -154,6 +155,88 @@ async fn kubectl_shows_malformed_values_and_warnings() -> anyhow::Result<()> {
         ),
         "{out}"
     );
+    Ok(())
+}
+
+/// Applies `api-v2` (not a canary) until the webhook refuses it, which it does once its
+/// index has learnt of `api-v1` from its watch; what kubectl said then.
+async fn refused_second_primary(s: &Setup) -> anyhow::Result<String> {
+    for _ in 0..50 {
+        let (ok, out) = kubectl_apply(&s.cluster, &api_ingress("api-v2", "sluice"))?;
+        if !ok {
+            return Ok(out);
+        }
+        s.cluster.kubectl(&["delete", "ingress", "api-v2"])?;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("the webhook never refused api-v2")
+}
+
+#[tokio::test]
+async fn a_canary_joins_its_primary_s_rule_but_a_second_primary_is_refused() -> anyhow::Result<()> {
+    let s = setup("Fail").await?;
+    let (ok, out) = kubectl_apply(&s.cluster, &api_ingress("api-v1", "sluice"))?;
+    assert!(ok, "{out}");
+    // From here on the index holds api-v1's rule.
+    let first = refused_second_primary(&s).await?;
+    assert!(
+        first.contains(
+            "host app.example.com path /api (Prefix) is already served by Ingress default/api-v1"
+        ),
+        "{first}"
+    );
+
+    // The same host and path as a canary: it claims no rule, so it is admitted.
+    let mut canary = api_ingress("api-canary", "sluice");
+    canary["metadata"]["annotations"] = json!({
+        "nginx.ingress.kubernetes.io/canary": "true",
+        "nginx.ingress.kubernetes.io/canary-weight": "20",
+    });
+    let (ok, out) = kubectl_apply(&s.cluster, &canary)?;
+    assert!(ok, "a canary of api-v1's rule is admitted: {out}");
+    assert!(!out.contains("Warning:"), "{out}");
+
+    // Another primary of that rule is still refused, as a conflict with api-v1 alone.
+    let second = refused_second_primary(&s).await?;
+    assert!(
+        second.contains("admission webhook \"ingress.sluice.dev\" denied the request: Ingress default/api-v2: host app.example.com path /api (Prefix) is already served by Ingress default/api-v1"),
+        "{second}"
+    );
+    assert!(!second.contains("api-canary"), "{second}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_path_sluice_cannot_match_under_use_regex_is_refused_with_the_reason()
+-> anyhow::Result<()> {
+    let s = setup("Fail").await?;
+    let mut regex = ingress(
+        "default",
+        "lookahead",
+        "sluice",
+        &[(
+            Some("app.example.com"),
+            vec![path(
+                "/api/(?!admin)",
+                "ImplementationSpecific",
+                "api-svc",
+                80,
+            )],
+        )],
+    );
+    regex["metadata"]["annotations"] = json!({ "nginx.ingress.kubernetes.io/use-regex": "true" });
+    let (ok, out) = kubectl_apply(&s.cluster, &regex)?;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("admission webhook \"ingress.sluice.dev\" denied the request: Ingress default/lookahead: spec.rules[0].http.paths[0]: path \"/api/(?!admin)\" is not a regular expression Sluice can use: "),
+        "{out}"
+    );
+    assert!(out.contains("look-around"), "{out}");
+
+    // The same expression without look-around is admitted.
+    regex["spec"]["rules"][0]["http"]["paths"][0]["path"] = json!("/api/v[0-9]+");
+    let (ok, out) = kubectl_apply(&s.cluster, &regex)?;
+    assert!(ok, "{out}");
     Ok(())
 }
 

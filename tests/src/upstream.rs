@@ -6,7 +6,8 @@
 //! and what it added. It speaks HTTP/1.1 and HTTP/2 in the clear, or over TLS with a
 //! self-signed certificate, or HTTP/2 only in the clear (h2c, as gRPC backends do)
 //! ([`Transport`]). `/slow?ms=N` answers
-//! after N ms; `/body` answers with the request body; `/ws` is a WebSocket echo.
+//! after N ms; `/body` answers with the request body; `/ws` is a WebSocket echo; `/auth`
+//! decides as an external auth service would ([`auth`]).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -125,6 +126,7 @@ impl Upstream {
                         .route("/ws", get(websocket))
                         .route("/slow", any(slow))
                         .route("/body", any(body))
+                        .route("/auth", any(auth))
                         .fallback(echo)
                         .with_state(shared);
                     if transport == Transport::Plain {
@@ -259,6 +261,49 @@ async fn slow(
 ) -> Response {
     tokio::time::sleep(Duration::from_millis(params.ms)).await;
     describe(&shared, &uri, &headers, version)
+}
+
+/// An auth service: the request's `x-test-auth` header says what to answer. `allow`: 200
+/// with `X-User: alice`, a cookie, and what the request said of the original in `X-Seen-*`
+/// headers (for the backend to show); `forbid`: 403; `fail`: 502; none: 401 with a
+/// challenge.
+async fn auth(
+    State(shared): State<Shared>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+) -> Response {
+    shared.requests.fetch_add(1, Ordering::SeqCst);
+    let said = headers.get("x-test-auth").and_then(|v| v.to_str().ok());
+    let status = match said.unwrap_or_default() {
+        "allow" => 200,
+        "forbid" => 403,
+        "fail" => 502,
+        _ => 401,
+    };
+    let mut response = axum::http::Response::builder()
+        .status(status)
+        .header("set-cookie", "auth-session=1; Path=/");
+    if status == 200 {
+        response = response
+            .header("x-user", "alice")
+            .header("x-seen-method", method.as_str());
+        for (seen, name) in [
+            ("x-seen-original-url", "x-original-url"),
+            ("x-seen-original-method", "x-original-method"),
+            ("x-seen-host", "host"),
+            ("x-seen-body-length", "content-length"),
+        ] {
+            if let Some(value) = headers.get(name) {
+                response = response.header(seen, value);
+            }
+        }
+    }
+    if status == 401 {
+        response = response.header("www-authenticate", "Bearer realm=\"test\"");
+    }
+    response
+        .body(axum::body::Body::from("decided"))
+        .unwrap_or_default()
 }
 
 async fn body(State(shared): State<Shared>, body: axum::body::Bytes) -> axum::body::Bytes {

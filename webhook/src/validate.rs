@@ -67,6 +67,14 @@ pub fn review_ingress(index: &Index, ingress: &Ingress) -> Decision {
     invalid.extend(parsed.errors.iter().map(ToString::to_string));
     // Access rules Sluice cannot enforce: refused, so the Ingress is never served open.
     invalid.extend(parsed.unenforced.iter().map(ToString::to_string));
+    if let Some(Err(why)) = parsed
+        .settings
+        .basic_auth
+        .as_ref()
+        .map(|basic| basic.secret_key(namespace))
+    {
+        invalid.push(why);
+    }
     let mut warnings = parsed.warnings;
 
     let (claims, errors) = claims(ingress);
@@ -589,7 +597,8 @@ mod tests {
         let mut i = ingress("shop", "a", Some("sluice"), "app.example.com", "/");
         i.metadata.annotations = Some(
             [
-                ("nginx.ingress.kubernetes.io/auth-url", "http://auth/check"),
+                ("nginx.ingress.kubernetes.io/auth-tls-verify-client", "on"),
+                ("nginx.ingress.kubernetes.io/auth-type", "digest"),
                 ("nginx.ingress.kubernetes.io/server-snippet", "deny all;"),
                 (
                     "nginx.ingress.kubernetes.io/whitelist-source-range",
@@ -603,7 +612,13 @@ mod tests {
         assert!(!d.allowed);
         let message = d.message.unwrap_or_default();
         assert!(
-            message.contains("auth-url") && message.contains("not enforced by Sluice yet"),
+            message.contains("auth-tls-verify-client")
+                && message.contains("not enforced by Sluice yet"),
+            "{message}"
+        );
+        assert!(
+            message.contains("auth-type")
+                && message.contains("digest authentication is not supported"),
             "{message}"
         );
         assert!(
@@ -611,5 +626,22 @@ mod tests {
             "{message}"
         );
         assert!(!message.contains("whitelist-source-range"), "{message}");
+
+        // Another team's Secret cannot hold this Ingress's users.
+        i.metadata.annotations = Some(
+            [
+                ("nginx.ingress.kubernetes.io/auth-type", "basic"),
+                ("nginx.ingress.kubernetes.io/auth-secret", "other/users"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into(),
+        );
+        let d = review_ingress(&index, &i);
+        assert!(!d.allowed);
+        let message = d.message.unwrap_or_default();
+        assert!(
+            message.contains("auth Secret other/users is in another namespace"),
+            "{message}"
+        );
     }
 }

@@ -20,11 +20,17 @@
 //! | `sluice.dev/upstream-vhost` | host name, with [`upstream_vhost`] variables | the `Host` the backend gets |
 //! | `sluice.dev/canary` and `sluice.dev/canary-*` | see [`canary`] | a share of another Ingress's rules' requests go to this one's backends |
 //! | `sluice.dev/backend-protocol` | `HTTP`, `HTTPS`, `GRPC`, `GRPCS`, `AUTO_HTTP` (any case) | how the proxy talks to the backend ([`BackendProtocol`]) |
+//! | `sluice.dev/force-ssl-redirect` | `true` / `false` | redirect HTTP to HTTPS (308) even when the host has no TLS |
+//! | `sluice.dev/send-timeout` | duration | how long a write of the request to the upstream may stall (default [`DEFAULT_SEND_TIMEOUT`]) |
+//! | `sluice.dev/auth-*` | see [`auth`] | basic auth against a Secret's users, or external auth by an auth service |
 //!
 //! Durations lie between 1ms and 1h. Values are parsed, never interpolated into anything.
 
+pub mod affinity;
+pub mod auth;
 pub mod canary;
 pub mod cors;
+pub mod migration;
 pub mod nginx;
 pub mod rate_limit;
 pub mod redirect;
@@ -37,6 +43,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::names::{ANNOTATION_PREFIX, LEGACY_CLASS_ANNOTATION};
+pub use affinity::Affinity;
+pub use auth::{BasicAuth, ExternalAuth};
 pub use canary::Canary;
 pub use cors::Cors;
 use nginx::Support;
@@ -81,9 +89,36 @@ pub const CANARY_BY_HEADER_PATTERN: &str = "sluice.dev/canary-by-header-pattern"
 pub const CANARY_BY_COOKIE: &str = "sluice.dev/canary-by-cookie";
 pub const CANARY_WEIGHT: &str = "sluice.dev/canary-weight";
 pub const CANARY_WEIGHT_TOTAL: &str = "sluice.dev/canary-weight-total";
+pub const FORCE_SSL_REDIRECT: &str = "sluice.dev/force-ssl-redirect";
+pub const SEND_TIMEOUT: &str = "sluice.dev/send-timeout";
+pub const AUTH_TYPE: &str = "sluice.dev/auth-type";
+pub const AUTH_SECRET: &str = "sluice.dev/auth-secret";
+pub const AUTH_SECRET_TYPE: &str = "sluice.dev/auth-secret-type";
+pub const AUTH_REALM: &str = "sluice.dev/auth-realm";
+pub const AUTH_URL: &str = "sluice.dev/auth-url";
+pub const AUTH_METHOD: &str = "sluice.dev/auth-method";
+pub const AUTH_SIGNIN: &str = "sluice.dev/auth-signin";
+pub const AUTH_SIGNIN_REDIRECT_PARAM: &str = "sluice.dev/auth-signin-redirect-param";
+pub const AUTH_RESPONSE_HEADERS: &str = "sluice.dev/auth-response-headers";
+pub const AUTH_REQUEST_REDIRECT: &str = "sluice.dev/auth-request-redirect";
+pub const AUTH_ALWAYS_SET_COOKIE: &str = "sluice.dev/auth-always-set-cookie";
+pub const AFFINITY: &str = "sluice.dev/affinity";
+pub const AFFINITY_MODE: &str = "sluice.dev/affinity-mode";
+pub const SESSION_COOKIE_NAME: &str = "sluice.dev/session-cookie-name";
+pub const SESSION_COOKIE_PATH: &str = "sluice.dev/session-cookie-path";
+pub const SESSION_COOKIE_DOMAIN: &str = "sluice.dev/session-cookie-domain";
+pub const SESSION_COOKIE_MAX_AGE: &str = "sluice.dev/session-cookie-max-age";
+pub const SESSION_COOKIE_EXPIRES: &str = "sluice.dev/session-cookie-expires";
+pub const SESSION_COOKIE_SECURE: &str = "sluice.dev/session-cookie-secure";
+pub const SESSION_COOKIE_SAMESITE: &str = "sluice.dev/session-cookie-samesite";
+pub const SESSION_COOKIE_CHANGE_ON_FAILURE: &str = "sluice.dev/session-cookie-change-on-failure";
+
+/// How long a write of the request to a backend may stall, without `send-timeout`: nginx's
+/// `proxy_send_timeout` default.
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Every annotation of Sluice's own.
-pub const KNOWN: [&str; 35] = [
+pub const KNOWN: &[&str] = &[
     SSL_REDIRECT,
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
@@ -119,6 +154,29 @@ pub const KNOWN: [&str; 35] = [
     CANARY_BY_COOKIE,
     CANARY_WEIGHT,
     CANARY_WEIGHT_TOTAL,
+    FORCE_SSL_REDIRECT,
+    SEND_TIMEOUT,
+    AUTH_TYPE,
+    AUTH_SECRET,
+    AUTH_SECRET_TYPE,
+    AUTH_REALM,
+    AUTH_URL,
+    AUTH_METHOD,
+    AUTH_SIGNIN,
+    AUTH_SIGNIN_REDIRECT_PARAM,
+    AUTH_RESPONSE_HEADERS,
+    AUTH_REQUEST_REDIRECT,
+    AUTH_ALWAYS_SET_COOKIE,
+    AFFINITY,
+    AFFINITY_MODE,
+    SESSION_COOKIE_NAME,
+    SESSION_COOKIE_PATH,
+    SESSION_COOKIE_DOMAIN,
+    SESSION_COOKIE_MAX_AGE,
+    SESSION_COOKIE_EXPIRES,
+    SESSION_COOKIE_SECURE,
+    SESSION_COOKIE_SAMESITE,
+    SESSION_COOKIE_CHANGE_ON_FAILURE,
 ];
 
 /// The annotations of an Ingress that can change how Sluice routes it: its own, ingress-nginx's
@@ -155,8 +213,12 @@ const MAX_DURATION: Duration = Duration::from_secs(3600);
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IngressSettings {
     pub ssl_redirect: Option<bool>,
+    /// Redirect plain HTTP to HTTPS even when the host has no TLS of its own.
+    pub force_ssl_redirect: bool,
     pub connect_timeout: Option<Duration>,
     pub read_timeout: Option<Duration>,
+    /// How long a write of the request to the backend may stall.
+    pub send_timeout: Option<Duration>,
     /// Only clients in these ranges may reach the Ingress's rules.
     pub allow_from: Option<Arc<SourceRanges>>,
     /// Clients in these ranges may not.
@@ -183,6 +245,12 @@ pub struct IngressSettings {
     pub backend_protocol: BackendProtocol,
     /// The Ingress is a canary of other Ingresses' rules.
     pub canary: Option<Arc<Canary>>,
+    /// Basic auth against an htpasswd Secret.
+    pub basic_auth: Option<Arc<BasicAuth>>,
+    /// Each request is first asked of an auth service.
+    pub external_auth: Option<Arc<ExternalAuth>>,
+    /// A client's requests keep to one endpoint, named by a cookie.
+    pub affinity: Option<Arc<Affinity>>,
 }
 
 /// How the proxy talks to an Ingress's backends (`backend-protocol`), as ingress-nginx does.
@@ -340,7 +408,39 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
         canary_enabled,
         canary,
         canary_settings,
+        mut auth,
+        auth_type_key,
+        affinity_enabled,
+        affinity,
+        affinity_settings,
     } = pending;
+    parsed.settings.affinity = affinity_enabled.then(|| Arc::new(affinity));
+    if let (false, Some(key)) = (affinity_enabled, affinity_settings) {
+        parsed.warnings.push(format!(
+            "annotation {key} has no effect without affinity: \"cookie\""
+        ));
+    }
+    match auth.basic() {
+        Ok(basic) => parsed.settings.basic_auth = basic.map(Arc::new),
+        Err(reason) => parsed.unenforced.push(AnnotationError {
+            key: auth_type_key.unwrap_or_else(|| AUTH_TYPE.into()),
+            value: "basic".into(),
+            reason,
+        }),
+    }
+    if parsed.settings.basic_auth.is_none() && auth.secret.is_some() {
+        parsed.warnings.push(format!(
+            "annotation {AUTH_SECRET} has no effect without {AUTH_TYPE}: \"basic\""
+        ));
+    }
+    let external_set =
+        auth.method.is_some() || auth.signin.is_some() || !auth.response_headers.is_empty();
+    parsed.settings.external_auth = auth.external().map(Arc::new);
+    if parsed.settings.external_auth.is_none() && external_set {
+        parsed.warnings.push(format!(
+            "the auth-method, auth-signin and auth-response-headers annotations have no effect without {AUTH_URL}"
+        ));
+    }
     if let (false, Some(key)) = (canary_enabled, canary_settings) {
         parsed.errors.push(AnnotationError {
             key,
@@ -366,6 +466,13 @@ struct Pending {
     canary: Canary,
     /// A `canary-*` setting seen (its key), which needs `canary: "true"`.
     canary_settings: Option<String>,
+    auth: auth::Parts,
+    /// `auth-type` as written, for messages.
+    auth_type_key: Option<String>,
+    affinity_enabled: bool,
+    affinity: Affinity,
+    /// A `session-cookie-*` setting seen (its key), which needs `affinity: cookie`.
+    affinity_settings: Option<String>,
 }
 
 /// Applies the value of `key`, read as Sluice's annotation `ours`.
@@ -382,11 +489,97 @@ fn apply(parsed: &mut Parsed, pending: &mut Pending, ours: &str, key: &str, valu
     };
     let settings = &mut parsed.settings;
     match ours {
-        SSL_REDIRECT | USE_REGEX => match parse_bool(value) {
-            Ok(b) if ours == SSL_REDIRECT => settings.ssl_redirect = Some(b),
-            Ok(b) => settings.use_regex = b,
-            Err(reason) => parsed.errors.push(error(reason)),
+        SSL_REDIRECT | USE_REGEX | FORCE_SSL_REDIRECT | AUTH_ALWAYS_SET_COOKIE => {
+            match parse_bool(value) {
+                Ok(b) if ours == SSL_REDIRECT => settings.ssl_redirect = Some(b),
+                Ok(b) if ours == FORCE_SSL_REDIRECT => settings.force_ssl_redirect = b,
+                Ok(b) if ours == AUTH_ALWAYS_SET_COOKIE => pending.auth.always_set_cookie = b,
+                Ok(b) => settings.use_regex = b,
+                Err(reason) => parsed.errors.push(error(reason)),
+            }
+        }
+        AFFINITY => match affinity::parse_kind(value) {
+            Ok(()) => pending.affinity_enabled = true,
+            Err(reason) => parsed.errors.push(error(&reason)),
         },
+        AFFINITY_MODE
+        | SESSION_COOKIE_NAME
+        | SESSION_COOKIE_PATH
+        | SESSION_COOKIE_DOMAIN
+        | SESSION_COOKIE_MAX_AGE
+        | SESSION_COOKIE_EXPIRES
+        | SESSION_COOKIE_SECURE
+        | SESSION_COOKIE_SAMESITE
+        | SESSION_COOKIE_CHANGE_ON_FAILURE => {
+            if ours != AFFINITY_MODE {
+                pending
+                    .affinity_settings
+                    .get_or_insert_with(|| key.to_string());
+            }
+            let a = &mut pending.affinity;
+            let seconds = |v: &str| {
+                v.trim()
+                    .parse::<u64>()
+                    .map_err(|_| "must be a whole number of seconds".to_string())
+            };
+            let bool_of = |v: &str| parse_bool(v).map_err(str::to_string);
+            let read = match ours {
+                AFFINITY_MODE => affinity::parse_mode(value),
+                SESSION_COOKIE_NAME => affinity::parse_cookie_name(value).map(|n| a.cookie = n),
+                SESSION_COOKIE_PATH => affinity::parse_attribute(value).map(|p| a.path = Some(p)),
+                SESSION_COOKIE_DOMAIN => {
+                    affinity::parse_attribute(value).map(|d| a.domain = Some(d))
+                }
+                SESSION_COOKIE_MAX_AGE => seconds(value).map(|s| a.max_age = Some(s)),
+                SESSION_COOKIE_EXPIRES => seconds(value).map(|s| a.expires = Some(s)),
+                SESSION_COOKIE_SECURE => bool_of(value).map(|b| a.secure = b),
+                SESSION_COOKIE_SAMESITE => {
+                    affinity::parse_same_site(value).map(|s| a.same_site = Some(s))
+                }
+                _ => bool_of(value).map(|b| a.change_on_failure = b),
+            };
+            if let Err(reason) = read {
+                parsed.errors.push(error(&reason));
+            }
+        }
+        AUTH_TYPE
+        | AUTH_SECRET
+        | AUTH_SECRET_TYPE
+        | AUTH_URL
+        | AUTH_METHOD
+        | AUTH_RESPONSE_HEADERS => {
+            let auth = &mut pending.auth;
+            let read = match ours {
+                AUTH_TYPE => {
+                    pending.auth_type_key = Some(key.to_string());
+                    auth::parse_type(value).map(|t| auth.auth_type = Some(t))
+                }
+                AUTH_SECRET => auth::parse_secret(value).map(|s| auth.secret = Some(s)),
+                AUTH_SECRET_TYPE => auth::parse_secret_type(value).map(|t| auth.secret_type = t),
+                AUTH_URL => auth::parse_url(value).map(|u| auth.url = Some(u)),
+                AUTH_METHOD => auth::parse_method(value).map(|m| auth.method = Some(m)),
+                _ => auth::parse_header_names(value).map(|h| auth.response_headers = h),
+            };
+            // Authentication asked for and not understood must not leave the door open.
+            if let Err(reason) = read {
+                parsed.unenforced.push(error(&reason));
+            }
+        }
+        AUTH_REALM | AUTH_SIGNIN | AUTH_SIGNIN_REDIRECT_PARAM | AUTH_REQUEST_REDIRECT => {
+            let auth = &mut pending.auth;
+            // These change what a refused client is told, never who gets in.
+            let read = match ours {
+                AUTH_REALM => auth::parse_realm(value).map(|r| auth.realm = r),
+                AUTH_SIGNIN => redirect::Template::parse(value).map(|t| auth.signin = Some(t)),
+                AUTH_SIGNIN_REDIRECT_PARAM => {
+                    auth::parse_param(value).map(|p| auth.redirect_param = Some(p))
+                }
+                _ => auth::parse_header_value(value).map(|v| auth.request_redirect = Some(v)),
+            };
+            if let Err(reason) = read {
+                parsed.errors.push(error(&reason));
+            }
+        }
         ENABLE_CORS | CORS_ALLOW_CREDENTIALS => match parse_bool(value) {
             Ok(b) if ours == ENABLE_CORS => pending.cors_enabled = b,
             Ok(b) => cors.credentials = b,
@@ -491,9 +684,10 @@ fn apply(parsed: &mut Parsed, pending: &mut Pending, ours: &str, key: &str, valu
                     .push(error("must be printable text without spaces"));
             }
         }
-        CONNECT_TIMEOUT | READ_TIMEOUT => match parse_duration(value) {
+        CONNECT_TIMEOUT | READ_TIMEOUT | SEND_TIMEOUT => match parse_duration(value) {
             Ok(d) if ours == CONNECT_TIMEOUT => settings.connect_timeout = Some(d),
-            Ok(d) => settings.read_timeout = Some(d),
+            Ok(d) if ours == READ_TIMEOUT => settings.read_timeout = Some(d),
+            Ok(d) => settings.send_timeout = Some(d),
             Err(reason) => parsed.errors.push(error(reason)),
         },
         ALLOWLIST_SOURCE_RANGE | DENYLIST_SOURCE_RANGE => match SourceRanges::parse(value) {
@@ -743,10 +937,7 @@ mod tests {
     #[test]
     fn access_rules_it_cannot_enforce_are_unenforced_not_ignored() {
         let p = parse(Some(&map(&[
-            (
-                "nginx.ingress.kubernetes.io/auth-url",
-                "http://auth.example/check",
-            ),
+            ("nginx.ingress.kubernetes.io/auth-tls-verify-client", "on"),
             (
                 "nginx.ingress.kubernetes.io/configuration-snippet",
                 "deny all;",
@@ -761,7 +952,7 @@ mod tests {
         assert_eq!(
             keys,
             [
-                "nginx.ingress.kubernetes.io/auth-url",
+                "nginx.ingress.kubernetes.io/auth-tls-verify-client",
                 "nginx.ingress.kubernetes.io/configuration-snippet",
                 "nginx.ingress.kubernetes.io/denylist-source-range",
                 ALLOWLIST_SOURCE_RANGE,
@@ -779,7 +970,7 @@ mod tests {
                 "nginx.ingress.kubernetes.io/upstream-hash-by",
                 "$request_uri",
             ),
-            ("nginx.ingress.kubernetes.io/force-ssl-redirect", "true"),
+            ("nginx.ingress.kubernetes.io/auth-cache-key", "$remote_user"),
             ("traefik.ingress.kubernetes.io/router.priority", "1"),
             ("example.com/owner", "team-a"),
         ])));
@@ -793,7 +984,7 @@ mod tests {
         assert!(
             p.warnings
                 .iter()
-                .any(|w| w.contains("force-ssl-redirect") && w.contains("sluice.dev/ssl-redirect"))
+                .any(|w| w.contains("auth-cache-key") && w.contains("every request"))
         );
         assert!(
             p.warnings
@@ -805,6 +996,96 @@ mod tests {
                 .iter()
                 .any(|w| w.starts_with("annotation sluice.dev/rewrite is not a Sluice annotation"))
         );
+    }
+
+    #[test]
+    fn authentication_as_ingress_nginx_reads_it() {
+        let p = parse(Some(&map(&[
+            ("nginx.ingress.kubernetes.io/auth-type", "basic"),
+            ("nginx.ingress.kubernetes.io/auth-secret", "basic-auth"),
+            (
+                "nginx.ingress.kubernetes.io/auth-realm",
+                "Authentication Required - foo",
+            ),
+            (
+                "nginx.ingress.kubernetes.io/auth-url",
+                "https://$host/oauth2/auth",
+            ),
+            (
+                "nginx.ingress.kubernetes.io/auth-signin",
+                "https://$host/oauth2/start",
+            ),
+            (
+                "nginx.ingress.kubernetes.io/auth-response-headers",
+                "X-Auth-Request-User",
+            ),
+        ])));
+        assert!(p.errors.is_empty() && p.unenforced.is_empty(), "{p:?}");
+        let basic = p.settings.basic_auth.expect("basic auth");
+        assert_eq!(basic.secret, "basic-auth");
+        assert_eq!(basic.realm, "Authentication Required - foo");
+        let external = p.settings.external_auth.expect("external auth");
+        assert_eq!(external.response_headers, ["X-Auth-Request-User"]);
+        assert!(external.signin.is_some());
+
+        // What cannot be enforced as written is refused, never dropped.
+        for (key, value) in [
+            ("nginx.ingress.kubernetes.io/auth-type", "digest"),
+            ("nginx.ingress.kubernetes.io/auth-url", "auth.example"),
+            (
+                "nginx.ingress.kubernetes.io/auth-response-headers",
+                "X User",
+            ),
+            ("nginx.ingress.kubernetes.io/auth-secret-type", "ldap"),
+        ] {
+            let p = parse(Some(&map(&[(key, value)])));
+            assert_eq!(p.unenforced.len(), 1, "{key}: {p:?}");
+        }
+        let p = parse(Some(&map(&[(AUTH_TYPE, "basic")])));
+        assert!(
+            p.unenforced[0].reason.contains("needs auth-secret"),
+            "{p:?}"
+        );
+        // A wrong realm only changes what a browser shows.
+        let p = parse(Some(&map(&[(AUTH_REALM, "a\"b")])));
+        assert!(p.unenforced.is_empty() && p.errors.len() == 1);
+    }
+
+    #[test]
+    fn cookie_affinity() {
+        let p = parse(Some(&map(&[
+            ("nginx.ingress.kubernetes.io/affinity", "cookie"),
+            ("nginx.ingress.kubernetes.io/session-cookie-name", "route"),
+            (
+                "nginx.ingress.kubernetes.io/session-cookie-max-age",
+                "172800",
+            ),
+            ("nginx.ingress.kubernetes.io/affinity-mode", "persistent"),
+        ])));
+        assert!(p.errors.is_empty() && p.warnings.is_empty(), "{p:?}");
+        let a = p.settings.affinity.expect("affinity");
+        assert_eq!((a.cookie.as_str(), a.max_age), ("route", Some(172800)));
+        let p = parse(Some(&map(&[(SESSION_COOKIE_NAME, "route")])));
+        assert!(p.settings.affinity.is_none());
+        assert!(
+            p.warnings[0].contains("no effect without affinity"),
+            "{p:?}"
+        );
+        let p = parse(Some(&map(&[
+            (AFFINITY, "ip"),
+            (SESSION_COOKIE_MAX_AGE, "soon"),
+        ])));
+        assert_eq!(p.errors.len(), 2, "{p:?}");
+    }
+
+    #[test]
+    fn force_ssl_redirect_and_send_timeout() {
+        let p = parse(Some(&map(&[
+            ("nginx.ingress.kubernetes.io/force-ssl-redirect", "true"),
+            ("nginx.ingress.kubernetes.io/proxy-send-timeout", "30"),
+        ])));
+        assert!(p.settings.force_ssl_redirect);
+        assert_eq!(p.settings.send_timeout, Some(Duration::from_secs(30)));
     }
 
     #[test]

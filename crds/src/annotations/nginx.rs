@@ -24,14 +24,19 @@ pub enum Support {
 }
 
 use super::{
-    ALLOWLIST_SOURCE_RANGE, APP_ROOT, BACKEND_PROTOCOL, CANARY, CANARY_BY_COOKIE, CANARY_BY_HEADER,
-    CANARY_BY_HEADER_PATTERN, CANARY_BY_HEADER_VALUE, CANARY_WEIGHT, CANARY_WEIGHT_TOTAL,
-    CONNECT_TIMEOUT, CORS_ALLOW_CREDENTIALS, CORS_ALLOW_HEADERS, CORS_ALLOW_METHODS,
-    CORS_ALLOW_ORIGIN, CORS_EXPOSE_HEADERS, CORS_MAX_AGE, DENYLIST_SOURCE_RANGE, ENABLE_CORS,
-    LIMIT_ALLOWLIST, LIMIT_BURST_MULTIPLIER, LIMIT_CONNECTIONS, LIMIT_RPM, LIMIT_RPS,
-    PERMANENT_REDIRECT, PERMANENT_REDIRECT_CODE, PROXY_BODY_SIZE, READ_TIMEOUT, REWRITE_TARGET,
-    SSL_REDIRECT, TEMPORAL_REDIRECT, TEMPORAL_REDIRECT_CODE, UPSTREAM_VHOST, USE_REGEX,
-    X_FORWARDED_PREFIX,
+    AFFINITY, AFFINITY_MODE, ALLOWLIST_SOURCE_RANGE, APP_ROOT, AUTH_ALWAYS_SET_COOKIE, AUTH_METHOD,
+    AUTH_REALM, AUTH_REQUEST_REDIRECT, AUTH_RESPONSE_HEADERS, AUTH_SECRET, AUTH_SECRET_TYPE,
+    AUTH_SIGNIN, AUTH_SIGNIN_REDIRECT_PARAM, AUTH_TYPE, AUTH_URL, BACKEND_PROTOCOL, CANARY,
+    CANARY_BY_COOKIE, CANARY_BY_HEADER, CANARY_BY_HEADER_PATTERN, CANARY_BY_HEADER_VALUE,
+    CANARY_WEIGHT, CANARY_WEIGHT_TOTAL, CONNECT_TIMEOUT, CORS_ALLOW_CREDENTIALS,
+    CORS_ALLOW_HEADERS, CORS_ALLOW_METHODS, CORS_ALLOW_ORIGIN, CORS_EXPOSE_HEADERS, CORS_MAX_AGE,
+    DENYLIST_SOURCE_RANGE, ENABLE_CORS, FORCE_SSL_REDIRECT, LIMIT_ALLOWLIST,
+    LIMIT_BURST_MULTIPLIER, LIMIT_CONNECTIONS, LIMIT_RPM, LIMIT_RPS, PERMANENT_REDIRECT,
+    PERMANENT_REDIRECT_CODE, PROXY_BODY_SIZE, READ_TIMEOUT, REWRITE_TARGET, SEND_TIMEOUT,
+    SESSION_COOKIE_CHANGE_ON_FAILURE, SESSION_COOKIE_DOMAIN, SESSION_COOKIE_EXPIRES,
+    SESSION_COOKIE_MAX_AGE, SESSION_COOKIE_NAME, SESSION_COOKIE_PATH, SESSION_COOKIE_SAMESITE,
+    SESSION_COOKIE_SECURE, SSL_REDIRECT, TEMPORAL_REDIRECT, TEMPORAL_REDIRECT_CODE, UPSTREAM_VHOST,
+    USE_REGEX, X_FORWARDED_PREFIX,
 };
 
 /// The annotations with a support other than plain [`Support::Ignored`], by their name
@@ -101,31 +106,87 @@ const TABLE: &[(&str, Support)] = &[
     ("canary-by-cookie", Support::Same(CANARY_BY_COOKIE)),
     ("canary-weight", Support::Same(CANARY_WEIGHT)),
     ("canary-weight-total", Support::Same(CANARY_WEIGHT_TOTAL)),
+    ("force-ssl-redirect", Support::Same(FORCE_SSL_REDIRECT)),
+    ("proxy-send-timeout", Support::Same(SEND_TIMEOUT)),
+    // Authentication.
+    ("auth-type", Support::Same(AUTH_TYPE)),
+    ("auth-secret", Support::Same(AUTH_SECRET)),
+    ("auth-secret-type", Support::Same(AUTH_SECRET_TYPE)),
+    ("auth-realm", Support::Same(AUTH_REALM)),
+    ("auth-url", Support::Same(AUTH_URL)),
+    ("auth-method", Support::Same(AUTH_METHOD)),
+    ("auth-signin", Support::Same(AUTH_SIGNIN)),
     (
-        "force-ssl-redirect",
-        Support::Ignored(
-            "Sluice redirects to HTTPS only hosts that have TLS; sluice.dev/ssl-redirect turns that on or off",
-        ),
+        "auth-signin-redirect-param",
+        Support::Same(AUTH_SIGNIN_REDIRECT_PARAM),
     ),
-    // Authentication and client certificates.
-    ("auth-type", Support::AccessControl),
-    ("auth-secret", Support::AccessControl),
-    ("auth-secret-type", Support::AccessControl),
-    ("auth-realm", Support::AccessControl),
-    ("auth-url", Support::AccessControl),
-    ("auth-method", Support::AccessControl),
-    ("auth-signin", Support::AccessControl),
-    ("auth-signin-redirect-param", Support::AccessControl),
-    ("auth-response-headers", Support::AccessControl),
-    ("auth-request-redirect", Support::AccessControl),
+    (
+        "auth-response-headers",
+        Support::Same(AUTH_RESPONSE_HEADERS),
+    ),
+    (
+        "auth-request-redirect",
+        Support::Same(AUTH_REQUEST_REDIRECT),
+    ),
+    (
+        "auth-always-set-cookie",
+        Support::Same(AUTH_ALWAYS_SET_COOKIE),
+    ),
+    ("affinity", Support::Same(AFFINITY)),
+    ("affinity-mode", Support::Same(AFFINITY_MODE)),
+    ("session-cookie-name", Support::Same(SESSION_COOKIE_NAME)),
+    ("session-cookie-path", Support::Same(SESSION_COOKIE_PATH)),
+    (
+        "session-cookie-domain",
+        Support::Same(SESSION_COOKIE_DOMAIN),
+    ),
+    (
+        "session-cookie-max-age",
+        Support::Same(SESSION_COOKIE_MAX_AGE),
+    ),
+    (
+        "session-cookie-expires",
+        Support::Same(SESSION_COOKIE_EXPIRES),
+    ),
+    (
+        "session-cookie-secure",
+        Support::Same(SESSION_COOKIE_SECURE),
+    ),
+    (
+        "session-cookie-samesite",
+        Support::Same(SESSION_COOKIE_SAMESITE),
+    ),
+    (
+        "session-cookie-change-on-failure",
+        Support::Same(SESSION_COOKIE_CHANGE_ON_FAILURE),
+    ),
+    // More headers on the auth request, from a ConfigMap: an auth service may rely on them.
     ("auth-proxy-set-headers", Support::AccessControl),
-    ("auth-cache-key", Support::AccessControl),
-    ("auth-cache-duration", Support::AccessControl),
-    ("auth-always-set-cookie", Support::AccessControl),
-    ("auth-keepalive", Support::AccessControl),
-    ("auth-keepalive-requests", Support::AccessControl),
-    ("auth-keepalive-share-vars", Support::AccessControl),
-    ("auth-keepalive-timeout", Support::AccessControl),
+    (
+        "auth-cache-key",
+        Support::Ignored("Sluice asks the auth service about every request"),
+    ),
+    (
+        "auth-cache-duration",
+        Support::Ignored("Sluice asks the auth service about every request"),
+    ),
+    (
+        "auth-keepalive",
+        Support::Ignored("Sluice keeps connections to the auth service alive anyway"),
+    ),
+    (
+        "auth-keepalive-requests",
+        Support::Ignored("Sluice keeps connections to the auth service alive anyway"),
+    ),
+    (
+        "auth-keepalive-share-vars",
+        Support::Ignored("Sluice keeps connections to the auth service alive anyway"),
+    ),
+    (
+        "auth-keepalive-timeout",
+        Support::Ignored("Sluice keeps connections to the auth service alive anyway"),
+    ),
+    // Client certificates.
     ("auth-tls-secret", Support::AccessControl),
     ("auth-tls-verify-client", Support::AccessControl),
     ("auth-tls-verify-depth", Support::AccessControl),
@@ -188,6 +249,10 @@ mod tests {
         );
         assert_eq!(
             support("nginx.ingress.kubernetes.io/auth-url"),
+            Some(Support::Same(AUTH_URL))
+        );
+        assert_eq!(
+            support("nginx.ingress.kubernetes.io/auth-tls-secret"),
             Some(Support::AccessControl)
         );
         assert_eq!(

@@ -46,8 +46,8 @@ pub use types::{
     AccessLogParams, AutoscalingParams, ClientParams, DisruptionBudgetParams,
     ExternalTrafficPolicy, HostPortsParams, ImageParams, ImagePullSecret, IngressClassParams,
     IngressClassParamsSpec, IngressClassParamsStatus, LogFormat, LogLevel, LoggingParams,
-    MetricsParams, OtlpProtocol, PullPolicy, ServiceParams, ServiceType, TlsParams, TlsVersion,
-    TracingParams, UpstreamParams, WorkloadKind,
+    MetricsParams, OtlpProtocol, PullPolicy, RealIpHeader, ServiceParams, ServiceType, TlsParams,
+    TlsVersion, TracingParams, UpstreamParams, WorkloadKind,
 };
 
 /// The command that regenerates the committed CRD YAML.
@@ -95,6 +95,9 @@ pub const OPERATOR_FLAGS: &[&str] = &[
     "--max-connections",
     "--max-connections-per-address",
     "--max-body-size",
+    "--proxy-protocol",
+    "--trusted-proxies",
+    "--real-ip-header",
     "--default-cert",
     "--default-key",
     // Set live from spec.logging instead.
@@ -173,6 +176,8 @@ pub mod limits {
     pub const MAX_ADDRESSES: usize = 16;
     /// The longest DNS name (and Secret name).
     pub const MAX_DNS_NAME: usize = 253;
+    /// The most trusted proxy ranges.
+    pub const MAX_TRUSTED_PROXIES: usize = 64;
 }
 
 /// The condition types the operator reports in `status.conditions`.

@@ -620,7 +620,35 @@ fn resolve_client(client: Option<&ClientParams>, errors: &mut Errors) -> Resolve
             errors.fail("client.maxBodySize", message.into());
             0
         }),
+        proxy_protocol: client.proxy_protocol.unwrap_or(false),
+        trusted_proxies: resolve_trusted_proxies(client.trusted_proxies.as_deref(), errors),
+        real_ip_header: client.real_ip_header.unwrap_or_default(),
     }
+}
+
+/// `client.trustedProxies`: each a CIDR or an address, as the proxy's flag takes them.
+fn resolve_trusted_proxies(ranges: Option<&[String]>, errors: &mut Errors) -> Vec<String> {
+    let ranges = ranges.unwrap_or_default();
+    if ranges.len() > limits::MAX_TRUSTED_PROXIES {
+        errors.fail(
+            "client.trustedProxies",
+            format!("must hold at most {} entries", limits::MAX_TRUSTED_PROXIES),
+        );
+    }
+    let mut kept = Vec::with_capacity(ranges.len());
+    for (i, range) in ranges.iter().enumerate() {
+        let range = range.trim();
+        // One entry each: a comma would smuggle a second one past this check.
+        if range.contains(',') || crate::annotations::SourceRanges::parse(range).is_err() {
+            errors.fail(
+                &format!("client.trustedProxies[{i}]"),
+                "each entry must be a CIDR such as 10.0.0.0/8 or an IP address".into(),
+            );
+        } else {
+            kept.push(range.to_string());
+        }
+    }
+    kept
 }
 
 /// A connection cap, or its default; 0 (and an error) outside 0..=1000000.
@@ -709,7 +737,9 @@ fn resolve_addresses(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::params::{ExternalTrafficPolicy, LogFormat, LogLevel, PullPolicy, TlsVersion};
+    use crate::params::{
+        ExternalTrafficPolicy, LogFormat, LogLevel, PullPolicy, RealIpHeader, TlsVersion,
+    };
 
     fn spec(json: serde_json::Value) -> IngressClassParamsSpec {
         serde_json::from_value(json).unwrap()
@@ -799,6 +829,48 @@ mod tests {
         assert!(
             errors[0].starts_with("spec.client.sendTimeout: "),
             "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn client_addresses_come_from_the_socket_unless_set() {
+        let r = spec(serde_json::json!({})).resolve().unwrap();
+        assert!(!r.client.proxy_protocol);
+        assert!(r.client.trusted_proxies.is_empty());
+        assert_eq!(r.client.real_ip_header, RealIpHeader::XForwardedFor);
+        assert!(r.client.address_flags().is_empty());
+
+        let r = spec(serde_json::json!({ "client": {
+            "proxyProtocol": true,
+            "trustedProxies": ["10.0.0.0/8", " 2001:db8::/32", "192.0.2.7"],
+            "realIpHeader": "forwarded",
+        } }))
+        .resolve()
+        .unwrap();
+        assert_eq!(
+            r.client.address_flags(),
+            [
+                "--proxy-protocol",
+                "--trusted-proxies",
+                "10.0.0.0/8,2001:db8::/32,192.0.2.7",
+                "--real-ip-header",
+                "forwarded",
+            ]
+        );
+
+        let errors = errors(serde_json::json!({ "client": {
+            "trustedProxies": ["10.0.0.0/8", "10.0.0.0/33", "10.0.0.0/8,1.2.3.4", "", "proxy.example.com"],
+        } }));
+        assert_eq!(
+            errors,
+            [1, 2, 3, 4].map(|i| format!(
+                "spec.client.trustedProxies[{i}]: each entry must be a CIDR such as 10.0.0.0/8 or an IP address"
+            ))
+        );
+        let many: Vec<String> = (0..65).map(|i| format!("10.0.{i}.0/24")).collect();
+        assert_eq!(
+            super::tests::errors(serde_json::json!({ "client": { "trustedProxies": many } })),
+            ["spec.client.trustedProxies: must hold at most 64 entries"]
         );
     }
 

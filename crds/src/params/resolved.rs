@@ -13,8 +13,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::schema::is_dns_subdomain;
 use super::types::{
-    ExternalTrafficPolicy, LogFormat, LogLevel, OtlpProtocol, PullPolicy, ServiceType, TlsVersion,
-    WorkloadKind,
+    ExternalTrafficPolicy, LogFormat, LogLevel, OtlpProtocol, PullPolicy, RealIpHeader,
+    ServiceType, TlsVersion, WorkloadKind,
 };
 
 /// IngressClassParams with every default filled in and every rule checked: what the
@@ -156,8 +156,8 @@ pub struct ResolvedUpstream {
     pub max_attempts: u32,
 }
 
-/// How long the proxies wait for clients.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How long the proxies wait for clients, and whom they believe about a client's address.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResolvedClient {
     pub header_timeout: Duration,
     pub body_timeout: Duration,
@@ -168,6 +168,31 @@ pub struct ResolvedClient {
     pub max_connections_per_address: usize,
     /// Bytes; 0: no limit.
     pub max_body_size: u64,
+    /// A PROXY protocol header comes first on every client connection.
+    pub proxy_protocol: bool,
+    /// CIDRs or addresses trusted to say the client's address; empty: nobody.
+    pub trusted_proxies: Vec<String>,
+    pub real_ip_header: RealIpHeader,
+}
+
+impl ResolvedClient {
+    /// The proxy flags of the client address settings that differ from the proxy's
+    /// defaults: `--proxy-protocol`, `--trusted-proxies`, `--real-ip-header`.
+    pub fn address_flags(&self) -> Vec<String> {
+        let mut flags = Vec::new();
+        if self.proxy_protocol {
+            flags.push("--proxy-protocol".to_string());
+        }
+        if !self.trusted_proxies.is_empty() {
+            flags.push("--trusted-proxies".into());
+            flags.push(self.trusted_proxies.join(","));
+        }
+        if self.real_ip_header != RealIpHeader::default() {
+            flags.push("--real-ip-header".into());
+            flags.push(self.real_ip_header.as_str().into());
+        }
+        flags
+    }
 }
 
 /// The proxy pods' autoscaler.

@@ -220,7 +220,8 @@ pub struct IngressClassParamsSpec {
     /// How long the proxies wait for clients, and how many connections they hold. Default:
     /// 60s for a request head, 60s between two reads of a body, 75s for the next request on
     /// a kept-alive connection, 60s between two writes to a client that does not read
-    /// (nginx's defaults); 16384 connections, 1024 from one address.
+    /// (nginx's defaults); 16384 connections, 1024 from one address; no PROXY protocol and
+    /// no trusted proxies (the connection's address is the client's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<ClientParams>,
 
@@ -694,6 +695,47 @@ pub struct ClientParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 16), regex(pattern = SIZE_PATTERN))]
     pub max_body_size: Option<String>,
+
+    /// Expect the PROXY protocol (v1 or v2) on both listeners, as a load balancer sends it
+    /// (AWS NLB, HAProxy, ...): the client address it carries is the client's. A connection
+    /// that does not start with a PROXY header is closed, so set it only when every client
+    /// connection comes through such a load balancer. Default: false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_protocol: Option<bool>,
+
+    /// The addresses (CIDRs, or single IPs) of load balancers and CDNs trusted to say the
+    /// client's address in realIpHeader. A connection from one of them has its client
+    /// address read from that header, from the right, skipping trusted addresses (nginx's
+    /// real_ip_recursive). Allow and deny lists and the headers sent upstream use that
+    /// address. Default: none (the connection's own address is the client's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // The longest is an IPv6 CIDR: 39 characters, "/" and 3 digits.
+    #[schemars(length(max = limits::MAX_TRUSTED_PROXIES), inner(length(min = 2, max = 43)))]
+    #[x_kube(validation = Rule::new("self.all(r, isCIDR(r) || isIP(r))").message("each entry must be a CIDR such as 10.0.0.0/8 or an IP address"))]
+    pub trusted_proxies: Option<Vec<String>>,
+
+    /// The header trusted proxies say the client's address in: X-Forwarded-For
+    /// ("x-forwarded-for") or RFC 7239 Forwarded ("forwarded", its for= parameters).
+    /// Default: x-forwarded-for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real_ip_header: Option<RealIpHeader>,
+}
+
+/// The header trusted proxies put the client's address in (also the proxy's
+/// `--real-ip-header`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
+pub enum RealIpHeader {
+    /// X-Forwarded-For: a comma-separated list of addresses.
+    #[default]
+    #[serde(rename = "x-forwarded-for")]
+    #[value(name = "x-forwarded-for")]
+    XForwardedFor,
+    /// Forwarded (RFC 7239): the addresses of its for= parameters.
+    #[serde(rename = "forwarded")]
+    #[value(name = "forwarded")]
+    Forwarded,
 }
 
 /// OpenTelemetry tracing of requests.
@@ -842,6 +884,16 @@ impl OtlpProtocol {
     }
 }
 
+impl RealIpHeader {
+    /// The header's name, lowercase, as the CRD and `--real-ip-header` spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::XForwardedFor => "x-forwarded-for",
+            Self::Forwarded => "forwarded",
+        }
+    }
+}
+
 impl TlsVersion {
     /// The version as the CRD spells it: `1.2` or `1.3`.
     pub fn as_str(self) -> &'static str {
@@ -867,5 +919,6 @@ display_as_str!(
     ExternalTrafficPolicy,
     LogLevel,
     LogFormat,
-    TlsVersion
+    TlsVersion,
+    RealIpHeader
 );

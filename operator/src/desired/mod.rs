@@ -254,6 +254,7 @@ pub fn proxy_args(class: &str, controller: &str, params: &ResolvedParams) -> Vec
             format!("{DEFAULT_CERT_DIR}/tls.key"),
         ]);
     }
+    args.extend(params.client.address_flags());
     args.extend(params.extra_args.iter().cloned());
     args
 }

@@ -276,6 +276,7 @@ fn every_rendered_flag_is_one_extra_args_may_not_repeat() {
         "tracing": { "otlpEndpoint": "http://collector:4317" },
         "metrics": { "detailedLabels": true },
         "fastPath": false,
+        "client": { "proxyProtocol": true, "trustedProxies": ["10.0.0.0/8"], "realIpHeader": "forwarded" },
     }));
     for arg in proxy_args("sluice", "sluice.dev/ingress-controller", &resolved) {
         if arg.starts_with("--") {
@@ -317,6 +318,8 @@ fn every_rendered_argument_list_parses_in_the_proxy() {
         json!({ "fastPath": false, "client": { "headerTimeout": "10s", "bodyTimeout": "1m",
                 "keepaliveTimeout": "5s", "sendTimeout": "30s", "maxConnections": 0,
                 "maxConnectionsPerAddress": 64 } }),
+        json!({ "client": { "proxyProtocol": true, "trustedProxies": ["10.0.0.0/8", "192.168.0.1"],
+                "realIpHeader": "forwarded" } }),
     ];
     for spec in variants {
         let resolved = params(spec.clone());
@@ -326,6 +329,15 @@ fn every_rendered_argument_list_parses_in_the_proxy() {
         )
         .unwrap_or_else(|e| panic!("{spec}: {rendered:?} is refused by the proxy: {e}"));
         assert_eq!(parsed.ingress_class, "edge");
+        assert_eq!(
+            parsed.proxy_protocol, resolved.client.proxy_protocol,
+            "{spec}"
+        );
+        assert_eq!(
+            parsed.trusted_proxies().is_empty(),
+            resolved.client.trusted_proxies.is_empty(),
+            "{spec}"
+        );
         assert_eq!(parsed.controller_name, "example.com/edge");
         assert_eq!(parsed.no_ssl_redirect, !resolved.tls.ssl_redirect, "{spec}");
         assert_eq!(

@@ -4,6 +4,7 @@
 //! is what lets both config sources (cluster and files) share it.
 
 mod annotated;
+mod auth;
 pub mod backends;
 pub mod tls;
 
@@ -55,6 +56,8 @@ pub enum ProblemKind {
     /// Access rules Sluice cannot enforce: the Ingress's rules answer 503.
     UnenforcedAccessControl,
     TlsSecret,
+    /// An auth Secret missing, or with users that cannot be read.
+    AuthSecret,
 }
 
 /// The certificates served, by Secret (`namespace/name`).
@@ -107,6 +110,7 @@ pub fn compile_after(
         ..RouteTable::default()
     };
     let mut canaries = canary_routes(&ingresses, &mut resolver);
+    let mut secrets = auth::Secrets::new(objects);
     let mut owners: HashMap<RuleKey, String> = HashMap::new();
     for ingress in &ingresses {
         let namespace = ingress.metadata.namespace.as_deref().unwrap_or("default");
@@ -150,6 +154,16 @@ pub fn compile_after(
             limiters.insert(ingress_key.clone(), limiter.clone());
             limiter
         });
+        let basic_auth = settings.basic_auth.as_ref().map(|asked| {
+            let mut found = Vec::new();
+            let auth = auth::basic_auth(asked, namespace, &mut secrets, &mut found);
+            problems.extend(found.into_iter().map(|message| Problem {
+                object: ingress_key.clone(),
+                kind: ProblemKind::AuthSecret,
+                message,
+            }));
+            auth
+        });
         let access = Access {
             refused,
             allow_from: settings.allow_from.clone(),
@@ -182,11 +196,17 @@ pub fn compile_after(
                 host: claim.key.host.to_string(),
                 path: Some(claim.key.path.clone()),
                 backend: resolver.resolve(namespace, claim.backend),
-                // The Ingress's annotation, else the proxy's setting.
-                redirect_to_https: settings.ssl_redirect.unwrap_or(options.ssl_redirect)
-                    && has_tls(&tls_hosts, &claim.key.host),
+                // Forced, or for a host with TLS: the Ingress's annotation, else the proxy's
+                // setting.
+                redirect_to_https: settings.force_ssl_redirect
+                    || settings.ssl_redirect.unwrap_or(options.ssl_redirect)
+                        && has_tls(&tls_hosts, &claim.key.host),
                 connect_timeout: settings.connect_timeout,
                 read_timeout: settings.read_timeout,
+                send_timeout: settings.send_timeout,
+                basic_auth: basic_auth.clone(),
+                external_auth: settings.external_auth.clone(),
+                affinity: settings.affinity.clone(),
                 access: access.clone(),
                 redirect: settings.redirect.clone(),
                 app_root: settings.app_root.clone(),
@@ -222,6 +242,10 @@ pub fn compile_after(
                 redirect_to_https: false,
                 connect_timeout: settings.connect_timeout,
                 read_timeout: settings.read_timeout,
+                send_timeout: settings.send_timeout,
+                basic_auth: basic_auth.clone(),
+                external_auth: settings.external_auth.clone(),
+                affinity: settings.affinity.clone(),
                 access: access.clone(),
                 redirect: settings.redirect.clone(),
                 app_root: settings.app_root.clone(),
@@ -289,6 +313,7 @@ pub fn compile_after(
         });
     }
     table.backends = resolver.into_index();
+    table.auth_secrets = secrets.referenced;
     Compiled {
         table,
         problems,

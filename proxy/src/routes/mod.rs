@@ -8,4 +8,5 @@ pub mod trie;
 pub use access::Access;
 pub use table::{
     Backend, BackendIndex, CanaryRoute, Endpoints, HostRoutes, Route, RouteTable, ServicePortRef,
+    endpoint_token,
 };

@@ -11,7 +11,7 @@
 //! with rules for that host that has one), else the table's default backend (the oldest
 //! Ingress of the class with a `spec.defaultBackend`), else 404.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,7 +21,7 @@ use arc_swap::ArcSwap;
 use k8s_openapi::api::networking::v1::ServiceBackendPort;
 use serde::Serialize;
 
-use sluice_crds::annotations::{BackendProtocol, Canary, Cors, Redirect};
+use sluice_crds::annotations::{Affinity, BackendProtocol, Canary, Cors, ExternalAuth, Redirect};
 
 use super::Access;
 use sluice_crds::ingress::host::wildcard_suffix;
@@ -29,6 +29,7 @@ use sluice_crds::ingress::{HostMatch, PathKind, PathMatch};
 
 use super::regex::{PathRewrite, RegexRoutes};
 use super::trie::PrefixTrie;
+use crate::auth::basic::BasicAuth;
 use crate::compile::tls::TlsTable;
 use crate::metrics::RouteSeries;
 use crate::serve::rate_limit::IngressLimiter;
@@ -115,6 +116,17 @@ impl Backend {
             .find(|addr| !tried.contains(addr))
     }
 
+    /// The endpoint an affinity cookie names (`token`), if it is still one of this
+    /// backend's and not in `tried`.
+    pub fn pick_named(&self, token: &str, tried: &[SocketAddr]) -> Option<SocketAddr> {
+        self.endpoints
+            .load()
+            .addrs
+            .iter()
+            .find(|addr| !tried.contains(addr) && endpoint_token(**addr) == token)
+            .copied()
+    }
+
     /// Whether an endpoint not in `tried` is left to try.
     pub fn has_untried(&self, tried: &[SocketAddr]) -> bool {
         self.endpoints
@@ -123,6 +135,14 @@ impl Backend {
             .iter()
             .any(|e| !tried.contains(e))
     }
+}
+
+/// What an affinity cookie says of an endpoint: the same on every proxy replica (so a
+/// client keeps its endpoint whichever replica it reaches), and not its address.
+pub fn endpoint_token(addr: SocketAddr) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(addr.to_string().as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 // `/routes` shows a backend as before the endpoints became swappable: name, endpoints,
@@ -158,6 +178,9 @@ pub struct Route {
     pub connect_timeout: Option<Duration>,
     #[serde(skip_serializing_if = "Option::is_none", with = "opt_millis")]
     pub read_timeout: Option<Duration>,
+    /// How long a write of the request to the backend may stall.
+    #[serde(skip_serializing_if = "Option::is_none", with = "opt_millis")]
+    pub send_timeout: Option<Duration>,
     /// Who may reach it.
     #[serde(skip_serializing_if = "Access::is_open")]
     pub access: Access,
@@ -184,6 +207,15 @@ pub struct Route {
     /// A canary Ingress's share of this rule's requests.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub canary: Option<CanaryRoute>,
+    /// Basic auth: who may pass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<Arc<BasicAuth>>,
+    /// External auth: the service that decides each request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_auth: Option<Arc<ExternalAuth>>,
+    /// Cookie affinity: a client's requests keep to one endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Arc<Affinity>>,
     /// Its Ingress's rate limits and their counters.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<Arc<IngressLimiter>>,
@@ -211,9 +243,22 @@ impl Route {
     }
 
     /// Whether only Pingora's path serves the route: its backend is spoken to other than in
-    /// plain HTTP/1.1, or it has a canary (chosen by any header or cookie).
+    /// plain HTTP/1.1, it has a canary (chosen by any header or cookie), an auth service
+    /// decides its requests (from any of their headers), or a cookie picks its endpoint.
     pub fn needs_pingora(&self, client_tls: bool) -> bool {
-        !self.backend_protocol.is_plain_http(client_tls) || self.canary.is_some()
+        !self.backend_protocol.is_plain_http(client_tls)
+            || self.canary.is_some()
+            || self.external_auth.is_some()
+            || self.affinity.is_some()
+    }
+
+    /// The `Path` of an affinity cookie without `session-cookie-path`: the rule's path, `/`
+    /// for a regular expression or a default backend.
+    pub fn cookie_path(&self) -> &str {
+        match &self.path {
+            Some(path) if path.kind != PathKind::Regex => &path.path,
+            _ => "/",
+        }
     }
 }
 
@@ -313,6 +358,10 @@ pub struct RouteTable {
     /// Every backend that names a Service, by Service, for in-place endpoint updates.
     #[serde(skip)]
     pub backends: BackendIndex,
+    /// The auth Secrets the routes read (`namespace/name`, found or not): a change to one
+    /// of them recompiles, a change to any other Secret does not.
+    #[serde(skip)]
+    pub auth_secrets: BTreeSet<String>,
 }
 
 /// Backends by namespace, then Service name (nested so that lookups borrow, not allocate).

@@ -100,9 +100,10 @@ const ACME_CHALLENGE: &str = "/.well-known/acme-challenge/";
 
 /// The route to proxy the request to; or, in this order: 404 without a route; 503 for a
 /// route whose access rules cannot be enforced; 413 for a declared body over its limit; its
-/// Ingress's redirect; 308 to HTTPS; 403 for a client its lists keep out; 503 without
-/// endpoints. Redirects come before the lists, as nginx's `return` comes before its access
-/// phase.
+/// Ingress's redirect; 308 to HTTPS; 403 for a client its lists keep out. Redirects come
+/// before the lists, as nginx's `return` comes before its access phase. Then the request
+/// paths check, in this order: the rate limits ([`admit`]), authentication
+/// ([`crate::auth`]), and endpoints ([`reachable`]).
 pub fn for_route<'a>(r: &Routed<'a>) -> Result<&'a Arc<Route>, Answer> {
     decide(r).map_err(|mut answer| {
         // The route's CORS headers go on what Sluice answers for it too, as on what its
@@ -246,19 +247,25 @@ fn decide<'a>(r: &Routed<'a>) -> Result<&'a Arc<Route>, Answer> {
             "403 Forbidden: the client's address may not reach this rule\n",
         ));
     }
-    let backend = route.backend_for(r.canary);
-    let endpoints = backend.endpoints();
-    if endpoints.addrs.is_empty() {
-        let why = match &endpoints.problem {
-            Some(problem) => problem.clone(),
-            None => format!("{} has no endpoints", backend.name),
-        };
-        return Err(Answer::new(
-            503,
-            format!("503 Service Unavailable: {why}\n"),
-        ));
-    }
     Ok(route)
+}
+
+/// 503 when the backend the request goes to (the route's, or its canary's) has no
+/// endpoints; the last check before proxying.
+pub fn reachable(route: &Route, canary: bool, origin: Option<&str>) -> Result<(), Answer> {
+    let backend = route.backend_for(canary);
+    let endpoints = backend.endpoints();
+    if !endpoints.addrs.is_empty() {
+        return Ok(());
+    }
+    let why = match &endpoints.problem {
+        Some(problem) => problem.clone(),
+        None => format!("{} has no endpoints", backend.name),
+    };
+    Err(Answer {
+        headers: cors_headers(route, origin),
+        ..Answer::new(503, format!("503 Service Unavailable: {why}\n"))
+    })
 }
 
 /// How proxying to a backend failed.

@@ -2,10 +2,12 @@
 
 pub mod access_log;
 pub mod answers;
+pub mod client_addr;
 pub mod h1;
 pub mod hygiene;
 pub mod limits;
 pub mod outcome;
+pub mod proxy_protocol;
 pub mod rate_limit;
 pub mod request_id;
 pub mod responses;

@@ -17,10 +17,12 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType, Result};
+use sluice_crds::annotations::DEFAULT_SEND_TIMEOUT;
 use sluice_crds::ingress::normalize_request_host;
 
 use super::access_log::Exchange;
 use super::answers::{self, Failure};
+use super::client_addr::{TrustedProxies, client_address};
 use super::hygiene;
 use super::outcome::{Finished, InFlight, finish};
 use super::rate_limit::InProgress;
@@ -28,7 +30,8 @@ use super::request_id::{self, RequestId, RequestIds};
 use super::responses;
 use super::tls::is_tls12;
 use super::trace::{self, RequestTrace, Tracing};
-use crate::routes::Route;
+use crate::auth::{self, external};
+use crate::routes::{Route, endpoint_token};
 use crate::state::State;
 
 /// Serving settings from the command line.
@@ -49,6 +52,8 @@ pub struct ServeOptions {
     pub client: ClientTimeouts,
     /// The largest request body of a route without its own limit (0: no limit).
     pub max_body_size: u64,
+    /// Peers whose forwarded headers say who the client is.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// How long the proxy waits for a client, on both paths (nginx's names and defaults).
@@ -92,6 +97,14 @@ pub struct RequestCtx {
     in_progress: Option<InProgress>,
     /// It goes to its route's canary.
     canary: bool,
+    /// The client's address: the peer's, or what a trusted peer says it is.
+    client: Option<std::net::IpAddr>,
+    /// What the auth service's answer sets on the request to the backend (`None`: removes).
+    auth_headers: Vec<(http::HeaderName, Option<http::HeaderValue>)>,
+    /// The auth service's cookies, for the response.
+    auth_cookies: Vec<http::HeaderValue>,
+    /// The affinity cookie to set: the request's endpoint is not the one its cookie named.
+    affinity_cookie: Option<String>,
     _in_flight: InFlight,
 }
 
@@ -146,6 +159,15 @@ async fn discard_request_body(session: &mut Session, timeout: Duration) {
             _ => return,
         }
     }
+}
+
+/// The value of the affinity cookie `name`, if the request has one.
+fn affinity_token<'r>(req: &'r RequestHeader, name: &str) -> Option<&'r str> {
+    req.headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| answers::cookie(v, name))
 }
 
 /// The request's first `Origin`, for CORS.
@@ -220,6 +242,106 @@ fn version(version: http::Version) -> &'static str {
     }
 }
 
+impl Router {
+    /// The client's address: the peer's, or, from a trusted peer, what its forwarded
+    /// headers say ([`client_address`]).
+    fn client(&self, session: &Session, ctx: &RequestCtx) -> Option<std::net::IpAddr> {
+        if ctx.client.is_some() {
+            return ctx.client;
+        }
+        let peer = session.client_addr().and_then(|a| a.as_inet())?.ip();
+        let trusted = &self.options.trusted_proxies;
+        if !trusted.trusts(peer) {
+            return Some(peer);
+        }
+        let values = session
+            .req_header()
+            .headers
+            .get_all(trusted.header_name())
+            .iter();
+        Some(client_address(peer, values, trusted))
+    }
+
+    /// Basic auth, then external auth, then the endpoints: the answer that stops the
+    /// request, if one does. What an auth service lets through with goes into `ctx`.
+    async fn authenticate(
+        &self,
+        session: &Session,
+        ctx: &mut RequestCtx,
+        route: &Route,
+    ) -> Option<answers::Answer> {
+        let req = session.req_header();
+        let origin = origin(req);
+        let authorization = req
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if let Some(answer) = auth::basic_refusal(route, authorization, origin).await {
+            return Some(answer);
+        }
+        if let Some(settings) = &route.external_auth {
+            let client_ip = ctx.client.map(|ip| ip.to_string());
+            let sent_id = req
+                .headers
+                .get("x-request-id")
+                .filter(|v| request_id::usable(v.as_bytes()))
+                .and_then(|v| v.to_str().ok());
+            let request_id = match sent_id {
+                Some(id) => id.to_string(),
+                None => ctx
+                    .request_id
+                    .get_or_insert_with(|| self.request_ids.next())
+                    .as_str()
+                    .to_string(),
+            };
+            let host = req
+                .uri
+                .authority()
+                .map(|a| a.as_str())
+                .or_else(|| req.headers.get(header::HOST).and_then(|h| h.to_str().ok()))
+                .unwrap_or_default();
+            let host_name = request_host(req);
+            let original = external::Original {
+                method: req.method.as_str(),
+                tls: ctx.tls,
+                host,
+                host_name: &host_name,
+                request_uri: req.uri.path_and_query().map_or("/", |p| p.as_str()),
+                client_ip: client_ip.as_deref(),
+                request_id: &request_id,
+                headers: &req.headers,
+            };
+            let within = route
+                .connect_timeout
+                .unwrap_or(self.options.connect_timeout)
+                + route.read_timeout.unwrap_or(self.options.read_timeout);
+            let asked = match external::auth_request(settings, &original) {
+                Ok(request) => external::ask(request, within).await,
+                Err(why) => Err(why),
+            };
+            let decision = match asked {
+                Ok((status, headers)) => external::decide(settings, status, &headers, &original),
+                Err(why) => {
+                    tracing::warn!(route = %route.ingress, error = %why, "external auth failed; answering 500");
+                    ctx.note = Some(why);
+                    external::Decision::Deny(external::unreachable())
+                }
+            };
+            match decision {
+                external::Decision::Allow { set, cookies } => {
+                    ctx.auth_headers = set;
+                    ctx.auth_cookies = cookies;
+                }
+                external::Decision::Deny(mut answer) => {
+                    answer.headers.extend(answers::cors_headers(route, origin));
+                    return Some(answer);
+                }
+            }
+        }
+        answers::reachable(route, ctx.canary, origin).err()
+    }
+}
+
 #[async_trait]
 impl ProxyHttp for Router {
     type CTX = RequestCtx;
@@ -239,6 +361,10 @@ impl ProxyHttp for Router {
             upstream_status: None,
             in_progress: None,
             canary: false,
+            client: None,
+            auth_headers: Vec::new(),
+            auth_cookies: Vec::new(),
+            affinity_cookie: None,
             _in_flight: InFlight::start(&self.state),
         }
     }
@@ -281,6 +407,7 @@ impl ProxyHttp for Router {
             self.answer(session, &answer).await?;
             return Ok(true);
         }
+        ctx.client = self.client(session, ctx);
         let ssl = session.digest().and_then(|d| d.ssl_digest.as_ref());
         ctx.tls = ssl.is_some();
         let tls12_refused = self.options.require_tls13 && ssl.is_some_and(|s| is_tls12(&s.version));
@@ -297,7 +424,11 @@ impl ProxyHttp for Router {
             table.lookup(&request_host(req), req.uri.path()).cloned()
         };
         if let Some(tracing) = &self.options.tracing {
-            let client = || session.client_addr().and_then(|a| a.as_inet()).copied();
+            let client = || {
+                let peer = session.client_addr().and_then(|a| a.as_inet()).copied();
+                peer.zip(ctx.client)
+                    .map(|(peer, ip)| SocketAddr::new(ip, peer.port()))
+            };
             let req = session.req_header();
             let parent = sluice_common::telemetry::extract(&req.headers);
             let start = trace::Start {
@@ -337,10 +468,7 @@ impl ProxyHttp for Router {
                 path_and_query: req.uri.path_and_query().map_or("/", |p| p.as_str()),
                 tls: ctx.tls,
                 https_port: self.options.https_redirect_port,
-                client: session
-                    .client_addr()
-                    .and_then(|a| a.as_inet())
-                    .map(|a| a.ip()),
+                client: ctx.client,
                 body_length: req
                     .headers
                     .get(header::CONTENT_LENGTH)
@@ -353,11 +481,7 @@ impl ProxyHttp for Router {
         // Within the rate limits, or refused by them.
         let answer = answer.or_else(|| {
             let route = route.as_ref()?;
-            let client = session
-                .client_addr()
-                .and_then(|a| a.as_inet())
-                .map(|a| a.ip());
-            match answers::admit(route, client, origin(session.req_header())) {
+            match answers::admit(route, ctx.client, origin(session.req_header())) {
                 Ok(held) => {
                     ctx.in_progress = held;
                     None
@@ -365,6 +489,11 @@ impl ProxyHttp for Router {
                 Err(answer) => Some(answer),
             }
         });
+        // Authenticated, then sent where there are endpoints.
+        let answer = match (answer, &route) {
+            (None, Some(route)) => self.authenticate(session, ctx, route).await,
+            (answer, _) => answer,
+        };
         ctx.route = route;
         if let Some(answer) = answer {
             self.answer(session, &answer).await?;
@@ -391,11 +520,27 @@ impl ProxyHttp for Router {
             Some(addr) => addr,
             None => {
                 let backend = route.backend_for(ctx.canary);
-                let Some(addr) = backend.pick(&ctx.tried) else {
+                let named = route.affinity.as_ref().and_then(|affinity| {
+                    affinity_token(session.req_header(), &affinity.cookie)
+                        .and_then(|token| backend.pick_named(token, &ctx.tried))
+                });
+                let Some(addr) = named.or_else(|| backend.pick(&ctx.tried)) else {
                     return Error::e_explain(ErrorType::HTTPStatus(502), "every endpoint failed");
                 };
                 if !ctx.tried.is_empty() {
                     self.state.metrics.count_retry(&backend.name);
+                }
+                // A new client, or one whose endpoint is gone, is told its endpoint; one
+                // whose endpoint failed only with `session-cookie-change-on-failure`.
+                if let Some(affinity) = &route.affinity
+                    && named.is_none()
+                    && (ctx.tried.is_empty() || affinity.change_on_failure)
+                {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs());
+                    ctx.affinity_cookie =
+                        Some(affinity.set_cookie(&endpoint_token(addr), route.cookie_path(), now));
                 }
                 ctx.tried.push(addr);
                 addr
@@ -438,6 +583,7 @@ impl ProxyHttp for Router {
         } else {
             Some(route.read_timeout.unwrap_or(self.options.read_timeout))
         };
+        peer.options.write_timeout = Some(route.send_timeout.unwrap_or(DEFAULT_SEND_TIMEOUT));
         peer.options.idle_timeout = Some(Duration::from_secs(60));
         if resend_to.is_some() {
             // Another pool key: a new connection, not the next pooled one, which may be
@@ -497,10 +643,7 @@ impl ProxyHttp for Router {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let client_ip = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip().to_string());
+        let client_ip = self.client(session, ctx).map(|ip| ip.to_string());
         // Hop-by-hop headers, the forwarding headers set below, names with underscores.
         let dropped: Vec<http::HeaderName> = upstream_request
             .headers
@@ -546,6 +689,18 @@ impl ProxyHttp for Router {
         }
         if let Some(host) = ctx.route.as_ref().and_then(|r| r.upstream_host.as_deref()) {
             upstream_request.insert_header(header::HOST, host)?;
+        }
+        // Basic auth consumed the credentials: the backend does not get them (ingress-nginx).
+        if ctx.route.as_ref().is_some_and(|r| r.basic_auth.is_some()) {
+            upstream_request.remove_header(&header::AUTHORIZATION);
+        }
+        for (name, value) in std::mem::take(&mut ctx.auth_headers) {
+            match value {
+                Some(value) => upstream_request.insert_header(name, value)?,
+                None => {
+                    upstream_request.remove_header(&name);
+                }
+            }
         }
         if let Some(rewrite) = ctx.route.as_ref().and_then(|r| r.rewrite.as_ref()) {
             let uri = &session.req_header().uri;
@@ -622,6 +777,16 @@ impl ProxyHttp for Router {
         if let Some(route) = &ctx.route {
             let cors = answers::cors_headers(route, origin(session.req_header()));
             set_response_headers(upstream_response, &cors)?;
+            if let Some(cookie) = ctx.affinity_cookie.take() {
+                upstream_response.append_header(header::SET_COOKIE, cookie)?;
+            }
+            if let Some(settings) = &route.external_auth
+                && external::cookies_on(settings, status)
+            {
+                for cookie in std::mem::take(&mut ctx.auth_cookies) {
+                    upstream_response.append_header(header::SET_COOKIE, cookie)?;
+                }
+            }
         }
         Ok(())
     }
@@ -699,10 +864,7 @@ impl ProxyHttp for Router {
             ctx.request_id = Some(self.request_ids.next());
         }
         let exchange = Exchange {
-            client: session
-                .client_addr()
-                .and_then(|a| a.as_inet())
-                .map(|a| a.ip()),
+            client: self.client(session, ctx),
             protocol: protocol(req.version),
             host: req
                 .uri

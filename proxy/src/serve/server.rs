@@ -31,6 +31,7 @@ use pingora::services::listening::Service;
 use rustls::sign::CertifiedKey;
 
 use super::h1::FastPath;
+use super::proxy_protocol::ProxyProtocol;
 use super::request_id::RequestIds;
 use super::router::{Router, ServeOptions};
 use super::tls::CertResolver;
@@ -43,6 +44,8 @@ pub struct ServerOptions {
     pub default_certificate: Arc<CertifiedKey>,
     pub shutdown_delay: Duration,
     pub grace_period: Duration,
+    /// A PROXY protocol header comes first on every client connection, on both listeners.
+    pub proxy_protocol: bool,
     pub serve: ServeOptions,
 }
 
@@ -82,11 +85,20 @@ pub fn run(state: Arc<State>, options: ServerOptions) -> anyhow::Result<()> {
     // HTTP/1.1 connection is between requests (without it, it was kept until the client left).
     http.h2_idle_timeout = Some(options.serve.client.keepalive);
     pingora.server_options = Some(http);
+    // Read before the TLS handshake on the HTTPS listener (Pingora's pre-TLS hook), by the
+    // fast path on the plain one.
+    let proxy_protocol = options.proxy_protocol.then(|| {
+        Arc::new(ProxyProtocol {
+            timeout: options.serve.client.header,
+            refused: state.metrics.proxy_protocol_refused.clone(),
+        })
+    });
     let app = FastPath {
         state: state.clone(),
         options: options.serve,
         request_ids,
         pingora: Arc::new(pingora),
+        proxy_protocol: proxy_protocol.clone(),
     };
     let mut service = Service::new("sluice-proxy".to_string(), app);
     service.add_tcp(&options.http_addr);
@@ -99,6 +111,10 @@ pub fn run(state: Arc<State>, options: ServerOptions) -> anyhow::Result<()> {
         }));
         tls.enable_h2();
         service.add_tls_with_settings(https_addr, None, tls);
+    }
+    if let Some(proxy_protocol) = proxy_protocol {
+        // Pingora calls it on the TLS endpoints only.
+        service.endpoints().set_pre_tls_callback(proxy_protocol);
     }
     server.add_service(service);
 
@@ -114,7 +130,7 @@ pub fn run(state: Arc<State>, options: ServerOptions) -> anyhow::Result<()> {
         move || follow_lifecycle(phases, state, addrs, grace, &stop_at_once)
     });
 
-    tracing::info!(http = %options.http_addr, https = ?options.https_addr, "serving");
+    tracing::info!(http = %options.http_addr, https = ?options.https_addr, proxy_protocol = options.proxy_protocol, "serving");
     server.run(RunArgs {
         shutdown_signal: Box::new(Signals {
             state: state.clone(),

@@ -56,7 +56,7 @@ pub async fn run(paths: Vec<PathBuf>, state: Arc<State>) -> anyhow::Result<()> {
             match loaded {
                 Ok(objects) => {
                     let changes = seen.observe(&objects);
-                    if changes.routes || !published {
+                    if !published || changes.recompile(&state.table()) {
                         state.publish(&objects);
                         published = true;
                     } else if !changes.services.is_empty() {

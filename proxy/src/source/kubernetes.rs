@@ -23,6 +23,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use serde::de::DeserializeOwned;
 use sluice_common::telemetry::LogLevelControl;
+use sluice_crds::names::TLS_SECRETS_SELECTOR;
 use tokio::sync::Notify;
 
 use super::live::{self, Live};
@@ -62,6 +63,8 @@ struct Stores {
     services: Store<Service>,
     endpoint_slices: Store<EndpointSlice>,
     secrets: Store<Secret>,
+    /// Opaque Secrets, which basic auth reads its users from.
+    auth_secrets: Store<Secret>,
 }
 
 impl Stores {
@@ -71,7 +74,12 @@ impl Stores {
             classes: self.classes.state(),
             services: self.services.state(),
             endpoint_slices: self.endpoint_slices.state(),
-            secrets: self.secrets.state(),
+            secrets: self
+                .secrets
+                .state()
+                .into_iter()
+                .chain(self.auth_secrets.state())
+                .collect(),
         }
     }
 
@@ -90,6 +98,7 @@ impl Stores {
         self.services.wait_until_ready().await?;
         self.endpoint_slices.wait_until_ready().await?;
         self.secrets.wait_until_ready().await?;
+        self.auth_secrets.wait_until_ready().await?;
         Ok(())
     }
 }
@@ -136,10 +145,18 @@ pub async fn run(
             &state,
             &lost,
         ),
-        // Only TLS Secrets: other Secrets are none of the proxy's business.
+        // TLS Secrets, and Opaque ones for basic auth's users (a change to one recompiles
+        // only if a route reads it): other Secrets are none of the proxy's business.
         secrets: watch(
+            Api::all(client.clone()),
+            watcher::Config::default().fields(TLS_SECRETS_SELECTOR),
+            &mut events,
+            &state,
+            &lost,
+        ),
+        auth_secrets: watch(
             Api::all(client),
-            watcher::Config::default().fields("type=kubernetes.io/tls"),
+            watcher::Config::default().fields("type=Opaque"),
             &mut events,
             &state,
             &lost,
@@ -177,7 +194,7 @@ pub async fn run(
         while let Ok(more) = changed_rx.try_recv() {
             changes.merge(more);
         }
-        if changes.routes {
+        if changes.recompile(&state.table()) {
             // A full compile reads every store, endpoints included.
             state.publish(&stores.snapshot());
         } else {

@@ -7,6 +7,8 @@
 //! IngressClasses, TLS Secrets) or only refreshes the endpoints of one Service in place
 //! (Services, EndpointSlices). Pure: the sources feed it events and act on the answer.
 
+use std::collections::BTreeSet;
+
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
@@ -14,10 +16,11 @@ use kube::Resource;
 use kube::runtime::watcher;
 use sluice_common::changes::{self, fingerprint};
 use sluice_crds::annotations;
-use sluice_crds::names::DEFAULT_CLASS_ANNOTATION;
+use sluice_crds::names::{DEFAULT_CLASS_ANNOTATION, TLS_SECRET_TYPE};
 
 use crate::compile::backends::slice_service;
-use crate::objects::{ObjectSet, ServiceSet};
+use crate::objects::{ObjectSet, ServiceSet, key_of};
+use crate::routes::RouteTable;
 
 /// What a change to one object can change.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,6 +29,8 @@ pub enum Affects {
     Routes,
     /// Only the endpoints of the backends of this Service, `(namespace, name)`.
     Endpoints(String, String),
+    /// The routes, if they read this Secret (`namespace/name`) for basic auth.
+    AuthSecret(String),
     /// Nothing (an EndpointSlice that belongs to no Service).
     Nothing,
 }
@@ -37,16 +42,28 @@ pub struct Changes {
     pub routes: bool,
     /// Refresh in place the endpoints of these Services' backends.
     pub services: ServiceSet,
+    /// Recompile if the table reads one of these Secrets (`namespace/name`).
+    pub auth_secrets: BTreeSet<String>,
 }
 
 impl Changes {
     pub fn is_empty(&self) -> bool {
-        !self.routes && self.services.is_empty()
+        !self.routes && self.services.is_empty() && self.auth_secrets.is_empty()
     }
 
     pub fn merge(&mut self, other: Changes) {
         self.routes |= other.routes;
         self.services.extend(other.services);
+        self.auth_secrets.extend(other.auth_secrets);
+    }
+
+    /// Whether the changes call for recompiling `table`.
+    pub fn recompile(&self, table: &RouteTable) -> bool {
+        self.routes
+            || self
+                .auth_secrets
+                .iter()
+                .any(|key| table.auth_secrets.contains(key))
     }
 
     fn of(affected: Vec<Affects>) -> Self {
@@ -61,6 +78,9 @@ impl Changes {
         match affects {
             Affects::Routes => self.routes = true,
             Affects::Endpoints(namespace, name) => self.services.insert(namespace, name),
+            Affects::AuthSecret(key) => {
+                self.auth_secrets.insert(key.clone());
+            }
             Affects::Nothing => {}
         }
     }
@@ -147,11 +167,16 @@ impl Relevant for EndpointSlice {
 
 impl Relevant for Secret {
     fn fingerprint(&self) -> u64 {
-        fingerprint(&(&self.type_, &self.data))
+        fingerprint(&(&self.type_, &self.data, &self.string_data))
     }
 
+    /// A TLS Secret can serve any host; any other only the routes whose basic auth reads it.
     fn affects(&self) -> Affects {
-        Affects::Routes
+        if self.type_.as_deref() == Some(TLS_SECRET_TYPE) {
+            Affects::Routes
+        } else {
+            Affects::AuthSecret(key_of(&self.metadata))
+        }
     }
 }
 

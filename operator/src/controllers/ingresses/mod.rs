@@ -29,6 +29,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use sluice_common::changes::{Seen, Summary};
+use sluice_crds::names::TLS_SECRETS_SELECTOR;
 use sluice_crds::params::IngressClassParams;
 use sluice_webhook::index::Index;
 
@@ -171,7 +172,7 @@ pub async fn run(
         let ingresses = ingresses.clone();
         triggers(
             Api::<PartialObjectMeta<Secret>>::all(client.clone()),
-            watcher::Config::default().fields("type=kubernetes.io/tls"),
+            watcher::Config::default().fields(TLS_SECRETS_SELECTOR),
             secret_writer,
             triggers::secret_summary,
             move |changed| triggers::ingresses_naming_secrets(&ingresses.state(), &changed),

@@ -1,12 +1,13 @@
 //! One client connection on the fast path: read a request, answer it or proxy it, repeat.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use pingora::protocols::{Shutdown, Stream};
 use pingora::server::ShutdownWatch;
 use pingora_timeout::timeout;
+use sluice_crds::annotations::DEFAULT_SEND_TIMEOUT;
 use sluice_crds::ingress::normalize_request_host;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -18,6 +19,7 @@ use super::{FastPath, pool};
 use crate::routes::Route;
 use crate::serve::access_log::Exchange;
 use crate::serve::answers::{self, Answer, Failure, Routed};
+use crate::serve::client_addr::client_address;
 use crate::serve::outcome::{Finished, InFlight, finish};
 use crate::serve::tls::is_tls12;
 use crate::serve::trace::{self, RequestTrace};
@@ -204,6 +206,7 @@ impl<'a> Connection<'a> {
         let (method, path) = (head.method(buf), head.path(buf));
         let origin = head.origin.map(|o| o.str(buf));
         let host = normalize_request_host(head.host.str(buf));
+        let client = self.request_client(buf, head);
         self.tried.clear();
 
         let (route, mut trace, decided) = match answers::refusal(self.tls12_refused, path) {
@@ -223,7 +226,12 @@ impl<'a> Connection<'a> {
                         tls: self.tls,
                     };
                     let trace = RequestTrace::start(tracing, parent, &start, || {
-                        (host.clone(), self.client)
+                        let peer = self.client;
+                        (
+                            host.clone(),
+                            peer.zip(client)
+                                .map(|(p, ip)| SocketAddr::new(ip, p.port())),
+                        )
                     });
                     if let Some(route) = &route {
                         trace.matched(route, method);
@@ -241,7 +249,7 @@ impl<'a> Connection<'a> {
                     path_and_query: head.path_and_query(buf),
                     tls: self.tls,
                     https_port: app.options.https_redirect_port,
-                    client: self.client.map(|a| a.ip()),
+                    client,
                     body_length: Some(head.body_len as u64),
                     max_body_size: app.options.max_body_size,
                 })
@@ -252,16 +260,27 @@ impl<'a> Connection<'a> {
 
         // Within the rate limits, or refused by them; the guard lives until the response ends.
         let (decided, _in_progress) = match decided {
-            Ok(route) => match answers::admit(&route, self.client.map(|a| a.ip()), origin) {
+            Ok(route) => match answers::admit(&route, client, origin) {
                 Ok(held) => (Ok(route), held),
                 Err(answer) => (Err(answer), None),
             },
             Err(answer) => (Err(answer), None),
         };
+        // Authenticated, then sent where there are endpoints.
+        let decided = match decided {
+            Ok(route) => {
+                let authorization = head.authorization.map(|a| a.str(buf));
+                match crate::auth::basic_refusal(&route, authorization, origin).await {
+                    Some(answer) => Err(answer),
+                    None => answers::reachable(&route, false, origin).map(|()| route),
+                }
+            }
+            Err(answer) => Err(answer),
+        };
         let close_requested = head.close || *self.shutdown.borrow();
         let generated_id = head.request_id.is_none().then(|| app.request_ids.next());
         let mut exchange = Exchange {
-            client: self.client.map(|a| a.ip()),
+            client,
             protocol: "HTTP/1.1",
             host: head.host.str(buf),
             uri: head.path_and_query(buf),
@@ -325,6 +344,30 @@ impl<'a> Connection<'a> {
             exchange,
         });
         next
+    }
+
+    /// The request's client: the peer, or, from a trusted peer, what its forwarded headers
+    /// say ([`client_address`]); `X-Forwarded-For` and `X-Real-IP` then name it.
+    fn request_client(&mut self, buf: &[u8], head: &RequestHead) -> Option<IpAddr> {
+        let peer = self.client?.ip();
+        let trusted = &self.app.options.trusted_proxies;
+        if !trusted.trusts(peer) {
+            return Some(peer);
+        }
+        // Only behind a trusted proxy: the head is read again for the header that the
+        // parse, which forwards no client-sent forwarding header, leaves out.
+        let mut headers = [httparse::EMPTY_HEADER; request::MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut headers);
+        let _ = req.parse(&buf[..head.len]);
+        let name = trusted.header_name();
+        let values = req
+            .headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value);
+        let ip = client_address(peer, values, trusted);
+        self.client_ip = Some(ip.to_string());
+        Some(ip)
     }
 
     /// Answers a request whose head cannot be read with 400, and counts and logs it.
@@ -408,6 +451,7 @@ impl<'a> Connection<'a> {
         let backend = &route.backend;
         let connect_timeout = route.connect_timeout.unwrap_or(app.options.connect_timeout);
         let read_timeout = route.read_timeout.unwrap_or(app.options.read_timeout);
+        let send_timeout = route.send_timeout.unwrap_or(DEFAULT_SEND_TIMEOUT);
         // A kept-alive connection found closed: send again to the same endpoint, on a new one.
         let mut resend_to = None;
         loop {
@@ -463,6 +507,7 @@ impl<'a> Connection<'a> {
                 tls: self.tls,
                 request_id,
                 replace_trace: trace.is_some(),
+                drop_authorization: route.basic_auth.is_some(),
             };
             request::write_upstream_head(buf, head, &self.forward, &forwarding, &mut self.out);
             if let Some(trace) = trace.as_deref() {
@@ -473,7 +518,12 @@ impl<'a> Connection<'a> {
 
             let sent = Instant::now();
             match self
-                .exchange(&mut upstream, reused, head.is_head(buf), read_timeout)
+                .exchange(
+                    &mut upstream,
+                    reused,
+                    head.is_head(buf),
+                    (send_timeout, read_timeout),
+                )
                 .await
             {
                 Ok(response) => {
@@ -503,7 +553,7 @@ impl<'a> Connection<'a> {
         upstream: &mut TcpStream,
         reused: bool,
         head_request: bool,
-        read_timeout: Duration,
+        (send_timeout, read_timeout): (Duration, Duration),
     ) -> Result<ResponseHead, AttemptError> {
         let broken = |what: &str, e: std::io::Error| {
             if reused {
@@ -512,10 +562,15 @@ impl<'a> Connection<'a> {
                 AttemptError::Failed(Failure::Upstream, format!("{what}: {e}"))
             }
         };
-        upstream
-            .write_all(&self.out)
-            .await
-            .map_err(|e| broken("writing the request", e))?;
+        match timeout(send_timeout, upstream.write_all(&self.out)).await {
+            Ok(written) => written.map_err(|e| broken("writing the request", e))?,
+            Err(_) => {
+                return Err(AttemptError::Failed(
+                    Failure::Timeout,
+                    "the request could not be sent in time".into(),
+                ));
+            }
+        }
         self.up.clear();
         loop {
             if !self.up.is_empty() {

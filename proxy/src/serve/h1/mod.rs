@@ -28,6 +28,7 @@ use pingora::protocols::{ALPN, Stream};
 use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
 
+use super::proxy_protocol::ProxyProtocol;
 use super::request_id::RequestIds;
 use super::router::{Router, ServeOptions};
 use crate::metrics::RefusedLabels;
@@ -43,6 +44,9 @@ pub struct FastPath {
     pub request_ids: Arc<RequestIds>,
     /// Pingora's proxy, for HTTP/2 and for whatever the fast path leaves to it.
     pub pingora: Arc<HttpProxy<Router>>,
+    /// `--proxy-protocol`: read here on plain connections (before Pingora's TLS handshake
+    /// on the others), before the connection counts against any cap.
+    pub proxy_protocol: Option<Arc<ProxyProtocol>>,
 }
 
 #[async_trait]
@@ -52,6 +56,11 @@ impl ServerApp for FastPath {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
+        // Called once per connection: this never hands a stream back to Pingora's loop.
+        let stream = match &self.proxy_protocol {
+            Some(proxy_protocol) => proxy_protocol.take_plain(stream).await?,
+            None => stream,
+        };
         let client = stream
             .get_socket_digest()
             .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));

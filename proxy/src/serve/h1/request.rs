@@ -14,11 +14,12 @@ pub const MAX_HEADERS: usize = 64;
 /// The most bytes of head and body the fast path holds for one request.
 pub const MAX_BUFFERED: usize = 64 * 1024;
 
-/// A range of the connection's buffer.
+/// A range of the connection's buffer (which holds at most [`MAX_BUFFERED`] bytes of a
+/// request, so 32 bits keep the head small).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Span {
-    start: usize,
-    end: usize,
+    start: u32,
+    end: u32,
 }
 
 impl Span {
@@ -29,11 +30,14 @@ impl Span {
         }
         let start = (part.as_ptr() as usize).checked_sub(buf.as_ptr() as usize)?;
         let end = start.checked_add(part.len())?;
-        (end <= buf.len()).then_some(Span { start, end })
+        (end <= buf.len()).then_some(Span {
+            start: u32::try_from(start).ok()?,
+            end: u32::try_from(end).ok()?,
+        })
     }
 
     pub fn get(self, buf: &[u8]) -> &[u8] {
-        &buf[self.start..self.end]
+        &buf[self.start as usize..self.end as usize]
     }
 
     /// The span as text; the parser only makes spans of ASCII for the parts read as text.
@@ -49,6 +53,8 @@ pub struct Forwarded {
     value: Span,
     /// `traceparent` or `tracestate`: replaced when the proxy traces.
     trace: bool,
+    /// `Authorization`: not passed on by a route with basic auth, which consumed it.
+    authorization: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,6 +77,8 @@ pub struct RequestHead {
     pub tracestate: Option<Span>,
     /// For CORS: the first `Origin`.
     pub origin: Option<Span>,
+    /// For basic auth: the first `Authorization`.
+    pub authorization: Option<Span>,
 }
 
 impl RequestHead {
@@ -172,6 +180,7 @@ fn classify(
         traceparent: None,
         tracestate: None,
         origin: None,
+        authorization: None,
     };
     let (mut host, mut length) = (None, None);
     for header in req.headers.iter() {
@@ -214,6 +223,11 @@ fn classify(
                 head.tracestate = Some(value_span);
             }
             forward.push(Forwarded::new(buf, name, value_span, true)?);
+        } else if is("authorization") {
+            head.authorization.get_or_insert(value_span);
+            let mut header = Forwarded::new(buf, name, value_span, false)?;
+            header.authorization = true;
+            forward.push(header);
         } else {
             if is("user-agent") {
                 head.user_agent = Some(value_span);
@@ -236,6 +250,7 @@ impl Forwarded {
             name: Span::of(buf, name.as_bytes())?,
             value,
             trace,
+            authorization: false,
         })
     }
 }
@@ -254,6 +269,8 @@ pub struct Forwarding<'a> {
     pub request_id: Option<&'a str>,
     /// The proxy sends its own trace context: drop the incoming one.
     pub replace_trace: bool,
+    /// Basic auth consumed the `Authorization` header: drop it, as ingress-nginx does.
+    pub drop_authorization: bool,
 }
 
 /// Writes the upstream request head to `out` without its final blank line: the request line,
@@ -282,7 +299,9 @@ pub fn write_upstream_head(
         out.extend_from_slice(part);
     }
     for header in forward {
-        if !(adding.replace_trace && header.trace) {
+        if !(adding.replace_trace && header.trace
+            || adding.drop_authorization && header.authorization)
+        {
             push_header(out, header.name.get(buf), header.value.get(buf));
         }
     }
@@ -351,6 +370,7 @@ mod tests {
         tls: false,
         request_id: Some("id-1"),
         replace_trace: false,
+        drop_authorization: false,
     };
 
     #[test]
@@ -475,6 +495,7 @@ mod tests {
         assert!(upstream(raw, &PLAIN).contains("traceparent: 00-aa-bb-01\r\ntracestate: k=v\r\n"));
         let replacing = Forwarding {
             replace_trace: true,
+            drop_authorization: false,
             ..PLAIN
         };
         assert!(!upstream(raw, &replacing).contains("trace"));

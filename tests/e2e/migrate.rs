@@ -7,10 +7,9 @@ use std::path::Path;
 use std::process::Output;
 
 use serde_json::{Value, json};
-use sluice_crds::names::CONTROLLER_NAME;
 use sluice_tests::TestCluster;
-use sluice_tests::objects::{ingress, ingress_class, path};
-use sluice_tests::operator::{Operator, WebhookCerts, ingress_webhook_configuration};
+use sluice_tests::objects::{ingress, path};
+use sluice_tests::operator::{Operator, WebhookCluster};
 use sluice_tests::tools::{cargo_bin, workspace_root};
 
 /// Runs the real `sluice-migrate` with `args`.
@@ -44,24 +43,9 @@ fn nginx_ingress(name: &str, host: &str, annotations: Value) -> Value {
 /// ingress-nginx Ingresses: `safe` (annotations Sluice honours), `snippet` (a snippet, and
 /// its class in the legacy annotation) and `passthrough` (an annotation Sluice ignores).
 async fn setup() -> anyhow::Result<(TestCluster, Operator)> {
-    let cluster = TestCluster::start().await?;
-    let certs = WebhookCerts::generate(cluster.dir())?;
-    cluster.apply(&[
-        ingress_class("sluice", CONTROLLER_NAME, None),
-        ingress_class("nginx", "k8s.io/ingress-nginx", None),
-    ])?;
-    let operator = Operator::start(
-        cluster.kubeconfig(),
-        Some(&certs),
-        &["--webhook-only"],
-        cluster.dir(),
-    )
-    .await?;
-    cluster.apply(&[ingress_webhook_configuration(
-        &operator.webhook_url("/validate/ingress"),
-        &certs.ca_bundle(),
-        "Fail",
-    )])?;
+    let WebhookCluster {
+        cluster, operator, ..
+    } = WebhookCluster::start("Fail").await?;
     let mut snippet = nginx_ingress(
         "snippet",
         "admin.example.com",

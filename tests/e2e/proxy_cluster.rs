@@ -219,3 +219,82 @@ async fn log_settings_follow_the_params_without_a_restart() -> anyhow::Result<()
     assert_eq!(proxy.pid(), pid, "the proxy was restarted");
     Ok(())
 }
+
+/// An Opaque Secret of `default` with `data` (as stringData).
+fn opaque_secret(name: &str, data: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": { "name": name, "namespace": "default" },
+        "stringData": data,
+    })
+}
+
+/// Basic auth's users come from an Opaque Secret in the cluster: the proxy follows its
+/// changes, and a change to a Secret no route reads recompiles nothing.
+#[tokio::test]
+async fn basic_auth_follows_its_secret_and_ignores_the_others() -> anyhow::Result<()> {
+    use base64::Engine;
+    let cluster = TestCluster::start().await?;
+    let network = BackendNetwork::create()?;
+    let web = Upstream::start_in(&network, "web")?;
+    let mut objects = app_on(ingress_class("sluice", CONTROLLER_NAME, None), web.addr);
+    objects[1]["metadata"]["annotations"] = serde_json::json!({
+        "nginx.ingress.kubernetes.io/auth-type": "basic",
+        "nginx.ingress.kubernetes.io/auth-secret": "users",
+    });
+    // Users Sluice has not seen yet: until the Secret exists, 503.
+    cluster.apply(&objects)?;
+    let logs = tempfile::tempdir()?;
+    let proxy = proxy_of(&cluster, &logs, &[]).await?;
+    let login = |user_password: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(user_password)
+        )
+    };
+    let status = async |authorization: &str| -> anyhow::Result<u16> {
+        Ok(client::get_with(
+            proxy.http,
+            "app.example.com",
+            "/",
+            &[("authorization", authorization)],
+        )
+        .await?
+        .status)
+    };
+    assert_eq!(status(&login("alice:a")).await?, 503);
+
+    cluster.apply(&[opaque_secret(
+        "users",
+        serde_json::json!({ "auth": "alice:{PLAIN}a\n" }),
+    )])?;
+    eventually(Duration::from_secs(20), "alice to get in", || async {
+        Ok((status(&login("alice:a")).await? == 200).then_some(()))
+    })
+    .await?;
+    assert_eq!(status(&login("alice:b")).await?, 401);
+
+    // Another Secret changes many times: no recompile.
+    let reloads = proxy.metric("sluice_proxy_route_reloads_total").await?;
+    for i in 0..5 {
+        cluster.apply(&[opaque_secret(
+            "unrelated",
+            serde_json::json!({ "n": i.to_string() }),
+        )])?;
+    }
+    // The users change: alice's password is now b.
+    cluster.apply(&[opaque_secret(
+        "users",
+        serde_json::json!({ "auth": "alice:{PLAIN}b\n" }),
+    )])?;
+    eventually(
+        Duration::from_secs(20),
+        "the new password to count",
+        || async { Ok((status(&login("alice:b")).await? == 200).then_some(())) },
+    )
+    .await?;
+    assert_eq!(status(&login("alice:a")).await?, 401);
+    let recompiled = proxy.metric("sluice_proxy_route_reloads_total").await? - reloads;
+    assert_eq!(recompiled, 1.0, "only the users' Secret recompiled");
+    Ok(())
+}

@@ -2,41 +2,15 @@
 //! real sluice-operator over TLS, and kubectl prints what it decided.
 
 use serde_json::{Value, json};
-use sluice_crds::names::CONTROLLER_NAME;
 use sluice_tests::TestCluster;
-use sluice_tests::objects::{ingress, ingress_class, path};
-use sluice_tests::operator::{Operator, WebhookCerts, ingress_webhook_configuration};
+use sluice_tests::objects::{ingress, path};
+use sluice_tests::operator::{WebhookCluster, ingress_webhook_configuration};
 
-struct Setup {
-    cluster: TestCluster,
-    operator: Operator,
-    certs: WebhookCerts,
-}
+/// A control plane whose Ingresses a real webhook-only operator reviews.
+type Setup = WebhookCluster;
 
 async fn setup(failure_policy: &str) -> anyhow::Result<Setup> {
-    let cluster = TestCluster::start().await?;
-    let certs = WebhookCerts::generate(cluster.dir())?;
-    cluster.apply(&[
-        ingress_class("sluice", CONTROLLER_NAME, None),
-        ingress_class("nginx", "k8s.io/ingress-nginx", None),
-    ])?;
-    let operator = Operator::start(
-        cluster.kubeconfig(),
-        Some(&certs),
-        &["--webhook-only"],
-        cluster.dir(),
-    )
-    .await?;
-    cluster.apply(&[ingress_webhook_configuration(
-        &operator.webhook_url("/validate/ingress"),
-        &certs.ca_bundle(),
-        failure_policy,
-    )])?;
-    Ok(Setup {
-        cluster,
-        operator,
-        certs,
-    })
+    WebhookCluster::start(failure_policy).await
 }
 
 /// `kubectl apply` of one object: (succeeded, stdout + stderr).

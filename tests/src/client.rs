@@ -437,9 +437,9 @@ async fn https_send(
 }
 
 /// Accepts any server certificate: the tests check which certificate was served by
-/// comparing it with the one they generated.
+/// comparing it with the one they generated (or are about something other than trust).
 #[derive(Debug)]
-struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+pub struct AcceptAny(pub Arc<rustls::crypto::CryptoProvider>);
 
 impl ServerCertVerifier for AcceptAny {
     fn verify_server_cert(

@@ -116,6 +116,43 @@ pub fn install_crds(cluster: &crate::TestCluster) -> anyhow::Result<()> {
     }
 }
 
+/// A control plane with classes `sluice` (Sluice's) and `nginx` (another controller's),
+/// whose Ingresses a real webhook-only operator reviews over TLS.
+pub struct WebhookCluster {
+    pub cluster: crate::TestCluster,
+    pub operator: Operator,
+    pub certs: WebhookCerts,
+}
+
+impl WebhookCluster {
+    /// Starts it, the webhook configured with `failure_policy` (`Fail` or `Ignore`).
+    pub async fn start(failure_policy: &str) -> anyhow::Result<Self> {
+        let cluster = crate::TestCluster::start().await?;
+        let certs = WebhookCerts::generate(cluster.dir())?;
+        cluster.apply(&[
+            crate::objects::ingress_class("sluice", sluice_crds::names::CONTROLLER_NAME, None),
+            crate::objects::ingress_class("nginx", "k8s.io/ingress-nginx", None),
+        ])?;
+        let operator = Operator::start(
+            cluster.kubeconfig(),
+            Some(&certs),
+            &["--webhook-only"],
+            cluster.dir(),
+        )
+        .await?;
+        cluster.apply(&[ingress_webhook_configuration(
+            &operator.webhook_url("/validate/ingress"),
+            &certs.ca_bundle(),
+            failure_policy,
+        )])?;
+        Ok(Self {
+            cluster,
+            operator,
+            certs,
+        })
+    }
+}
+
 pub struct Operator {
     process: ChildGuard,
     pub metrics: SocketAddr,

@@ -477,15 +477,10 @@ pub fn rewrite(ingress: &Ingress, class: &str, name_suffix: &str) -> Ingress {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::map;
     use super::*;
     use serde_json::json;
 
-    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     fn verdicts(pairs: &[(&str, &str)]) -> Vec<(String, Verdict)> {
         annotations(&map(pairs))

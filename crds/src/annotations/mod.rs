@@ -842,7 +842,8 @@ pub fn parse_duration(value: &str) -> Result<Duration, &'static str> {
 mod tests {
     use super::*;
 
-    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    /// An annotation map, for the tests of this module and its children.
+    pub(super) fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -481,7 +481,6 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-
     fn verdicts(pairs: &[(&str, &str)]) -> Vec<(String, Verdict)> {
         annotations(&map(pairs))
             .into_iter()

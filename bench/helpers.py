@@ -20,6 +20,13 @@
                                     N times: rewrite F atomically as its original text plus
                                     a probe Ingress for a new host, then poll the proxy
                                     until that host is routed (200); print each time in ms
+  probe HOST:PORT --host H [--path P] [--header 'K: V']... [--expect STATUS]
+        [--want-header NAME]... [--no-header NAME]... [--print-header NAME]
+                                    one GET on a fresh connection; fail unless it answers
+                                    STATUS (default 200) with every --want-header and no
+                                    --no-header; print the status, or the --print-header value
+  feature-table TSV                 the medians per case of bench/features.sh's rounds, with
+                                    their ratios to each case's baseline, as Markdown
 """
 
 import argparse
@@ -250,6 +257,87 @@ def reload_probe(manifest: str, proxy: str, trials: int, timeout: float) -> list
     return [f"{t:.1f}" for t in times]
 
 
+def probe(addr: str, host: str, path: str, headers: list, expect: int, want: list,
+          absent: list, show: str) -> str:
+    """One GET (a fresh connection); checks its status and headers, loudly."""
+    h, p = addr.rsplit(":", 1)
+    conn = http.client.HTTPConnection(h, int(p), timeout=30)
+    sent = {"Host": host}
+    for line in headers:
+        k, _, v = line.partition(":")
+        sent[k.strip()] = v.strip()
+    try:
+        conn.request("GET", path, headers=sent)
+        r = conn.getresponse()
+        body = r.read()
+    finally:
+        conn.close()
+    what = f"GET {path} Host: {host} on {addr}"
+    if r.status != expect:
+        raise SystemExit(f"{what} answered {r.status}, not {expect}: {body[:300]!r}")
+    for name in want:
+        if r.getheader(name) is None:
+            raise SystemExit(f"{what} answered without a {name} header: {r.getheaders()}")
+    for name in absent:
+        if r.getheader(name) is not None:
+            raise SystemExit(f"{what} answered with {name}: {r.getheader(name)}")
+    if show:
+        value = r.getheader(show)
+        if value is None:
+            raise SystemExit(f"{what} answered without a {show} header: {r.getheaders()}")
+        return value
+    return str(r.status)
+
+
+def feature_table(path: str) -> str:
+    """Medians per case of the rounds in PATH (tab-separated, one row per measured run:
+    case, label, served by, baseline case, round, requests/s, p50 ms, p99 ms, CPU µs per
+    request, user µs, system µs, requests, non-2xx, socket errors), with ratios to the
+    baseline's medians."""
+    import statistics
+
+    cases, order = {}, []
+    for line in open(path):
+        f = line.rstrip("\n").split("\t")
+        if len(f) < 14:
+            continue
+        key = f[0]
+        if key not in cases:
+            order.append(key)
+            cases[key] = {"label": f[1], "by": f[2], "base": f[3], "runs": []}
+        cases[key]["runs"].append([float(x) for x in f[5:14]])
+
+    def med(key: str, i: int) -> float:
+        return statistics.median(r[i] for r in cases[key]["runs"])
+
+    out = [
+        "| case | served by | requests/s | p50 (ms) | p99 (ms) | proxy CPU per request, µs "
+        "(user + system) | requests/s vs baseline | CPU per request vs baseline | baseline "
+        "| non-2xx / socket errors (all rounds) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+    ]
+    for key in order:
+        c = cases[key]
+        rps, p50, p99, cpu, user, system = (med(key, i) for i in range(6))
+        non2xx = sum(int(r[7]) for r in c["runs"])
+        errors = sum(int(r[8]) for r in c["runs"])
+        base = c["base"]
+        if base == key or base not in cases:
+            vs_rps = vs_cpu = "1 (baseline)" if base == key else "—"
+            base_label = "—"
+        else:
+            vs_rps = f"{rps / med(base, 0):.2f}"
+            vs_cpu = f"{cpu / med(base, 3):.2f}"
+            base_label = cases[base]["label"]
+        cpu_text = (f"{cpu:,.0f} = {user:,.0f} + {system:,.0f}" if cpu >= 100
+                    else f"{cpu:.1f} = {user:.1f} + {system:.1f}")
+        out.append(
+            f"| {c['label']} | {c['by']} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {cpu_text} "
+            f"| {vs_rps} | {vs_cpu} | {base_label} | {non2xx:,} / {errors:,} |"
+        )
+    return "\n".join(out)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -283,6 +371,17 @@ def main() -> int:
     p.add_argument("--proxy", required=True)
     p.add_argument("--trials", type=int, default=5)
     p.add_argument("--timeout", type=float, default=30)
+    p = sub.add_parser("probe")
+    p.add_argument("addr")
+    p.add_argument("--host", required=True)
+    p.add_argument("--path", default="/")
+    p.add_argument("--header", action="append", default=[])
+    p.add_argument("--expect", type=int, default=200)
+    p.add_argument("--want-header", action="append", default=[])
+    p.add_argument("--no-header", action="append", default=[])
+    p.add_argument("--print-header", default="")
+    p = sub.add_parser("feature-table")
+    p.add_argument("file")
     a = ap.parse_args()
 
     if a.cmd == "free-ports":
@@ -307,6 +406,11 @@ def main() -> int:
         requests(a.addr, a.host, a.n)
     elif a.cmd == "reload-probe":
         print(" ".join(reload_probe(a.manifest, a.proxy, a.trials, a.timeout)))
+    elif a.cmd == "probe":
+        print(probe(a.addr, a.host, a.path, a.header, a.expect, a.want_header, a.no_header,
+                    a.print_header))
+    elif a.cmd == "feature-table":
+        print(feature_table(a.file))
     return 0
 
 

@@ -34,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
         class: "sluice".into(),
         controller: CONTROLLER_NAME.into(),
         ssl_redirect: true,
+        allowed_response_headers: Vec::new(),
     };
     let compiled = compile(&set, &options);
     let table = &compiled.table;

@@ -37,6 +37,7 @@ fn main() -> anyhow::Result<()> {
         class: "sluice".into(),
         controller: sluice_crds::names::CONTROLLER_NAME.into(),
         ssl_redirect: true,
+        allowed_response_headers: Vec::new(),
     };
     println!(
         "{ingresses} Ingresses, {} objects, {} build",

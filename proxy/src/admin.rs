@@ -113,6 +113,7 @@ mod tests {
                 class: "sluice".into(),
                 controller: sluice_crds::names::CONTROLLER_NAME.into(),
                 ssl_redirect: true,
+                allowed_response_headers: Vec::new(),
             },
             Default::default(),
             crate::serve::access_log::AccessLog::new(

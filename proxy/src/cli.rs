@@ -18,7 +18,7 @@ use crate::serve::client_addr::TrustedProxies;
 #[derive(Debug, Parser)]
 #[command(name = "sluice-proxy", version)]
 pub struct Args {
-    /// A YAML/JSON file or directory of Ingress, Service, EndpointSlice, Secret and
+    /// A YAML/JSON file or directory of Ingress, Service, EndpointSlice, Secret, ConfigMap and
     /// IngressClass objects. Repeatable. Without it, the cluster is watched.
     #[arg(long = "manifests", value_name = "PATH")]
     pub manifests: Vec<PathBuf>,
@@ -132,6 +132,11 @@ pub struct Args {
     /// answers are the same; for comparing the two, or as a fallback).
     #[arg(long)]
     pub no_fast_path: bool,
+
+    /// Response headers Ingresses may set with the custom-headers annotation, comma-separated
+    /// (ingress-nginx's global-allowed-response-headers). Default: none.
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    pub allowed_response_headers: Vec<String>,
 
     /// Endpoints tried per request when connecting fails.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=10))]

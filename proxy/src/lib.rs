@@ -14,3 +14,4 @@ pub mod routes;
 pub mod serve;
 pub mod source;
 pub mod state;
+pub mod subrequest;

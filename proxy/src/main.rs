@@ -82,6 +82,13 @@ fn run(
             class: args.ingress_class.clone(),
             controller: args.controller_name.clone(),
             ssl_redirect: !args.no_ssl_redirect,
+            // Named once per process by the operator, so kept for its life: the routes'
+            // custom headers then name their headers without copying.
+            allowed_response_headers: args
+                .allowed_response_headers
+                .iter()
+                .map(|name| &*Box::leak(name.trim().to_ascii_lowercase().into_boxed_str()))
+                .collect(),
         },
         metrics,
         AccessLog::new(args.access_log(), args.log_format),

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 
@@ -17,6 +17,8 @@ pub struct ObjectSet {
     pub services: Vec<Arc<Service>>,
     pub endpoint_slices: Vec<Arc<EndpointSlice>>,
     pub secrets: Vec<Arc<Secret>>,
+    /// Read by name only: `custom-headers`.
+    pub config_maps: Vec<Arc<ConfigMap>>,
 }
 
 impl ObjectSet {
@@ -26,6 +28,7 @@ impl ObjectSet {
             + self.services.len()
             + self.endpoint_slices.len()
             + self.secrets.len()
+            + self.config_maps.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -40,6 +43,12 @@ pub fn key_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta)
         meta.namespace.as_deref().unwrap_or("default"),
         meta.name.as_deref().unwrap_or_default()
     )
+}
+
+/// How the routes name an object they read by name (an auth Secret, a custom-headers
+/// ConfigMap), found or not: a change to it recompiles them.
+pub fn named(kind: &str, key: &str) -> String {
+    format!("{kind} {key}")
 }
 
 /// A set of Services by `(namespace, name)`: those whose endpoints may have changed.

@@ -1229,3 +1229,173 @@ async fn cookie_affinity_keeps_a_client_on_its_endpoint() -> anyhow::Result<()> 
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn custom_http_errors_come_from_the_default_backend() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let web = Upstream::start("web", "127.0.0.2")?;
+    let errors = Upstream::start("errors", "127.0.0.5")?;
+    let annotations = json!({
+        "nginx.ingress.kubernetes.io/custom-http-errors": "404,503",
+        "nginx.ingress.kubernetes.io/default-backend": "errors",
+    });
+    let mut objects = vec![
+        annotated_ingress("pages", "pages.test", annotations.clone()),
+        paths_ingress(
+            "empty",
+            "empty.test",
+            "nobody",
+            &[("/", "Prefix")],
+            annotations,
+        ),
+    ];
+    objects.extend(service_with_endpoints(
+        "shop",
+        "errors",
+        8080,
+        &[errors.addr],
+    ));
+    let proxy = serve(&dir, &web, &["pages.test", "empty.test"], objects).await?;
+
+    let mut h2 = Http2::connect(proxy.https, "pages.test").await?;
+    for protocol in ["HTTP/1.1", "HTTP/2"] {
+        let mut send = async |host: &str, path: &str| {
+            let headers = [("accept", "application/json")];
+            if protocol == "HTTP/2" {
+                h2.send_with(Method::GET, host, path, &headers, Vec::new())
+                    .await
+            } else {
+                sluice_tests::client::get_with(proxy.http, host, path, &headers).await
+            }
+        };
+        // A listed status: the default backend's page, with the status it gives.
+        let reply = send("pages.test", "/status/404?x=1").await?;
+        let what = format!("{protocol}: {}", reply.body);
+        assert_eq!(reply.status, 404, "{what}");
+        assert_eq!(reply.server().as_deref(), Some("errors"), "{what}");
+        for (name, value) in [
+            ("x-code", "404"),
+            ("x-format", "application/json"),
+            ("x-original-uri", "/status/404?x=1"),
+            ("x-namespace", "shop"),
+            ("x-ingress-name", "pages"),
+            ("x-service-name", "web"),
+            ("x-service-port", "80"),
+            ("host", "pages.test"),
+        ] {
+            assert_eq!(
+                reply.upstream_header(name).as_deref(),
+                Some(value),
+                "{name}: {what}"
+            );
+        }
+        assert!(reply.upstream_header("x-request-id").is_some(), "{what}");
+        // Another status, and success, are the backend's own.
+        let reply = send("pages.test", "/status/500").await?;
+        assert_eq!(
+            (reply.status, reply.server().as_deref()),
+            (500, Some("web")),
+            "{protocol}"
+        );
+        let reply = send("pages.test", "/").await?;
+        assert_eq!(
+            (reply.status, reply.server().as_deref()),
+            (200, Some("web")),
+            "{protocol}"
+        );
+        // A backend without endpoints: the default backend serves the request.
+        let reply = send("empty.test", "/any").await?;
+        assert_eq!(
+            (reply.status, reply.server().as_deref()),
+            (200, Some("errors")),
+            "{protocol}: {}",
+            reply.body
+        );
+        assert_eq!(
+            reply.upstream_header("x-code"),
+            None,
+            "{protocol}: proxied, not a page"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn custom_headers_set_the_allowed_headers_of_a_config_map() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let web = Upstream::start("web", "127.0.0.2")?;
+    let config_map = |name: &str, data: Value| {
+        json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": { "name": name, "namespace": "shop" },
+            "data": data,
+        })
+    };
+    let with = |map: &str| json!({ "nginx.ingress.kubernetes.io/custom-headers": map });
+    let mut moved = with("shop/headers");
+    moved["nginx.ingress.kubernetes.io/permanent-redirect"] = json!("https://elsewhere.test/");
+    let hosts = ["headers.test", "moved.test", "cookie.test", "missing.test"];
+    let (cert, key, _) = certificate(&hosts)?;
+    let mut objects = vec![
+        tls_secret("shop", "tls", &cert, &key),
+        config_map(
+            "headers",
+            json!({ "X-Frame-Options": "DENY", "x-team": "shop" }),
+        ),
+        config_map("cookie", json!({ "Set-Cookie": "admin=1" })),
+        annotated_ingress("headers", "headers.test", with("shop/headers")),
+        annotated_ingress("moved", "moved.test", moved),
+        annotated_ingress("cookie", "cookie.test", with("cookie")),
+        annotated_ingress("missing", "missing.test", with("nothing")),
+    ];
+    objects.extend(service_with_endpoints("shop", "web", 80, &[web.addr]));
+    let file = dir.path().join("objects.yaml");
+    write_manifest(&file, &objects)?;
+    let proxy = Proxy::start(
+        &[
+            "--manifests",
+            file.to_str().unwrap_or_default(),
+            "--no-ssl-redirect",
+            "--allowed-response-headers",
+            "X-Frame-Options,X-Team",
+        ],
+        dir.path(),
+    )
+    .await?;
+
+    let mut h2 = Http2::connect(proxy.https, "headers.test").await?;
+    for protocol in ["HTTP/1.1", "HTTP/2"] {
+        let mut send = async |host: &str| {
+            if protocol == "HTTP/2" {
+                h2.get(host, "/").await
+            } else {
+                get(proxy.http, host, "/").await
+            }
+        };
+        // On the backend's responses and on Sluice's own answers for the rule.
+        for (host, status) in [("headers.test", 200), ("moved.test", 301)] {
+            let reply = send(host).await?;
+            let what = format!("{protocol} {host}: {}", reply.body);
+            assert_eq!(reply.status, status, "{what}");
+            let header = |n: &str| reply.headers.get(n).and_then(|v| v.to_str().ok());
+            assert_eq!(header("x-frame-options"), Some("DENY"), "{what}");
+            assert_eq!(header("x-team"), Some("shop"), "{what}");
+        }
+        // A header the class does not allow, or no ConfigMap: the rules are not served.
+        for host in ["cookie.test", "missing.test"] {
+            let reply = send(host).await?;
+            assert_eq!(reply.status, 503, "{protocol} {host}: {}", reply.body);
+            assert!(
+                reply.headers.get("set-cookie").is_none(),
+                "{protocol} {host}"
+            );
+        }
+    }
+    let problems = proxy.routes().await?["problems"].to_string();
+    assert!(
+        problems.contains("Set-Cookie is not among the class's allowed response headers")
+            && problems.contains("ConfigMap shop/nothing not found"),
+        "{problems}"
+    );
+    Ok(())
+}

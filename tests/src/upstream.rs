@@ -7,7 +7,8 @@
 //! self-signed certificate, or HTTP/2 only in the clear (h2c, as gRPC backends do)
 //! ([`Transport`]). `/slow?ms=N` answers
 //! after N ms; `/body` answers with the request body; `/ws` is a WebSocket echo; `/auth`
-//! decides as an external auth service would ([`auth`]).
+//! decides as an external auth service would ([`auth`]); `/status/<code>` answers with that
+//! status, and so does any request with an `X-Code` header (as error-page backends do).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -238,13 +239,25 @@ fn describe(shared: &Shared, uri: &Uri, headers: &HeaderMap, version: Version) -
     .into_response()
 }
 
+/// The description, with the status a request asks for: `/status/<code>` (a backend that
+/// errs), or an `X-Code` header (as ingress-nginx's error backends answer).
 async fn echo(
     State(shared): State<Shared>,
     version: Version,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    describe(&shared, &uri, &headers, version)
+    let asked = uri
+        .path()
+        .strip_prefix("/status/")
+        .or_else(|| headers.get("x-code").and_then(|v| v.to_str().ok()))
+        .and_then(|code| code.parse::<u16>().ok())
+        .and_then(|code| axum::http::StatusCode::from_u16(code).ok());
+    let mut response = describe(&shared, &uri, &headers, version);
+    if let Some(status) = asked {
+        *response.status_mut() = status;
+    }
+    response
 }
 
 #[derive(Deserialize)]

@@ -67,14 +67,20 @@ pub fn review_ingress(index: &Index, ingress: &Ingress) -> Decision {
     invalid.extend(parsed.errors.iter().map(ToString::to_string));
     // Access rules Sluice cannot enforce: refused, so the Ingress is never served open.
     invalid.extend(parsed.unenforced.iter().map(ToString::to_string));
-    if let Some(Err(why)) = parsed
-        .settings
-        .basic_auth
-        .as_ref()
-        .map(|basic| basic.secret_key(namespace))
-    {
-        invalid.push(why);
-    }
+    // Objects named by an Ingress must be in its namespace.
+    let named = [
+        parsed
+            .settings
+            .basic_auth
+            .as_ref()
+            .map(|basic| basic.secret_key(namespace)),
+        parsed
+            .settings
+            .custom_headers
+            .as_ref()
+            .map(|headers| headers.key(namespace)),
+    ];
+    invalid.extend(named.into_iter().flatten().filter_map(Result::err));
     let mut warnings = parsed.warnings;
 
     let (claims, errors) = claims(ingress);

@@ -143,8 +143,13 @@ pub fn parse_type(value: &str) -> Result<String, String> {
 
 /// `auth-secret`: `name` or `namespace/name`, each a DNS label.
 pub fn parse_secret(value: &str) -> Result<(Option<String>, String), String> {
-    const MESSAGE: &str =
-        "must name a Secret: name or namespace/name, in lower-case letters, digits, - and .";
+    parse_object_name(value, "a Secret")
+}
+
+/// `name` or `namespace/name` of an object (`what`), each a DNS name.
+pub fn parse_object_name(value: &str, what: &str) -> Result<(Option<String>, String), String> {
+    let message =
+        format!("must name {what}: name or namespace/name, in lower-case letters, digits, - and .");
     let value = value.trim();
     let (namespace, name) = match value.split_once('/') {
         Some((ns, name)) => (Some(ns), name),
@@ -159,7 +164,7 @@ pub fn parse_secret(value: &str) -> Result<(Option<String>, String), String> {
             && s.ends_with(|c: char| c.is_ascii_alphanumeric())
     };
     if !valid(name) || namespace.is_some_and(|ns| !valid(ns)) {
-        return Err(MESSAGE.into());
+        return Err(message);
     }
     Ok((namespace.map(str::to_string), name.to_string()))
 }

@@ -108,6 +108,16 @@ const NOTES: &[(&str, Note)] = &[
         ),
     ),
     (
+        "custom-headers",
+        Note::Differs(
+            "the ConfigMap must be in the Ingress's namespace; the names the class allows (spec.allowedResponseHeaders) replace global-allowed-response-headers",
+        ),
+    ),
+    (
+        "custom-http-errors",
+        Note::Differs("needs default-backend: Sluice has no controller-wide error backend"),
+    ),
+    (
         "affinity-mode",
         Note::Differs(
             "both modes behave as persistent: a client keeps its endpoint while it exists",

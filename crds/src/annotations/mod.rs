@@ -30,6 +30,8 @@ pub mod affinity;
 pub mod auth;
 pub mod canary;
 pub mod cors;
+pub mod custom_headers;
+pub mod error_pages;
 pub mod migration;
 pub mod nginx;
 pub mod rate_limit;
@@ -47,6 +49,7 @@ pub use affinity::Affinity;
 pub use auth::{BasicAuth, ExternalAuth};
 pub use canary::Canary;
 pub use cors::Cors;
+pub use custom_headers::CustomHeaders;
 use nginx::Support;
 pub use rate_limit::RateLimit;
 pub use redirect::{Redirect, RequestParts};
@@ -102,6 +105,9 @@ pub const AUTH_SIGNIN_REDIRECT_PARAM: &str = "sluice.dev/auth-signin-redirect-pa
 pub const AUTH_RESPONSE_HEADERS: &str = "sluice.dev/auth-response-headers";
 pub const AUTH_REQUEST_REDIRECT: &str = "sluice.dev/auth-request-redirect";
 pub const AUTH_ALWAYS_SET_COOKIE: &str = "sluice.dev/auth-always-set-cookie";
+pub const CUSTOM_HEADERS: &str = "sluice.dev/custom-headers";
+pub const CUSTOM_HTTP_ERRORS: &str = "sluice.dev/custom-http-errors";
+pub const DEFAULT_BACKEND: &str = "sluice.dev/default-backend";
 pub const AFFINITY: &str = "sluice.dev/affinity";
 pub const AFFINITY_MODE: &str = "sluice.dev/affinity-mode";
 pub const SESSION_COOKIE_NAME: &str = "sluice.dev/session-cookie-name";
@@ -167,6 +173,9 @@ pub const KNOWN: &[&str] = &[
     AUTH_RESPONSE_HEADERS,
     AUTH_REQUEST_REDIRECT,
     AUTH_ALWAYS_SET_COOKIE,
+    CUSTOM_HEADERS,
+    CUSTOM_HTTP_ERRORS,
+    DEFAULT_BACKEND,
     AFFINITY,
     AFFINITY_MODE,
     SESSION_COOKIE_NAME,
@@ -251,6 +260,13 @@ pub struct IngressSettings {
     pub external_auth: Option<Arc<ExternalAuth>>,
     /// A client's requests keep to one endpoint, named by a cookie.
     pub affinity: Option<Arc<Affinity>>,
+    /// Response headers from this ConfigMap.
+    pub custom_headers: Option<Arc<CustomHeaders>>,
+    /// Backend responses with these statuses are replaced by the default backend's.
+    pub custom_http_errors: Option<Arc<[u16]>>,
+    /// A Service of the Ingress's namespace for its requests when its backend has no
+    /// endpoints, and for its error pages.
+    pub default_backend: Option<Arc<str>>,
 }
 
 /// How the proxy talks to an Ingress's backends (`backend-protocol`), as ingress-nginx does.
@@ -400,6 +416,11 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
             None => {}
         }
     }
+    if parsed.settings.custom_http_errors.is_some() && parsed.settings.default_backend.is_none() {
+        parsed.warnings.push(format!(
+            "annotation {CUSTOM_HTTP_ERRORS} has no effect without {DEFAULT_BACKEND}: Sluice has no controller-wide error backend"
+        ));
+    }
     let Pending {
         redirects,
         cors_enabled,
@@ -498,6 +519,19 @@ fn apply(parsed: &mut Parsed, pending: &mut Pending, ours: &str, key: &str, valu
                 Err(reason) => parsed.errors.push(error(reason)),
             }
         }
+        CUSTOM_HEADERS => match CustomHeaders::parse(value) {
+            Ok(h) => settings.custom_headers = Some(Arc::new(h)),
+            // ingress-nginx denies such a location: its rules answer 503.
+            Err(reason) => parsed.unenforced.push(error(&reason)),
+        },
+        CUSTOM_HTTP_ERRORS => match error_pages::parse_codes(value) {
+            Ok(codes) => settings.custom_http_errors = Some(codes.into()),
+            Err(reason) => parsed.errors.push(error(&reason)),
+        },
+        DEFAULT_BACKEND => match error_pages::parse_service(value) {
+            Ok(service) => settings.default_backend = Some(service.into()),
+            Err(reason) => parsed.errors.push(error(&reason)),
+        },
         AFFINITY => match affinity::parse_kind(value) {
             Ok(()) => pending.affinity_enabled = true,
             Err(reason) => parsed.errors.push(error(&reason)),

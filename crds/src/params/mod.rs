@@ -92,6 +92,7 @@ pub const OPERATOR_FLAGS: &[&str] = &[
     "--keepalive-timeout",
     "--send-timeout",
     "--no-fast-path",
+    "--allowed-response-headers",
     "--max-connections",
     "--max-connections-per-address",
     "--max-body-size",

@@ -99,6 +99,10 @@ impl IngressClassParamsSpec {
             upstream,
             client,
             fast_path: self.fast_path.unwrap_or(true),
+            allowed_response_headers: resolve_header_names(
+                self.allowed_response_headers.as_deref(),
+                &mut errors,
+            ),
             tracing,
             addresses,
         };
@@ -624,6 +628,27 @@ fn resolve_client(client: Option<&ClientParams>, errors: &mut Errors) -> Resolve
         trusted_proxies: resolve_trusted_proxies(client.trusted_proxies.as_deref(), errors),
         real_ip_header: client.real_ip_header.unwrap_or_default(),
     }
+}
+
+/// `allowedResponseHeaders`: header names, as the proxy's flag takes them.
+fn resolve_header_names(names: Option<&[String]>, errors: &mut Errors) -> Vec<String> {
+    let mut kept = Vec::new();
+    for (i, name) in names.unwrap_or_default().iter().enumerate() {
+        let name = name.trim();
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            errors.fail(
+                &format!("allowedResponseHeaders[{i}]"),
+                "each entry must be a header name: letters, digits, - and _".into(),
+            );
+        } else {
+            kept.push(name.to_string());
+        }
+    }
+    kept
 }
 
 /// `client.trustedProxies`: each a CIDR or an address, as the proxy's flag takes them.

@@ -58,6 +58,8 @@ pub struct ResolvedParams {
     pub client: ResolvedClient,
     /// Plain HTTP/1.1 requests take the fast path.
     pub fast_path: bool,
+    /// Header names the custom-headers annotation may set.
+    pub allowed_response_headers: Vec<String>,
     pub tracing: ResolvedTracing,
     /// The addresses to publish on Ingress status; `None`: publish what the Service gets.
     pub addresses: Option<Vec<PublishedAddress>>,

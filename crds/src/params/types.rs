@@ -225,6 +225,13 @@ pub struct IngressClassParamsSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<ClientParams>,
 
+    /// Response headers Ingresses may set with the custom-headers annotation (ingress-nginx's
+    /// global-allowed-response-headers), any case. An Ingress whose ConfigMap sets another
+    /// header is not served (503). Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64), inner(length(min = 1, max = 128)))]
+    pub allowed_response_headers: Option<Vec<String>>,
+
     /// Serve plain HTTP/1.1 requests on the proxy's fast path. false sends every request
     /// through Pingora's proxy: the same answers, at a higher cost per request. Default:
     /// true.

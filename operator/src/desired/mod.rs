@@ -255,6 +255,10 @@ pub fn proxy_args(class: &str, controller: &str, params: &ResolvedParams) -> Vec
         ]);
     }
     args.extend(params.client.address_flags());
+    if !params.allowed_response_headers.is_empty() {
+        args.push("--allowed-response-headers".into());
+        args.push(params.allowed_response_headers.join(","));
+    }
     args.extend(params.extra_args.iter().cloned());
     args
 }

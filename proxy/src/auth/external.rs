@@ -10,20 +10,15 @@
 //!
 //! [`auth_request`] and [`decide`] are pure; [`ask`] does the I/O.
 
-use std::sync::LazyLock;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
 use sluice_crds::annotations::{ExternalAuth, RequestParts};
 
 use crate::serve::answers::Answer;
 use crate::serve::hygiene;
+use crate::subrequest::{self, Subrequest};
 
 /// The request being decided, as the auth request describes it.
 pub struct Original<'a> {
@@ -37,14 +32,6 @@ pub struct Original<'a> {
     pub client_ip: Option<&'a str>,
     pub request_id: &'a str,
     pub headers: &'a HeaderMap,
-}
-
-/// The request to the auth service.
-#[derive(Debug)]
-pub struct AuthRequest {
-    pub method: http::Method,
-    pub uri: http::Uri,
-    pub headers: HeaderMap,
 }
 
 /// What the auth service's answer makes of the request.
@@ -63,7 +50,7 @@ pub enum Decision {
 pub fn auth_request(
     settings: &ExternalAuth,
     original: &Original<'_>,
-) -> Result<AuthRequest, String> {
+) -> Result<Subrequest, String> {
     let url = settings.url.expand(&RequestParts {
         tls: original.tls,
         host: original.host_name,
@@ -124,7 +111,7 @@ pub fn auth_request(
         }
         None => http::Method::GET,
     };
-    Ok(AuthRequest {
+    Ok(Subrequest {
         method,
         uri,
         headers,
@@ -264,50 +251,15 @@ fn escape(text: &str) -> String {
     out
 }
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
-
-/// One pooled client for every auth request. HTTPS auth services are verified against the
-/// system's roots.
-static CLIENT: LazyLock<Option<HttpsClient>> = LazyLock::new(|| {
-    let builder = match hyper_rustls::HttpsConnectorBuilder::new().with_native_roots() {
-        Ok(builder) => builder,
-        Err(error) => {
-            tracing::warn!(%error, "no system CA roots: https auth URLs will fail");
-            return None;
-        }
-    };
-    let connector = builder.https_or_http().enable_http1().build();
-    Some(Client::builder(TokioExecutor::new()).build(connector))
-});
-
-/// The most of an auth response's body read (and dropped), so its connection can be reused.
+/// The most of an auth response's body read (and dropped).
 const BODY_LIMIT: usize = 64 * 1024;
 
 /// Sends the auth request; its answer's status and headers, or why there is none.
-pub async fn ask(request: AuthRequest, within: Duration) -> Result<(u16, HeaderMap), String> {
-    let client = CLIENT.as_ref().ok_or("no HTTP client for auth requests")?;
-    let mut builder = http::Request::builder()
-        .method(request.method)
-        .uri(request.uri);
-    if let Some(headers) = builder.headers_mut() {
-        *headers = request.headers;
-    }
-    let request = builder
-        .body(Empty::new())
-        .map_err(|e| format!("the auth request: {e}"))?;
-    let exchange = async {
-        let response = client
-            .request(request)
-            .await
-            .map_err(|e| format!("the auth request failed: {e}"))?;
-        let (parts, body) = response.into_parts();
-        // Read to its end so the connection can serve the next auth request.
-        let _ = Limited::new(body, BODY_LIMIT).collect().await;
-        Ok((parts.status.as_u16(), parts.headers))
-    };
-    tokio::time::timeout(within, exchange)
+pub async fn ask(request: Subrequest, within: Duration) -> Result<(u16, HeaderMap), String> {
+    let answered = subrequest::send(request, within, BODY_LIMIT)
         .await
-        .map_err(|_| format!("the auth service did not answer within {within:?}"))?
+        .map_err(|why| format!("the auth service: {why}"))?;
+    Ok((answered.status, answered.headers))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use crate::serve::answers::{self, Answer};
 use basic::Verdict;
 
 /// Basic auth's answer to a request to `route`, if it stops it: 401 with the realm, or
-/// 503 when the users cannot be read. CORS headers go on it, as on the route's other
+/// 503 when the users cannot be read. The route's headers go on it, as on its other
 /// answers.
 pub async fn basic_refusal(
     route: &Route,
@@ -33,6 +33,6 @@ pub async fn basic_refusal(
             headers: Vec::new(),
         },
     };
-    answer.headers.extend(answers::cors_headers(route, origin));
+    answer.headers.extend(answers::route_headers(route, origin));
     Some(answer)
 }

@@ -8,7 +8,7 @@ use sluice_crds::annotations::auth::{BasicAuth as Asked, SecretType};
 
 use crate::auth::basic::BasicAuth;
 use crate::auth::htpasswd::Users;
-use crate::objects::{ObjectSet, key_of};
+use crate::objects::{ObjectSet, key_of, named};
 
 /// The Secrets by `namespace/name`, indexed on first use: most tables have no basic auth.
 pub(super) struct Secrets<'a> {
@@ -28,7 +28,7 @@ impl<'a> Secrets<'a> {
     }
 
     fn get(&mut self, key: &str) -> Option<&'a Secret> {
-        self.referenced.insert(key.to_string());
+        self.referenced.insert(named("Secret", key));
         let objects = self.objects;
         self.by_key
             .get_or_insert_with(|| {

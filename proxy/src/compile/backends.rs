@@ -220,11 +220,15 @@ fn endpoints_of(
     }
 }
 
+/// The Service port a backend names; a backend that names none (an Ingress's
+/// `default-backend` annotation) gets the first, as in ingress-nginx.
 fn find_service_port<'s>(
     ports: &'s [ServicePort],
     wanted: Option<&ServiceBackendPort>,
 ) -> Option<&'s ServicePort> {
-    let wanted = wanted?;
+    let Some(wanted) = wanted else {
+        return ports.first();
+    };
     if let Some(n) = wanted.number {
         return ports.iter().find(|p| p.port == n);
     }

@@ -6,12 +6,13 @@
 mod annotated;
 mod auth;
 pub mod backends;
+mod headers;
 pub mod tls;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::networking::v1::{Ingress, IngressBackend, IngressServiceBackend};
 use rustls::sign::CertifiedKey;
 use serde::Serialize;
 use sluice_crds::annotations;
@@ -19,7 +20,7 @@ use sluice_crds::ingress::{HostMatch, IngressRef, OurClasses, RuleKey, claims};
 
 use crate::objects::{ObjectSet, key_of};
 use crate::routes::regex::PathRewrite;
-use crate::routes::{Access, Route, RouteTable};
+use crate::routes::{Access, ErrorBackend, Route, RouteTable};
 use crate::serve::rate_limit::IngressLimiter;
 use annotated::{canary_routes, upstream_host};
 use backends::BackendResolver;
@@ -34,6 +35,8 @@ pub struct CompileOptions {
     pub controller: String,
     /// Redirect plain HTTP to HTTPS for hosts with TLS (an Ingress can opt out).
     pub ssl_redirect: bool,
+    /// The response headers the custom-headers annotation may set (`--allowed-response-headers`).
+    pub allowed_response_headers: Vec<&'static str>,
 }
 
 /// Something about the input that a person should hear about: a rule that lost to another
@@ -111,11 +114,12 @@ pub fn compile_after(
     };
     let mut canaries = canary_routes(&ingresses, &mut resolver);
     let mut secrets = auth::Secrets::new(objects);
+    let mut config_maps = headers::ConfigMaps::new(objects);
     let mut owners: HashMap<RuleKey, String> = HashMap::new();
     for ingress in &ingresses {
         let namespace = ingress.metadata.namespace.as_deref().unwrap_or("default");
         let ingress_key = key_of(&ingress.metadata);
-        let parsed = annotations::parse(ingress.metadata.annotations.as_ref());
+        let mut parsed = annotations::parse(ingress.metadata.annotations.as_ref());
         for error in parsed.errors {
             problems.push(Problem {
                 object: ingress_key.clone(),
@@ -123,6 +127,26 @@ pub fn compile_after(
                 message: error.to_string(),
             });
         }
+        let response_headers = match &parsed.settings.custom_headers {
+            Some(asked) => match headers::custom_headers(
+                asked,
+                namespace,
+                &mut config_maps,
+                &options.allowed_response_headers,
+            ) {
+                Ok(headers) => Some(headers),
+                Err(why) => {
+                    // ingress-nginx denies such a location: its rules answer 503.
+                    parsed.unenforced.push(annotations::AnnotationError {
+                        key: annotations::CUSTOM_HEADERS.into(),
+                        value: asked.name.clone(),
+                        reason: why,
+                    });
+                    None
+                }
+            },
+            None => None,
+        };
         let refused: Option<Arc<str>> = (!parsed.unenforced.is_empty()).then(|| {
             let reasons: Vec<String> = parsed.unenforced.iter().map(ToString::to_string).collect();
             format!(
@@ -163,6 +187,15 @@ pub fn compile_after(
                 message,
             }));
             auth
+        });
+        let error_backend = settings.default_backend.as_ref().map(|service| {
+            Arc::new(ErrorBackend {
+                backend: resolver.resolve(namespace, &service_backend(service)),
+                codes: settings
+                    .custom_http_errors
+                    .clone()
+                    .unwrap_or_else(|| Arc::from([])),
+            })
         });
         let access = Access {
             refused,
@@ -207,6 +240,8 @@ pub fn compile_after(
                 basic_auth: basic_auth.clone(),
                 external_auth: settings.external_auth.clone(),
                 affinity: settings.affinity.clone(),
+                error_backend: error_backend.clone(),
+                response_headers: response_headers.clone(),
                 access: access.clone(),
                 redirect: settings.redirect.clone(),
                 app_root: settings.app_root.clone(),
@@ -246,6 +281,8 @@ pub fn compile_after(
                 basic_auth: basic_auth.clone(),
                 external_auth: settings.external_auth.clone(),
                 affinity: settings.affinity.clone(),
+                error_backend: error_backend.clone(),
+                response_headers: response_headers.clone(),
                 access: access.clone(),
                 redirect: settings.redirect.clone(),
                 app_root: settings.app_root.clone(),
@@ -313,7 +350,8 @@ pub fn compile_after(
         });
     }
     table.backends = resolver.into_index();
-    table.auth_secrets = secrets.referenced;
+    table.reads = secrets.referenced;
+    table.reads.extend(config_maps.referenced);
     Compiled {
         table,
         problems,
@@ -321,6 +359,17 @@ pub fn compile_after(
             certificates,
             limiters,
         },
+    }
+}
+
+/// A backend naming Service `name` and no port (its first, [`backends`]).
+fn service_backend(name: &str) -> IngressBackend {
+    IngressBackend {
+        service: Some(IngressServiceBackend {
+            name: name.to_string(),
+            port: None,
+        }),
+        resource: None,
     }
 }
 

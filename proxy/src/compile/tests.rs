@@ -18,6 +18,7 @@ pub(super) fn compile_yaml(yaml: &str) -> Compiled {
             class: "sluice".into(),
             controller: sluice_crds::names::CONTROLLER_NAME.into(),
             ssl_redirect: true,
+            allowed_response_headers: Vec::new(),
         },
     )
 }
@@ -392,6 +393,7 @@ fn a_secret_that_turns_broken_keeps_its_certificate_and_a_deleted_one_does_not()
         class: "sluice".into(),
         controller: sluice_crds::names::CONTROLLER_NAME.into(),
         ssl_redirect: true,
+        allowed_response_headers: Vec::new(),
     };
     let app = format!(
         "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{ name: app }}\nspec:\n  ingressClassName: sluice\n  tls: [{{ hosts: [\"a.example.com\"], secretName: s }}]\n  rules:\n{}\n",
@@ -578,6 +580,7 @@ fn the_ssl_redirect_annotation_overrides_the_proxy_setting_both_ways() {
             class: "sluice".into(),
             controller: sluice_crds::names::CONTROLLER_NAME.into(),
             ssl_redirect: false,
+            allowed_response_headers: Vec::new(),
         },
     );
     assert!(

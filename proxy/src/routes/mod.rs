@@ -7,6 +7,6 @@ pub mod trie;
 
 pub use access::Access;
 pub use table::{
-    Backend, BackendIndex, CanaryRoute, Endpoints, HostRoutes, Route, RouteTable, ServicePortRef,
-    endpoint_token,
+    Backend, BackendIndex, CanaryRoute, Endpoints, ErrorBackend, HostRoutes, Route, RouteTable,
+    ServicePortRef, endpoint_token,
 };

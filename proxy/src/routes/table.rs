@@ -216,12 +216,29 @@ pub struct Route {
     /// Cookie affinity: a client's requests keep to one endpoint.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub affinity: Option<Arc<Affinity>>,
+    /// The Ingress's `default-backend`: for its requests when the backend has no
+    /// endpoints, and its error pages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_backend: Option<Arc<ErrorBackend>>,
+    /// Headers set on its responses (`custom-headers`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_headers: Option<Arc<[(&'static str, String)]>>,
     /// Its Ingress's rate limits and their counters.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<Arc<IngressLimiter>>,
     /// Its metric series, found on first use.
     #[serde(skip)]
     pub series: RouteSeries,
+}
+
+/// An Ingress's `default-backend` Service, and the statuses it replaces
+/// (`custom-http-errors`).
+#[derive(Debug, Serialize)]
+pub struct ErrorBackend {
+    pub backend: Arc<Backend>,
+    /// The backend's responses with these statuses are replaced by this backend's answer;
+    /// empty without `custom-http-errors`.
+    pub codes: Arc<[u16]>,
 }
 
 /// The canary of a rule: another Ingress's backend, for the requests [`Canary`] picks.
@@ -244,12 +261,54 @@ impl Route {
 
     /// Whether only Pingora's path serves the route: its backend is spoken to other than in
     /// plain HTTP/1.1, it has a canary (chosen by any header or cookie), an auth service
-    /// decides its requests (from any of their headers), or a cookie picks its endpoint.
+    /// decides its requests (from any of their headers), a cookie picks its endpoint, or
+    /// another Service may answer instead of its backend.
     pub fn needs_pingora(&self, client_tls: bool) -> bool {
         !self.backend_protocol.is_plain_http(client_tls)
             || self.canary.is_some()
             || self.external_auth.is_some()
             || self.affinity.is_some()
+            || self.error_backend.is_some()
+    }
+
+    /// A route of `ingress` to `backend`, with nothing else set.
+    #[cfg(test)]
+    pub fn for_tests(ingress: &str, backend: Arc<Backend>) -> Self {
+        Self {
+            ingress: ingress.into(),
+            host: String::new(),
+            path: None,
+            backend,
+            redirect_to_https: false,
+            connect_timeout: None,
+            read_timeout: None,
+            send_timeout: None,
+            access: Access::default(),
+            redirect: None,
+            app_root: None,
+            max_body_size: None,
+            rewrite: None,
+            cors: None,
+            backend_protocol: BackendProtocol::Http,
+            upstream_host: None,
+            canary: None,
+            basic_auth: None,
+            external_auth: None,
+            affinity: None,
+            error_backend: None,
+            response_headers: None,
+            rate_limit: None,
+            series: Default::default(),
+        }
+    }
+
+    /// The backend a request goes to: the route's, its canary's, or, as a `fallback` when
+    /// those have no endpoints, its Ingress's `default-backend`.
+    pub fn target(&self, canary: bool, fallback: bool) -> &Arc<Backend> {
+        match (&self.error_backend, fallback) {
+            (Some(errors), true) => &errors.backend,
+            _ => self.backend_for(canary),
+        }
     }
 
     /// The `Path` of an affinity cookie without `session-cookie-path`: the rule's path, `/`
@@ -358,10 +417,10 @@ pub struct RouteTable {
     /// Every backend that names a Service, by Service, for in-place endpoint updates.
     #[serde(skip)]
     pub backends: BackendIndex,
-    /// The auth Secrets the routes read (`namespace/name`, found or not): a change to one
-    /// of them recompiles, a change to any other Secret does not.
+    /// The objects the routes read by name, found or not ([`crate::objects::named`]): a
+    /// change to one of them recompiles, a change to any other Secret or ConfigMap does not.
     #[serde(skip)]
-    pub auth_secrets: BTreeSet<String>,
+    pub reads: BTreeSet<String>,
 }
 
 /// Backends by namespace, then Service name (nested so that lookups borrow, not allocate).

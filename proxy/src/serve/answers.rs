@@ -15,7 +15,7 @@ pub struct Answer {
     pub status: u16,
     pub body: String,
     pub location: Option<String>,
-    /// More headers: the route's CORS headers.
+    /// More headers: the route's CORS and custom headers.
     pub headers: Vec<(&'static str, String)>,
 }
 
@@ -106,12 +106,12 @@ const ACME_CHALLENGE: &str = "/.well-known/acme-challenge/";
 /// ([`crate::auth`]), and endpoints ([`reachable`]).
 pub fn for_route<'a>(r: &Routed<'a>) -> Result<&'a Arc<Route>, Answer> {
     decide(r).map_err(|mut answer| {
-        // The route's CORS headers go on what Sluice answers for it too, as on what its
-        // backend answers: a browser app can then read why.
+        // The route's headers (CORS, custom-headers) go on what Sluice answers for it too, as
+        // on what its backend answers: a browser app can then read why.
         if let Some(route) = r.route
             && answer.status != 204
         {
-            answer.headers.extend(cors_headers(route, r.origin));
+            answer.headers.extend(route_headers(route, r.origin));
         }
         answer
     })
@@ -160,7 +160,7 @@ pub fn admit(
             Limited::Connections => "too many requests in progress",
         };
         Answer {
-            headers: cors_headers(route, origin),
+            headers: route_headers(route, origin),
             ..Answer::new(
                 503,
                 format!("503 Service Unavailable: {what} from this client address\n"),
@@ -169,14 +169,19 @@ pub fn admit(
     })
 }
 
-/// The route's CORS headers for a request from `origin`; none if it has no CORS or the
-/// origin is not allowed.
-pub fn cors_headers(route: &Route, origin: Option<&str>) -> Vec<(&'static str, String)> {
-    route
+/// The headers the route sets on every response, proxied or Sluice's own: its CORS headers
+/// for a request from `origin` (none if the origin is not allowed), and its
+/// `custom-headers`.
+pub fn route_headers(route: &Route, origin: Option<&str>) -> Vec<(&'static str, String)> {
+    let mut headers = route
         .cors
         .as_ref()
         .and_then(|cors| cors.headers_for(origin))
-        .unwrap_or_default()
+        .unwrap_or_default();
+    if let Some(custom) = &route.response_headers {
+        headers.extend(custom.iter().cloned());
+    }
+    headers
 }
 
 fn decide<'a>(r: &Routed<'a>) -> Result<&'a Arc<Route>, Answer> {
@@ -250,20 +255,28 @@ fn decide<'a>(r: &Routed<'a>) -> Result<&'a Arc<Route>, Answer> {
     Ok(route)
 }
 
-/// 503 when the backend the request goes to (the route's, or its canary's) has no
-/// endpoints; the last check before proxying.
-pub fn reachable(route: &Route, canary: bool, origin: Option<&str>) -> Result<(), Answer> {
+/// Where the request goes, the last check before proxying: its backend (the route's, or
+/// its canary's), `Ok(false)`; when that has no endpoints, its Ingress's `default-backend`,
+/// `Ok(true)`; else 503.
+pub fn reachable(route: &Route, canary: bool, origin: Option<&str>) -> Result<bool, Answer> {
     let backend = route.backend_for(canary);
     let endpoints = backend.endpoints();
     if !endpoints.addrs.is_empty() {
-        return Ok(());
+        return Ok(false);
+    }
+    if route
+        .error_backend
+        .as_ref()
+        .is_some_and(|errors| !errors.backend.endpoints().addrs.is_empty())
+    {
+        return Ok(true);
     }
     let why = match &endpoints.problem {
         Some(problem) => problem.clone(),
         None => format!("{} has no endpoints", backend.name),
     };
     Err(Answer {
-        headers: cors_headers(route, origin),
+        headers: route_headers(route, origin),
         ..Answer::new(503, format!("503 Service Unavailable: {why}\n"))
     })
 }

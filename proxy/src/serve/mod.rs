@@ -3,6 +3,7 @@
 pub mod access_log;
 pub mod answers;
 pub mod client_addr;
+pub mod error_pages;
 pub mod h1;
 pub mod hygiene;
 pub mod limits;

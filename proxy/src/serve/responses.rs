@@ -8,6 +8,7 @@ use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 
 use super::answers::{self, Answer};
+use super::error_pages::Page;
 
 /// The head of a plain-text answer of `len` bytes (none for a 204), with `headers`.
 fn plain_header(
@@ -42,7 +43,30 @@ pub async fn send(session: &mut Session, answer: &Answer) -> Result<()> {
         .await
 }
 
-/// Answers a failed proxy attempt, with `headers` (the route's CORS headers); the
+/// Answers with an error page from a default backend (`custom-http-errors`), with
+/// `headers` (the route's CORS and custom headers); the connection is closed afterwards, as after any
+/// answer that replaced an upstream's.
+pub async fn send_page(session: &mut Session, page: &Page, headers: &[(&'static str, String)]) {
+    let head = (|| -> Result<ResponseHeader> {
+        let mut resp = ResponseHeader::build(page.status, Some(3 + headers.len()))?;
+        if let Some(content_type) = &page.content_type {
+            resp.insert_header(header::CONTENT_TYPE, content_type.clone())?;
+        }
+        resp.insert_header(header::CONTENT_LENGTH, page.body.len())?;
+        for (name, value) in headers {
+            resp.append_header(*name, value.as_str())?;
+        }
+        Ok(resp)
+    })();
+    let Ok(head) = head else {
+        return;
+    };
+    if let Err(error) = session.write_error_response(head, page.body.clone()).await {
+        tracing::debug!(%error, status = page.status, "could not write the error page");
+    }
+}
+
+/// Answers a failed proxy attempt, with `headers` (the route's CORS and custom headers); the
 /// connection is closed afterwards, since its state after an upstream failure is unknown.
 pub async fn send_error(
     session: &mut Session,

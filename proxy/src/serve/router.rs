@@ -23,6 +23,7 @@ use sluice_crds::ingress::normalize_request_host;
 use super::access_log::Exchange;
 use super::answers::{self, Failure};
 use super::client_addr::{TrustedProxies, client_address};
+use super::error_pages;
 use super::hygiene;
 use super::outcome::{Finished, InFlight, finish};
 use super::rate_limit::InProgress;
@@ -105,6 +106,10 @@ pub struct RequestCtx {
     auth_cookies: Vec<http::HeaderValue>,
     /// The affinity cookie to set: the request's endpoint is not the one its cookie named.
     affinity_cookie: Option<String>,
+    /// Its backend has no endpoints: its Ingress's `default-backend` serves it.
+    fallback: bool,
+    /// The default backend's page that replaces the backend's error response.
+    error_page: Option<error_pages::Page>,
     _in_flight: InFlight,
 }
 
@@ -333,12 +338,63 @@ impl Router {
                     ctx.auth_cookies = cookies;
                 }
                 external::Decision::Deny(mut answer) => {
-                    answer.headers.extend(answers::cors_headers(route, origin));
+                    answer.headers.extend(answers::route_headers(route, origin));
                     return Some(answer);
                 }
             }
         }
-        answers::reachable(route, ctx.canary, origin).err()
+        match answers::reachable(route, ctx.canary, origin) {
+            Ok(fallback) => {
+                ctx.fallback = fallback;
+                None
+            }
+            Err(answer) => Some(answer),
+        }
+    }
+
+    /// The default backend's page for a backend response of `status`, when the route's
+    /// Ingress asks for one (`custom-http-errors`) and the default backend gives it.
+    async fn error_page(
+        &self,
+        session: &Session,
+        ctx: &RequestCtx,
+        status: u16,
+    ) -> Option<error_pages::Page> {
+        let route = ctx.route.as_ref()?;
+        let errors = route.error_backend.as_ref()?;
+        if ctx.fallback || !errors.codes.contains(&status) {
+            return None;
+        }
+        let addr = errors.backend.pick(&[])?;
+        let req = session.req_header();
+        let header = |name| req.headers.get(name).and_then(|v| v.to_str().ok());
+        let request_id = header("x-request-id")
+            .filter(|v| request_id::usable(v.as_bytes()))
+            .or(ctx.request_id.as_ref().map(|id| id.as_str()));
+        let original = error_pages::Original {
+            host: req
+                .uri
+                .authority()
+                .map(|a| a.as_str())
+                .or_else(|| header("host"))
+                .unwrap_or_default(),
+            request_uri: req.uri.path_and_query().map_or("/", |p| p.as_str()),
+            accept: header("accept"),
+            request_id,
+        };
+        let within = route
+            .connect_timeout
+            .unwrap_or(self.options.connect_timeout)
+            + route.read_timeout.unwrap_or(self.options.read_timeout);
+        let fetched = match error_pages::request(route, status, addr, &original) {
+            Ok(request) => error_pages::fetch(request, within).await,
+            Err(why) => Err(why),
+        };
+        fetched
+            .inspect_err(|why| {
+                tracing::warn!(route = %route.ingress, status, error = %why, "no error page from the default backend; passing the backend's answer on");
+            })
+            .ok()
     }
 }
 
@@ -365,6 +421,8 @@ impl ProxyHttp for Router {
             auth_headers: Vec::new(),
             auth_cookies: Vec::new(),
             affinity_cookie: None,
+            fallback: false,
+            error_page: None,
             _in_flight: InFlight::start(&self.state),
         }
     }
@@ -519,7 +577,7 @@ impl ProxyHttp for Router {
         let addr = match resend_to {
             Some(addr) => addr,
             None => {
-                let backend = route.backend_for(ctx.canary);
+                let backend = route.target(ctx.canary, ctx.fallback);
                 let named = route.affinity.as_ref().and_then(|affinity| {
                     affinity_token(session.req_header(), &affinity.cookie)
                         .and_then(|token| backend.pick_named(token, &ctx.tried))
@@ -750,6 +808,15 @@ impl ProxyHttp for Router {
             return Err(Error::explain(ErrorType::InvalidHTTPHeader, why).into_up());
         }
         let status = upstream_response.status.as_u16();
+        // An error the Ingress's default backend has a page for: the page is the answer
+        // ([`Self::fail_to_proxy`] sends it), the backend's is dropped.
+        if let Some(page) = self.error_page(session, ctx, status).await {
+            ctx.error_page = Some(page);
+            return Err(Error::explain(
+                ErrorType::Custom("error page"),
+                "the backend's error is answered with the default backend's page",
+            ));
+        }
         // Interim responses (1xx) come here too: they never have a body.
         let bodiless =
             status < 200 || status == 204 || status == 304 || session.req_header().method == "HEAD";
@@ -775,7 +842,7 @@ impl ProxyHttp for Router {
             upstream_response.remove_header(name);
         }
         if let Some(route) = &ctx.route {
-            let cors = answers::cors_headers(route, origin(session.req_header()));
+            let cors = answers::route_headers(route, origin(session.req_header()));
             set_response_headers(upstream_response, &cors)?;
             if let Some(cookie) = ctx.affinity_cookie.take() {
                 upstream_response.append_header(header::SET_COOKIE, cookie)?;
@@ -797,10 +864,24 @@ impl ProxyHttp for Router {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
+        let cors = |session: &Session, ctx: &RequestCtx| {
+            ctx.route
+                .as_ref()
+                .map(|route| answers::route_headers(route, origin(session.req_header())))
+                .unwrap_or_default()
+        };
+        if let Some(page) = ctx.error_page.take() {
+            responses::send_page(session, &page, &cors(session, ctx)).await;
+            discard_request_body(session, self.options.client.body).await;
+            return FailToProxy {
+                error_code: page.status,
+                can_reuse_downstream: false,
+            };
+        }
         let backend = ctx
             .route
             .as_ref()
-            .map(|r| r.backend_for(ctx.canary).name.as_str())
+            .map(|r| r.target(ctx.canary, ctx.fallback).name.as_str())
             .unwrap_or("-");
         let failure = match (e.etype(), e.esource()) {
             (ErrorType::HTTPStatus(502), _)
@@ -842,11 +923,7 @@ impl ProxyHttp for Router {
         );
         if code > 0 {
             ctx.note = Some(e.to_string());
-            let cors = ctx
-                .route
-                .as_ref()
-                .map(|route| answers::cors_headers(route, origin(session.req_header())))
-                .unwrap_or_default();
+            let cors = cors(session, ctx);
             responses::send_error(session, code, &message, &cors).await;
             discard_request_body(session, self.options.client.body).await;
         }

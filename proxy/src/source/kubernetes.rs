@@ -1,5 +1,5 @@
 //! The cluster source: reflectors over Ingresses, IngressClasses, Services,
-//! EndpointSlices and TLS Secrets (and the class's params, for [`super::live`] settings). A change that can alter routes recompiles the table
+//! EndpointSlices, TLS and Opaque Secrets, ConfigMaps (and the class's params, for [`super::live`] settings). A change that can alter routes recompiles the table
 //! from the stores; one that only moves endpoints refreshes them in place; anything else
 //! (status writes, resourceVersion bumps, annotations Sluice does not read) is ignored
 //! ([`super::relevance`]).
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::stream::{BoxStream, SelectAll};
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::runtime::reflector::{self, Store};
@@ -65,6 +65,8 @@ struct Stores {
     secrets: Store<Secret>,
     /// Opaque Secrets, which basic auth reads its users from.
     auth_secrets: Store<Secret>,
+    /// What `custom-headers` names.
+    config_maps: Store<ConfigMap>,
 }
 
 impl Stores {
@@ -80,6 +82,7 @@ impl Stores {
                 .into_iter()
                 .chain(self.auth_secrets.state())
                 .collect(),
+            config_maps: self.config_maps.state(),
         }
     }
 
@@ -99,6 +102,7 @@ impl Stores {
         self.endpoint_slices.wait_until_ready().await?;
         self.secrets.wait_until_ready().await?;
         self.auth_secrets.wait_until_ready().await?;
+        self.config_maps.wait_until_ready().await?;
         Ok(())
     }
 }
@@ -155,8 +159,16 @@ pub async fn run(
             &lost,
         ),
         auth_secrets: watch(
-            Api::all(client),
+            Api::all(client.clone()),
             watcher::Config::default().fields("type=Opaque"),
+            &mut events,
+            &state,
+            &lost,
+        ),
+        // Only recompiles for one a route names.
+        config_maps: watch(
+            Api::all(client),
+            watcher::Config::default(),
             &mut events,
             &state,
             &lost,

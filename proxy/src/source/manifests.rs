@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -168,7 +168,12 @@ fn add(value: serde_json::Value, set: &mut ObjectSet) -> Result<(), String> {
             }
             set.secrets.push(Arc::new(s));
         }
-        (_, "Ingress" | "IngressClass" | "Service" | "EndpointSlice" | "Secret") => {
+        ("v1", "ConfigMap") => {
+            let mut c: ConfigMap = serde_json::from_value(value).map_err(describe)?;
+            default_namespace(&mut c.metadata);
+            set.config_maps.push(Arc::new(c));
+        }
+        (_, "Ingress" | "IngressClass" | "Service" | "EndpointSlice" | "Secret" | "ConfigMap") => {
             return Err(format!(
                 "{kind} {name}: apiVersion {api_version:?} is not supported here"
             ));

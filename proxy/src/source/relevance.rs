@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::Resource;
@@ -19,7 +19,7 @@ use sluice_crds::annotations;
 use sluice_crds::names::{DEFAULT_CLASS_ANNOTATION, TLS_SECRET_TYPE};
 
 use crate::compile::backends::slice_service;
-use crate::objects::{ObjectSet, ServiceSet, key_of};
+use crate::objects::{ObjectSet, ServiceSet, key_of, named};
 use crate::routes::RouteTable;
 
 /// What a change to one object can change.
@@ -29,8 +29,8 @@ pub enum Affects {
     Routes,
     /// Only the endpoints of the backends of this Service, `(namespace, name)`.
     Endpoints(String, String),
-    /// The routes, if they read this Secret (`namespace/name`) for basic auth.
-    AuthSecret(String),
+    /// The routes, if they read this object by name ([`crate::objects::named`]).
+    Named(String),
     /// Nothing (an EndpointSlice that belongs to no Service).
     Nothing,
 }
@@ -42,28 +42,24 @@ pub struct Changes {
     pub routes: bool,
     /// Refresh in place the endpoints of these Services' backends.
     pub services: ServiceSet,
-    /// Recompile if the table reads one of these Secrets (`namespace/name`).
-    pub auth_secrets: BTreeSet<String>,
+    /// Recompile if the table reads one of these objects ([`crate::objects::named`]).
+    pub named: BTreeSet<String>,
 }
 
 impl Changes {
     pub fn is_empty(&self) -> bool {
-        !self.routes && self.services.is_empty() && self.auth_secrets.is_empty()
+        !self.routes && self.services.is_empty() && self.named.is_empty()
     }
 
     pub fn merge(&mut self, other: Changes) {
         self.routes |= other.routes;
         self.services.extend(other.services);
-        self.auth_secrets.extend(other.auth_secrets);
+        self.named.extend(other.named);
     }
 
     /// Whether the changes call for recompiling `table`.
     pub fn recompile(&self, table: &RouteTable) -> bool {
-        self.routes
-            || self
-                .auth_secrets
-                .iter()
-                .any(|key| table.auth_secrets.contains(key))
+        self.routes || self.named.iter().any(|key| table.reads.contains(key))
     }
 
     fn of(affected: Vec<Affects>) -> Self {
@@ -78,8 +74,8 @@ impl Changes {
         match affects {
             Affects::Routes => self.routes = true,
             Affects::Endpoints(namespace, name) => self.services.insert(namespace, name),
-            Affects::AuthSecret(key) => {
-                self.auth_secrets.insert(key.clone());
+            Affects::Named(key) => {
+                self.named.insert(key.clone());
             }
             Affects::Nothing => {}
         }
@@ -175,8 +171,19 @@ impl Relevant for Secret {
         if self.type_.as_deref() == Some(TLS_SECRET_TYPE) {
             Affects::Routes
         } else {
-            Affects::AuthSecret(key_of(&self.metadata))
+            Affects::Named(named("Secret", &key_of(&self.metadata)))
         }
+    }
+}
+
+impl Relevant for ConfigMap {
+    fn fingerprint(&self) -> u64 {
+        fingerprint(&(&self.data, &self.binary_data))
+    }
+
+    /// Only the routes whose `custom-headers` name it read a ConfigMap.
+    fn affects(&self) -> Affects {
+        Affects::Named(named("ConfigMap", &key_of(&self.metadata)))
     }
 }
 
@@ -215,6 +222,7 @@ pub struct SeenSet {
     services: Seen<Service>,
     endpoint_slices: Seen<EndpointSlice>,
     secrets: Seen<Secret>,
+    config_maps: Seen<ConfigMap>,
 }
 
 impl SeenSet {
@@ -238,6 +246,10 @@ impl SeenSet {
         changes.merge(
             self.secrets
                 .observe_all(objects.secrets.iter().map(AsRef::as_ref)),
+        );
+        changes.merge(
+            self.config_maps
+                .observe_all(objects.config_maps.iter().map(AsRef::as_ref)),
         );
         changes
     }

@@ -39,7 +39,7 @@ pub struct Connection<'a> {
     out: Vec<u8>,
     forward: Vec<Forwarded>,
     kept: Vec<Kept>,
-    /// Headers the client's response gets besides the kept ones: the route's CORS headers.
+    /// Headers the client's response gets besides the kept ones: the route's CORS and custom headers.
     extra: Vec<(&'static str, String)>,
     tried: Vec<SocketAddr>,
     client: Option<SocketAddr>,
@@ -272,7 +272,8 @@ impl<'a> Connection<'a> {
                 let authorization = head.authorization.map(|a| a.str(buf));
                 match crate::auth::basic_refusal(&route, authorization, origin).await {
                     Some(answer) => Err(answer),
-                    None => answers::reachable(&route, false, origin).map(|()| route),
+                    // Never the fallback: routes with one are Pingora's.
+                    None => answers::reachable(&route, false, origin).map(|_| route),
                 }
             }
             Err(answer) => Err(answer),
@@ -321,7 +322,7 @@ impl<'a> Connection<'a> {
                 }
                 Err((failure, why)) => {
                     let answer = Answer {
-                        headers: answers::cors_headers(&route, origin),
+                        headers: answers::route_headers(&route, origin),
                         ..answers::for_failure(failure, &route.backend.name)
                     };
                     // After a failed upstream exchange the client connection is closed, as
@@ -527,7 +528,7 @@ impl<'a> Connection<'a> {
                 .await
             {
                 Ok(response) => {
-                    self.extra = answers::cors_headers(route, head.origin.map(|o| o.str(buf)));
+                    self.extra = answers::route_headers(route, head.origin.map(|o| o.str(buf)));
                     let done = self
                         .relay(upstream, addr, &response, read_timeout, close_client, sent)
                         .await;

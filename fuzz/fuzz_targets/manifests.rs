@@ -61,6 +61,7 @@ fuzz_target!(|data: &[u8]| {
             services: set.services.iter().rev().cloned().collect(),
             endpoint_slices: set.endpoint_slices.iter().rev().cloned().collect(),
             secrets: set.secrets.iter().rev().cloned().collect(),
+            config_maps: set.config_maps.iter().rev().cloned().collect(),
         };
         let again = compile(&reversed, &options);
         assert_eq!(
@@ -86,7 +87,8 @@ fn has_duplicates(set: &ObjectSet) -> bool {
                 .iter()
                 .map(|o| ("EndpointSlice", &o.metadata)),
         )
-        .chain(set.secrets.iter().map(|o| ("Secret", &o.metadata)));
+        .chain(set.secrets.iter().map(|o| ("Secret", &o.metadata)))
+        .chain(set.config_maps.iter().map(|o| ("ConfigMap", &o.metadata)));
     for (kind, meta) in metas {
         let key = (
             kind,

@@ -315,17 +315,10 @@ fn same(all: &BTreeMap<String, String>, key: &str, value: &str, ours: &'static s
             false => Verdict::NoEffect(format!("overridden by {ours}, which has the same value")),
         };
     }
-    // Two ingress-nginx names for one setting (`whitelist-source-range` and
-    // `allowlist-source-range`): `parse` reads them in key order, so the last one wins.
-    let winner = all
-        .iter()
-        .rfind(|(k, _)| nginx::support(k) == Some(Support::Same(ours)));
-    if let Some((winner, theirs)) = winner
-        && winner != key
-        && differs(theirs)
-    {
-        return Verdict::Unsupported(format!(
-            "{winner} is set too, with another value, and Sluice reads that one; ingress-nginx may read this one: set only one of them"
+    // An older name (`whitelist-source-range`) beside the newer one: neither reads it.
+    if let Some(newer) = nginx::newer_name(key).filter(|newer| all.contains_key(newer)) {
+        return Verdict::NoEffect(format!(
+            "overridden by {newer}, which Sluice reads instead, as ingress-nginx does"
         ));
     }
     match note(key) {
@@ -652,20 +645,28 @@ mod tests {
     }
 
     #[test]
-    fn of_two_names_for_one_setting_the_one_sluice_does_not_read_is_flagged() {
+    fn of_two_names_for_one_setting_the_newer_is_read_as_in_ingress_nginx() {
         let allow = "nginx.ingress.kubernetes.io/allowlist-source-range";
         let white = "nginx.ingress.kubernetes.io/whitelist-source-range";
         let pairs = [(allow, "10.0.0.0/8"), (white, "192.168.0.0/16")];
+        // The newer name wins, as in ingress-nginx, whatever the order of the keys.
+        assert!(matches!(verdict_of(&pairs, allow), Verdict::Honoured));
         assert!(
-            matches!(verdict_of(&pairs, allow), Verdict::Unsupported(t) if t.starts_with(white))
+            matches!(verdict_of(&pairs, white), Verdict::NoEffect(t) if t.contains("overridden by"))
         );
-        assert!(matches!(verdict_of(&pairs, white), Verdict::Honoured));
-        // The report names the one `parse` really reads.
         let read = parse(Some(&map(&pairs))).settings.allow_from.unwrap();
-        assert!(read.contains("192.168.1.1".parse().unwrap()));
-        // The same value twice is fine.
-        let same = [(allow, "10.0.0.0/8"), (white, "10.0.0.0/8")];
-        assert!(matches!(verdict_of(&same, allow), Verdict::Honoured));
+        assert!(read.contains("10.1.1.1".parse().unwrap()));
+        assert!(!read.contains("192.168.1.1".parse().unwrap()));
+        let limits = [
+            ("nginx.ingress.kubernetes.io/limit-rps", "5"),
+            ("nginx.ingress.kubernetes.io/limit-allowlist", "10.0.0.0/8"),
+            (
+                "nginx.ingress.kubernetes.io/limit-whitelist",
+                "192.168.0.0/16",
+            ),
+        ];
+        let limit = parse(Some(&map(&limits))).settings.rate_limit.unwrap();
+        assert!(format!("{limit:?}").contains("10.0.0.0"), "{limit:?}");
     }
 
     #[test]

@@ -382,7 +382,12 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
             value: value.clone(),
             reason,
         };
+        let newer = nginx::newer_name(key).filter(|newer| annotations.contains_key(newer));
         match nginx::support(key) {
+            // ingress-nginx reads an older name only without the newer one.
+            Some(Support::Same(_)) if let Some(newer) = newer => parsed
+                .warnings
+                .push(format!("annotation {key} is overridden by {newer}")),
             Some(Support::Same(ours)) if !annotations.contains_key(ours) => {
                 apply(&mut parsed, &mut pending, ours, key, value)
             }

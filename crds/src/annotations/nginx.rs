@@ -235,6 +235,22 @@ pub fn support(key: &str) -> Option<Support> {
     )
 }
 
+/// The annotations that are older names of others, and those others: ingress-nginx reads
+/// an older name only when the newer one is not set.
+const OLDER_NAMES: [(&str, &str); 2] = [
+    ("whitelist-source-range", "allowlist-source-range"),
+    ("limit-whitelist", "limit-allowlist"),
+];
+
+/// The newer name of `key` (full), when `key` is an older one.
+pub fn newer_name(key: &str) -> Option<String> {
+    let name = key.strip_prefix(PREFIX)?;
+    OLDER_NAMES
+        .iter()
+        .find(|(older, _)| *older == name)
+        .map(|(_, newer)| format!("{PREFIX}{newer}"))
+}
+
 /// Every entry of the table, for docs and reports.
 pub fn table() -> impl Iterator<Item = (String, Support)> {
     TABLE.iter().map(|(n, s)| (format!("{PREFIX}{n}"), *s))

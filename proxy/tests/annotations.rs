@@ -1399,3 +1399,72 @@ async fn custom_headers_set_the_allowed_headers_of_a_config_map() -> anyhow::Res
     );
     Ok(())
 }
+
+/// gRPC, client to backend: a real tonic client over TLS (HTTP/2) to a real tonic server
+/// in the clear (h2c), through a rule with `backend-protocol: GRPC`. Statuses travel in
+/// trailers, so a wrong answer shows they are lost.
+#[tokio::test]
+async fn grpc_calls_go_through_to_a_grpc_backend() -> anyhow::Result<()> {
+    use tonic_health::ServingStatus;
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+
+    let dir = tempfile::tempdir()?;
+    let web = Upstream::start("web", "127.0.0.2")?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.6:0").await?;
+    let backend = listener.local_addr()?;
+    let (reporter, service) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("shop.Cart", ServingStatus::NotServing)
+        .await;
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(tokio_stream_of(listener)),
+    );
+
+    let mut objects = vec![paths_ingress(
+        "grpc",
+        "grpc.test",
+        "grpc",
+        &[("/", "Prefix")],
+        json!({ "nginx.ingress.kubernetes.io/backend-protocol": "GRPC" }),
+    )];
+    objects.extend(service_with_endpoints("shop", "grpc", 80, &[backend]));
+    let proxy = serve(&dir, &web, &["grpc.test"], objects).await?;
+
+    let https = proxy.https;
+    let channel = tonic::transport::Endpoint::from_static("http://grpc.test")
+        .connect_with_connector(tower::service_fn(move |_: http::Uri| async move {
+            sluice_tests::client::tls_connect(https, "grpc.test", &["h2"])
+                .await
+                .map(hyper_util::rt::TokioIo::new)
+                .map_err(std::io::Error::other)
+        }))
+        .await
+        .map_err(|e| anyhow::anyhow!("connecting: {e:?}"))?;
+    let mut client = HealthClient::new(channel);
+    let status = |service: &str| HealthCheckRequest {
+        service: service.into(),
+    };
+    let serving = client.check(status("")).await?.into_inner();
+    assert_eq!(serving.status, ServingStatus::Serving as i32);
+    let cart = client.check(status("shop.Cart")).await?.into_inner();
+    assert_eq!(cart.status, ServingStatus::NotServing as i32);
+    let unknown = client
+        .check(status("shop.Nothing"))
+        .await
+        .expect_err("an unknown service is an error");
+    assert_eq!(unknown.code(), tonic::Code::NotFound, "{unknown}");
+    Ok(())
+}
+
+/// The connections `listener` accepts, as tonic's server takes them.
+fn tokio_stream_of(
+    listener: tokio::net::TcpListener,
+) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    futures::stream::unfold(listener, |listener| async move {
+        let accepted = listener.accept().await.map(|(stream, _)| stream);
+        Some((accepted, listener))
+    })
+}

@@ -24,7 +24,7 @@ use crate::names::{ANNOTATION_PREFIX, LEGACY_CLASS_ANNOTATION};
 
 /// What the report adds to [`nginx::support`] for one ingress-nginx annotation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Note {
+pub(super) enum Note {
     /// Read ([`Support::Same`]), with this difference from ingress-nginx.
     Differs(&'static str),
     /// Ignored ([`Support::Ignored`]), and ignoring it changes no answer a client gets: with
@@ -96,6 +96,11 @@ const NOTES: &[(&str, Note)] = &[
         ),
     ),
     (
+        "backend-protocol",
+        Note::Differs("FCGI is refused: Sluice has no FastCGI"),
+    ),
+    ("auth-type", Note::Differs("digest is refused; basic only")),
+    (
         "auth-url",
         Note::Differs(
             "an https:// auth service's certificate is verified against the system's roots (ingress-nginx does not verify it), and X-Sent-From says sluice",
@@ -153,7 +158,7 @@ const NOTES: &[(&str, Note)] = &[
     ),
 ];
 
-fn note(key: &str) -> Option<Note> {
+pub(super) fn note(key: &str) -> Option<Note> {
     let name = key.strip_prefix(nginx::PREFIX)?;
     NOTES
         .iter()

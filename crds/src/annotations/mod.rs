@@ -36,6 +36,7 @@ pub mod migration;
 pub mod nginx;
 pub mod rate_limit;
 pub mod redirect;
+pub mod reference;
 pub mod rewrite;
 pub mod source_ranges;
 pub mod upstream_vhost;

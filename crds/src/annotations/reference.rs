@@ -32,7 +32,7 @@ pub fn markdown_table() -> String {
                 "refused: nginx configuration is never run".to_string(),
                 instead.to_string(),
             ),
-            (Support::Ignored(advice), Some(Note::NoEffect(_, why))) => (
+            (Support::Ignored(_), Some(Note::NoEffect(_, why))) => (
                 "ignored, with a warning".to_string(),
                 format!("changes no answer: {why}"),
             ),

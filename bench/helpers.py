@@ -25,8 +25,9 @@
                                     one GET on a fresh connection; fail unless it answers
                                     STATUS (default 200) with every --want-header and no
                                     --no-header; print the status, or the --print-header value
-  feature-table TSV                 the medians per case of bench/features.sh's rounds, with
-                                    their ratios to each case's baseline, as Markdown
+  feature-table TSV                 the medians per case of bench/features.sh's rounds, and
+                                    of their ratios to each case's baseline in the same round,
+                                    as Markdown
 """
 
 import argparse
@@ -292,8 +293,8 @@ def probe(addr: str, host: str, path: str, headers: list, expect: int, want: lis
 def feature_table(path: str) -> str:
     """Medians per case of the rounds in PATH (tab-separated, one row per measured run:
     case, label, served by, baseline case, round, requests/s, p50 ms, p99 ms, CPU µs per
-    request, user µs, system µs, requests, non-2xx, socket errors), with ratios to the
-    baseline's medians."""
+    request, user µs, system µs, requests, non-2xx, socket errors), with the median of each
+    run's ratio to its baseline's run in the same round."""
     import statistics
 
     cases, order = {}, []
@@ -305,14 +306,15 @@ def feature_table(path: str) -> str:
         if key not in cases:
             order.append(key)
             cases[key] = {"label": f[1], "by": f[2], "base": f[3], "runs": []}
-        cases[key]["runs"].append([float(x) for x in f[5:14]])
+        cases[key]["runs"].append([float(x) for x in f[5:14]] + [f[4]])  # ..., round
 
     def med(key: str, i: int) -> float:
         return statistics.median(r[i] for r in cases[key]["runs"])
 
     out = [
         "| case | served by | requests/s | p50 (ms) | p99 (ms) | proxy CPU per request, µs "
-        "(user + system) | requests/s vs baseline | CPU per request vs baseline | baseline "
+        "(user + system) | requests/s vs baseline (median of the rounds' ratios) "
+        "| CPU per request vs baseline (same) | baseline "
         "| non-2xx / socket errors (all rounds) |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
     ]
@@ -326,8 +328,12 @@ def feature_table(path: str) -> str:
             vs_rps = vs_cpu = "1 (baseline)" if base == key else "—"
             base_label = "—"
         else:
-            vs_rps = f"{rps / med(base, 0):.2f}"
-            vs_cpu = f"{cpu / med(base, 3):.2f}"
+            # Each run against its baseline's run of the same round, then the median of
+            # those ratios: a round slowed by a neighbour weighs on both sides of it.
+            by_round = {r[-1]: r for r in cases[base]["runs"]}
+            pairs = [(r, by_round[r[-1]]) for r in c["runs"] if r[-1] in by_round]
+            vs_rps = f"{statistics.median(r[0] / b[0] for r, b in pairs):.2f}"
+            vs_cpu = f"{statistics.median(r[3] / b[3] for r, b in pairs):.2f}"
             base_label = cases[base]["label"]
         cpu_text = (f"{cpu:,.0f} = {user:,.0f} + {system:,.0f}" if cpu >= 100
                     else f"{cpu:.1f} = {user:.1f} + {system:.1f}")

@@ -57,6 +57,11 @@ impl BasicAuth {
             return Verdict::Pass;
         }
         let verified = if hash.is_slow() {
+            // A flood of wrong passwords costs a bcrypt each (as in nginx); at most
+            // SLOW_CHECKS run at once, so it cannot take every core from serving.
+            let Ok(_permit) = SLOW_CHECKS.acquire().await else {
+                return Verdict::Challenge;
+            };
             let hash: Hash = hash.clone();
             tokio::task::spawn_blocking(move || hash.verify(&password))
                 .await
@@ -89,6 +94,12 @@ fn credentials(value: &str) -> Option<(String, String)> {
     let (user, password) = text.split_once(':')?;
     Some((user.to_string(), password.to_string()))
 }
+
+/// Slow hash checks at once: half the CPUs, at least one.
+static SLOW_CHECKS: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    tokio::sync::Semaphore::new((cpus / 2).max(1))
+});
 
 static VERIFIED: LazyLock<quick_cache::sync::Cache<[u8; 32], ()>> =
     LazyLock::new(|| quick_cache::sync::Cache::new(REMEMBERED));

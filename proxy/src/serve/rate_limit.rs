@@ -3,12 +3,12 @@
 //! and requests in progress by client address. They outlive route-table swaps: a recompile
 //! that leaves the Ingress's limits as they were keeps its counters.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
+use dashmap::DashMap;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Serialize;
 use sluice_crds::annotations::RateLimit;
@@ -28,7 +28,9 @@ pub struct IngressLimiter {
     pub config: Arc<RateLimit>,
     per_second: Option<DefaultKeyedRateLimiter<IpAddr>>,
     per_minute: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    in_progress: Mutex<HashMap<IpAddr, u32>>,
+    /// Sharded, as governor's own maps: threads serving different clients do not wait for
+    /// each other.
+    in_progress: DashMap<IpAddr, u32>,
     checks: AtomicU64,
 }
 
@@ -67,7 +69,7 @@ impl IngressLimiter {
         Self {
             per_second: keyed(config.rps, false),
             per_minute: keyed(config.rpm, true),
-            in_progress: Mutex::new(HashMap::new()),
+            in_progress: DashMap::new(),
             checks: AtomicU64::new(0),
             config,
         }
@@ -101,12 +103,12 @@ impl IngressLimiter {
         let Some(most) = self.config.connections else {
             return Ok(None);
         };
-        let mut in_progress = self.in_progress.lock().unwrap_or_else(|e| e.into_inner());
-        let count = in_progress.entry(client).or_insert(0);
+        let mut count = self.in_progress.entry(client).or_insert(0);
         if *count >= most {
             return Err(Limited::Connections);
         }
         *count += 1;
+        drop(count);
         Ok(Some(InProgress {
             limiter: self.clone(),
             client,
@@ -122,17 +124,14 @@ pub struct InProgress {
 
 impl Drop for InProgress {
     fn drop(&mut self) {
-        let mut in_progress = self
-            .limiter
+        // Down by one; the entry goes when it reaches zero (in one step under its shard's
+        // lock, so a concurrent admit never sees a count that is about to be removed).
+        self.limiter
             .in_progress
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(count) = in_progress.get_mut(&self.client) {
-            *count -= 1;
-            if *count == 0 {
-                in_progress.remove(&self.client);
-            }
-        }
+            .remove_if_mut(&self.client, |_, count| {
+                *count = count.saturating_sub(1);
+                *count == 0
+            });
     }
 }
 

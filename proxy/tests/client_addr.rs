@@ -10,14 +10,12 @@
 //! the backend see them.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use ppp::v2;
-use rustls::pki_types::ServerName;
 use serde_json::{Value, json};
-use sluice_tests::client::AcceptAny;
+use sluice_tests::client::tls_over;
 use sluice_tests::objects::{
     annotated_ingress, certificate, service_with_endpoints, tls_secret, write_manifest,
 };
@@ -162,18 +160,8 @@ async fn tls(
     host: &str,
     alpn: &str,
 ) -> anyhow::Result<tokio_rustls::client::TlsStream<TcpStream>> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
-        .with_no_client_auth();
-    config.alpn_protocols = vec![alpn.as_bytes().to_vec()];
     let tcp = connect("127.0.0.1", proxy.https, header).await?;
-    tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(ServerName::try_from(host.to_string())?, tcp)
-        .await
-        .context("TLS handshake")
+    tls_over(tcp, host, &[alpn]).await
 }
 
 /// GET over HTTPS (HTTP/1.1) after `header`.

@@ -125,20 +125,7 @@ pub struct Http2 {
 impl Http2 {
     /// Connects to `addr` with SNI `sni`; fails unless the server picks HTTP/2.
     pub async fn connect(addr: SocketAddr, sni: &str) -> anyhow::Result<Self> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
-            .with_no_client_auth();
-        config.alpn_protocols = vec![b"h2".to_vec()];
-        let tcp = tokio::net::TcpStream::connect(addr)
-            .await
-            .with_context(|| format!("connecting to {addr}"))?;
-        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-            .connect(ServerName::try_from(sni.to_string())?, tcp)
-            .await
-            .context("TLS handshake")?;
+        let tls = tls_connect(addr, sni, &["h2"]).await?;
         anyhow::ensure!(
             tls.get_ref().1.alpn_protocol() == Some(b"h2"),
             "the server did not pick HTTP/2"
@@ -330,6 +317,19 @@ pub async fn tls_connect(
     sni: &str,
     alpn: &[&str],
 ) -> anyhow::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connecting to {addr}"))?;
+    tls_over(tcp, sni, alpn).await
+}
+
+/// TLS over a connection already made (one that wrote a PROXY header first, say), with
+/// SNI `sni`, offering `alpn`, accepting any certificate.
+pub async fn tls_over(
+    tcp: tokio::net::TcpStream,
+    sni: &str,
+    alpn: &[&str],
+) -> anyhow::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?
@@ -337,9 +337,6 @@ pub async fn tls_connect(
         .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
         .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
-    let tcp = tokio::net::TcpStream::connect(addr)
-        .await
-        .with_context(|| format!("connecting to {addr}"))?;
     tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(ServerName::try_from(sni.to_string())?, tcp)
         .await

@@ -93,6 +93,12 @@ $(TOOLS)/monitoring-crds.yaml: Makefile
 		$$dir/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml > $@.tmp && \
 	mv $@.tmp $@
 
+# The Gateway API conformance suite (tests/conformance), as a test binary that
+# tests/src/bin/sluice-conformance.rs runs inside the node's network namespace.
+$(TOOLS)/conformance.test: tests/conformance/go.mod tests/conformance/go.sum tests/conformance/conformance_test.go
+	@mkdir -p $(TOOLS)
+	cd tests/conformance && $(GO_ENV) go test -c -o ../../$@ .
+
 .PHONY: tools
 tools: $(TOOLS)/cluster $(TOOLS)/kubectl $(TOOLS)/helm $(TOOLS)/kubelet $(TOOLS)/kube-proxy $(TOOLS)/images $(TOOLS)/promrules $(TOOLS)/monitoring-crds.yaml $(TOOLS)/h2spec $(TOOLS)/cert-manager-controller $(TOOLS)/cert-manager-crds.yaml $(TOOLS)/pebble $(TOOLS)/pebble-challtestsrv $(TOOLS)/pebble-certs/cert.pem ## Build the control plane, the node's binaries, kubectl, helm, the chart's monitoring checks, h2spec, cert-manager and pebble
 
@@ -118,7 +124,15 @@ $(IMAGES)/pause.tar: $(IMAGES)/bin/pause $(TOOLS)/images
 
 # Gateway API's echo server, under the names the conformance suite's manifests use.
 $(IMAGES)/echo-basic.tar: $(IMAGES)/bin/echo-basic $(TOOLS)/images
-	$(TOOLS)/images -o $@ registry.k8s.io/gateway-api/echo-basic:v1.5.1,registry.k8s.io/gateway-api/echo-basic:v1.6.0-dev.3=$<
+	$(TOOLS)/images -o $@ registry.k8s.io/gateway-api/echo-basic:v1.5.1,registry.k8s.io/gateway-api/echo-basic:v1.6.0-dev.2,registry.k8s.io/gateway-api/echo-basic:v1.6.0-dev.3=$<
+
+# CoreDNS under the name the conformance suite's base manifests use (only `make conformance`
+# needs it).
+$(IMAGES)/bin/coredns: tests/coredns/go.mod tests/coredns/go.sum
+	cd tests/coredns && $(GO_ENV) go build -ldflags "-s -w" -o ../../$@ github.com/coredns/coredns
+
+$(IMAGES)/coredns.tar: $(IMAGES)/bin/coredns $(TOOLS)/images
+	$(TOOLS)/images -o $@ registry.k8s.io/coredns/coredns:v1.12.2=$<
 
 # Sluice's image: the operator and the proxy under the names the chart and the operator use
 # by default. $(1) is the cargo profile directory the binaries come from, $(2) the archive.
@@ -172,6 +186,14 @@ demo: tools build test-images ## The picture of docs/architecture.md, live: char
 .PHONY: demo-acme
 demo-acme: tools build test-images ## `make demo`, plus cert-manager and pebble issuing app.example.com's certificate (docs/demo.md)
 	@target/debug/sluice-demo --acme
+
+.PHONY: conformance
+conformance: tools build test-images $(IMAGES)/coredns.tar $(TOOLS)/conformance.test ## Gateway API conformance: the upstream suite (v1.6.3) against Sluice on a real node; report in docs/conformance/ (one test: CONFORMANCE_ARGS="--run-test NAME")
+	target/debug/sluice-conformance --report docs/conformance/standard-v1.6.3-default-report.yaml $(CONFORMANCE_ARGS)
+
+.PHONY: gateway-api
+gateway-api: ## Copy the Gateway API CRDs (tests/conformance/go.mod's release) into the chart and regenerate crds/src/gateway_api with kopium
+	build/gateway-api.sh
 
 .PHONY: cluster
 cluster: $(TOOLS)/cluster $(TOOLS)/kubectl $(TOOLS)/kubelet $(TOOLS)/kube-proxy test-images ## Start a real single-node cluster, API and node ports 30080/30443 on 127.0.0.1 (Ctrl-C stops it)

@@ -50,6 +50,9 @@ pub mod labels {
     pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
     /// The IngressClass a managed object belongs to.
     pub const INGRESS_CLASS: &str = "sluice.dev/ingress-class";
+    /// The Gateway a managed object belongs to: `NAMESPACE.NAME` (shortened with a hash
+    /// past 63 characters, a label value's limit).
+    pub const GATEWAY: &str = "sluice.dev/gateway";
     /// On every Service that serves Sluice's Prometheus metrics (a port named `metrics`):
     /// the operator's and each fleet's. The chart's ServiceMonitor selects it.
     pub const METRICS: &str = "sluice.dev/metrics";

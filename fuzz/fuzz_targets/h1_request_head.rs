@@ -69,6 +69,7 @@ fuzz_target!(|buf: &[u8]| {
             request_id: head.request_id.is_none().then_some("sluice-1"),
             replace_trace: false,
             drop_authorization: false,
+            edits: None,
         },
         Forwarding {
             target: Some("/rewritten/path?q=1"),
@@ -79,6 +80,7 @@ fuzz_target!(|buf: &[u8]| {
             request_id: head.request_id.is_none().then_some("sluice-2"),
             replace_trace: true,
             drop_authorization: true,
+            edits: None,
         },
     ] {
         upstream_round_trip(buf, &head, &forward, &adding);

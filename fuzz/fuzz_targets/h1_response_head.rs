@@ -88,7 +88,7 @@ fn downstream_round_trip(
     let mut out = Vec::new();
     // As the fast path does: a body that ends at close ends the client connection too.
     let close = close || head.framing == Framing::UntilClose;
-    write_downstream_head(buf, head, kept, &[], close, &mut out);
+    write_downstream_head(buf, head, kept, &[], None, close, &mut out);
     let mut kept_again = Vec::new();
     let parsed = parse(&out, head_request, &mut kept_again);
     let Parsed::Head(down) = parsed else {

@@ -16,6 +16,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
+use sluice_crds::gateway::matching::RequestParts;
 use sluice_crds::ingress::normalize_request_host;
 use sluice_crds::names::CONTROLLER_NAME;
 use sluice_proxy::compile::{CompileOptions, Compiled, Problem, compile};
@@ -47,9 +48,10 @@ fuzz_target!(|data: &[u8]| {
             let host = normalize_request_host(rule.host.as_deref().unwrap_or("unnamed.example"));
             let paths = rule.http.as_ref().map(|h| h.paths.as_slice());
             for path in paths.unwrap_or_default() {
-                let _ = table.lookup(&host, path.path.as_deref().unwrap_or("/"));
+                let path = path.path.as_deref().unwrap_or("/");
+                let _ = table.lookup(&host, path, &RequestParts::default());
             }
-            let _ = table.lookup(&host, "/");
+            let _ = table.lookup(&host, "/", &RequestParts::default());
             let _ = table.tls.lookup(&host);
         }
     }
@@ -62,6 +64,7 @@ fuzz_target!(|data: &[u8]| {
             endpoint_slices: set.endpoint_slices.iter().rev().cloned().collect(),
             secrets: set.secrets.iter().rev().cloned().collect(),
             config_maps: set.config_maps.iter().rev().cloned().collect(),
+            ..ObjectSet::default()
         };
         let again = compile(&reversed, &options);
         assert_eq!(

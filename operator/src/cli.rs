@@ -91,6 +91,10 @@ pub struct Args {
     #[arg(long, default_value = sluice_crds::names::CONTROLLER_NAME)]
     pub controller_name: String,
 
+    /// The `spec.controllerName` of the GatewayClasses this operator serves.
+    #[arg(long, default_value = sluice_crds::gateway::class::CONTROLLER_NAME)]
+    pub gateway_controller_name: String,
+
     /// ClusterRole bound to every proxy fleet's ServiceAccount.
     #[arg(long, default_value = "sluice-proxy")]
     pub proxy_cluster_role: String,

@@ -87,13 +87,22 @@ async fn routes(
         )
             .into_response();
     }
-    let body = serde_json::json!({
+    let tables = state.tables();
+    let mut body = serde_json::json!({
         "class": state.options.class,
         "ready": state.is_ready(),
         "source_outage": state.source_health.outage().map(|o| o.describe()),
-        "table": &*state.table(),
+        "table": &*tables.default,
         "problems": &*state.problems(),
     });
+    // Gateway mode: each listener port's table, by the port the proxy binds.
+    if let Some(gateway) = &state.gateway {
+        body["gateway"] = serde_json::json!(format!(
+            "{}/{}",
+            gateway.gateway.namespace, gateway.gateway.name
+        ));
+        body["ports"] = serde_json::json!(&tables.by_port);
+    }
     axum::Json(body).into_response()
 }
 

@@ -9,7 +9,10 @@ use sluice_crds::annotations::SourceRanges;
 pub use sluice_crds::params::TlsVersion;
 use sluice_crds::params::{LogLevel, RealIpHeader, ResolvedAccessLog, defaults};
 
+use crate::compile::gateway::GatewayOptions;
 use crate::serve::client_addr::TrustedProxies;
+use sluice_crds::gateway::attach::GatewayKey;
+use sluice_crds::gateway::ports::GatewayPort;
 
 /// Sluice's data plane: routes HTTP(S) by the rules of the Ingresses of one IngressClass.
 ///
@@ -22,6 +25,20 @@ pub struct Args {
     /// IngressClass objects. Repeatable. Without it, the cluster is watched.
     #[arg(long = "manifests", value_name = "PATH")]
     pub manifests: Vec<PathBuf>,
+
+    /// Serve this Gateway's HTTPRoutes (NAMESPACE/NAME) instead of an IngressClass's
+    /// Ingresses: one listener per --gateway-port, on the address of --http-addr.
+    #[arg(long, value_name = "NAMESPACE/NAME", value_parser = parse_gateway)]
+    pub gateway: Option<GatewayKey>,
+
+    /// A listener port of the Gateway and the port the proxy binds for it:
+    /// PORT=CONTAINER_PORT/http or PORT=CONTAINER_PORT/https. Repeatable.
+    #[arg(
+        long = "gateway-port",
+        value_name = "PORT=CONTAINER_PORT/PROTOCOL",
+        requires = "gateway"
+    )]
+    pub gateway_ports: Vec<GatewayPort>,
 
     /// The IngressClass whose Ingresses this proxy serves.
     #[arg(long, default_value = "sluice", env = "SLUICE_INGRESS_CLASS")]
@@ -193,6 +210,22 @@ impl Args {
         TrustedProxies::new(self.trusted_proxies.clone(), self.real_ip_header)
     }
 
+    /// `--gateway` and its ports, when set.
+    pub fn gateway_options(&self) -> Option<GatewayOptions> {
+        self.gateway.clone().map(|gateway| GatewayOptions {
+            gateway,
+            ports: self.gateway_ports.clone(),
+        })
+    }
+
+    /// The IP of `--http-addr`, which Gateway listeners bind on.
+    pub fn listen_ip(&self) -> String {
+        match self.http_addr.parse::<std::net::SocketAddr>() {
+            Ok(addr) => addr.ip().to_string(),
+            Err(_) => "0.0.0.0".into(),
+        }
+    }
+
     /// The access log as the flags set it.
     pub fn access_log(&self) -> ResolvedAccessLog {
         ResolvedAccessLog {
@@ -208,4 +241,44 @@ fn parse_trusted_proxies(value: &str) -> Result<Option<SourceRanges>, String> {
         return Ok(None);
     }
     SourceRanges::parse(value).map(Some)
+}
+
+/// `--gateway`: `NAMESPACE/NAME`.
+fn parse_gateway(value: &str) -> Result<GatewayKey, String> {
+    match value.split_once('/') {
+        Some((namespace, name))
+            if !namespace.is_empty() && !name.is_empty() && !name.contains('/') =>
+        {
+            Ok(GatewayKey {
+                namespace: namespace.into(),
+                name: name.into(),
+            })
+        }
+        _ => Err(format!("{value:?} is not NAMESPACE/NAME")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_flags_parse() {
+        let args = Args::try_parse_from([
+            "sluice-proxy",
+            "--gateway=infra/public",
+            "--gateway-port=80=8080/http",
+            "--gateway-port=443=8443/https",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let options = args
+            .gateway_options()
+            .unwrap_or_else(|| panic!("no gateway"));
+        assert_eq!(options.gateway.namespace, "infra");
+        assert_eq!(options.gateway.name, "public");
+        let ports: Vec<String> = options.ports.iter().map(ToString::to_string).collect();
+        assert_eq!(ports, ["80=8080/http", "443=8443/https"]);
+        assert!(Args::try_parse_from(["sluice-proxy", "--gateway=public"]).is_err());
+        assert!(Args::try_parse_from(["sluice-proxy", "--gateway-port=80=8080/http"]).is_err());
+    }
 }

@@ -11,7 +11,7 @@ use sluice_proxy::metrics::Metrics;
 use sluice_proxy::serve::access_log::AccessLog;
 use sluice_proxy::serve::limits::ConnectionCaps;
 use sluice_proxy::serve::router::{ClientTimeouts, ServeOptions};
-use sluice_proxy::serve::server::{self, ServerOptions};
+use sluice_proxy::serve::server::{self, Listener, ServerOptions};
 use sluice_proxy::serve::tls::default_certificate;
 use sluice_proxy::serve::trace::Tracing;
 use sluice_proxy::source::live::Live;
@@ -77,26 +77,40 @@ fn run(
     telemetry: sluice_common::Telemetry,
 ) -> anyhow::Result<()> {
     let metrics = Metrics::new(args.metrics_detailed_labels);
-    let state = Arc::new(State::new(
-        CompileOptions {
-            class: args.ingress_class.clone(),
-            controller: args.controller_name.clone(),
-            ssl_redirect: !args.no_ssl_redirect,
-            // Named once per process by the operator, so kept for its life: the routes'
-            // custom headers then name their headers without copying.
-            allowed_response_headers: args
-                .allowed_response_headers
-                .iter()
-                .map(|name| &*Box::leak(name.trim().to_ascii_lowercase().into_boxed_str()))
-                .collect(),
-        },
-        metrics,
-        AccessLog::new(args.access_log(), args.log_format),
-        ConnectionCaps {
-            total: args.max_connections,
-            per_address: args.max_connections_per_address,
-        },
-    ));
+    let gateway = args.gateway_options();
+    if gateway.as_ref().is_some_and(|g| g.ports.is_empty()) {
+        anyhow::bail!("--gateway needs at least one --gateway-port");
+    }
+    let listeners = match &gateway {
+        Some(gateway) => Listener::gateway(&args.listen_ip(), &gateway.ports),
+        None => Listener::ingress(
+            args.http_addr.clone(),
+            (args.https_addr != "off").then(|| args.https_addr.clone()),
+        ),
+    };
+    let state = Arc::new(
+        State::new(
+            CompileOptions {
+                class: args.ingress_class.clone(),
+                controller: args.controller_name.clone(),
+                ssl_redirect: !args.no_ssl_redirect,
+                // Named once per process by the operator, so kept for its life: the routes'
+                // custom headers then name their headers without copying.
+                allowed_response_headers: args
+                    .allowed_response_headers
+                    .iter()
+                    .map(|name| &*Box::leak(name.trim().to_ascii_lowercase().into_boxed_str()))
+                    .collect(),
+            },
+            metrics,
+            AccessLog::new(args.access_log(), args.log_format),
+            ConnectionCaps {
+                total: args.max_connections,
+                per_address: args.max_connections_per_address,
+            },
+        )
+        .with_gateway(gateway),
+    );
     let level = telemetry.level();
     let flags = Live {
         level: args.log_level.as_str(),
@@ -146,12 +160,10 @@ fn run(
         })?;
 
     let trusted_proxies = args.trusted_proxies();
-    let https_addr = (args.https_addr != "off").then_some(args.https_addr);
     server::run(
         state,
         ServerOptions {
-            http_addr: args.http_addr,
-            https_addr,
+            listeners,
             threads: args.threads.unwrap_or_else(|| {
                 std::thread::available_parallelism()
                     .map(|n| n.get())

@@ -4,9 +4,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use sluice_crds::gateway_api::gateways::Gateway;
+use sluice_crds::gateway_api::grpcroutes::GrpcRoute;
+use sluice_crds::gateway_api::httproutes::HttpRoute;
+use sluice_crds::gateway_api::referencegrants::ReferenceGrant;
 
 /// A snapshot of every object that can affect routing. Objects are shared, not copied:
 /// the Kubernetes source hands over its reflector stores' `Arc`s.
@@ -19,6 +23,14 @@ pub struct ObjectSet {
     pub secrets: Vec<Arc<Secret>>,
     /// Read by name only: `custom-headers`.
     pub config_maps: Vec<Arc<ConfigMap>>,
+    /// Gateway API (`--gateway`): the served Gateway (others are ignored).
+    pub gateways: Vec<Arc<Gateway>>,
+    pub http_routes: Vec<Arc<HttpRoute>>,
+    /// Read, not served yet.
+    pub grpc_routes: Vec<Arc<GrpcRoute>>,
+    pub reference_grants: Vec<Arc<ReferenceGrant>>,
+    /// Read for their labels only: listeners' `allowedRoutes` selectors.
+    pub namespaces: Vec<Arc<Namespace>>,
 }
 
 impl ObjectSet {
@@ -29,6 +41,11 @@ impl ObjectSet {
             + self.endpoint_slices.len()
             + self.secrets.len()
             + self.config_maps.len()
+            + self.gateways.len()
+            + self.http_routes.len()
+            + self.grpc_routes.len()
+            + self.reference_grants.len()
+            + self.namespaces.len()
     }
 
     pub fn is_empty(&self) -> bool {

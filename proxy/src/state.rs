@@ -8,16 +8,17 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 
+use crate::compile::gateway::{GatewayOptions, compile as compile_gateway};
 use crate::compile::{Carried, CompileOptions, Problem, backends, compile_after};
 use crate::metrics::Metrics;
 use crate::objects::{ObjectSet, ServiceSet};
-use crate::routes::RouteTable;
+use crate::routes::{RouteTable, Tables};
 use crate::serve::access_log::AccessLog;
 use crate::serve::limits::{ConnectionCaps, Connections};
 use crate::source::health::SourceHealth;
 
 pub struct State {
-    table: ArcSwap<RouteTable>,
+    tables: ArcSwap<Tables>,
     problems: ArcSwap<Vec<Problem>>,
     /// What the last compile hands the next.
     carried: std::sync::Mutex<Carried>,
@@ -25,6 +26,8 @@ pub struct State {
     listening: AtomicBool,
     shutting_down: AtomicBool,
     pub options: CompileOptions,
+    /// `--gateway`: the Gateway served, instead of the class's Ingresses.
+    pub gateway: Option<GatewayOptions>,
     pub metrics: Metrics,
     /// Whether requests are logged; changed live from the class's params.
     pub access_log: AccessLog,
@@ -43,13 +46,14 @@ impl State {
         caps: ConnectionCaps,
     ) -> Self {
         Self {
-            table: ArcSwap::from_pointee(RouteTable::default()),
+            tables: ArcSwap::from_pointee(Tables::default()),
             problems: ArcSwap::from_pointee(Vec::new()),
             carried: Default::default(),
             ready: AtomicBool::new(false),
             listening: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
             options,
+            gateway: None,
             metrics,
             access_log,
             connections: Connections::new(caps),
@@ -58,9 +62,22 @@ impl State {
         }
     }
 
-    /// The table requests are routed by. Cheap: one atomic load and reference count.
+    /// Serves the Gateway of `options` (its HTTPRoutes) instead of the class's Ingresses.
+    pub fn with_gateway(mut self, options: Option<GatewayOptions>) -> Self {
+        self.gateway = options;
+        self
+    }
+
+    /// The tables requests are routed by, one per port. Cheap: one atomic load and
+    /// reference count.
+    pub fn tables(&self) -> Arc<Tables> {
+        self.tables.load_full()
+    }
+
+    /// The default table: every port's in Ingress mode; in Gateway mode, no routes but
+    /// every backend and what the routes read by name.
     pub fn table(&self) -> Arc<RouteTable> {
-        self.table.load_full()
+        self.tables.load().default.clone()
     }
 
     pub fn problems(&self) -> Arc<Vec<Problem>> {
@@ -88,28 +105,43 @@ impl State {
     /// the table it started with, the next one gets the new table.
     pub fn publish(&self, objects: &ObjectSet) {
         let started = Instant::now();
-        let mut carried = self.carried.lock().unwrap_or_else(|e| e.into_inner());
-        let compiled = compile_after(objects, &self.options, &carried);
-        let routes = compiled.table.route_count();
-        let ingresses = compiled.table.ingresses;
-        let tls = compiled.table.tls.len();
-        self.metrics
-            .set_certificate_expiry(&compiled.table.tls.expiry);
+        let (tables, problems, ingresses) = match &self.gateway {
+            Some(gateway) => {
+                let compiled = compile_gateway(objects, gateway);
+                let routes = objects.http_routes.len();
+                (compiled.tables, compiled.problems, routes)
+            }
+            None => {
+                let mut carried = self.carried.lock().unwrap_or_else(|e| e.into_inner());
+                let compiled = compile_after(objects, &self.options, &carried);
+                *carried = compiled.carried;
+                let ingresses = compiled.table.ingresses;
+                (Tables::single(compiled.table), compiled.problems, ingresses)
+            }
+        };
+        let routes = tables.route_count();
+        let tls = tables.certificate_count();
+        let mut expiry: Vec<(String, i64)> = tables
+            .iter()
+            .flat_map(|t| t.tls.expiry.iter().cloned())
+            .collect();
+        expiry.sort();
+        expiry.dedup();
+        self.metrics.set_certificate_expiry(&expiry);
         let elapsed = started.elapsed();
-        *carried = compiled.carried;
-        drop(carried);
-        // The old table is freed here, on the config thread, unless a request still holds it.
-        drop(self.table.swap(Arc::new(compiled.table)));
+        // The old tables are freed here, on the config thread, unless a request still holds
+        // them.
+        drop(self.tables.swap(Arc::new(tables)));
         self.ready.store(true, Ordering::Release);
 
         // Log only what is new, so a recompile of unchanged input stays quiet.
         let previous = self.problems.load();
-        for problem in compiled.problems.iter().filter(|p| !previous.contains(p)) {
+        for problem in problems.iter().filter(|p| !previous.contains(p)) {
             tracing::warn!(object = %problem.object, kind = ?problem.kind, "{}", problem.message);
         }
         self.metrics
-            .record_reload(elapsed, routes, ingresses, &compiled.problems);
-        self.problems.store(Arc::new(compiled.problems));
+            .record_reload(elapsed, routes, ingresses, &problems);
+        self.problems.store(Arc::new(problems));
         tracing::info!(
             ingresses,
             routes,
@@ -125,9 +157,9 @@ impl State {
     /// For changes that touch nothing but endpoints: the routes stay as compiled.
     pub fn update_endpoints(&self, objects: &ObjectSet, changed: &ServiceSet) {
         let started = Instant::now();
-        let table = self.table.load();
+        let tables = self.tables.load();
         let updated = backends::refresh(
-            &table.backends,
+            &tables.default.backends,
             changed,
             objects.services.iter().map(AsRef::as_ref),
             objects.endpoint_slices.iter().map(AsRef::as_ref),

@@ -78,6 +78,12 @@ func runNodeHost(cfg config) error {
 	go func() { innerDone <- inner.Wait() }()
 
 	netnsPath := fmt.Sprintf("/proc/%d/ns/net", inner.Process.Pid)
+	// Who must reach what only the node's network has (a Service's ClusterIP, say) runs in
+	// its namespace: `nsenter --net=/proc/$(cat DIR/node.pid)/ns/net` (the conformance
+	// suite does).
+	if err := os.WriteFile(filepath.Join(cfg.dir, "node.pid"), []byte(strconv.Itoa(inner.Process.Pid)), 0o644); err != nil {
+		logf("writing node.pid: %v", err)
+	}
 	netnsLink, _ := os.Readlink(netnsPath)
 	netns, err := os.Open(netnsPath)
 	if err != nil {

@@ -20,7 +20,7 @@ use kube::api::{Api, ListParams};
 use serde_json::Value;
 use sluice_tests::TestCluster;
 use sluice_tests::client::{get, https_get};
-use sluice_tests::operator::{eventually, install_crds};
+use sluice_tests::operator::{eventually, install_crd_files, install_crds};
 use sluice_tests::seed::{HOST, NAMESPACE, RELEASE, Seed, wait_for_published_ip};
 use sluice_tests::tools::{tool, workspace_root};
 
@@ -370,6 +370,19 @@ async fn install_route_refuse_scrape_upgrade_uninstall() -> anyhow::Result<()> {
         "the Secret's certificate is served for its host"
     );
 
+    // The chart's GatewayClass is accepted by the operator pods, through the chart's RBAC
+    // (its status, and the Gateway API CRDs' release for SupportedVersion).
+    eventually(WAIT, "GatewayClass sluice to be accepted", || async {
+        let out = seed.cluster.kubectl(&[
+            "get",
+            "gatewayclass/sluice",
+            "-o",
+            r#"jsonpath={.status.conditions[?(@.type=="Accepted")].status} {.status.conditions[?(@.type=="SupportedVersion")].status}"#,
+        ])?;
+        Ok((out.stdout == b"True True").then_some(()))
+    })
+    .await?;
+
     // A conflicting Ingress is refused, and kubectl says why.
     let (applied, stderr) = seed.apply_conflict()?;
     assert!(!applied);
@@ -455,7 +468,7 @@ async fn install_route_refuse_scrape_upgrade_uninstall() -> anyhow::Result<()> {
         let deployments = deployments.list(&ListParams::default()).await?.items.len();
         let services = services.list(&ListParams::default()).await?.items.len();
         let left = seed.cluster.kubectl(&[
-            "get", "ingressclass,ingressclassparams,validatingwebhookconfiguration,clusterrole,clusterrolebinding",
+            "get", "ingressclass,ingressclassparams,gatewayclass,validatingwebhookconfiguration,clusterrole,clusterrolebinding",
             "-l", "app.kubernetes.io/name=sluice", "-o", "name",
         ])?;
         let left = String::from_utf8_lossy(&left.stdout).trim().to_string();
@@ -1089,37 +1102,12 @@ async fn get_text(client: &kube::Client, path: &str) -> anyhow::Result<String> {
 /// The Prometheus Operator's ServiceMonitor and PrometheusRule CRDs (`make tools` takes
 /// them from its Go module), applied and established.
 fn install_monitoring_crds(cluster: &TestCluster) -> anyhow::Result<()> {
-    let crds = tool("monitoring-crds.yaml")?;
-    let out = cluster.kubectl(&["apply", "--server-side", "-f", path(&crds)])?;
-    anyhow::ensure!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // Polled rather than `kubectl wait`, which fails on a CRD that has no conditions yet.
-    for crd in [
-        "servicemonitors.monitoring.coreos.com",
-        "prometheusrules.monitoring.coreos.com",
-    ] {
-        let deadline = std::time::Instant::now() + WAIT;
-        loop {
-            let out = cluster.kubectl(&[
-                "get",
-                "crd",
-                crd,
-                "-o",
-                r#"jsonpath={.status.conditions[?(@.type=="Established")].status}"#,
-            ])?;
-            if String::from_utf8_lossy(&out.stdout) == "True" {
-                break;
-            }
-            anyhow::ensure!(
-                std::time::Instant::now() < deadline,
-                "{crd} was not established: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-    Ok(())
+    install_crd_files(
+        cluster,
+        &tool("monitoring-crds.yaml")?,
+        &[
+            "servicemonitors.monitoring.coreos.com",
+            "prometheusrules.monitoring.coreos.com",
+        ],
+    )
 }

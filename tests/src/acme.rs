@@ -26,7 +26,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
 use crate::TestCluster;
 use crate::client;
-use crate::operator::eventually;
+use crate::operator::{eventually, install_crd_files};
 use crate::process::ChildGuard;
 use crate::seed::{Progress, Seed};
 use crate::tools::{image_archive, tool, workspace_root};
@@ -67,45 +67,24 @@ pub fn cert_manager_version() -> anyhow::Result<String> {
 /// Installs cert-manager's CRDs (from its module, `make tools`) and its namespace, and waits
 /// until the API server serves them.
 pub fn install_cert_manager_crds(cluster: &TestCluster) -> anyhow::Result<()> {
-    let crds = tool("cert-manager-crds.yaml")?;
-    let out = cluster.kubectl(&["apply", "--server-side", "-f", crds.to_str().unwrap_or("")])?;
-    anyhow::ensure!(
-        out.status.success(),
-        "applying cert-manager's CRDs: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    install_crd_files(
+        cluster,
+        &tool("cert-manager-crds.yaml")?,
+        &[
+            "certificates.cert-manager.io",
+            "certificaterequests.cert-manager.io",
+            "issuers.cert-manager.io",
+            "clusterissuers.cert-manager.io",
+            "orders.acme.cert-manager.io",
+            "challenges.acme.cert-manager.io",
+        ],
+    )?;
     let out = cluster.kubectl(&["create", "namespace", CLUSTER_RESOURCE_NAMESPACE])?;
     anyhow::ensure!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    for crd in [
-        "certificates.cert-manager.io",
-        "certificaterequests.cert-manager.io",
-        "issuers.cert-manager.io",
-        "clusterissuers.cert-manager.io",
-        "orders.acme.cert-manager.io",
-        "challenges.acme.cert-manager.io",
-    ] {
-        loop {
-            let out = cluster.kubectl(&[
-                "get",
-                &format!("crd/{crd}"),
-                "-o",
-                r#"jsonpath={.status.conditions[?(@.type=="Established")].status}"#,
-            ])?;
-            if out.status.success() && out.stdout == b"True" {
-                break;
-            }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "the CRD {crd} was not established after 60s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
     Ok(())
 }
 

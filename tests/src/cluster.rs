@@ -145,6 +145,22 @@ impl TestCluster {
         &self.kubeconfig
     }
 
+    /// The node's network namespace (only with a node), for a command that must reach what
+    /// only the node's network has: Services' ClusterIPs, pods.
+    pub fn node_netns(&self) -> anyhow::Result<PathBuf> {
+        let pid_file = self.dir.path().join("node.pid");
+        let pid = std::fs::read_to_string(&pid_file).with_context(|| {
+            format!("{} (a cluster without a node has none)", pid_file.display())
+        })?;
+        Ok(PathBuf::from(format!("/proc/{}/ns/net", pid.trim())))
+    }
+
+    /// An admin kubeconfig that works inside the node's network namespace (the API server's
+    /// own address there), where [`TestCluster::kubeconfig`]'s loopback relay is not.
+    pub fn node_kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("admin-inner.kubeconfig")
+    }
+
     /// The directory holding the control plane's state and logs.
     pub fn dir(&self) -> &Path {
         self.dir.path()

@@ -93,27 +93,63 @@ fn crds() -> anyhow::Result<Vec<Value>> {
 /// Applies the chart's CRDs and waits until the API server serves them.
 pub fn install_crds(cluster: &crate::TestCluster) -> anyhow::Result<()> {
     cluster.apply(&crds()?)?;
-    // Polled rather than `kubectl wait`, which fails at once on a CRD that has no
-    // conditions yet.
+    wait_established(cluster, &["ingressclassparams.sluice.dev"])
+}
+
+/// Applies the Gateway API CRDs the chart carries (its gateway-api-crds subchart), as Helm
+/// would, and waits until the API server serves them.
+pub fn install_gateway_api_crds(cluster: &crate::TestCluster) -> anyhow::Result<()> {
+    let dir = workspace_root().join("charts/sluice/charts/gateway-api-crds/crds");
+    install_crd_files(cluster, &dir, sluice_crds::gateway::class::CRDS)
+}
+
+/// Applies the CRDs in `path` (a file or a directory) server-side (the largest are too big
+/// for kubectl's last-applied annotation), and waits until `crds` are served.
+pub fn install_crd_files(
+    cluster: &crate::TestCluster,
+    path: &std::path::Path,
+    crds: &[&str],
+) -> anyhow::Result<()> {
+    let out = cluster.kubectl(&[
+        "apply",
+        "--server-side",
+        "-f",
+        path.to_str().unwrap_or_default(),
+    ])?;
+    anyhow::ensure!(
+        out.status.success(),
+        "applying the CRDs of {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_established(cluster, crds)
+}
+
+/// Waits until each CRD is Established. Polled rather than `kubectl wait`, which fails at
+/// once on a CRD that has no conditions yet.
+fn wait_established(cluster: &crate::TestCluster, crds: &[&str]) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let out = cluster.kubectl(&[
-            "get",
-            "crd/ingressclassparams.sluice.dev",
-            "-o",
-            r#"jsonpath={.status.conditions[?(@.type=="Established")].status}"#,
-        ])?;
-        if out.status.success() && out.stdout == b"True" {
-            return Ok(());
+    for crd in crds {
+        loop {
+            let out = cluster.kubectl(&[
+                "get",
+                &format!("crd/{crd}"),
+                "-o",
+                r#"jsonpath={.status.conditions[?(@.type=="Established")].status}"#,
+            ])?;
+            if out.status.success() && out.stdout == b"True" {
+                break;
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "CRD {crd} was not established after 60s: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(100));
         }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the CRD was not established after 60s: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::thread::sleep(Duration::from_millis(100));
     }
+    Ok(())
 }
 
 /// A control plane with classes `sluice` (Sluice's) and `nginx` (another controller's),

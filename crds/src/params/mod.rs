@@ -70,6 +70,9 @@ pub const KIND: &str = "IngressClassParams";
 /// flag it renders is listed.
 pub const OPERATOR_FLAGS: &[&str] = &[
     "--ingress-class",
+    // A Gateway's fleet: the Gateway served, and each of its ports.
+    "--gateway",
+    "--gateway-port",
     "--controller-name",
     "--http-addr",
     "--https-addr",

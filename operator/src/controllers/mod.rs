@@ -1,8 +1,12 @@
 //! The controllers the leader runs: `fleet` (IngressClass → proxy fleet and params
-//! status) and `ingresses` (addresses on Ingress status, conflict Events).
+//! status), `ingresses` (addresses on Ingress status, conflict Events),
+//! `gateway_classes` (GatewayClass status) and `gateways` (Gateway → proxy fleet, Gateway
+//! and route status).
 
 pub mod apply;
 pub mod fleet;
+pub mod gateway_classes;
+pub mod gateways;
 pub mod ingresses;
 pub mod metrics;
 pub mod status;
@@ -23,6 +27,8 @@ use metrics::ControllerMetrics;
 pub struct Settings {
     pub fleet: FleetSettings,
     pub proxy_image: Option<String>,
+    /// The `controllerName` of the GatewayClasses this operator serves.
+    pub gateway_controller: String,
 }
 
 impl Settings {
@@ -34,6 +40,7 @@ impl Settings {
                 controller: args.controller_name.clone(),
             },
             proxy_image: args.proxy_image.clone(),
+            gateway_controller: args.gateway_controller_name.clone(),
         }
     }
 }
@@ -84,12 +91,24 @@ pub async fn run_while_leading(
             metrics.clone(),
             stopped(&stop_tx),
         );
+        let gateway_classes = gateway_classes::run(
+            client.clone(),
+            settings.gateway_controller.clone(),
+            metrics.clone(),
+            stopped(&stop_tx),
+        );
+        let gateways = gateways::run(
+            client.clone(),
+            settings.clone(),
+            metrics.clone(),
+            stopped(&stop_tx),
+        );
         let signal = async {
             stop.await;
             tracing::info!("lost leadership: stopping controllers");
             let _ = stop_tx.send(());
         };
-        tokio::join!(fleet, ingresses, signal);
+        tokio::join!(fleet, ingresses, gateway_classes, gateways, signal);
         metrics.leader.set(0);
     }
 }

@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction,
     LocalObjectReference, ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
     SeccompProfile, SecretVolumeSource, SecurityContext, Service, ServiceAccount, ServicePort,
-    ServiceSpec, Volume, VolumeMount,
+    ServiceSpec, Sysctl, Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::IngressClass;
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
@@ -106,19 +106,23 @@ pub fn metrics_service_name(class: &str) -> String {
     short_name("sluice-metrics", class)
 }
 
-fn short_name(prefix: &str, class: &str) -> String {
+pub(crate) fn short_name(prefix: &str, class: &str) -> String {
     let name = format!("{prefix}-{class}");
     if name.len() <= 63 {
         return name;
     }
-    // FNV-1a: stable across releases, unlike the standard library's hasher.
-    let hash = class.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
+    let hash = fnv1a(class);
     let mut short = name[..54].trim_end_matches('-').to_string();
     short.push('-');
     short.push_str(&format!("{:08x}", hash as u32));
     short
+}
+
+/// FNV-1a: stable across releases, unlike the standard library's hasher.
+pub(crate) fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// The labels every object of a class's fleet carries.
@@ -137,7 +141,7 @@ pub fn fleet_labels(class: &str) -> BTreeMap<String, String> {
 
 /// The labels that select a fleet's pods. Fixed for the life of a Deployment: a
 /// Deployment's selector cannot change.
-fn selector_labels(class: &str) -> BTreeMap<String, String> {
+pub(crate) fn selector_labels(class: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         (labels::NAME.to_string(), "sluice".to_string()),
         (labels::COMPONENT.to_string(), "proxy".to_string()),
@@ -159,12 +163,52 @@ fn owner(class: &IngressClass) -> OwnerReference {
     }
 }
 
-fn meta(name: &str, namespace: Option<&str>, class: &IngressClass, class_name: &str) -> ObjectMeta {
-    ObjectMeta {
-        name: Some(name.to_string()),
-        namespace: namespace.map(str::to_string),
-        labels: Some(fleet_labels(class_name)),
-        owner_references: Some(vec![owner(class)]),
+/// Who a fleet is: what its objects are called, how they are labelled, which of them
+/// select its pods, and who owns them. An IngressClass's fleet and a Gateway's differ
+/// here and in what the proxy listens on ([`Listening`]); the rest is built once.
+#[derive(Clone, Debug)]
+pub(crate) struct Identity {
+    pub name: String,
+    pub metrics_name: String,
+    pub labels: BTreeMap<String, String>,
+    /// Fixed for the life of a Deployment: a Deployment's selector cannot change.
+    pub selector: BTreeMap<String, String>,
+    pub owner: OwnerReference,
+}
+
+impl Identity {
+    fn meta(&self, name: &str, namespace: Option<&str>) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: namespace.map(str::to_string),
+            labels: Some(self.labels.clone()),
+            owner_references: Some(vec![self.owner.clone()]),
+            ..Default::default()
+        }
+    }
+}
+
+/// What the proxy container is told and where it listens.
+#[derive(Clone, Debug)]
+pub(crate) struct Listening {
+    pub args: Vec<String>,
+    pub container_ports: Vec<ContainerPort>,
+    pub service_ports: Vec<ServicePort>,
+    /// Whether the proxy binds a port below 1024 on the host network (it then runs as
+    /// root with NET_BIND_SERVICE only).
+    pub privileged_port: bool,
+    /// Whether the proxy binds a port below 1024 in its pod's own network namespace: the
+    /// pod then lets its unprivileged user do so (a namespaced sysctl every pod may set).
+    pub low_ports_in_pod: bool,
+}
+
+/// A container port of the proxy, over TCP.
+pub(crate) fn container_port(name: &str, port: i32, host_port: Option<i32>) -> ContainerPort {
+    ContainerPort {
+        name: Some(name.into()),
+        container_port: port,
+        host_port,
+        protocol: Some("TCP".into()),
         ..Default::default()
     }
 }
@@ -181,6 +225,40 @@ pub fn proxy_args(class: &str, controller: &str, params: &ResolvedParams) -> Vec
         format!("0.0.0.0:{http}"),
         "--https-addr".into(),
         format!("0.0.0.0:{https}"),
+    ];
+    args.extend(tuning_flags(admin, params));
+    // Clients reach HTTPS on the pods' host port if there is one, else on the node port
+    // (NodePort), else on 443 (LoadBalancer, ClusterIP).
+    let redirect_port = match (
+        params.host_ports.1,
+        params.service.type_,
+        params.service.https_node_port,
+    ) {
+        (Some(host_port), _, _) => host_port,
+        (None, ServiceType::NodePort, Some(port)) => port,
+        _ => 443,
+    };
+    args.extend(["--https-redirect-port".into(), redirect_port.to_string()]);
+    if !params.tls.ssl_redirect {
+        args.push("--no-ssl-redirect".into());
+    }
+    args.extend(observability_flags(params));
+    if params.tls.default_certificate_secret.is_some() {
+        args.extend([
+            "--default-cert".into(),
+            format!("{DEFAULT_CERT_DIR}/tls.crt"),
+            "--default-key".into(),
+            format!("{DEFAULT_CERT_DIR}/tls.key"),
+        ]);
+    }
+    args.extend(trailing_flags(params));
+    args
+}
+
+/// The admin address and the params' timeouts, limits, TLS version and log format: every
+/// fleet's, in this order.
+pub(crate) fn tuning_flags(admin: i32, params: &ResolvedParams) -> Vec<String> {
+    vec![
         "--admin-addr".into(),
         format!("0.0.0.0:{admin}"),
         "--connect-timeout".into(),
@@ -214,22 +292,12 @@ pub fn proxy_args(class: &str, controller: &str, params: &ResolvedParams) -> Vec
         "5s".into(),
         "--grace-period".into(),
         "20s".into(),
-    ];
-    // Clients reach HTTPS on the pods' host port if there is one, else on the node port
-    // (NodePort), else on 443 (LoadBalancer, ClusterIP).
-    let redirect_port = match (
-        params.host_ports.1,
-        params.service.type_,
-        params.service.https_node_port,
-    ) {
-        (Some(host_port), _, _) => host_port,
-        (None, ServiceType::NodePort, Some(port)) => port,
-        _ => 443,
-    };
-    args.extend(["--https-redirect-port".into(), redirect_port.to_string()]);
-    if !params.tls.ssl_redirect {
-        args.push("--no-ssl-redirect".into());
-    }
+    ]
+}
+
+/// Tracing, the fast path and metric labels, from the params.
+pub(crate) fn observability_flags(params: &ResolvedParams) -> Vec<String> {
+    let mut args = Vec::new();
     if let Some(endpoint) = &params.tracing.otlp_endpoint {
         args.extend([
             "--otlp-endpoint".into(),
@@ -246,15 +314,12 @@ pub fn proxy_args(class: &str, controller: &str, params: &ResolvedParams) -> Vec
     if params.metrics.detailed_labels {
         args.push("--metrics-detailed-labels".into());
     }
-    if params.tls.default_certificate_secret.is_some() {
-        args.extend([
-            "--default-cert".into(),
-            format!("{DEFAULT_CERT_DIR}/tls.crt"),
-            "--default-key".into(),
-            format!("{DEFAULT_CERT_DIR}/tls.key"),
-        ]);
-    }
-    args.extend(params.client.address_flags());
+    args
+}
+
+/// Client addresses, response headers and the params' own extra arguments, last.
+pub(crate) fn trailing_flags(params: &ResolvedParams) -> Vec<String> {
+    let mut args: Vec<String> = params.client.address_flags().into_iter().collect();
     if !params.allowed_response_headers.is_empty() {
         args.push("--allowed-response-headers".into());
         args.push(params.allowed_response_headers.join(","));
@@ -266,17 +331,70 @@ pub fn proxy_args(class: &str, controller: &str, params: &ResolvedParams) -> Vec
 /// Builds the fleet of `class` from its resolved params.
 pub fn desired(class: &IngressClass, params: &ResolvedParams, settings: &FleetSettings) -> Fleet {
     let class_name = class.metadata.name.clone().unwrap_or_default();
-    let name = fleet_name(&class_name);
+    let id = Identity {
+        name: fleet_name(&class_name),
+        metrics_name: metrics_service_name(&class_name),
+        labels: fleet_labels(&class_name),
+        selector: selector_labels(&class_name),
+        owner: owner(class),
+    };
+    let [http, https, admin] = listen_ports(params);
+    let service_port = |port_name: &str, port: i32, node_port: Option<i32>| ServicePort {
+        name: Some(port_name.into()),
+        port,
+        target_port: Some(IntOrString::String(port_name.into())),
+        protocol: Some("TCP".into()),
+        node_port,
+        ..Default::default()
+    };
+    let listening = Listening {
+        args: proxy_args(&class_name, &settings.controller, params),
+        container_ports: vec![
+            container_port("http", http, params.host_ports.0),
+            container_port("https", https, params.host_ports.1),
+            // On the host network a container port is the node's port (hostPort is set to
+            // it).
+            container_port("admin", admin, params.host_network.then_some(admin)),
+        ],
+        service_ports: vec![
+            service_port("http", 80, params.service.http_node_port),
+            service_port("https", 443, params.service.https_node_port),
+        ],
+        // On the host network a port below 1024 needs NET_BIND_SERVICE, which a non-root
+        // process only has as root (Kubernetes sets no ambient capabilities): root then,
+        // with every other capability dropped.
+        privileged_port: params.host_network && (http < 1024 || https < 1024),
+        // Off the host network the proxy binds 8080 and 8443.
+        low_ports_in_pod: false,
+    };
+    assemble(&id, params, settings, listening)
+}
+
+/// Builds every object of the fleet `id`, listening as `listening` says.
+pub(crate) fn assemble(
+    id: &Identity,
+    params: &ResolvedParams,
+    settings: &FleetSettings,
+    listening: Listening,
+) -> Fleet {
+    let name = id.name.clone();
     let ns = Some(settings.namespace.as_str());
+    let Listening {
+        args,
+        container_ports,
+        service_ports,
+        privileged_port,
+        low_ports_in_pod,
+    } = listening;
 
     let service_account = ServiceAccount {
-        metadata: meta(&name, ns, class, &class_name),
+        metadata: id.meta(&name, ns),
         automount_service_account_token: Some(true),
         ..Default::default()
     };
 
     let cluster_role_binding = ClusterRoleBinding {
-        metadata: meta(&name, None, class, &class_name),
+        metadata: id.meta(&name, None),
         role_ref: RoleRef {
             api_group: "rbac.authorization.k8s.io".into(),
             kind: "ClusterRole".into(),
@@ -291,13 +409,20 @@ pub fn desired(class: &IngressClass, params: &ResolvedParams, settings: &FleetSe
     };
 
     let selector = LabelSelector {
-        match_labels: Some(selector_labels(&class_name)),
+        match_labels: Some(id.selector.clone()),
         ..Default::default()
     };
-    let template = pod_template(&class_name, &name, &settings.controller, params);
+    let template = pod_template(
+        id,
+        params,
+        args,
+        container_ports,
+        privileged_port,
+        low_ports_in_pod,
+    );
     let workload = match params.kind {
         WorkloadKind::Deployment => Workload::Deployment(Deployment {
-            metadata: meta(&name, ns, class, &class_name),
+            metadata: id.meta(&name, ns),
             spec: Some(DeploymentSpec {
                 replicas: Some(params.replicas),
                 selector,
@@ -315,7 +440,7 @@ pub fn desired(class: &IngressClass, params: &ResolvedParams, settings: &FleetSe
             ..Default::default()
         }),
         WorkloadKind::DaemonSet => Workload::DaemonSet(DaemonSet {
-            metadata: meta(&name, ns, class, &class_name),
+            metadata: id.meta(&name, ns),
             spec: Some(DaemonSetSpec {
                 selector,
                 // One node at a time; a surge pod cannot start beside the old one when
@@ -334,11 +459,11 @@ pub fn desired(class: &IngressClass, params: &ResolvedParams, settings: &FleetSe
         }),
     };
 
-    let service = proxy_service(class, &class_name, &name, params, &settings.namespace);
-    let metrics_service = metrics_service(class, &class_name, &settings.namespace);
+    let service = proxy_service(id, params, &settings.namespace, service_ports);
+    let metrics_service = metrics_service(id, &settings.namespace);
 
     let pod_disruption_budget = PodDisruptionBudget {
-        metadata: meta(&name, ns, class, &class_name),
+        metadata: id.meta(&name, ns),
         spec: Some(PodDisruptionBudgetSpec {
             max_unavailable: match &params.disruption_budget {
                 DisruptionBudget::MaxUnavailable(n) => Some(n.clone()),
@@ -349,7 +474,7 @@ pub fn desired(class: &IngressClass, params: &ResolvedParams, settings: &FleetSe
                 DisruptionBudget::MaxUnavailable(_) => None,
             },
             selector: Some(LabelSelector {
-                match_labels: Some(selector_labels(&class_name)),
+                match_labels: Some(id.selector.clone()),
                 ..Default::default()
             }),
             ..Default::default()
@@ -358,7 +483,7 @@ pub fn desired(class: &IngressClass, params: &ResolvedParams, settings: &FleetSe
     };
 
     let autoscaler = params.autoscaling.map(|a| HorizontalPodAutoscaler {
-        metadata: meta(&name, ns, class, &class_name),
+        metadata: id.meta(&name, ns),
         spec: Some(HorizontalPodAutoscalerSpec {
             scale_target_ref: CrossVersionObjectReference {
                 api_version: Some("apps/v1".into()),
@@ -396,21 +521,16 @@ pub fn desired(class: &IngressClass, params: &ResolvedParams, settings: &FleetSe
 }
 
 fn pod_template(
-    class: &str,
-    name: &str,
-    controller: &str,
+    id: &Identity,
     params: &ResolvedParams,
+    args: Vec<String>,
+    ports: Vec<ContainerPort>,
+    privileged_port: bool,
+    low_ports_in_pod: bool,
 ) -> PodTemplateSpec {
     let http_get = |path: &str| HTTPGetAction {
         path: Some(path.into()),
         port: IntOrString::String("admin".into()),
-        ..Default::default()
-    };
-    let port = |name: &str, port: i32, host_port: Option<i32>| ContainerPort {
-        name: Some(name.into()),
-        container_port: port,
-        host_port,
-        protocol: Some("TCP".into()),
         ..Default::default()
     };
     let (mut volumes, mut mounts) = match &params.tls.default_certificate_secret {
@@ -434,16 +554,11 @@ fn pod_template(
     };
     volumes.extend(params.extra_volumes.iter().cloned());
     mounts.extend(params.extra_volume_mounts.iter().cloned());
-    let [http, https, admin] = listen_ports(params);
-    // On the host network a port below 1024 needs NET_BIND_SERVICE, which a non-root
-    // process only has as root (Kubernetes sets no ambient capabilities): root then, with
-    // every other capability dropped.
-    let privileged_port = params.host_network && (http < 1024 || https < 1024);
     let container = Container {
         name: "proxy".into(),
         image: Some(params.image.reference()),
         image_pull_policy: Some(params.image.pull_policy.as_str().into()),
-        args: Some(proxy_args(class, controller, params)),
+        args: Some(args),
         // The operator's own variable first; the params' after it.
         env: Some(
             std::iter::once(EnvVar {
@@ -460,13 +575,7 @@ fn pod_template(
             .chain(params.extra_env.iter().cloned())
             .collect(),
         ),
-        ports: Some(vec![
-            port("http", http, params.host_ports.0),
-            port("https", https, params.host_ports.1),
-            // On the host network a container port is the node's port (hostPort is set to
-            // it).
-            port("admin", admin, params.host_network.then_some(admin)),
-        ]),
+        ports: Some(ports),
         readiness_probe: Some(Probe {
             http_get: Some(http_get("/readyz")),
             period_seconds: Some(5),
@@ -496,7 +605,7 @@ fn pod_template(
     };
     // The user's labels first: the fleet's own (its selector among them) win.
     let mut pod_labels = params.pod_labels.clone();
-    pod_labels.extend(fleet_labels(class));
+    pod_labels.extend(id.labels.clone());
     pod_labels.retain(|k, _| k != labels::MANAGED_BY);
     PodTemplateSpec {
         metadata: Some(ObjectMeta {
@@ -506,7 +615,7 @@ fn pod_template(
             ..Default::default()
         }),
         spec: Some(PodSpec {
-            service_account_name: Some(name.into()),
+            service_account_name: Some(id.name.clone()),
             containers: vec![container],
             termination_grace_period_seconds: Some(30),
             node_selector: (!params.node_selector.is_empty()).then(|| params.node_selector.clone()),
@@ -532,6 +641,14 @@ fn pod_template(
                 run_as_non_root: Some(true),
                 run_as_user: Some(65532),
                 run_as_group: Some(65532),
+                // Ports from 0 up may be bound without privilege, in this pod's network
+                // namespace only (a "safe" sysctl: no node setting needed).
+                sysctls: low_ports_in_pod.then(|| {
+                    vec![Sysctl {
+                        name: "net.ipv4.ip_unprivileged_port_start".into(),
+                        value: "0".into(),
+                    }]
+                }),
                 seccomp_profile: Some(SeccompProfile {
                     type_: "RuntimeDefault".into(),
                     ..Default::default()
@@ -544,21 +661,12 @@ fn pod_template(
 }
 
 fn proxy_service(
-    class: &IngressClass,
-    class_name: &str,
-    name: &str,
+    id: &Identity,
     params: &ResolvedParams,
     namespace: &str,
+    ports: Vec<ServicePort>,
 ) -> Service {
-    let port = |port_name: &str, port: i32, target: &str, node_port: Option<i32>| ServicePort {
-        name: Some(port_name.into()),
-        port,
-        target_port: Some(IntOrString::String(target.into())),
-        protocol: Some("TCP".into()),
-        node_port,
-        ..Default::default()
-    };
-    let mut metadata = meta(name, Some(namespace), class, class_name);
+    let mut metadata = id.meta(&id.name, Some(namespace));
     if !params.service.annotations.is_empty() {
         metadata.annotations = Some(params.service.annotations.clone());
     }
@@ -566,11 +674,8 @@ fn proxy_service(
         metadata,
         spec: Some(ServiceSpec {
             type_: Some(params.service.type_.as_str().into()),
-            selector: Some(selector_labels(class_name)),
-            ports: Some(vec![
-                port("http", 80, "http", params.service.http_node_port),
-                port("https", 443, "https", params.service.https_node_port),
-            ]),
+            selector: Some(id.selector.clone()),
+            ports: Some(ports),
             external_traffic_policy: params
                 .service
                 .external_traffic_policy
@@ -589,13 +694,8 @@ fn proxy_service(
 
 /// The fleet's metrics Service: ClusterIP, the proxies' admin port named `metrics`,
 /// labelled so that one ServiceMonitor selector finds every fleet and the operator.
-fn metrics_service(class: &IngressClass, class_name: &str, namespace: &str) -> Service {
-    let mut metadata = meta(
-        &metrics_service_name(class_name),
-        Some(namespace),
-        class,
-        class_name,
-    );
+fn metrics_service(id: &Identity, namespace: &str) -> Service {
+    let mut metadata = id.meta(&id.metrics_name, Some(namespace));
     metadata
         .labels
         .get_or_insert_with(Default::default)
@@ -604,7 +704,7 @@ fn metrics_service(class: &IngressClass, class_name: &str, namespace: &str) -> S
         metadata,
         spec: Some(ServiceSpec {
             type_: Some("ClusterIP".into()),
-            selector: Some(selector_labels(class_name)),
+            selector: Some(id.selector.clone()),
             ports: Some(vec![ServicePort {
                 name: Some("metrics".into()),
                 port: ADMIN_PORT,
@@ -617,6 +717,8 @@ fn metrics_service(class: &IngressClass, class_name: &str, namespace: &str) -> S
         ..Default::default()
     }
 }
+
+pub mod gateway;
 
 #[cfg(test)]
 mod tests;

@@ -132,6 +132,23 @@ impl<'a> BackendResolver<'a> {
         b
     }
 
+    /// The backend of Service `namespace/name`, port `port` (a Gateway API backendRef).
+    pub fn resolve_port(&mut self, namespace: &str, name: &str, port: i32) -> Arc<Backend> {
+        self.resolve(
+            namespace,
+            &IngressBackend {
+                service: Some(k8s_openapi::api::networking::v1::IngressServiceBackend {
+                    name: name.to_string(),
+                    port: Some(ServiceBackendPort {
+                        number: Some(port),
+                        name: None,
+                    }),
+                }),
+                resource: None,
+            },
+        )
+    }
+
     /// Every backend resolved so far, by Service.
     pub fn into_index(self) -> BackendIndex {
         self.resolved

@@ -6,6 +6,7 @@
 mod annotated;
 mod auth;
 pub mod backends;
+pub mod gateway;
 mod headers;
 pub mod tls;
 
@@ -254,6 +255,10 @@ pub fn compile_after(
                 rewrite: settings.rewrite.clone().and_then(|to| {
                     PathRewrite::new(&claim.key.path, to, settings.forwarded_prefix.clone())
                 }),
+                unusable: None,
+                redirect_path: None,
+                request_headers: None,
+                response_edits: None,
                 series: Default::default(),
             });
             table
@@ -293,6 +298,10 @@ pub fn compile_after(
                 upstream_host: upstream_host(&settings, namespace, ingress, default),
                 backend_protocol: settings.backend_protocol,
                 canary: None,
+                unusable: None,
+                redirect_path: None,
+                request_headers: None,
+                response_edits: None,
                 series: Default::default(),
             })
         };

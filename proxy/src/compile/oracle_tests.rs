@@ -5,6 +5,7 @@
 //! longest matching Prefix).
 
 use proptest::prelude::*;
+use sluice_crds::gateway::matching::RequestParts;
 use sluice_crds::ingress::{HostMatch, PathKind, PathMatch};
 
 use super::tests::compile_yaml;
@@ -96,7 +97,7 @@ proptest! {
         prop_assert!(compiled.problems.is_empty(), "{:?}", compiled.problems);
         for host in REQUEST_HOSTS {
             for path in REQUEST_PATHS {
-                let got = compiled.table.lookup(host, path).map(|r| {
+                let got = compiled.table.lookup(host, path, &RequestParts::default()).map(|r| {
                     let service = r.backend.name.rsplit_once('/').map_or(r.backend.name.as_str(), |(_, s)| s);
                     service.split(':').next().unwrap_or_default().to_string()
                 });

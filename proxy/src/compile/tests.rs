@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use sluice_crds::gateway::matching::RequestParts;
+
 use super::*;
 use crate::source::manifests::parse_into;
 
@@ -25,7 +27,7 @@ pub(super) fn compile_yaml(yaml: &str) -> Compiled {
 
 /// `(ingress, backend service)` of the route a request gets, or None for 404.
 fn route(table: &RouteTable, host: &str, path: &str) -> Option<(String, String)> {
-    table.lookup(host, path).map(|r| {
+    table.lookup(host, path, &RequestParts::default()).map(|r| {
         let service = r.backend.name.split(':').next().unwrap().to_string();
         (r.ingress.clone(), service)
     })
@@ -366,7 +368,12 @@ fn redirects_tls_hosts_unless_the_ingress_opts_out() {
     ]
     .concat();
     let c = compile_yaml(&y);
-    let redirect = |h| c.table.lookup(h, "/").unwrap().redirect_to_https;
+    let redirect = |h| {
+        c.table
+            .lookup(h, "/", &RequestParts::default())
+            .unwrap()
+            .redirect_to_https
+    };
     assert!(redirect("secure.example.com"));
     assert!(!redirect("optout.example.com"));
     assert!(redirect("a.wild.example.com"));
@@ -413,7 +420,7 @@ fn a_secret_that_turns_broken_keeps_its_certificate_and_a_deleted_one_does_not()
     assert!(
         after
             .table
-            .lookup("a.example.com", "/")
+            .lookup("a.example.com", "/", &RequestParts::default())
             .unwrap()
             .redirect_to_https
     );
@@ -585,7 +592,7 @@ fn the_ssl_redirect_annotation_overrides_the_proxy_setting_both_ways() {
     );
     assert!(
         c.table
-            .lookup("on.example.com", "/")
+            .lookup("on.example.com", "/", &RequestParts::default())
             .unwrap()
             .redirect_to_https
     );
@@ -619,7 +626,7 @@ fn an_endpoint_update_reaches_every_route_to_the_service_without_a_recompile() {
     let c = compile_yaml(&routes);
     let endpoints = |host: &str| {
         c.table
-            .lookup(host, "/")
+            .lookup(host, "/", &RequestParts::default())
             .unwrap()
             .backend
             .endpoints()

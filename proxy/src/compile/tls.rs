@@ -7,6 +7,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::networking::v1::Ingress;
 use rustls::sign::CertifiedKey;
+use sluice_crds::gateway::hostname::wildcard_suffixes;
 use sluice_crds::ingress::HostMatch;
 use sluice_crds::ingress::host::{wildcard_covers, wildcard_suffix};
 
@@ -21,6 +22,12 @@ pub struct TlsTable {
     /// `namespace/name` of each Secret served, and when its certificate expires (Unix
     /// seconds), sorted.
     pub expiry: Vec<(String, i64)>,
+    /// Gateway API: the certificate of a listener without a hostname, for any SNI no other
+    /// certificate is for.
+    pub any: Option<Arc<CertifiedKey>>,
+    /// Gateway API: a wildcard covers any number of labels, the longest suffix first
+    /// ([`sluice_crds::gateway::hostname`]); Ingress: one label.
+    pub any_labels: bool,
 }
 
 impl TlsTable {
@@ -37,15 +44,33 @@ impl TlsTable {
         }
     }
 
+    /// Gateway API: serves `cert` for `host`, a listener's hostname; a listener without
+    /// one gets every SNI no other certificate is for.
+    pub fn insert_listener(&mut self, host: &HostMatch, cert: Arc<CertifiedKey>) {
+        match host {
+            HostMatch::Any => {
+                self.any.get_or_insert(cert);
+            }
+            _ => self.insert(host, cert),
+        }
+    }
+
     /// The certificate for an SNI name (lower-cased): exact, then wildcard.
     pub fn lookup(&self, sni: &str) -> Option<&Arc<CertifiedKey>> {
         self.exact
             .get(sni)
-            .or_else(|| wildcard_suffix(sni).and_then(|s| self.wildcard.get(s)))
+            .or_else(|| {
+                if self.any_labels {
+                    wildcard_suffixes(sni).find_map(|s| self.wildcard.get(s))
+                } else {
+                    wildcard_suffix(sni).and_then(|s| self.wildcard.get(s))
+                }
+            })
+            .or(self.any.as_ref())
     }
 
     pub fn len(&self) -> usize {
-        self.exact.len() + self.wildcard.len()
+        self.exact.len() + self.wildcard.len() + usize::from(self.any.is_some())
     }
 
     pub fn is_empty(&self) -> bool {

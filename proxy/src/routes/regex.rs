@@ -1,16 +1,26 @@
-//! A host whose rules include a regular expression: every rule of the host is tried in the
-//! order [`sluice_crds::ingress::regex`] defines, the first match wins. One pass of a
+//! Paths matched by regular expressions, every rule tried in one order, the first that
+//! matches (and whose request conditions the request meets) wins. One pass of a
 //! [`RegexSet`] finds every rule that matches; the lowest index is the first in order.
+//!
+//! Two kinds of hosts have them:
+//! - a host with ingress-nginx regular-expression paths: every rule of the host, in the
+//!   order [`sluice_crds::ingress::regex`] defines and read as it says
+//!   ([`RegexRoutes::ingress`]);
+//! - a host with Gateway API `RegularExpression` paths: those paths alone, in
+//!   [`Precedence`](sluice_crds::gateway::matching::Precedence) order and read as
+//!   [`sluice_crds::gateway::matching`] says ([`RegexRoutes::gateway`]).
 
 use std::sync::Arc;
 
 use regex::{Regex, RegexSet, RegexSetBuilder};
 use serde::Serialize;
 use sluice_crds::annotations::Rewrite;
+use sluice_crds::gateway::matching::{RequestFacts, path_pattern};
 use sluice_crds::ingress::PathMatch;
 use sluice_crds::ingress::regex::{order, pattern};
 
 use super::Route;
+use super::candidates::{self, Candidate};
 
 /// The most memory the compiled rules of one host may take.
 const SET_SIZE_LIMIT: usize = 64 << 20;
@@ -19,24 +29,43 @@ const SET_SIZE_LIMIT: usize = 64 << 20;
 #[derive(Debug)]
 pub struct RegexRoutes {
     set: RegexSet,
-    routes: Vec<(PathMatch, Arc<Route>)>,
+    routes: Vec<(PathMatch, Candidate)>,
 }
 
 impl RegexRoutes {
-    /// Orders `rules` (in the order the Ingresses won them: equal ones keep it) and
-    /// compiles them into one set; an error if the set passes [`SET_SIZE_LIMIT`].
-    pub fn build(mut rules: Vec<(PathMatch, Arc<Route>)>) -> Result<Self, regex::Error> {
-        rules.sort_by(|a, b| order(&a.0, &b.0));
+    /// ingress-nginx's: orders `rules` (in the order the Ingresses won them: equal ones
+    /// keep it) and compiles them into one set; an error if the set passes
+    /// [`SET_SIZE_LIMIT`].
+    pub fn ingress(mut rules: Vec<(PathMatch, Candidate)>) -> Result<Self, regex::Error> {
+        rules.sort_by(|a, b| order(&a.0, &b.0).then_with(|| candidates::order(&a.1, &b.1)));
+        Self::compile(rules, pattern)
+    }
+
+    /// The Gateway API's: `RegularExpression` paths in precedence order, each matching
+    /// the whole path.
+    pub fn gateway(mut rules: Vec<(PathMatch, Candidate)>) -> Result<Self, regex::Error> {
+        rules.sort_by(|a, b| candidates::order(&a.1, &b.1));
+        Self::compile(rules, path_pattern)
+    }
+
+    fn compile(
+        rules: Vec<(PathMatch, Candidate)>,
+        pattern: fn(&PathMatch) -> String,
+    ) -> Result<Self, regex::Error> {
         let set = RegexSetBuilder::new(rules.iter().map(|(path, _)| pattern(path)))
             .size_limit(SET_SIZE_LIMIT)
             .build()?;
         Ok(Self { set, routes: rules })
     }
 
-    /// The first rule in order that matches `path`.
-    pub fn lookup(&self, path: &str) -> Option<&Arc<Route>> {
-        let first = self.set.matches(path).into_iter().next()?;
-        self.routes.get(first).map(|(_, route)| route)
+    /// The first rule in order that matches `path` and admits `request`.
+    pub fn lookup(&self, path: &str, request: &impl RequestFacts) -> Option<&Arc<Route>> {
+        self.set
+            .matches(path)
+            .into_iter()
+            .filter_map(|i| self.routes.get(i))
+            .find(|(_, candidate)| candidate.admits(request))
+            .map(|(_, candidate)| candidate.chosen())
     }
 
     pub fn len(&self) -> usize {
@@ -51,7 +80,7 @@ impl RegexRoutes {
 impl Serialize for RegexRoutes {
     /// The rules in the order they are tried, for `/routes`.
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.routes.iter().map(|(path, route)| (path, route)))
+        s.collect_seq(&self.routes)
     }
 }
 

@@ -2,10 +2,20 @@
 //!
 //! A request is matched in two steps, as ingress-nginx users expect:
 //! 1. the host: an exact host rule, else a wildcard (`*.foo.com`) rule, else the rules
-//!    without a host;
-//! 2. the path, within that host only: an Exact path, else the longest matching Prefix;
-//!    on a host with regular-expression rules, the first rule that matches in
-//!    [`sluice_crds::ingress::regex`]'s order ([`RegexRoutes`]).
+//!    without a host. A wildcard covers one label ([`sluice_crds::ingress::host`]), or, in a
+//!    table for the Gateway API, any number, the longest suffix first
+//!    ([`sluice_crds::gateway::hostname`]): [`WildcardHosts`];
+//! 2. the path, within that host only: an Exact path, else the Gateway API's regular
+//!    expressions (if any), else every matching Prefix from the longest to the shortest; on
+//!    a host with ingress-nginx regular-expression rules, the rules in
+//!    [`sluice_crds::ingress::regex`]'s order instead ([`RegexRoutes`]). Each path holds
+//!    its [`Candidates`]: the first whose request conditions (method, headers, query) the
+//!    request meets takes it, else the search goes on. An Ingress rule is one candidate
+//!    without conditions, so an Ingress table never reads more than host and path.
+//!
+//! The order of that search is the Gateway API's precedence
+//! ([`sluice_crds::gateway::matching`]): the prefixes that match one path are nested, so
+//! the deeper also has more characters.
 //!
 //! No path matched: the host's default backend (`spec.defaultBackend` of the oldest Ingress
 //! with rules for that host that has one), else the table's default backend (the oldest
@@ -24,9 +34,13 @@ use serde::Serialize;
 use sluice_crds::annotations::{Affinity, BackendProtocol, Canary, Cors, ExternalAuth, Redirect};
 
 use super::Access;
+use sluice_crds::gateway::hostname::wildcard_suffixes;
+use sluice_crds::gateway::matching::RequestFacts;
 use sluice_crds::ingress::host::wildcard_suffix;
 use sluice_crds::ingress::{HostMatch, PathKind, PathMatch};
 
+use super::candidates::{Candidate, Candidates};
+use super::headers::HeaderEdits;
 use super::regex::{PathRewrite, RegexRoutes};
 use super::trie::PrefixTrie;
 use crate::auth::basic::BasicAuth;
@@ -226,6 +240,20 @@ pub struct Route {
     /// Its Ingress's rate limits and their counters.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<Arc<IngressLimiter>>,
+    /// Why its requests are answered with 500 instead of proxied: a Gateway API backendRef
+    /// that cannot be used (its share of the rule's requests), or a rule without backends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unusable: Option<Arc<str>>,
+    /// The path and query a redirect's `$request_uri` stands for, instead of the client's
+    /// (the Gateway API's RequestRedirect with a path).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect_path: Option<PathRewrite>,
+    /// Headers set, added and removed on the request the backend gets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_headers: Option<Arc<HeaderEdits>>,
+    /// Headers set, added and removed on the backend's response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_edits: Option<Arc<HeaderEdits>>,
     /// Its metric series, found on first use.
     #[serde(skip)]
     pub series: RouteSeries,
@@ -274,8 +302,14 @@ impl Route {
     /// A route of `ingress` to `backend`, with nothing else set.
     #[cfg(test)]
     pub fn for_tests(ingress: &str, backend: Arc<Backend>) -> Self {
+        Self::gateway(ingress.into(), backend)
+    }
+
+    /// A route of `owner` (a Gateway API route, `namespace/name`) to `backend`, with nothing
+    /// else set.
+    pub fn gateway(owner: String, backend: Arc<Backend>) -> Self {
         Self {
-            ingress: ingress.into(),
+            ingress: owner,
             host: String::new(),
             path: None,
             backend,
@@ -298,6 +332,10 @@ impl Route {
             error_backend: None,
             response_headers: None,
             rate_limit: None,
+            unusable: None,
+            redirect_path: None,
+            request_headers: None,
+            response_edits: None,
             series: Default::default(),
         }
     }
@@ -328,76 +366,135 @@ fn is_plain_http(protocol: &BackendProtocol) -> bool {
 /// The routes of one host.
 #[derive(Debug, Default, Serialize)]
 pub struct HostRoutes {
-    pub exact: HashMap<String, Arc<Route>>,
-    pub prefixes: PrefixTrie<Arc<Route>>,
-    /// Every rule, when one of them is a regular expression: then they alone are used.
+    pub exact: HashMap<String, Candidates>,
+    pub prefixes: PrefixTrie<Candidates>,
+    /// Every rule, when one of them is an ingress-nginx regular expression: then they alone
+    /// are used.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub regex: Option<RegexRoutes>,
+    /// The Gateway API's `RegularExpression` paths: tried after the Exact paths, before the
+    /// prefixes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patterns: Option<RegexRoutes>,
     /// The regular-expression rules, until [`HostRoutes::finish`].
     #[serde(skip)]
-    regex_rules: Vec<(PathMatch, Arc<Route>)>,
+    regex_rules: Vec<(PathMatch, Candidate)>,
+    #[serde(skip)]
+    pattern_rules: Vec<(PathMatch, Candidate)>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_backend: Option<Arc<Route>>,
 }
 
 impl HostRoutes {
-    fn lookup(&self, path: &str) -> Option<&Arc<Route>> {
+    fn lookup(&self, path: &str, request: &impl RequestFacts) -> Option<&Arc<Route>> {
         match &self.regex {
-            Some(regex) => regex.lookup(path),
+            Some(regex) => regex.lookup(path, request),
             None => self
                 .exact
                 .get(path)
-                .or_else(|| self.prefixes.longest_match(path)),
+                .and_then(|exact| exact.first_admitting(request))
+                .or_else(|| self.patterns.as_ref()?.lookup(path, request))
+                .or_else(|| {
+                    self.prefixes
+                        .matches(path)
+                        .find_map(|prefix| prefix.first_admitting(request))
+                }),
         }
         .or(self.default_backend.as_ref())
     }
 
+    /// Adds an Ingress rule: it replaces an Ingress rule of the same path; a regular
+    /// expression is ingress-nginx's.
     pub fn insert(&mut self, path: &PathMatch, route: Arc<Route>) {
         match path.kind {
-            PathKind::Exact => {
-                self.exact.insert(path.path.clone(), route);
-            }
-            PathKind::Prefix => self.prefixes.insert(&path.path, route),
-            PathKind::Regex => self.regex_rules.push((path.clone(), route)),
+            PathKind::Regex => self
+                .regex_rules
+                .push((path.clone(), Candidate::ingress(route))),
+            _ => self.slot(path).insert(Candidate::ingress(route)),
         }
     }
 
-    /// Once every rule is in: if one is a regular expression, every rule becomes one
-    /// ([`sluice_crds::ingress::regex`]). If the host's rules together are too large to
-    /// compile, its regular expressions are left out, and the error returned.
-    pub fn finish(&mut self) -> Result<(), regex::Error> {
-        if self.regex_rules.is_empty() {
-            return Ok(());
+    /// Adds a Gateway API match: among the candidates of its path in its precedence order;
+    /// a regular expression is the Gateway API's.
+    pub fn insert_match(&mut self, path: &PathMatch, candidate: Candidate) {
+        match path.kind {
+            PathKind::Regex => self.pattern_rules.push((path.clone(), candidate)),
+            _ => self.slot(path).insert(candidate),
         }
-        let mut rules = std::mem::take(&mut self.regex_rules);
-        rules.extend(self.exact.iter().map(|(path, route)| {
-            (
-                PathMatch {
+    }
+
+    /// The candidates of an Exact or Prefix path.
+    fn slot(&mut self, path: &PathMatch) -> &mut Candidates {
+        match path.kind {
+            PathKind::Exact => self.exact.entry(path.path.clone()).or_default(),
+            _ => self.prefixes.get_or_insert_default(&path.path),
+        }
+    }
+
+    /// Once every rule is in: if one is an ingress-nginx regular expression, every rule
+    /// becomes one ([`sluice_crds::ingress::regex`]); the Gateway API's regular expressions
+    /// are compiled into one set. Expressions too large to compile together are left out,
+    /// and the (first) error returned.
+    pub fn finish(&mut self) -> Result<(), regex::Error> {
+        let mut result = Ok(());
+        if !self.regex_rules.is_empty() {
+            let mut rules = std::mem::take(&mut self.regex_rules);
+            for (path, candidates) in &self.exact {
+                let path = PathMatch {
                     kind: PathKind::Exact,
                     path: path.clone(),
-                },
-                route.clone(),
-            )
-        }));
-        rules.extend(self.prefixes.entries().into_iter().map(|(path, route)| {
-            (
-                PathMatch {
+                };
+                rules.extend(candidates.iter().map(|c| (path.clone(), c.clone())));
+            }
+            for (path, candidates) in self.prefixes.entries() {
+                let path = PathMatch {
                     kind: PathKind::Prefix,
                     path,
-                },
-                route.clone(),
-            )
-        }));
-        self.regex = Some(RegexRoutes::build(rules)?);
-        Ok(())
+                };
+                rules.extend(candidates.iter().map(|c| (path.clone(), c.clone())));
+            }
+            match RegexRoutes::ingress(rules) {
+                Ok(regex) => self.regex = Some(regex),
+                Err(e) => result = Err(e),
+            }
+        }
+        let patterns = std::mem::take(&mut self.pattern_rules);
+        if !patterns.is_empty() {
+            match RegexRoutes::gateway(patterns) {
+                Ok(patterns) => self.patterns = Some(patterns),
+                Err(e) => result = result.and(Err(e)),
+            }
+        }
+        result
     }
 
+    /// How many routes it has: one per Ingress rule or Gateway API match.
     fn len(&self) -> usize {
         match &self.regex {
             Some(regex) => regex.len(),
-            None => self.exact.len() + self.prefixes.len(),
+            None => self
+                .exact
+                .values()
+                .chain(self.prefixes.values())
+                .map(Candidates::len)
+                .sum(),
         }
+        .saturating_add(self.patterns.as_ref().map_or(0, RegexRoutes::len))
     }
+}
+
+/// How a table's wildcard hosts cover a request's host.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub enum WildcardHosts {
+    /// Ingress: `*.foo.com` covers one label in front of `foo.com`.
+    #[default]
+    OneLabel,
+    /// Gateway API: any number of labels; of several wildcards, the longest suffix wins.
+    AnyLabels,
+}
+
+fn is_one_label(w: &WildcardHosts) -> bool {
+    *w == WildcardHosts::OneLabel
 }
 
 /// Everything the data plane needs to answer requests. Built whole by the compiler and
@@ -407,6 +504,9 @@ pub struct RouteTable {
     pub exact_hosts: HashMap<String, HostRoutes>,
     /// Keyed by the part after `*.`.
     pub wildcard_hosts: HashMap<String, HostRoutes>,
+    /// How they cover a host.
+    #[serde(skip_serializing_if = "is_one_label")]
+    pub wildcards: WildcardHosts,
     pub any_host: Option<HostRoutes>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_backend: Option<Arc<Route>>,
@@ -474,16 +574,36 @@ impl BackendIndex {
 
 impl RouteTable {
     /// The route for a request. `host` must already be normalised
-    /// ([`sluice_crds::ingress::normalize_request_host`]); `path` excludes the query.
-    pub fn lookup(&self, host: &str, path: &str) -> Option<&Arc<Route>> {
+    /// ([`sluice_crds::ingress::normalize_request_host`]); `path` excludes the query;
+    /// `request` is read only for a route with request conditions.
+    pub fn lookup(
+        &self,
+        host: &str,
+        path: &str,
+        request: &impl RequestFacts,
+    ) -> Option<&Arc<Route>> {
         let host_routes = self
             .exact_hosts
             .get(host)
-            .or_else(|| wildcard_suffix(host).and_then(|s| self.wildcard_hosts.get(s)))
+            .or_else(|| self.wildcard_host(host))
             .or(self.any_host.as_ref());
         match host_routes {
-            Some(routes) => routes.lookup(path).or(self.default_backend.as_ref()),
+            Some(routes) => routes
+                .lookup(path, request)
+                .or(self.default_backend.as_ref()),
             None => self.default_backend.as_ref(),
+        }
+    }
+
+    /// The routes of the wildcard that covers `host`, if one does.
+    fn wildcard_host(&self, host: &str) -> Option<&HostRoutes> {
+        match self.wildcards {
+            WildcardHosts::OneLabel => {
+                wildcard_suffix(host).and_then(|s| self.wildcard_hosts.get(s))
+            }
+            WildcardHosts::AnyLabels => {
+                wildcard_suffixes(host).find_map(|s| self.wildcard_hosts.get(s))
+            }
         }
     }
 
@@ -519,7 +639,7 @@ impl RouteTable {
         failed
     }
 
-    /// Number of (host, path) routes, for metrics and logs.
+    /// Number of routes (one per Ingress rule or Gateway API match), for metrics and logs.
     pub fn route_count(&self) -> usize {
         self.exact_hosts
             .values()

@@ -194,6 +194,12 @@ fn decide<'a>(r: &Routed<'a>) -> Result<&'a Arc<Route>, Answer> {
             ),
         ));
     };
+    if let Some(why) = &route.unusable {
+        return Err(Answer::new(
+            500,
+            format!("500 Internal Server Error: {why}\n"),
+        ));
+    }
     let access = &route.access;
     if !access.is_open()
         && let Some(why) = &access.refused
@@ -209,10 +215,15 @@ fn decide<'a>(r: &Routed<'a>) -> Result<&'a Arc<Route>, Answer> {
         return Err(payload_too_large());
     }
     if let Some(redirect) = &route.redirect {
+        // A Gateway API redirect with a path sends the path it makes instead.
+        let replaced = route.redirect_path.as_ref().and_then(|rewrite| {
+            let query = r.path_and_query.split_once('?').map(|(_, q)| q);
+            rewrite.target(r.path, query)
+        });
         let to = redirect.to.expand(&RequestParts {
             tls: r.tls,
             host: r.host,
-            request_uri: r.path_and_query,
+            request_uri: replaced.as_deref().unwrap_or(r.path_and_query),
         });
         return Err(Answer {
             location: Some(to),

@@ -18,6 +18,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType, Result};
 use sluice_crds::annotations::DEFAULT_SEND_TIMEOUT;
+use sluice_crds::gateway::matching::RequestFacts;
 use sluice_crds::ingress::normalize_request_host;
 
 use super::access_log::Exchange;
@@ -32,7 +33,7 @@ use super::responses;
 use super::tls::is_tls12;
 use super::trace::{self, RequestTrace, Tracing};
 use crate::auth::{self, external};
-use crate::routes::{Route, endpoint_token};
+use crate::routes::{HeaderEdits, Route, endpoint_token};
 use crate::state::State;
 
 /// Serving settings from the command line.
@@ -125,6 +126,24 @@ fn request_host(req: &RequestHeader) -> Cow<'_, str> {
     normalize_request_host(raw)
 }
 
+/// What route conditions read of a request Pingora parsed (only for a route with
+/// conditions).
+struct HeaderFacts<'a>(&'a RequestHeader);
+
+impl RequestFacts for HeaderFacts<'_> {
+    fn method(&self) -> &str {
+        self.0.method.as_str()
+    }
+
+    fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> {
+        self.0.headers.get_all(name).iter().map(|v| v.as_bytes())
+    }
+
+    fn query(&self) -> Option<&str> {
+        self.0.uri.query()
+    }
+}
+
 /// The most request body read and dropped after Sluice answered an HTTP/2 request itself:
 /// HTTP/2's initial stream window, what a client may send before it hears from the proxy.
 const DISCARDED_BODY_LIMIT: usize = 65_535;
@@ -196,6 +215,44 @@ fn set_response_headers(
         }
     }
     Ok(())
+}
+
+/// Applies a route's header edits to a request or response head: removed and set names
+/// go, then the set and added ones are written.
+fn edit_headers(head: &mut impl HeaderEditing, edits: &HeaderEdits) -> Result<()> {
+    for name in edits.remove.iter().chain(edits.set.iter().map(|(n, _)| n)) {
+        head.remove(name);
+    }
+    for (name, value) in edits.written() {
+        head.append(name.to_string(), value)?;
+    }
+    Ok(())
+}
+
+/// What [`edit_headers`] needs of Pingora's request and response heads.
+trait HeaderEditing {
+    fn remove(&mut self, name: &str);
+    fn append(&mut self, name: String, value: &str) -> Result<()>;
+}
+
+impl HeaderEditing for RequestHeader {
+    fn remove(&mut self, name: &str) {
+        self.remove_header(name);
+    }
+
+    fn append(&mut self, name: String, value: &str) -> Result<()> {
+        self.append_header(name, value).map(|_| ())
+    }
+}
+
+impl HeaderEditing for ResponseHeader {
+    fn remove(&mut self, name: &str) {
+        self.remove_header(name);
+    }
+
+    fn append(&mut self, name: String, value: &str) -> Result<()> {
+        self.append_header(name, value).map(|_| ())
+    }
 }
 
 /// Why the request is refused with 400, if it is ([`hygiene::malformed`]).
@@ -476,10 +533,18 @@ impl ProxyHttp for Router {
             self.answer(session, &answer).await?;
             return Ok(true);
         }
-        let table = self.state.table();
+        // The table of the port the request came in on (one per Gateway listener port).
+        let tables = self.state.tables();
+        let local_port = session
+            .server_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.port());
+        let table = tables.for_port(local_port);
         let route = {
             let req = session.req_header();
-            table.lookup(&request_host(req), req.uri.path()).cloned()
+            table
+                .lookup(&request_host(req), req.uri.path(), &HeaderFacts(req))
+                .cloned()
         };
         if let Some(tracing) = &self.options.tracing {
             let client = || {
@@ -760,6 +825,13 @@ impl ProxyHttp for Router {
                 }
             }
         }
+        if let Some(edits) = ctx
+            .route
+            .as_ref()
+            .and_then(|r| r.request_headers.as_deref())
+        {
+            edit_headers(upstream_request, edits)?;
+        }
         if let Some(rewrite) = ctx.route.as_ref().and_then(|r| r.rewrite.as_ref()) {
             let uri = &session.req_header().uri;
             if let Some(target) = rewrite.target(uri.path(), uri.query()) {
@@ -844,6 +916,9 @@ impl ProxyHttp for Router {
         if let Some(route) = &ctx.route {
             let cors = answers::route_headers(route, origin(session.req_header()));
             set_response_headers(upstream_response, &cors)?;
+            if let Some(edits) = &route.response_edits {
+                edit_headers(upstream_response, edits)?;
+            }
             if let Some(cookie) = ctx.affinity_cookie.take() {
                 upstream_response.append_header(header::SET_COOKIE, cookie)?;
             }
@@ -981,5 +1056,23 @@ impl ProxyHttp for Router {
     /// own error line per failure would flood the log under a dead backend.
     fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, _error: &Error) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_conditions_read_pingoras_request_head() {
+        let mut req = RequestHeader::build("PUT", b"/a?x=1", None).unwrap();
+        req.append_header("X-Tag", "one").unwrap();
+        req.append_header("x-tag", "two").unwrap();
+        let facts = HeaderFacts(&req);
+        assert_eq!(facts.method(), "PUT");
+        assert_eq!(facts.query(), Some("x=1"));
+        let values: Vec<&[u8]> = facts.header_values("x-tag").collect();
+        assert_eq!(values, [&b"one"[..], b"two"]);
+        assert_eq!(facts.header_values("x-none").count(), 0);
     }
 }

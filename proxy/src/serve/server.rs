@@ -29,6 +29,7 @@ use pingora::server::configuration::ServerConf;
 use pingora::server::{ExecutionPhase, RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use pingora::services::listening::Service;
 use rustls::sign::CertifiedKey;
+use sluice_crds::gateway::ports::{GatewayPort, PortProtocol};
 
 use super::h1::FastPath;
 use super::proxy_protocol::ProxyProtocol;
@@ -37,9 +38,53 @@ use super::router::{Router, ServeOptions};
 use super::tls::CertResolver;
 use crate::state::State;
 
+/// One client listener.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listener {
+    pub addr: String,
+    /// TLS terminated here, with the certificate of the SNI from the port's table.
+    pub tls: bool,
+}
+
+impl Listener {
+    /// Ingress mode: the plain HTTP listener and, unless off, the HTTPS one; both serve
+    /// the one table.
+    pub fn ingress(http_addr: String, https_addr: Option<String>) -> Vec<Self> {
+        std::iter::once(Self {
+            addr: http_addr,
+            tls: false,
+        })
+        .chain(https_addr.map(|addr| Self { addr, tls: true }))
+        .collect()
+    }
+
+    /// Gateway mode: one per listener port, on `ip`, at the port the proxy binds for it.
+    pub fn gateway(ip: &str, ports: &[GatewayPort]) -> Vec<Self> {
+        ports
+            .iter()
+            .map(|p| Self {
+                addr: if ip.contains(':') {
+                    format!("[{ip}]:{}", p.container_port)
+                } else {
+                    format!("{ip}:{}", p.container_port)
+                },
+                tls: p.protocol == PortProtocol::Https,
+            })
+            .collect()
+    }
+
+    /// The port it binds, when its address says.
+    fn port(&self) -> Option<u16> {
+        self.addr
+            .parse::<std::net::SocketAddr>()
+            .ok()
+            .map(|a| a.port())
+    }
+}
+
 pub struct ServerOptions {
-    pub http_addr: String,
-    pub https_addr: Option<String>,
+    /// At least one.
+    pub listeners: Vec<Listener>,
     pub threads: usize,
     pub default_certificate: Arc<CertifiedKey>,
     pub shutdown_delay: Duration,
@@ -54,7 +99,9 @@ pub struct ServerOptions {
 pub fn run(state: Arc<State>, options: ServerOptions) -> anyhow::Result<()> {
     // Pingora reports a listener that cannot bind only from inside its task, after
     // retrying for 30 s; check first so a taken port is a clear start-up error.
-    for addr in std::iter::once(&options.http_addr).chain(options.https_addr.as_ref()) {
+    anyhow::ensure!(!options.listeners.is_empty(), "no listener to serve");
+    for listener in &options.listeners {
+        let addr = &listener.addr;
         std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
     }
 
@@ -101,16 +148,20 @@ pub fn run(state: Arc<State>, options: ServerOptions) -> anyhow::Result<()> {
         proxy_protocol: proxy_protocol.clone(),
     };
     let mut service = Service::new("sluice-proxy".to_string(), app);
-    service.add_tcp(&options.http_addr);
-    if let Some(https_addr) = &options.https_addr {
+    for listener in &options.listeners {
+        if !listener.tls {
+            service.add_tcp(&listener.addr);
+            continue;
+        }
         let mut tls = TlsSettings::with_callbacks(Box::new(HandshakeCounter(state.clone())))
             .map_err(|e| anyhow::anyhow!("TLS settings: {e}"))?;
         tls.set_cert_resolver(Arc::new(CertResolver {
             state: state.clone(),
-            default: options.default_certificate,
+            default: options.default_certificate.clone(),
+            port: listener.port(),
         }));
         tls.enable_h2();
-        service.add_tls_with_settings(https_addr, None, tls);
+        service.add_tls_with_settings(&listener.addr, None, tls);
     }
     if let Some(proxy_protocol) = proxy_protocol {
         // Pingora calls it on the TLS endpoints only.
@@ -126,11 +177,21 @@ pub fn run(state: Arc<State>, options: ServerOptions) -> anyhow::Result<()> {
         let grace = options.grace_period;
         // One listener of the service answering means they all started (they start
         // together); probing the TLS one would log a failed handshake.
-        let addrs = vec![options.http_addr.clone()];
+        let first = options
+            .listeners
+            .iter()
+            .find(|l| !l.tls)
+            .or(options.listeners.first());
+        let addrs: Vec<String> = first.map(|l| l.addr.clone()).into_iter().collect();
         move || follow_lifecycle(phases, state, addrs, grace, &stop_at_once)
     });
 
-    tracing::info!(http = %options.http_addr, https = ?options.https_addr, proxy_protocol = options.proxy_protocol, "serving");
+    let listeners: Vec<String> = options
+        .listeners
+        .iter()
+        .map(|l| format!("{}{}", l.addr, if l.tls { " (TLS)" } else { "" }))
+        .collect();
+    tracing::info!(listeners = ?listeners, proxy_protocol = options.proxy_protocol, "serving");
     server.run(RunArgs {
         shutdown_signal: Box::new(Signals {
             state: state.clone(),

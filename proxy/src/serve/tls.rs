@@ -14,6 +14,9 @@ use crate::state::State;
 pub struct CertResolver {
     pub state: Arc<State>,
     pub default: Arc<CertifiedKey>,
+    /// The listener's port, whose table's certificates it serves (`None`: the default
+    /// table's, as in Ingress mode).
+    pub port: Option<u16>,
 }
 
 impl std::fmt::Debug for CertResolver {
@@ -24,7 +27,8 @@ impl std::fmt::Debug for CertResolver {
 
 impl ResolvesServerCert for CertResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let table = self.state.table();
+        let tables = self.state.tables();
+        let table = tables.for_port(self.port);
         let found = hello
             .server_name()
             .map(|sni| sni.to_ascii_lowercase())

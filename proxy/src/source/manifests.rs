@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use sluice_crds::gateway_api::GROUP as GATEWAY_GROUP;
 
 use crate::objects::ObjectSet;
 
@@ -173,6 +175,20 @@ fn add(value: serde_json::Value, set: &mut ObjectSet) -> Result<(), String> {
             default_namespace(&mut c.metadata);
             set.config_maps.push(Arc::new(c));
         }
+        ("v1", "Namespace") => {
+            let n: Namespace = serde_json::from_value(value).map_err(describe)?;
+            set.namespaces.push(Arc::new(n));
+        }
+        (version, "Gateway" | "HTTPRoute" | "GRPCRoute" | "ReferenceGrant")
+            if gateway_api_version(version) =>
+        {
+            match kind.as_str() {
+                "Gateway" => gateway_object(value, &kind, &name, &mut set.gateways),
+                "HTTPRoute" => gateway_object(value, &kind, &name, &mut set.http_routes),
+                "GRPCRoute" => gateway_object(value, &kind, &name, &mut set.grpc_routes),
+                _ => gateway_object(value, &kind, &name, &mut set.reference_grants),
+            }
+        }
         (_, "Ingress" | "IngressClass" | "Service" | "EndpointSlice" | "Secret" | "ConfigMap") => {
             return Err(format!(
                 "{kind} {name}: apiVersion {api_version:?} is not supported here"
@@ -181,6 +197,30 @@ fn add(value: serde_json::Value, set: &mut ObjectSet) -> Result<(), String> {
         _ => {}
     }
     Ok(())
+}
+
+/// `gateway.networking.k8s.io/v1` or `/v1beta1` (the same schema for the kinds read here).
+fn gateway_api_version(api_version: &str) -> bool {
+    api_version
+        .strip_prefix(GATEWAY_GROUP)
+        .is_some_and(|v| matches!(v, "/v1" | "/v1beta1"))
+}
+
+/// Adds a Gateway API object, or, when it does not fit the v1.6 types, skips it with a
+/// warning: as in a cluster, one bad route must not keep the others from being served.
+fn gateway_object<K>(value: serde_json::Value, kind: &str, name: &str, into: &mut Vec<Arc<K>>)
+where
+    K: DeserializeOwned + kube::Resource,
+{
+    match serde_json::from_value::<K>(value) {
+        Ok(mut object) => {
+            default_namespace(object.meta_mut());
+            into.push(Arc::new(object));
+        }
+        Err(error) => {
+            tracing::warn!(kind, name, %error, "object skipped: it does not fit Gateway API v1.6");
+        }
+    }
 }
 
 fn default_namespace(meta: &mut ObjectMeta) {

@@ -9,13 +9,17 @@
 
 use std::collections::BTreeSet;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::Resource;
 use kube::runtime::watcher;
 use sluice_common::changes::{self, fingerprint};
 use sluice_crds::annotations;
+use sluice_crds::gateway_api::gateways::Gateway;
+use sluice_crds::gateway_api::grpcroutes::GrpcRoute;
+use sluice_crds::gateway_api::httproutes::HttpRoute;
+use sluice_crds::gateway_api::referencegrants::ReferenceGrant;
 use sluice_crds::names::{DEFAULT_CLASS_ANNOTATION, TLS_SECRET_TYPE};
 
 use crate::compile::backends::slice_service;
@@ -29,6 +33,9 @@ pub enum Affects {
     Routes,
     /// Only the endpoints of the backends of this Service, `(namespace, name)`.
     Endpoints(String, String),
+    /// A Service itself (its type or ports, or whether it exists): its endpoints, and the
+    /// routes if they read it by name (a Gateway route's backend is usable or not by it).
+    Service(String, String),
     /// The routes, if they read this object by name ([`crate::objects::named`]).
     Named(String),
     /// Nothing (an EndpointSlice that belongs to no Service).
@@ -74,6 +81,13 @@ impl Changes {
         match affects {
             Affects::Routes => self.routes = true,
             Affects::Endpoints(namespace, name) => self.services.insert(namespace, name),
+            Affects::Service(namespace, name) => {
+                self.services.insert(namespace, name);
+                self.named.insert(crate::objects::named(
+                    "Service",
+                    &format!("{namespace}/{name}"),
+                ));
+            }
             Affects::Named(key) => {
                 self.named.insert(key.clone());
             }
@@ -130,7 +144,7 @@ impl Relevant for Service {
 
     fn affects(&self) -> Affects {
         match (&self.metadata.namespace, &self.metadata.name) {
-            (Some(namespace), Some(name)) => Affects::Endpoints(namespace.clone(), name.clone()),
+            (Some(namespace), Some(name)) => Affects::Service(namespace.clone(), name.clone()),
             _ => Affects::Nothing,
         }
     }
@@ -187,6 +201,60 @@ impl Relevant for ConfigMap {
     }
 }
 
+// The Gateway API kinds: their specs (never their status, which the operator writes
+// constantly), and a route's creation time, which decides ties between routes.
+
+impl Relevant for Gateway {
+    fn fingerprint(&self) -> u64 {
+        fingerprint(&self.spec)
+    }
+
+    fn affects(&self) -> Affects {
+        Affects::Routes
+    }
+}
+
+impl Relevant for HttpRoute {
+    fn fingerprint(&self) -> u64 {
+        fingerprint(&(&self.spec, &self.metadata.creation_timestamp))
+    }
+
+    fn affects(&self) -> Affects {
+        Affects::Routes
+    }
+}
+
+impl Relevant for GrpcRoute {
+    fn fingerprint(&self) -> u64 {
+        fingerprint(&(&self.spec, &self.metadata.creation_timestamp))
+    }
+
+    fn affects(&self) -> Affects {
+        Affects::Routes
+    }
+}
+
+impl Relevant for ReferenceGrant {
+    fn fingerprint(&self) -> u64 {
+        fingerprint(&self.spec)
+    }
+
+    fn affects(&self) -> Affects {
+        Affects::Routes
+    }
+}
+
+impl Relevant for Namespace {
+    /// Only its labels: listeners select the namespaces of the routes they take by them.
+    fn fingerprint(&self) -> u64 {
+        fingerprint(&self.metadata.labels)
+    }
+
+    fn affects(&self) -> Affects {
+        Affects::Routes
+    }
+}
+
 /// What the proxy last saw of every object of one kind, to tell a change that matters from
 /// one that does not.
 pub struct Seen<K>(changes::Seen<K, Affects>);
@@ -223,6 +291,11 @@ pub struct SeenSet {
     endpoint_slices: Seen<EndpointSlice>,
     secrets: Seen<Secret>,
     config_maps: Seen<ConfigMap>,
+    gateways: Seen<Gateway>,
+    http_routes: Seen<HttpRoute>,
+    grpc_routes: Seen<GrpcRoute>,
+    reference_grants: Seen<ReferenceGrant>,
+    namespaces: Seen<Namespace>,
 }
 
 impl SeenSet {
@@ -250,6 +323,26 @@ impl SeenSet {
         changes.merge(
             self.config_maps
                 .observe_all(objects.config_maps.iter().map(AsRef::as_ref)),
+        );
+        changes.merge(
+            self.gateways
+                .observe_all(objects.gateways.iter().map(AsRef::as_ref)),
+        );
+        changes.merge(
+            self.http_routes
+                .observe_all(objects.http_routes.iter().map(AsRef::as_ref)),
+        );
+        changes.merge(
+            self.grpc_routes
+                .observe_all(objects.grpc_routes.iter().map(AsRef::as_ref)),
+        );
+        changes.merge(
+            self.reference_grants
+                .observe_all(objects.reference_grants.iter().map(AsRef::as_ref)),
+        );
+        changes.merge(
+            self.namespaces
+                .observe_all(objects.namespaces.iter().map(AsRef::as_ref)),
         );
         changes
     }

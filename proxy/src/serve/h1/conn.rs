@@ -8,6 +8,7 @@ use pingora::protocols::{Shutdown, Stream};
 use pingora::server::ShutdownWatch;
 use pingora_timeout::timeout;
 use sluice_crds::annotations::DEFAULT_SEND_TIMEOUT;
+use sluice_crds::gateway::matching::RequestFacts;
 use sluice_crds::ingress::normalize_request_host;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -16,7 +17,7 @@ use super::chunked::ChunkedEnd;
 use super::request::{self, Forwarded, Forwarding, Parsed, RequestHead};
 use super::response::{self, Framing, Kept, ResponseHead};
 use super::{FastPath, pool};
-use crate::routes::Route;
+use crate::routes::{HeaderEdits, Route};
 use crate::serve::access_log::Exchange;
 use crate::serve::answers::{self, Answer, Failure, Routed};
 use crate::serve::client_addr::client_address;
@@ -41,11 +42,15 @@ pub struct Connection<'a> {
     kept: Vec<Kept>,
     /// Headers the client's response gets besides the kept ones: the route's CORS and custom headers.
     extra: Vec<(&'static str, String)>,
+    /// The route's edits of the response's headers.
+    response_edits: Option<std::sync::Arc<HeaderEdits>>,
     tried: Vec<SocketAddr>,
     client: Option<SocketAddr>,
     client_ip: Option<String>,
     tls: bool,
     tls12_refused: bool,
+    /// The port the connection came in on: which table its requests are looked up in.
+    local_port: Option<u16>,
 }
 
 /// What came of a request for the client connection.
@@ -84,11 +89,16 @@ impl<'a> Connection<'a> {
         read: BytesMut,
     ) -> Self {
         let ssl = stream.get_ssl_digest();
-        let client = stream
-            .get_socket_digest()
+        let socket = stream.get_socket_digest();
+        let client = socket
+            .as_ref()
             .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).copied());
+        let local_port = socket
+            .as_ref()
+            .and_then(|d| d.local_addr().and_then(|a| a.as_inet()).map(|a| a.port()));
         Self {
             app,
+            local_port,
             tls: ssl.is_some(),
             tls12_refused: app.options.require_tls13
                 && ssl.as_ref().is_some_and(|s| is_tls12(&s.version)),
@@ -104,6 +114,7 @@ impl<'a> Connection<'a> {
             forward: Vec::new(),
             kept: Vec::new(),
             extra: Vec::new(),
+            response_edits: None,
             tried: Vec::new(),
             client,
             client_ip: client.map(|a| a.ip().to_string()),
@@ -130,13 +141,16 @@ impl<'a> Connection<'a> {
             };
             // One lookup per request. A route only Pingora's path serves goes there with the
             // request ([`Route::needs_pingora`]).
-            let route = self
-                .app
-                .state
-                .table()
+            let tables = self.app.state.tables();
+            let route = tables
+                .for_port(self.local_port)
                 .lookup(
                     &normalize_request_host(head.host.str(&self.buf)),
                     head.path(&self.buf),
+                    &HeadFacts {
+                        buf: &self.buf,
+                        head: &head,
+                    },
                 )
                 .cloned();
             if route.as_ref().is_some_and(|r| r.needs_pingora(self.tls)) {
@@ -509,6 +523,7 @@ impl<'a> Connection<'a> {
                 request_id,
                 replace_trace: trace.is_some(),
                 drop_authorization: route.basic_auth.is_some(),
+                edits: route.request_headers.as_deref(),
             };
             request::write_upstream_head(buf, head, &self.forward, &forwarding, &mut self.out);
             if let Some(trace) = trace.as_deref() {
@@ -529,6 +544,7 @@ impl<'a> Connection<'a> {
             {
                 Ok(response) => {
                     self.extra = answers::route_headers(route, head.origin.map(|o| o.str(buf)));
+                    self.response_edits = route.response_edits.clone();
                     let done = self
                         .relay(upstream, addr, &response, read_timeout, close_client, sent)
                         .await;
@@ -639,6 +655,7 @@ impl<'a> Connection<'a> {
             head,
             &self.kept,
             &self.extra,
+            self.response_edits.as_deref(),
             close_client,
             &mut self.out,
         );
@@ -784,6 +801,47 @@ async fn write_client(stream: &mut Stream, bytes: &[u8], within: Duration) -> st
     })
 }
 
+/// What route conditions read of a request the fast path took: its head, read again only
+/// when a route has conditions (an Ingress route has none).
+struct HeadFacts<'a> {
+    buf: &'a [u8],
+    head: &'a RequestHead,
+}
+
+impl RequestFacts for HeadFacts<'_> {
+    fn method(&self) -> &str {
+        self.head.method(self.buf)
+    }
+
+    fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> {
+        let head = self.buf.get(..self.head.len).unwrap_or_default();
+        header_lines(head)
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, value)| value)
+    }
+
+    fn query(&self) -> Option<&str> {
+        self.head.query(self.buf)
+    }
+}
+
+/// The (name, value) of each header line of a head httparse accepted (so no folded lines
+/// and no space before a colon), values without the whitespace around them.
+fn header_lines(head: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    let mut lines = head
+        .split(|&b| b == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line));
+    // Past the empty lines a client may send before the request line, and that line.
+    let _request_line = lines.find(|line| !line.is_empty());
+    lines
+        .take_while(|line| !line.is_empty())
+        .filter_map(|line| {
+            let colon = line.iter().position(|&b| b == b':')?;
+            let (name, value) = line.split_at(colon);
+            Some((name, value.get(1..).unwrap_or_default().trim_ascii()))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -804,5 +862,30 @@ mod tests {
             Body::new(Framing::UntilClose).accept(b"all").unwrap(),
             (3, false)
         );
+    }
+
+    #[test]
+    fn route_conditions_read_every_header_of_the_head_and_nothing_after() {
+        let raw = b"\r\nPOST /a:b?x=1&y=%20 HTTP/1.1\r\nHost: a.example\r\nX-Tag:  one \r\n\
+                    Connection: keep-alive\r\nx-tag:two\nContent-Length: 9\r\n\r\nX-Tag: body";
+        let mut forward = Vec::new();
+        let Parsed::Head(head) = request::parse(raw, &mut forward) else {
+            panic!("not taken");
+        };
+        let facts = HeadFacts {
+            buf: raw,
+            head: &head,
+        };
+        assert_eq!(facts.method(), "POST");
+        assert_eq!(facts.query(), Some("x=1&y=%20"));
+        let values: Vec<&[u8]> = facts.header_values("x-tag").collect();
+        assert_eq!(values, [&b"one"[..], b"two"]);
+        // Headers the fast path does not pass on are still the request's.
+        assert_eq!(
+            facts.header_values("connection").collect::<Vec<_>>(),
+            [b"keep-alive"]
+        );
+        assert_eq!(facts.header_values("host").count(), 1);
+        assert_eq!(facts.header_values("post /a").count(), 0);
     }
 }

@@ -7,6 +7,7 @@
 //! `keep-alive`. Everything else (including whatever httparse calls malformed) goes to
 //! Pingora, so request framing is never decided by two different parsers.
 
+use crate::routes::HeaderEdits;
 use crate::serve::{hygiene, request_id};
 
 /// Headers in a request the fast path takes; more goes to Pingora.
@@ -271,6 +272,8 @@ pub struct Forwarding<'a> {
     pub replace_trace: bool,
     /// Basic auth consumed the `Authorization` header: drop it, as ingress-nginx does.
     pub drop_authorization: bool,
+    /// The route's edits of the request's headers.
+    pub edits: Option<&'a HeaderEdits>,
 }
 
 /// Writes the upstream request head to `out` without its final blank line: the request line,
@@ -300,10 +303,14 @@ pub fn write_upstream_head(
     }
     for header in forward {
         if !(adding.replace_trace && header.trace
-            || adding.drop_authorization && header.authorization)
+            || adding.drop_authorization && header.authorization
+            || adding.edits.is_some_and(|e| e.drops(header.name.get(buf))))
         {
             push_header(out, header.name.get(buf), header.value.get(buf));
         }
+    }
+    for (name, value) in adding.edits.iter().flat_map(|e| e.written()) {
+        push_header(out, name.as_bytes(), value.as_bytes());
     }
     if let Some(ip) = adding.client_ip {
         push_header(out, b"X-Forwarded-For", ip.as_bytes());
@@ -371,6 +378,7 @@ mod tests {
         request_id: Some("id-1"),
         replace_trace: false,
         drop_authorization: false,
+        edits: None,
     };
 
     #[test]

@@ -2,6 +2,7 @@
 //! can be kept, and the head the client receives (hop-by-hop headers removed).
 
 use super::request::Span;
+use crate::routes::HeaderEdits;
 use crate::serve::hygiene;
 
 /// Headers in an upstream response; more is a bad response.
@@ -154,6 +155,7 @@ pub fn write_downstream_head(
     head: &ResponseHead,
     kept: &[Kept],
     extra: &[(&'static str, String)],
+    edits: Option<&HeaderEdits>,
     close: bool,
     out: &mut Vec<u8>,
 ) {
@@ -174,9 +176,12 @@ pub fn write_downstream_head(
         let replaced = extra
             .iter()
             .any(|(n, _)| *n != "vary" && n.as_bytes().eq_ignore_ascii_case(name));
-        if !replaced {
+        if !replaced && !edits.is_some_and(|e| e.drops(name)) {
             super::request::push_header(out, name, header.value.get(buf));
         }
+    }
+    for (name, value) in edits.iter().flat_map(|e| e.written()) {
+        super::request::push_header(out, name.as_bytes(), value.as_bytes());
     }
     for (name, value) in extra {
         super::request::push_header(out, name.as_bytes(), value.as_bytes());
@@ -216,7 +221,7 @@ mod tests {
             panic!("{raw:?}");
         };
         let mut out = Vec::new();
-        write_downstream_head(raw.as_bytes(), &head, &kept, &[], close, &mut out);
+        write_downstream_head(raw.as_bytes(), &head, &kept, &[], None, close, &mut out);
         String::from_utf8(out).unwrap()
     }
 

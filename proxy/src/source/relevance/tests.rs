@@ -150,19 +150,30 @@ fn service_changes_refresh_endpoints_only_when_type_or_ports_change() {
         }))
         .unwrap()
     };
+    // A Service change refreshes its endpoints, and names the Service for the routes
+    // that read it.
+    let mut changed = endpoints_of(&["api"]);
+    changed
+        .named
+        .insert(crate::objects::named("Service", "shop/api"));
     let mut seen = Seen::default();
-    assert_eq!(
-        applied(&mut seen, service(80, "10.96.0.1")),
-        endpoints_of(&["api"])
-    );
+    assert_eq!(applied(&mut seen, service(80, "10.96.0.1")), changed);
     assert_eq!(
         applied(&mut seen, service(80, "10.96.0.2")),
         Changes::default()
     );
-    assert_eq!(
-        applied(&mut seen, service(81, "10.96.0.2")),
-        endpoints_of(&["api"])
-    );
+    assert_eq!(applied(&mut seen, service(81, "10.96.0.2")), changed);
+
+    // Routes that read the Service by name (a Gateway route's backend) recompile; routes
+    // that do not (an Ingress's backends follow it in place) do not.
+    let mut reading = RouteTable::default();
+    reading
+        .reads
+        .insert(crate::objects::named("Service", "shop/api"));
+    assert!(changed.recompile(&reading));
+    assert!(!changed.recompile(&RouteTable::default()));
+    // An EndpointSlice never recompiles, whoever reads its Service.
+    assert!(!endpoints_of(&["api"]).recompile(&reading));
 }
 
 #[test]
@@ -218,4 +229,66 @@ fn a_whole_object_set_diffs_against_the_last() {
     assert_eq!(seen.observe(&set), endpoints_of(&["api"]));
     set.ingresses.clear();
     assert_eq!(seen.observe(&set), routes());
+}
+
+fn http_route(patch: serde_json::Value) -> HttpRoute {
+    let mut v = json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": { "name": "r", "namespace": "shop", "resourceVersion": "1",
+                      "creationTimestamp": "2025-01-01T00:00:00Z" },
+        "spec": { "parentRefs": [{ "name": "public" }],
+                  "rules": [{ "backendRefs": [{ "name": "a", "port": 80 }] }] }
+    });
+    merge(&mut v, patch);
+    serde_json::from_value(v).unwrap()
+}
+
+#[test]
+fn route_and_gateway_status_writes_do_not_recompile() {
+    let mut seen = Seen::<HttpRoute>::default();
+    assert_eq!(applied(&mut seen, http_route(json!({}))), routes());
+    let status = json!({
+        "metadata": { "resourceVersion": "2", "generation": 1 },
+        "status": { "parents": [{ "controllerName": "sluice.dev/gateway-controller",
+                                  "parentRef": { "name": "public" }, "conditions": [] }] }
+    });
+    assert!(applied(&mut seen, http_route(status)).is_empty());
+    let moved = json!({ "spec": { "rules": [{ "backendRefs": [{ "name": "b", "port": 80 }] }] } });
+    assert_eq!(applied(&mut seen, http_route(moved)), routes());
+
+    let gateway = |status: serde_json::Value| -> Gateway {
+        let mut v = json!({
+            "metadata": { "name": "public", "namespace": "infra" },
+            "spec": { "gatewayClassName": "sluice",
+                      "listeners": [{ "name": "web", "port": 80, "protocol": "HTTP" }] }
+        });
+        merge(&mut v, status);
+        serde_json::from_value(v).unwrap()
+    };
+    let mut gateways = Seen::<Gateway>::default();
+    assert_eq!(applied(&mut gateways, gateway(json!({}))), routes());
+    let programmed = json!({ "status": { "conditions": [{ "type": "Programmed", "status": "True",
+        "reason": "Programmed", "message": "", "lastTransitionTime": "2025-01-01T00:00:00Z" }] } });
+    assert!(applied(&mut gateways, gateway(programmed)).is_empty());
+}
+
+#[test]
+fn only_a_namespaces_labels_count() {
+    let namespace = |labels: serde_json::Value, version: &str| -> Namespace {
+        serde_json::from_value(json!({
+            "metadata": { "name": "shop", "labels": labels, "resourceVersion": version,
+                          "annotations": { "note": version } }
+        }))
+        .unwrap()
+    };
+    let mut seen = Seen::<Namespace>::default();
+    assert_eq!(
+        applied(&mut seen, namespace(json!({ "team": "a" }), "1")),
+        routes()
+    );
+    assert!(applied(&mut seen, namespace(json!({ "team": "a" }), "2")).is_empty());
+    assert_eq!(
+        applied(&mut seen, namespace(json!({ "team": "b" }), "3")),
+        routes()
+    );
 }

@@ -1,0 +1,559 @@
+//! The Gateway API compiler (`--gateway NAMESPACE/NAME`): the Gateway, its HTTPRoutes, the
+//! Services and Secrets they name in, one route table per listener port out ([`Tables`]).
+//!
+//! Who attaches where is decided by the shared rules of [`sluice_crds::gateway::attach`]
+//! (the operator writes status from the same functions): the Gateway's listeners are
+//! judged ([`listeners::gateway_state`]), each HTTPRoute attached to them
+//! ([`parents::attach`]), each rule's backendRefs resolved ([`backends::resolve`]). Then,
+//! for each listener a route is accepted on (a served one: accepted, references resolved)
+//! and each hostname it serves there, every match of every valid rule becomes a
+//! [`Candidate`] of that listener port's table, in the spec's precedence. A rule with a
+//! match Sluice cannot use is dropped (the operator reports it); the others serve.
+//!
+//! Backends: a rule's backendRefs are picked by weight per request ([`Split`]); one that
+//! cannot be used keeps its weight and its share is answered with 500, as is a rule
+//! without a usable backend. Pure, as [`super::compile`] is.
+
+mod filters;
+mod lookups;
+mod rules;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use sluice_crds::annotations::BackendProtocol;
+use sluice_crds::gateway::attach::backends::{self, BackendRef};
+use sluice_crds::gateway::attach::reasons::SUPPORTED_PROTOCOLS;
+use sluice_crds::gateway::attach::{
+    self, GatewayKey, GatewayState, ListenerState, ReferenceGrants, Route as AttachRoute,
+};
+use sluice_crds::gateway::attach::{InvalidRule, TlsMode, listeners, parents};
+use sluice_crds::gateway::matching::{MatchSource, PathRank, Precedence};
+use sluice_crds::gateway::ports::GatewayPort;
+use sluice_crds::gateway_api::grpcroutes::{GrpcRoute, GrpcRouteRules};
+use sluice_crds::gateway_api::httproutes::{HttpRoute, HttpRouteRules, HttpRouteRulesFilters};
+use sluice_crds::ingress::HostMatch;
+
+use super::backends::BackendResolver;
+use super::tls::{TlsTable, certified_key, not_after};
+use super::{Problem, ProblemKind};
+use crate::objects::{ObjectSet, key_of};
+use crate::routes::{
+    Backend, Candidate, Endpoints, Route, RouteTable, Split, Tables, WildcardHosts,
+};
+use lookups::Lookups;
+pub use rules::{RuleMatch, backend_timeout, grpc_rule_matches, rule_matches};
+
+/// What `--gateway` and `--gateway-port` say.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatewayOptions {
+    /// The Gateway this proxy serves.
+    pub gateway: GatewayKey,
+    /// Its listener ports and the ports the proxy binds for them.
+    pub ports: Vec<GatewayPort>,
+}
+
+/// The Gateway compiler's result.
+pub struct GatewayCompiled {
+    pub tables: Tables,
+    pub problems: Vec<Problem>,
+}
+
+/// Builds the tables of `options.gateway`'s listener ports from `objects`.
+pub fn compile(objects: &ObjectSet, options: &GatewayOptions) -> GatewayCompiled {
+    let _span = tracing::debug_span!(
+        "compile_gateway",
+        gateway.namespace = %options.gateway.namespace,
+        gateway.name = %options.gateway.name,
+        routes = objects.http_routes.len(),
+    )
+    .entered();
+    let mut problems = Vec::new();
+    let lookups = Lookups::new(objects);
+    let grants = ReferenceGrants::new(objects.reference_grants.iter().map(AsRef::as_ref));
+    let mut resolver = BackendResolver::new(
+        objects.services.iter().map(AsRef::as_ref),
+        objects.endpoint_slices.iter().map(AsRef::as_ref),
+    );
+    let mut tables: BTreeMap<u16, RouteTable> = options
+        .ports
+        .iter()
+        .map(|p| {
+            let mut table = RouteTable {
+                wildcards: WildcardHosts::AnyLabels,
+                ..RouteTable::default()
+            };
+            table.tls.any_labels = true;
+            (p.container_port, table)
+        })
+        .collect();
+    let gateway_object = objects.gateways.iter().find(|g| {
+        g.metadata.namespace.as_deref() == Some(&options.gateway.namespace)
+            && g.metadata.name.as_deref() == Some(&options.gateway.name)
+    });
+    let state = gateway_object.and_then(|gateway| {
+        let secrets = |ns: &str, name: &str| lookups.certificate(ns, name);
+        match listeners::gateway_state(gateway, SUPPORTED_PROTOCOLS, &grants, &secrets) {
+            Ok(state) => Some(state),
+            Err(e) => {
+                problems.push(problem(key_of(&gateway.metadata), e.to_string()));
+                None
+            }
+        }
+    });
+    let Some(state) = state else {
+        if gateway_object.is_none() {
+            problems.push(problem(
+                format!("{}/{}", options.gateway.namespace, options.gateway.name),
+                "Gateway not found: nothing is served".into(),
+            ));
+        }
+        return finish(tables, resolver, problems, BTreeSet::new());
+    };
+    let gateway_key = format!("{}/{}", options.gateway.namespace, options.gateway.name);
+    let context = Context {
+        gateways: BTreeMap::from([(state.key.clone(), state.clone())]),
+        state,
+        lookups: &lookups,
+        grants: &grants,
+        ports: &options.ports,
+    };
+    for listener in &context.state.listeners {
+        if !listener.is_served() {
+            continue;
+        }
+        let Some(port) = context.listener_port(listener) else {
+            problems.push(problem(
+                gateway_key.clone(),
+                format!(
+                    "listener {} is on port {}, which this proxy was not started for (--gateway-port)",
+                    listener.name, listener.port
+                ),
+            ));
+            continue;
+        };
+        if listener.tls_mode == Some(TlsMode::Terminate)
+            && let Some(table) = tables.get_mut(&port.container_port)
+        {
+            listener_certificates(listener, &lookups, &mut table.tls, &mut problems);
+        }
+    }
+
+    let mut routes: Vec<RouteInput<'_>> = Vec::new();
+    for route in &objects.http_routes {
+        match AttachRoute::from_http(route) {
+            Ok(attach_route) => routes.push(RouteInput {
+                key: key_of(&route.metadata),
+                attach_route,
+                rules: http_rules(route),
+            }),
+            Err(e) => problems.push(problem(key_of(&route.metadata), e.to_string())),
+        }
+    }
+    for route in &objects.grpc_routes {
+        match AttachRoute::from_grpc(route) {
+            Ok(attach_route) => routes.push(RouteInput {
+                key: key_of(&route.metadata),
+                attach_route,
+                rules: grpc_rules(route),
+            }),
+            Err(e) => problems.push(problem(key_of(&route.metadata), e.to_string())),
+        }
+    }
+    routes.sort_by(|a, b| a.key.cmp(&b.key));
+    for route in routes {
+        context.add_route(route, &mut resolver, &mut tables, &mut problems);
+    }
+    finish(tables, resolver, problems, lookups.services_read())
+}
+
+/// What attaching and serving a route reads besides the route.
+struct Context<'a> {
+    /// The served Gateway, its listeners judged.
+    state: GatewayState,
+    /// The same, as attaching takes it.
+    gateways: BTreeMap<GatewayKey, GatewayState>,
+    lookups: &'a Lookups<'a>,
+    grants: &'a ReferenceGrants,
+    /// `--gateway-port`.
+    ports: &'a [GatewayPort],
+}
+
+impl Context<'_> {
+    /// Where the proxy serves a listener, if it was started for its port.
+    fn listener_port(&self, listener: &ListenerState) -> Option<&GatewayPort> {
+        self.ports
+            .iter()
+            .find(|p| i32::from(p.port) == listener.port)
+    }
+
+    /// Adds the matches of `route`'s valid rules to the tables of the listeners it is
+    /// accepted on, for the hostnames it serves there.
+    fn add_route(
+        &self,
+        route: RouteInput<'_>,
+        resolver: &mut BackendResolver<'_>,
+        tables: &mut BTreeMap<u16, RouteTable>,
+        problems: &mut Vec<Problem>,
+    ) {
+        let (state, lookups, grants, ports) = (&self.state, self.lookups, self.grants, self.ports);
+        let RouteInput {
+            key: route_key,
+            mut attach_route,
+            rules,
+        } = route;
+        let kind = attach_route.id.kind.kind();
+        let mut valid: Vec<RuleInput<'_>> = Vec::new();
+        for rule in rules {
+            match rule {
+                Ok(rule) => valid.push(rule),
+                Err((index, message)) => {
+                    problems.push(Problem {
+                        object: route_key.clone(),
+                        kind: ProblemKind::InvalidRule,
+                        message: format!("{kind} rule {index} is not served: {message}"),
+                    });
+                    attach_route
+                        .invalid_rules
+                        .push(InvalidRule { index, message });
+                }
+            }
+        }
+        let namespace = attach_route.id.namespace.clone();
+        let attachments =
+            parents::attach(&attach_route, &self.gateways, lookups.labels(&namespace));
+        // Each (port, hostname) once, whichever parentRefs lead there.
+        let mut served: BTreeSet<(u16, String)> = BTreeSet::new();
+        let mut places: Vec<(u16, HostMatch)> = Vec::new();
+        for parent in attachments.parents.iter().filter(|p| p.accepted.is_true()) {
+            for attached in &parent.listeners {
+                let Some(listener) = state
+                    .listeners
+                    .iter()
+                    .find(|l| l.name == attached.listener)
+                    .filter(|l| l.is_served())
+                else {
+                    continue;
+                };
+                let Some(port) = self.listener_port(listener).map(|p| p.container_port) else {
+                    continue;
+                };
+                for host in &attached.hostnames {
+                    if served.insert((port, host.to_string())) {
+                        places.push((port, host.clone()));
+                    }
+                }
+            }
+        }
+        if places.is_empty() {
+            return;
+        }
+        let id = &attachments.route;
+        'rules: for rule in valid {
+            let RuleInput {
+                index: rule_index,
+                matches,
+                refs,
+                filters: spec_filters,
+                timeout,
+            } = rule;
+            let resolved = backends::resolve(id, &refs, grants, &|ns: &str, name: &str, port| {
+                lookups.service_port(ns, name, port)
+            });
+            let read_timeout = match timeout {
+                Ok(timeout) => timeout,
+                Err(message) => {
+                    problems.push(Problem {
+                        object: route_key.clone(),
+                        kind: ProblemKind::InvalidRule,
+                        message: format!(
+                            "{kind} rule {rule_index}: {message}; the proxy's timeout applies"
+                        ),
+                    });
+                    None
+                }
+            };
+            // The filters of each match on each port (a redirect's port is the listener's).
+            let mut read: BTreeMap<(u16, usize), filters::Filters> = BTreeMap::new();
+            for (port, _) in &places {
+                let Some(listener) = ports.iter().find(|p| p.container_port == *port) else {
+                    continue;
+                };
+                for (match_index, m) in matches.iter().enumerate() {
+                    match filters::read(spec_filters, &m.path, listener) {
+                        Ok(f) => {
+                            read.insert((*port, match_index), f);
+                        }
+                        Err(message) => {
+                            problems.push(Problem {
+                                object: route_key.clone(),
+                                kind: ProblemKind::InvalidRule,
+                                message: format!(
+                                    "{kind} rule {rule_index} is not served: {message}"
+                                ),
+                            });
+                            continue 'rules;
+                        }
+                    }
+                }
+            }
+            if let Some(f) = read.values().find(|f| !f.ignored.is_empty()) {
+                problems.push(Problem {
+                    object: route_key.clone(),
+                    kind: ProblemKind::InvalidRule,
+                    message: format!(
+                        "{kind} rule {rule_index}: filters {} are not applied yet",
+                        f.ignored.join(", ")
+                    ),
+                });
+            }
+            for (port, host) in &places {
+                let Some(table) = tables.get_mut(port) else {
+                    continue;
+                };
+                for (match_index, RuleMatch { path, conditions }) in matches.iter().enumerate() {
+                    let f = read.get(&(*port, match_index)).cloned().unwrap_or_default();
+                    let make = |backend: Arc<Backend>, unusable: Option<Arc<str>>| Route {
+                        host: host.to_string(),
+                        path: Some(path.clone()),
+                        unusable,
+                        redirect: f.redirect.clone(),
+                        redirect_path: f.redirect_path(),
+                        rewrite: f.rewrite(),
+                        upstream_host: f.upstream_host.clone(),
+                        request_headers: f.request_headers.clone(),
+                        response_edits: f.response_edits.clone(),
+                        read_timeout,
+                        ..Route::gateway(route_key.clone(), backend)
+                    };
+                    // A redirect answers every request itself: its backends are not read.
+                    let shares: Vec<(u32, Arc<Route>)> = if f.redirect.is_some() {
+                        vec![(1, Arc::new(make(no_backend(&namespace), None)))]
+                    } else {
+                        resolved
+                            .iter()
+                            .map(|b| {
+                                let (backend, unusable) = rule_backend(b, resolver);
+                                {
+                                    let mut route = make(backend, unusable);
+                                    route.backend_protocol = protocol(b);
+                                    (b.weight, Arc::new(route))
+                                }
+                            })
+                            .collect()
+                    };
+                    let first = shares
+                        .iter()
+                        .find(|(w, _)| *w > 0)
+                        .map(|(_, r)| r.clone())
+                        .unwrap_or_else(|| {
+                            let why = if resolved.is_empty() {
+                                "the rule has no backendRefs"
+                            } else {
+                                "every backendRef of the rule has weight 0"
+                            };
+                            Arc::new(make(no_backend(&namespace), Some(why.into())))
+                        });
+                    let precedence = Precedence::new(
+                        PathRank::new(path.kind, &path.path),
+                        conditions.specificity(),
+                        &MatchSource {
+                            created: attach_route.created.as_ref(),
+                            namespace: &namespace,
+                            name: &id.name,
+                            rule: rule_index,
+                            match_index,
+                        },
+                    );
+                    let split = Split::new(shares).map(Arc::new);
+                    table.host_mut(host).insert_match(
+                        path,
+                        Candidate::gateway(first, conditions.clone(), precedence).with_split(split),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Loads a TLS listener's first usable certificate into its port's table, by its hostname.
+fn listener_certificates(
+    listener: &ListenerState,
+    lookups: &Lookups<'_>,
+    tls: &mut TlsTable,
+    problems: &mut Vec<Problem>,
+) {
+    for secret in &listener.certificates {
+        let key = format!("{}/{}", secret.namespace, secret.name);
+        let Some(object) = lookups.secret(&secret.namespace, &secret.name) else {
+            continue;
+        };
+        match certified_key(&key, object) {
+            Ok(cert) => {
+                if let Some(expiry) = not_after(&cert) {
+                    tls.expiry.push((key, expiry));
+                }
+                tls.insert_listener(&listener.hostname, Arc::new(cert));
+                return;
+            }
+            Err(e) => problems.push(Problem {
+                object: key,
+                kind: ProblemKind::TlsSecret,
+                message: format!("listener {}: {e}", listener.name),
+            }),
+        }
+    }
+}
+
+/// A route, read for serving: HTTPRoute and GRPCRoute alike.
+struct RouteInput<'a> {
+    /// `namespace/name`.
+    key: String,
+    attach_route: AttachRoute,
+    /// Each rule, or its index and why it cannot be served.
+    rules: Vec<Result<RuleInput<'a>, (usize, String)>>,
+}
+
+/// One rule of a route, read.
+struct RuleInput<'a> {
+    index: usize,
+    matches: Vec<RuleMatch>,
+    refs: Vec<BackendRef>,
+    /// HTTPRoute filters (a GRPCRoute's are not applied yet).
+    filters: &'a [HttpRouteRulesFilters],
+    /// The backend's timeout, or why it could not be read.
+    timeout: Result<Option<std::time::Duration>, String>,
+}
+
+fn http_rules(route: &HttpRoute) -> Vec<Result<RuleInput<'_>, (usize, String)>> {
+    let rules: &[HttpRouteRules] = route.spec.rules.as_deref().unwrap_or_default();
+    rules
+        .iter()
+        .enumerate()
+        .map(|(index, rule)| {
+            let matches = rule_matches(rule).map_err(|e| (index, e.to_string()))?;
+            Ok(RuleInput {
+                index,
+                matches,
+                refs: rule
+                    .backend_refs
+                    .iter()
+                    .flatten()
+                    .map(BackendRef::from)
+                    .collect(),
+                filters: rule.filters.as_deref().unwrap_or_default(),
+                timeout: backend_timeout(rule),
+            })
+        })
+        .collect()
+}
+
+fn grpc_rules(route: &GrpcRoute) -> Vec<Result<RuleInput<'_>, (usize, String)>> {
+    let rules: &[GrpcRouteRules] = route.spec.rules.as_deref().unwrap_or_default();
+    rules
+        .iter()
+        .enumerate()
+        .map(|(index, rule)| {
+            let matches = grpc_rule_matches(rule).map_err(|e| (index, e.to_string()))?;
+            if rule.filters.as_ref().is_some_and(|f| !f.is_empty()) {
+                return Err((index, "GRPCRoute filters are not supported yet".to_string()));
+            }
+            Ok(RuleInput {
+                index,
+                matches,
+                refs: rule
+                    .backend_refs
+                    .iter()
+                    .flatten()
+                    .map(BackendRef::from)
+                    .collect(),
+                filters: &[],
+                timeout: Ok(None),
+            })
+        })
+        .collect()
+}
+
+/// How a usable backend is spoken to: HTTP/2 in the clear (gRPC, `kubernetes.io/h2c`), or
+/// HTTP/1.1.
+fn protocol(b: &attach::Backend) -> BackendProtocol {
+    match b.target {
+        Ok(attach::BackendProtocol::H2c) => BackendProtocol::Grpc,
+        _ => BackendProtocol::Http,
+    }
+}
+
+/// The backend of a resolved backendRef, or a placeholder and why its share gets 500.
+fn rule_backend(
+    b: &attach::Backend,
+    resolver: &mut BackendResolver<'_>,
+) -> (Arc<Backend>, Option<Arc<str>>) {
+    match (&b.target, b.port) {
+        (Ok(_), Some(port)) => (resolver.resolve_port(&b.namespace, &b.name, port), None),
+        (Err(problem), _) => (no_backend(&b.namespace), Some(problem.to_string().into())),
+        (Ok(_), None) => (
+            no_backend(&b.namespace),
+            Some("the backendRef has no port".into()),
+        ),
+    }
+}
+
+/// A backend that names no Service: for routes that answer 500 instead of proxying.
+fn no_backend(namespace: &str) -> Arc<Backend> {
+    Arc::new(Backend::new(
+        format!("{namespace}/(none)"),
+        None,
+        Endpoints {
+            addrs: Vec::new(),
+            problem: Some("no usable backend".into()),
+        },
+    ))
+}
+
+fn problem(object: String, message: String) -> Problem {
+    Problem {
+        object,
+        kind: ProblemKind::InvalidRule,
+        message,
+    }
+}
+
+/// Finishes each port's table; the default table (no routes) holds every backend, for
+/// in-place endpoint updates, and the Services the routes' backends name (`reads`): one
+/// that appears, goes or changes its ports changes which backends are usable.
+fn finish(
+    tables: BTreeMap<u16, RouteTable>,
+    resolver: BackendResolver<'_>,
+    mut problems: Vec<Problem>,
+    reads: BTreeSet<String>,
+) -> GatewayCompiled {
+    let mut by_port = BTreeMap::new();
+    for (port, mut table) in tables {
+        for (host, error) in table.finish_hosts() {
+            problems.push(problem(
+                host.clone(),
+                format!(
+                    "the regular-expression paths of host {host} on port {port} together are too large to compile ({error}); only its Exact and Prefix paths are served"
+                ),
+            ));
+        }
+        table.tls.expiry.sort();
+        by_port.insert(port, Arc::new(table));
+    }
+    let default = RouteTable {
+        wildcards: WildcardHosts::AnyLabels,
+        backends: resolver.into_index(),
+        reads,
+        ..RouteTable::default()
+    };
+    GatewayCompiled {
+        tables: Tables {
+            default: Arc::new(default),
+            by_port,
+        },
+        problems,
+    }
+}
+
+#[cfg(test)]
+mod tests;

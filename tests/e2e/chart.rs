@@ -20,7 +20,9 @@ use kube::api::{Api, ListParams};
 use serde_json::Value;
 use sluice_tests::TestCluster;
 use sluice_tests::client::{get, https_get};
-use sluice_tests::operator::{eventually, install_crd_files, install_crds};
+use sluice_tests::operator::{
+    eventually, install_crd_files, install_crds, install_gateway_api_crds,
+};
 use sluice_tests::seed::{HOST, NAMESPACE, RELEASE, Seed, wait_for_published_ip};
 use sluice_tests::tools::{tool, workspace_root};
 
@@ -65,11 +67,20 @@ async fn helm_lint_is_clean() -> anyhow::Result<()> {
 async fn every_documented_option_renders_objects_the_api_server_accepts() -> anyhow::Result<()> {
     let cluster = TestCluster::start().await?;
     install_crds(&cluster)?;
+    install_gateway_api_crds(&cluster)?;
     install_monitoring_crds(&cluster)?;
     cluster.kubectl(&["create", "namespace", NAMESPACE])?;
     cluster.kubectl(&["create", "namespace", "monitoring"])?;
     let chart = workspace_root().join("charts/sluice");
     let options: &[&[&str]] = &[
+        &[
+            "--set",
+            "gatewayClass.name=edge",
+            "--set",
+            "gatewayClass.controllerName=example.com/edge-gateway",
+        ],
+        &["--set", "gatewayClass.enabled=false"],
+        &["--set", "gatewayAPI.installCRDs=false"],
         &[],
         &["--set", "ingressClass.default=true"],
         &[

@@ -224,6 +224,11 @@ async fn two_releases_with_their_own_controllers_coexist() -> anyhow::Result<()>
         "ingressClass.controller=sluice.dev/internal",
         "--set",
         "ingressClass.params.service.type=ClusterIP",
+        // Its own GatewayClass too: class names are cluster-wide.
+        "--set",
+        "gatewayClass.name=internal",
+        "--set",
+        "gatewayClass.controllerName=sluice.dev/internal-gateway",
     ])?;
     assert!(
         out.status.success(),
@@ -284,6 +289,23 @@ async fn two_releases_with_their_own_controllers_coexist() -> anyhow::Result<()>
     );
     let reply = sluice_tests::client::get(seed.http(), HOST, "/api").await?;
     assert_eq!(reply.server().as_deref(), Some("api"));
+
+    // Each release's operator accepts its own GatewayClass only.
+    for (class, controller) in [
+        ("sluice", sluice_crds::gateway::class::CONTROLLER_NAME),
+        ("internal", "sluice.dev/internal-gateway"),
+    ] {
+        eventually(WAIT, &format!("GatewayClass {class} to be accepted"), || async {
+            let out = seed.cluster.kubectl(&[
+                "get",
+                &format!("gatewayclass/{class}"),
+                "-o",
+                r#"jsonpath={.spec.controllerName} {.status.conditions[?(@.type=="Accepted")].status}"#,
+            ])?;
+            Ok((String::from_utf8_lossy(&out.stdout) == format!("{controller} True")).then_some(()))
+        })
+        .await?;
+    }
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 //!   The proxy routes with it and the webhook finds conflicts with it, so the two can
 //!   never disagree about what "the same rule" is.
 //! - [`annotations`]: Sluice's own Ingress annotations, parsed and validated.
+//! - [`cors`]: a route's CORS policy, from an Ingress's annotations or an HTTPRoute's filter.
 //! - [`params`]: the `IngressClassParams` custom resource and its defaults.
 //! - [`gateway`]: how a Gateway API route is read: what an HTTPRoute match requires of a
 //!   request, which of two matches is tried first, and what a hostname covers. Shared as
@@ -15,6 +16,7 @@
 //! - [`tls`]: PEM certificate and key to a rustls key, for Secrets and serving files alike.
 
 pub mod annotations;
+pub mod cors;
 pub mod gateway;
 pub mod gateway_api;
 pub mod ingress;

@@ -349,6 +349,179 @@ async fn applies_redirect_rewrite_and_header_filters() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Listeners of one port isolate their requests: a host goes to the most specific
+/// listener that covers it, and only that listener's routes answer it (the routes here
+/// name hostnames that intersect several listeners, to be sure of it).
+#[tokio::test]
+async fn a_request_is_served_only_by_its_listeners_routes() -> anyhow::Result<()> {
+    let a = Upstream::start("a", "127.0.0.2")?;
+    let listener = |name: &str, hostname: Option<&str>| {
+        let mut l = json!({ "name": name, "port": 80, "protocol": "HTTP",
+                            "allowedRoutes": { "namespaces": { "from": "All" } } });
+        if let Some(h) = hostname {
+            l["hostname"] = json!(h);
+        }
+        l
+    };
+    let mut objects = vec![json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+        "metadata": { "name": "public", "namespace": "infra" },
+        "spec": { "gatewayClassName": "sluice", "listeners": [
+            listener("any", None),
+            listener("wide", Some("*.example.com")),
+            listener("foo", Some("*.foo.example.com")),
+            listener("abc", Some("abc.foo.example.com")),
+        ] }
+    })];
+    let hostnames = [
+        "bar.com",
+        "*.example.com",
+        "*.foo.example.com",
+        "abc.foo.example.com",
+    ];
+    for section in ["any", "wide", "foo", "abc"] {
+        objects.push(route(
+            section,
+            Some(section),
+            &hostnames,
+            json!([{ "matches": [{ "path": { "type": "PathPrefix", "value": format!("/{section}") } }],
+                     "backendRefs": to("a") }]),
+        ));
+    }
+    objects.extend(service_with_endpoints("shop", "a", 80, &[a.addr]));
+    let s = start(objects, Vec::new()).await?;
+    for (host, served) in [
+        ("bar.com", "any"),
+        ("bar.example.com", "wide"),
+        ("bar.foo.example.com", "foo"),
+        ("abc.foo.example.com", "abc"),
+    ] {
+        for section in ["any", "wide", "foo", "abc"] {
+            let reply = get(s.web, host, &format!("/{section}")).await?;
+            let want = if section == served { 200 } else { 404 };
+            assert_eq!(reply.status, want, "{host}/{section}: {reply:?}");
+        }
+    }
+    Ok(())
+}
+
+/// The CORS filter answers preflights itself and marks responses to allowed origins; a
+/// backendRef's header filters apply after its rule's, to its share only; a rule with a
+/// filter Sluice does not apply is answered with 500, never served without it.
+#[tokio::test]
+async fn applies_cors_and_backend_filters_and_refuses_unknown_ones() -> anyhow::Result<()> {
+    let a = Upstream::start("a", "127.0.0.2")?;
+    let b = Upstream::start("b", "127.0.0.3")?;
+    let mut objects = vec![
+        gateway("none"),
+        route(
+            "filters",
+            Some("web"),
+            &[],
+            json!([
+                { "matches": [{ "path": { "type": "PathPrefix", "value": "/cors" } }],
+                  "filters": [{ "type": "CORS", "cors": {
+                      "allowOrigins": ["https://www.foo.com", "https://*.bar.com"],
+                      "allowMethods": ["GET", "PUT"], "allowHeaders": ["x-a"],
+                      "exposeHeaders": ["x-b"], "allowCredentials": true, "maxAge": 60 } }],
+                  "backendRefs": to("a") },
+                { "matches": [{ "path": { "type": "PathPrefix", "value": "/per-backend" } }],
+                  "filters": [{ "type": "RequestHeaderModifier", "requestHeaderModifier": {
+                      "set": [{ "name": "X-Rule", "value": "rule" }, { "name": "X-Both", "value": "rule" }] } }],
+                  "backendRefs": [
+                      { "name": "a", "port": 80, "filters": [
+                          { "type": "RequestHeaderModifier", "requestHeaderModifier": {
+                              "set": [{ "name": "X-Both", "value": "a" }] } }] },
+                      { "name": "b", "port": 80, "weight": 0 }
+                  ] },
+                { "matches": [{ "path": { "type": "PathPrefix", "value": "/extension" } }],
+                  "filters": [{ "type": "ExtensionRef", "extensionRef": {
+                      "group": "example.com", "kind": "Auth", "name": "strict" } }],
+                  "backendRefs": to("a") },
+                { "matches": [{ "path": { "type": "PathPrefix", "value": "/" } }],
+                  "backendRefs": to("b") }
+            ]),
+        ),
+    ];
+    objects.extend(service_with_endpoints("shop", "a", 80, &[a.addr]));
+    objects.extend(service_with_endpoints("shop", "b", 80, &[b.addr]));
+    let s = start(objects, Vec::new()).await?;
+
+    let preflight = Http1::connect(s.web)
+        .await?
+        .send(
+            Method::OPTIONS,
+            "app.test",
+            "/cors",
+            &[
+                ("origin", "https://x.y.bar.com"),
+                ("access-control-request-method", "PUT"),
+                ("access-control-request-headers", "x-a"),
+            ],
+        )
+        .await?;
+    assert_eq!(preflight.status, 204, "{preflight:?}");
+    assert_eq!(
+        preflight.server(),
+        None,
+        "answered by the proxy: {preflight:?}"
+    );
+    let h = &preflight.headers;
+    assert_eq!(h["access-control-allow-origin"], "https://x.y.bar.com");
+    assert_eq!(h["access-control-allow-methods"], "GET, PUT");
+    assert_eq!(h["access-control-allow-headers"], "x-a");
+    assert_eq!(h["access-control-allow-credentials"], "true");
+    assert_eq!(h["access-control-max-age"], "60");
+    let refused = Http1::connect(s.web)
+        .await?
+        .send(
+            Method::OPTIONS,
+            "app.test",
+            "/cors",
+            &[
+                ("origin", "https://evil.com"),
+                ("access-control-request-method", "PUT"),
+            ],
+        )
+        .await?;
+    assert_eq!(refused.status, 204, "{refused:?}");
+    assert!(refused.headers.get("access-control-allow-origin").is_none());
+    let simple = get_with(
+        s.web,
+        "app.test",
+        "/cors",
+        &[("origin", "https://www.foo.com")],
+    )
+    .await?;
+    assert_eq!(simple.server().as_deref(), Some("a"), "{simple:?}");
+    assert_eq!(
+        simple.headers["access-control-allow-origin"],
+        "https://www.foo.com"
+    );
+    assert_eq!(simple.headers["access-control-expose-headers"], "x-b");
+    let other = get_with(
+        s.web,
+        "app.test",
+        "/cors",
+        &[("origin", "https://evil.com")],
+    )
+    .await?;
+    assert!(
+        other.headers.get("access-control-allow-origin").is_none(),
+        "{other:?}"
+    );
+
+    let both = get(s.web, "app.test", "/per-backend").await?;
+    assert_eq!(both.server().as_deref(), Some("a"), "{both:?}");
+    assert_eq!(both.upstream_header("x-rule").as_deref(), Some("rule"));
+    assert_eq!(both.upstream_header("x-both").as_deref(), Some("a"));
+
+    let extension = get(s.web, "app.test", "/extension/x").await?;
+    assert_eq!(extension.status, 500, "{extension:?}");
+    assert_eq!(extension.server(), None);
+    Ok(())
+}
+
 #[tokio::test]
 async fn status_writes_do_not_recompile_and_spec_changes_do() -> anyhow::Result<()> {
     let a = Upstream::start("a", "127.0.0.2")?;
@@ -455,11 +628,10 @@ async fn a_backend_service_created_after_its_route_is_served() -> anyhow::Result
     Ok(())
 }
 
-/// A GRPCRoute on the HTTPS listener: a real tonic client over TLS (HTTP/2) to a real tonic
-/// server in the clear (h2c), by service and method. Ignored while HTTPS listeners do not
-/// take GRPCRoutes (`sluice_crds::gateway::attach::listeners::protocol_kinds`).
+/// A GRPCRoute on the HTTPS and HTTP listeners: a real tonic client, over TLS (HTTP/2) and
+/// in the clear (HTTP/2 with prior knowledge), to a real tonic server in the clear (h2c),
+/// by service and method.
 #[tokio::test]
-#[ignore = "GRPCRoute does not attach to HTTP(S) listeners yet (attach::listeners::protocol_kinds)"]
 async fn serves_grpc_routes_to_h2c_backends() -> anyhow::Result<()> {
     use tonic_health::ServingStatus;
     use tonic_health::pb::HealthCheckRequest;
@@ -484,7 +656,10 @@ async fn serves_grpc_routes_to_h2c_backends() -> anyhow::Result<()> {
             "apiVersion": "gateway.networking.k8s.io/v1", "kind": "GRPCRoute",
             "metadata": { "name": "health", "namespace": "shop" },
             "spec": {
-                "parentRefs": [{ "name": "public", "namespace": "infra", "sectionName": "secure" }],
+                "parentRefs": [
+                    { "name": "public", "namespace": "infra", "sectionName": "secure" },
+                    { "name": "public", "namespace": "infra", "sectionName": "web" }
+                ],
                 "rules": [{
                     "matches": [{ "method": { "service": "grpc.health.v1.Health", "method": "Check" } }],
                     "backendRefs": [{ "name": "grpc", "port": 80 }]
@@ -505,15 +680,24 @@ async fn serves_grpc_routes_to_h2c_backends() -> anyhow::Result<()> {
         }))
         .await
         .map_err(|e| anyhow::anyhow!("connecting: {e:?}"))?;
-    let mut client = HealthClient::new(channel);
+    let plain = tonic::transport::Endpoint::from_shared(format!("http://{}", s.web))?
+        .connect()
+        .await
+        .map_err(|e| anyhow::anyhow!("connecting in the clear: {e:?}"))?;
     let check = |service: &str| HealthCheckRequest {
         service: service.into(),
     };
-    let cart = client.check(check("shop.Cart")).await?.into_inner();
-    assert_eq!(cart.status, ServingStatus::NotServing as i32);
-    // Another method of the service has no route: the proxy answers 404 (a gRPC error).
-    let watch = client.watch(check("shop.Cart")).await;
-    assert!(watch.is_err(), "{watch:?}");
+    for (over, channel) in [("TLS", channel), ("h2c", plain)] {
+        let mut client = HealthClient::new(channel);
+        let cart = client.check(check("shop.Cart")).await?.into_inner();
+        assert_eq!(cart.status, ServingStatus::NotServing as i32, "{over}");
+        // Another method of the service has no route: the proxy answers 404 (a gRPC error).
+        let watch = match client.watch(check("shop.Cart")).await {
+            Ok(stream) => stream.into_inner().message().await.map(|_| ()),
+            Err(status) => Err(status),
+        };
+        assert!(watch.is_err(), "{over}: {watch:?}");
+    }
     Ok(())
 }
 

@@ -69,14 +69,12 @@ fn route_conditions(
         .unwrap_or_default()
 }
 
-#[tokio::test]
-async fn a_gateway_gets_a_fleet_and_status_and_loses_the_fleet_when_deleted() -> anyhow::Result<()>
-{
-    let cluster = TestCluster::start().await?;
+/// The CRDs, namespaces `NS` and `APP`, and the operator running with exactly the
+/// permissions the chart grants it (as its ServiceAccount, impersonated).
+async fn start_operator(cluster: &TestCluster) -> anyhow::Result<Operator> {
     cluster.apply(&[namespace(NS), namespace(APP)])?;
-    install_crds(&cluster)?;
-    install_gateway_api_crds(&cluster)?;
-    // The operator runs with exactly the permissions the chart grants it.
+    install_crds(cluster)?;
+    install_gateway_api_crds(cluster)?;
     let rbac = cluster.helm(&[
         "template",
         "sluice",
@@ -111,7 +109,14 @@ async fn a_gateway_gets_a_fleet_and_status_and_loses_the_fleet_when_deleted() ->
             "system:authenticated",
         ],
     )?;
-    let _operator = Operator::start(&kubeconfig, None, &["--namespace", NS], cluster.dir()).await?;
+    Operator::start(&kubeconfig, None, &["--namespace", NS], cluster.dir()).await
+}
+
+#[tokio::test]
+async fn a_gateway_gets_a_fleet_and_status_and_loses_the_fleet_when_deleted() -> anyhow::Result<()>
+{
+    let cluster = TestCluster::start().await?;
+    let _operator = start_operator(&cluster).await?;
     let client = cluster.client().await?;
     let gateways: Api<Gateway> = Api::namespaced(client.clone(), APP);
     let routes: Api<HttpRoute> = Api::namespaced(client.clone(), APP);
@@ -272,7 +277,7 @@ async fn a_gateway_gets_a_fleet_and_status_and_loses_the_fleet_when_deleted() ->
             .flatten()
             .map(|k| k.kind.as_str())
             .collect();
-        assert_eq!(kinds, ["HTTPRoute"]);
+        assert_eq!(kinds, ["HTTPRoute", "GRPCRoute"]);
     }
 
     // The routes' status.
@@ -349,5 +354,238 @@ async fn a_gateway_gets_a_fleet_and_status_and_loses_the_fleet_when_deleted() ->
             .then_some(()))
     })
     .await?;
+    Ok(())
+}
+
+/// Route `name` of `APP`, with `rules`, on Gateway `edge`.
+fn route_with_rules(name: &str, rules: Value) -> Value {
+    json!({
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": { "name": name, "namespace": APP },
+        "spec": { "parentRefs": [{ "name": "edge" }], "rules": rules }
+    })
+}
+
+/// Bad input gets the status the spec gives it, and good input beside it is unharmed:
+/// routes with a rule that cannot be served (an invalid regular expression, an
+/// `ExtensionRef` filter) or a backend of a kind Sluice does not know, a Gateway whose
+/// `infrastructure.parametersRef` names nothing Sluice reads, and Gateway
+/// `infrastructure` labels and annotations on the fleet the operator generates.
+///
+/// Status only: no node runs pods on this control plane, so what is served is the proxy
+/// tests' to show (they compile the same rules, `sluice_crds::gateway::rules`).
+#[tokio::test]
+async fn bad_input_gets_the_status_the_spec_gives_it() -> anyhow::Result<()> {
+    let cluster = TestCluster::start().await?;
+    let _operator = start_operator(&cluster).await?;
+    let client = cluster.client().await?;
+    let gateways: Api<Gateway> = Api::namespaced(client.clone(), APP);
+    let routes: Api<HttpRoute> = Api::namespaced(client.clone(), APP);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
+    let services: Api<Service> = Api::namespaced(client.clone(), NS);
+    let backend = json!([{ "name": "web", "port": 80 }]);
+    cluster.apply(&[
+        json!({
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "GatewayClass",
+            "metadata": { "name": "sluice" },
+            "spec": { "controllerName": CONTROLLER_NAME }
+        }),
+        json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": { "name": "web", "namespace": APP },
+            "spec": { "ports": [{ "port": 80, "targetPort": 8080 }] }
+        }),
+        json!({
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "Gateway",
+            "metadata": { "name": "edge", "namespace": APP },
+            "spec": {
+                "gatewayClassName": "sluice",
+                // No value: "assign one", which every Gateway of Sluice's gets.
+                "addresses": [{ "type": "IPAddress" }],
+                "infrastructure": {
+                    "labels": { "team": "web", "sluice.dev/gateway": "not-this" },
+                    "annotations": { "example.com/owner": "web-team" }
+                },
+                "listeners": [{ "name": "http", "port": 80, "protocol": "HTTP" }]
+            }
+        }),
+        json!({
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "Gateway",
+            "metadata": { "name": "misconfigured", "namespace": APP },
+            "spec": {
+                "gatewayClassName": "sluice",
+                "infrastructure": {
+                    "parametersRef": { "group": "invalid.io", "kind": "InvalidParameters", "name": "x" }
+                },
+                "listeners": [{ "name": "http", "port": 80, "protocol": "HTTP" }]
+            }
+        }),
+        // (a) good.
+        route_with_rules("good", json!([{ "backendRefs": backend }])),
+        // (b) its only rule's regular expression does not compile.
+        route_with_rules(
+            "bad-regex",
+            json!([{
+                "matches": [{ "path": { "type": "RegularExpression", "value": "/(unclosed" } }],
+                "backendRefs": backend
+            }]),
+        ),
+        // (c) one rule with a filter Sluice does not support, one good.
+        route_with_rules(
+            "half-good",
+            json!([
+                {
+                    "matches": [{ "path": { "type": "PathPrefix", "value": "/ext" } }],
+                    "filters": [{
+                        "type": "ExtensionRef",
+                        "extensionRef": { "group": "example.com", "kind": "Plugin", "name": "p" }
+                    }],
+                    "backendRefs": backend
+                },
+                { "backendRefs": backend }
+            ]),
+        ),
+        // (d) a backend of a kind Sluice does not know.
+        route_with_rules(
+            "foo-backend",
+            json!([{ "backendRefs": [{ "group": "example.com", "kind": "Foo", "name": "f" }] }]),
+        ),
+    ])?;
+
+    let settled = |name: &'static str| {
+        let routes = routes.clone();
+        async move {
+            eventually(WAIT, &format!("route {name}'s status"), || async {
+                let r = routes.get(name).await?;
+                let c = route_conditions(&r);
+                Ok((!c.is_empty()).then_some(c))
+            })
+            .await
+        }
+    };
+    let c = settled("good").await?;
+    assert_eq!(
+        condition(&c, "Accepted"),
+        Some(("True".into(), "Accepted".into()))
+    );
+    assert_eq!(
+        condition(&c, "ResolvedRefs"),
+        Some(("True".into(), "ResolvedRefs".into()))
+    );
+    assert_eq!(condition(&c, "PartiallyInvalid"), None, "{c:?}");
+
+    let c = settled("bad-regex").await?;
+    assert_eq!(
+        condition(&c, "Accepted"),
+        Some(("False".into(), "UnsupportedValue".into())),
+        "{c:?}"
+    );
+
+    let c = settled("half-good").await?;
+    assert_eq!(
+        condition(&c, "Accepted"),
+        Some(("True".into(), "Accepted".into())),
+        "{c:?}"
+    );
+    assert_eq!(
+        condition(&c, "PartiallyInvalid").map(|c| c.0),
+        Some("True".into()),
+        "{c:?}"
+    );
+
+    let c = settled("foo-backend").await?;
+    assert_eq!(
+        condition(&c, "ResolvedRefs"),
+        Some(("False".into(), "InvalidKind".into())),
+        "{c:?}"
+    );
+
+    // The Gateway's infrastructure metadata is on what the operator generates for it,
+    // under Sluice's own labels.
+    let deployment = eventually(WAIT, "the Gateway's Deployment", || async {
+        Ok(deployments
+            .list(&ListParams::default().labels(&format!("{GATEWAY_LABEL},team=web")))
+            .await?
+            .items
+            .into_iter()
+            .next())
+    })
+    .await?;
+    let template = deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.metadata.clone())
+        .unwrap_or_default();
+    for meta in [&deployment.metadata, &template] {
+        let labels = meta.labels.clone().unwrap_or_default();
+        assert_eq!(labels.get("team").map(String::as_str), Some("web"));
+        assert_eq!(
+            labels.get("sluice.dev/gateway").map(String::as_str),
+            Some("app.edge")
+        );
+        assert_eq!(
+            meta.annotations
+                .as_ref()
+                .and_then(|a| a.get("example.com/owner"))
+                .map(String::as_str),
+            Some("web-team")
+        );
+    }
+    // The Service and the metrics Service, applied after the Deployment.
+    let fleet_services = eventually(WAIT, "the Gateway's two Services", || async {
+        let found = services
+            .list(&ListParams::default().labels(&format!("{GATEWAY_LABEL},team=web")))
+            .await?
+            .items;
+        Ok((found.len() == 2).then_some(found))
+    })
+    .await?;
+    for service in &fleet_services {
+        assert_eq!(
+            service
+                .annotations()
+                .get("example.com/owner")
+                .map(String::as_str),
+            Some("web-team")
+        );
+    }
+
+    // An address without a value is no obstacle: accepted, with the Service's address.
+    let edge = eventually(WAIT, "Gateway edge's address", || async {
+        let g = gateways.get("edge").await?;
+        let status = g.status.clone().unwrap_or_default();
+        Ok(status.addresses.is_some().then_some(status))
+    })
+    .await?;
+    assert_eq!(
+        condition(edge.conditions.as_deref().unwrap_or_default(), "Accepted"),
+        Some(("True".into(), "Accepted".into()))
+    );
+
+    // A parametersRef to something else: not accepted, and no fleet made for it.
+    let misconfigured = eventually(WAIT, "Gateway misconfigured's status", || async {
+        let g = gateways.get("misconfigured").await?;
+        // The API server's default status says `Unknown` until Sluice writes one.
+        let conditions = g.status.and_then(|s| s.conditions).unwrap_or_default();
+        let written = condition(&conditions, "Accepted").is_some_and(|(s, _)| s != "Unknown");
+        Ok(written.then_some(conditions))
+    })
+    .await?;
+    assert_eq!(
+        condition(&misconfigured, "Accepted"),
+        Some(("False".into(), "InvalidParameters".into())),
+        "{misconfigured:?}"
+    );
+    assert!(
+        deployments
+            .list(&ListParams::default().labels("sluice.dev/gateway=app.misconfigured"))
+            .await?
+            .items
+            .is_empty()
+    );
     Ok(())
 }

@@ -45,6 +45,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cors::CorsPolicy;
 use crate::names::{ANNOTATION_PREFIX, LEGACY_CLASS_ANNOTATION};
 pub use affinity::Affinity;
 pub use auth::{BasicAuth, ExternalAuth};
@@ -246,7 +247,7 @@ pub struct IngressSettings {
     /// `X-Forwarded-Prefix` for a rewritten request.
     pub forwarded_prefix: Option<Arc<str>>,
     /// CORS, when enabled.
-    pub cors: Option<Arc<Cors>>,
+    pub cors: Option<Arc<CorsPolicy>>,
     /// Requests and connections per client address.
     pub rate_limit: Option<Arc<RateLimit>>,
     /// The `Host` the backend gets.
@@ -477,7 +478,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Parsed {
     }
     parsed.settings.canary = canary_enabled.then(|| Arc::new(canary));
     parsed.settings.redirect = redirects.finish();
-    parsed.settings.cors = cors_enabled.then(|| Arc::new(cors));
+    parsed.settings.cors = cors_enabled.then(|| Arc::new(CorsPolicy::Ingress(cors)));
     parsed.settings.rate_limit = limits.finish().map(Arc::new);
     parsed
 }

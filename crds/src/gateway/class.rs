@@ -18,18 +18,24 @@ pub const CRDS: &[&str] = &[
     "referencegrants.gateway.networking.k8s.io",
 ];
 
-/// The conformance features Sluice claims, in the suite's spelling, sorted: GATEWAY-HTTP's
-/// core (Gateway, HTTPRoute, ReferenceGrant) and the extended features whose every test
-/// passes (docs/conformance/). A feature is listed only once every test of it passes.
+/// The conformance features Sluice claims, in the suite's spelling, sorted: the core of
+/// GATEWAY-HTTP (Gateway, HTTPRoute, ReferenceGrant) and GATEWAY-GRPC (GRPCRoute), and the
+/// extended features whose every test passes (docs/conformance/). A feature is listed only once every test of it passes.
 pub const SUPPORTED_FEATURES: &[&str] = &[
+    "GRPCRoute",
     "Gateway",
+    "GatewayAddressEmpty",
+    "GatewayHTTPListenerIsolation",
     "GatewayPort8080",
     "HTTPRoute",
     "HTTPRoute303RedirectStatusCode",
     "HTTPRoute307RedirectStatusCode",
     "HTTPRoute308RedirectStatusCode",
+    "HTTPRouteBackendProtocolH2C",
     "HTTPRouteBackendProtocolWebSocket",
+    "HTTPRouteBackendRequestHeaderModification",
     "HTTPRouteBackendTimeout",
+    "HTTPRouteCORS",
     "HTTPRouteDestinationPortMatching",
     "HTTPRouteHostRewrite",
     "HTTPRouteMethodMatching",

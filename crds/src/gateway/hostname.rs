@@ -39,6 +39,41 @@ pub fn wildcard_suffixes(host: &str) -> impl Iterator<Item = &str> {
     })
 }
 
+/// How specific a hostname is: an exact one most, then wildcards by the length of their
+/// suffix, then none.
+fn specificity(hostname: &HostMatch) -> usize {
+    match hostname {
+        HostMatch::Any => 0,
+        HostMatch::Wildcard(suffix) => 1 + suffix.len(),
+        HostMatch::Exact(_) => usize::MAX,
+    }
+}
+
+/// Listener isolation: a request belongs to the one listener of its port whose hostname
+/// covers its host most specifically, and only that listener's routes serve it. Whether
+/// every request for `host` (a hostname a route serves through a listener whose hostname
+/// is `own`) belongs to a more specific listener among `listeners` (the port's), so the
+/// route must not serve `host` there. A more specific listener claiming only part of
+/// `host` (`a.example.com` of `*.example.com`) is not this: that part is told apart when
+/// the request is looked up.
+pub fn claimed_elsewhere<'a>(
+    own: &HostMatch,
+    host: &HostMatch,
+    listeners: impl IntoIterator<Item = &'a HostMatch>,
+) -> bool {
+    let own = specificity(own);
+    listeners.into_iter().any(|l| {
+        specificity(l) > own
+            && match (host, l) {
+                (HostMatch::Exact(h), l) => covers(l, h),
+                (HostMatch::Wildcard(s), HostMatch::Wildcard(t)) => {
+                    s == t || s.strip_suffix(t.as_str()).is_some_and(|f| f.ends_with('.'))
+                }
+                _ => false,
+            }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +107,32 @@ mod tests {
         for suffix in wildcard_suffixes("x.y.example.com") {
             assert!(wildcard_covers(suffix, "x.y.example.com"), "{suffix}");
         }
+    }
+
+    #[test]
+    fn a_host_belongs_to_its_most_specific_listener() {
+        let (any, wide, foo, abc) = (
+            HostMatch::Any,
+            host("*.example.com"),
+            host("*.foo.example.com"),
+            host("abc.foo.example.com"),
+        );
+        let all = [&any, &wide, &foo, &abc];
+        // What a route serves through the listener without a hostname: only hosts no
+        // other listener covers.
+        assert!(!claimed_elsewhere(&any, &host("bar.com"), all));
+        assert!(claimed_elsewhere(&any, &host("bar.example.com"), all));
+        assert!(claimed_elsewhere(&any, &host("*.example.com"), all));
+        assert!(claimed_elsewhere(&any, &host("*.a.foo.example.com"), all));
+        assert!(!claimed_elsewhere(&any, &HostMatch::Any, all));
+        // Through *.example.com: not what *.foo.example.com or abc.foo.example.com claim.
+        assert!(!claimed_elsewhere(&wide, &host("bar.example.com"), all));
+        assert!(claimed_elsewhere(&wide, &host("bar.foo.example.com"), all));
+        assert!(claimed_elsewhere(&wide, &host("*.foo.example.com"), all));
+        assert!(!claimed_elsewhere(&wide, &host("*.example.com"), all));
+        assert!(claimed_elsewhere(&foo, &host("abc.foo.example.com"), all));
+        assert!(!claimed_elsewhere(&abc, &host("abc.foo.example.com"), all));
+        // `*.oo.example.com` is not under `*.foo.example.com`.
+        assert!(!claimed_elsewhere(&wide, &host("*.oo.example.com"), [&foo]));
     }
 }

@@ -16,18 +16,19 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::ServicePort;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Resource;
 use sluice_crds::gateway::attach::GatewayKey;
 use sluice_crds::gateway::ports::GatewayPort;
 use sluice_crds::gateway_api::gatewayclasses::GatewayClass;
+use sluice_crds::gateway_api::gateways::Gateway;
 use sluice_crds::names::labels;
 use sluice_crds::params::{ResolvedParams, WorkloadKind};
 
 use super::{
-    ADMIN_PORT, Fleet, FleetSettings, Identity, Listening, assemble, container_port, fnv1a,
-    observability_flags, trailing_flags, tuning_flags,
+    ADMIN_PORT, Fleet, FleetSettings, Identity, Listening, Workload, assemble, container_port,
+    fnv1a, observability_flags, trailing_flags, tuning_flags,
 };
 
 /// The longest name of a Service (a DNS label) and the longest label value.
@@ -175,6 +176,73 @@ pub fn desired_gateway(
         low_ports_in_pod: ports.iter().any(|p| p.container_port < 1024),
     };
     assemble(&id, &params, settings, listening)
+}
+
+/// What a Gateway's `spec.infrastructure` asks to be put on every object generated for
+/// it: its fleet's objects and the fleet's pods.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Infrastructure {
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Infrastructure {
+    pub fn of(gateway: &Gateway) -> Self {
+        let infra = gateway.spec.infrastructure.as_ref();
+        Self {
+            labels: infra.and_then(|i| i.labels.clone()).unwrap_or_default(),
+            annotations: infra
+                .and_then(|i| i.annotations.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.annotations.is_empty()
+    }
+
+    /// Puts the labels and annotations on `meta`, under those already there.
+    fn put_on(&self, meta: &mut ObjectMeta) {
+        // Sluice's own win over the user's where a key is both: a user's value for a
+        // selector label would lose the fleet its pods, one for the managed-by or
+        // Gateway label the operator its objects (and the applied fingerprint, added
+        // at apply, is Sluice's too).
+        let under = |mine: &mut Option<BTreeMap<String, String>>, theirs: &BTreeMap<_, _>| {
+            if theirs.is_empty() {
+                return;
+            }
+            let mut merged = theirs.clone();
+            merged.extend(mine.take().unwrap_or_default());
+            *mine = Some(merged);
+        };
+        under(&mut meta.labels, &self.labels);
+        under(&mut meta.annotations, &self.annotations);
+    }
+}
+
+/// `fleet` with the Gateway's infrastructure labels and annotations on every object, and
+/// on the pods (changing them there rolls the pods, as any pod template change does).
+pub fn with_infrastructure(mut fleet: Fleet, infra: &Infrastructure) -> Fleet {
+    if infra.is_empty() {
+        return fleet;
+    }
+    infra.put_on(&mut fleet.service_account.metadata);
+    infra.put_on(&mut fleet.cluster_role_binding.metadata);
+    infra.put_on(&mut fleet.service.metadata);
+    infra.put_on(&mut fleet.metrics_service.metadata);
+    infra.put_on(&mut fleet.pod_disruption_budget.metadata);
+    if let Some(autoscaler) = fleet.autoscaler.as_mut() {
+        infra.put_on(&mut autoscaler.metadata);
+    }
+    let (meta, template) = match &mut fleet.workload {
+        Workload::Deployment(d) => (&mut d.metadata, d.spec.as_mut().map(|s| &mut s.template)),
+        Workload::DaemonSet(d) => (&mut d.metadata, d.spec.as_mut().map(|s| &mut s.template)),
+    };
+    infra.put_on(meta);
+    if let Some(template) = template {
+        infra.put_on(template.metadata.get_or_insert_with(Default::default));
+    }
+    fleet
 }
 
 #[cfg(test)]

@@ -33,6 +33,27 @@ impl HeaderEdits {
             .map(|(n, v)| (n.as_str(), v.as_str()))
     }
 
+    /// These edits, then `later`'s (a rule's, then its backend's): what `later` drops of
+    /// these is not written.
+    pub fn then(&self, later: &HeaderEdits) -> HeaderEdits {
+        let kept = |edits: &[(String, String)]| -> Vec<(String, String)> {
+            edits
+                .iter()
+                .filter(|(n, _)| !later.drops(n.as_bytes()))
+                .cloned()
+                .collect()
+        };
+        let mut set = kept(&self.set);
+        set.extend(later.set.iter().cloned());
+        let mut add = kept(&self.add);
+        add.extend(later.add.iter().cloned());
+        HeaderEdits {
+            set,
+            add,
+            remove: self.remove.iter().chain(&later.remove).cloned().collect(),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.set.is_empty() && self.add.is_empty() && self.remove.is_empty()
     }
@@ -54,5 +75,23 @@ mod tests {
         assert!(!edits.drops(b"x-b"));
         let written: Vec<_> = edits.written().collect();
         assert_eq!(written, [("x-a", "1"), ("x-b", "2")]);
+    }
+
+    #[test]
+    fn later_edits_apply_after_earlier_ones() {
+        let rule = HeaderEdits {
+            set: vec![("x-a".into(), "1".into()), ("x-b".into(), "1".into())],
+            add: vec![("x-c".into(), "1".into())],
+            remove: vec!["x-d".into()],
+        };
+        let backend = HeaderEdits {
+            set: vec![("x-a".into(), "2".into())],
+            add: vec![("x-e".into(), "2".into())],
+            remove: vec!["x-c".into()],
+        };
+        let both = rule.then(&backend);
+        let written: Vec<_> = both.written().collect();
+        assert_eq!(written, [("x-b", "1"), ("x-a", "2"), ("x-e", "2")]);
+        assert!(both.drops(b"x-d") && both.drops(b"x-c") && both.drops(b"x-a"));
     }
 }

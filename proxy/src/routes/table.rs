@@ -31,7 +31,8 @@ use arc_swap::ArcSwap;
 use k8s_openapi::api::networking::v1::ServiceBackendPort;
 use serde::Serialize;
 
-use sluice_crds::annotations::{Affinity, BackendProtocol, Canary, Cors, ExternalAuth, Redirect};
+use sluice_crds::annotations::{Affinity, BackendProtocol, Canary, ExternalAuth, Redirect};
+use sluice_crds::cors::CorsPolicy;
 
 use super::Access;
 use sluice_crds::gateway::hostname::wildcard_suffixes;
@@ -211,7 +212,7 @@ pub struct Route {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rewrite: Option<PathRewrite>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cors: Option<Arc<Cors>>,
+    pub cors: Option<Arc<CorsPolicy>>,
     /// How the backend is spoken to.
     #[serde(skip_serializing_if = "is_plain_http")]
     pub backend_protocol: BackendProtocol,

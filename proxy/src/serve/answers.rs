@@ -63,6 +63,9 @@ pub struct Routed<'a> {
     pub method: &'a str,
     /// The `Origin` header, for CORS.
     pub origin: Option<&'a str>,
+    /// A CORS preflight's `Access-Control-Request-Method` and `-Headers`.
+    pub cors_request_method: Option<&'a str>,
+    pub cors_request_headers: Option<&'a str>,
     /// The request goes to the route's canary ([`crate::routes::Route::backend_for`]).
     pub canary: bool,
     /// Normalised.
@@ -176,7 +179,7 @@ pub fn route_headers(route: &Route, origin: Option<&str>) -> Vec<(&'static str, 
     let mut headers = route
         .cors
         .as_ref()
-        .and_then(|cors| cors.headers_for(origin))
+        .and_then(|cors| cors.response_headers(origin))
         .unwrap_or_default();
     if let Some(custom) = &route.response_headers {
         headers.extend(custom.iter().cloned());
@@ -242,7 +245,10 @@ fn decide<'a>(r: &Routed<'a>) -> Result<&'a Arc<Route>, Answer> {
     // A CORS preflight is the proxy's to answer, never the backend's, as in ingress-nginx
     // (and before its redirect and access checks, as there).
     if r.method == "OPTIONS"
-        && let Some(headers) = route.cors.as_ref().and_then(|c| c.headers_for(r.origin))
+        && let Some(headers) = route
+            .cors
+            .as_ref()
+            .and_then(|c| c.preflight(r.origin, r.cors_request_method, r.cors_request_headers))
     {
         return Err(Answer {
             headers,

@@ -195,6 +195,11 @@ fn affinity_token<'r>(req: &'r RequestHeader, name: &str) -> Option<&'r str> {
 }
 
 /// The request's first `Origin`, for CORS.
+/// The first `name` header, if it is text.
+fn header_str<'r>(req: &'r RequestHeader, name: &str) -> Option<&'r str> {
+    req.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
 fn origin(req: &RequestHeader) -> Option<&str> {
     req.headers
         .get(header::ORIGIN)
@@ -586,6 +591,8 @@ impl ProxyHttp for Router {
                 canary: ctx.canary,
                 method: req.method.as_str(),
                 origin: origin(req),
+                cors_request_method: header_str(req, "access-control-request-method"),
+                cors_request_headers: header_str(req, "access-control-request-headers"),
                 host: &request_host(req),
                 path: req.uri.path(),
                 path_and_query: req.uri.path_and_query().map_or("/", |p| p.as_str()),

@@ -131,6 +131,9 @@ pub fn run(state: Arc<State>, options: ServerOptions) -> anyhow::Result<()> {
     // An HTTP/2 connection with no stream open is closed after the keep-alive timeout, as an
     // HTTP/1.1 connection is between requests (without it, it was kept until the client left).
     http.h2_idle_timeout = Some(options.serve.client.keepalive);
+    // HTTP/2 with prior knowledge on the plain listener (gRPC without TLS, say): the fast
+    // path hands such a connection over whole.
+    http.h2c = true;
     pingora.server_options = Some(http);
     // Read before the TLS handshake on the HTTPS listener (Pingora's pre-TLS hook), by the
     // fast path on the plain one.

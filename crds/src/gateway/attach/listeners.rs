@@ -144,7 +144,7 @@ pub struct GatewayState {
 /// HTTPS once the proxy serves it: a listener lists only kinds that are served.
 pub fn protocol_kinds(protocol: &str) -> Option<&'static [RouteKind]> {
     match protocol {
-        protocol::HTTP | protocol::HTTPS => Some(&[RouteKind::Http]),
+        protocol::HTTP | protocol::HTTPS => Some(&[RouteKind::Http, RouteKind::Grpc]),
         protocol::TLS => Some(&[RouteKind::Tls]),
         _ => None,
     }

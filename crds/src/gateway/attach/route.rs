@@ -5,6 +5,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::AttachError;
 use super::reasons::kind;
+use crate::gateway::rules::{self, ReadRule};
 use crate::gateway_api::GROUP;
 use crate::gateway_api::grpcroutes::{
     GrpcRoute, GrpcRouteParentRefs, GrpcRouteStatusParentsParentRef,
@@ -118,15 +119,20 @@ pub struct Route {
     pub parent_refs: Vec<ParentRef>,
     /// How many rules the route has.
     pub rule_count: usize,
-    /// The rules that cannot be served; filled by the caller, empty when all can.
+    /// The rules that cannot be served as written ([`crate::gateway::rules`]).
     pub invalid_rules: Vec<InvalidRule>,
 }
 
 impl Route {
     /// Reads an HTTPRoute.
     pub fn from_http(route: &HttpRoute) -> Result<Self, AttachError> {
+        Self::from_http_rules(route, &rules::read_http_rules(route))
+    }
+
+    /// [`Self::from_http`], its rules already read.
+    pub fn from_http_rules(route: &HttpRoute, read: &[ReadRule]) -> Result<Self, AttachError> {
         let spec = &route.spec;
-        Self::new(
+        let mut out = Self::new(
             RouteKind::Http,
             &route.metadata,
             spec.hostnames.as_deref(),
@@ -136,13 +142,20 @@ impl Route {
                 .map(ParentRef::from)
                 .collect(),
             spec.rules.as_ref().map_or(0, Vec::len),
-        )
+        )?;
+        out.invalid_rules = rules::invalid_rules(read);
+        Ok(out)
     }
 
     /// Reads a GRPCRoute.
     pub fn from_grpc(route: &GrpcRoute) -> Result<Self, AttachError> {
+        Self::from_grpc_rules(route, &rules::read_grpc_rules(route))
+    }
+
+    /// [`Self::from_grpc`], its rules already read.
+    pub fn from_grpc_rules(route: &GrpcRoute, read: &[ReadRule]) -> Result<Self, AttachError> {
         let spec = &route.spec;
-        Self::new(
+        let mut out = Self::new(
             RouteKind::Grpc,
             &route.metadata,
             spec.hostnames.as_deref(),
@@ -152,7 +165,9 @@ impl Route {
                 .map(ParentRef::from)
                 .collect(),
             spec.rules.as_ref().map_or(0, Vec::len),
-        )
+        )?;
+        out.invalid_rules = rules::invalid_rules(read);
+        Ok(out)
     }
 
     fn new(

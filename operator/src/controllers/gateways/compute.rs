@@ -10,8 +10,8 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use sluice_crds::gateway::attach::backends::{self, BackendRef};
-use sluice_crds::gateway::attach::conditions::Outcome;
-use sluice_crds::gateway::attach::reasons::{listener, protocol};
+use sluice_crds::gateway::attach::conditions::{self, Outcome};
+use sluice_crds::gateway::attach::reasons::{self, condition, listener, protocol};
 use sluice_crds::gateway::attach::status::{
     RouteParentStatus, gateway_conditions, listener_statuses, route_parent_statuses,
 };
@@ -116,23 +116,60 @@ pub fn readiness(
     Readiness::Ready
 }
 
+/// What a Gateway's spec decides beyond its listeners ([`super::parameters`],
+/// [`super::addresses`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Verdict {
+    /// `Accepted: False` for the whole Gateway (its fleet is then left as it is).
+    pub refused: Option<Outcome>,
+    /// `Programmed: False`: it lacks an address it asked for.
+    pub unprogrammed: Option<Outcome>,
+}
+
 /// The status of a Gateway: its conditions, listeners and addresses.
 pub fn gateway_status(
     state: &GatewayState,
     attached: &AttachedRoutes,
     readiness: &Readiness,
     addresses: Vec<GatewayStatusAddresses>,
+    verdict: &Verdict,
     previous: Option<&GatewayStatus>,
     now: &Time,
 ) -> GatewayStatus {
     let before = previous
         .and_then(|s| s.conditions.as_deref())
         .unwrap_or_default();
+    let mut conditions = gateway_conditions(state, readiness, before, now);
+    let not_accepted;
+    let overrides = match &verdict.refused {
+        Some(refused) => {
+            not_accepted = Outcome::no(
+                reasons::gateway::INVALID,
+                format!("The Gateway is not accepted: {}", refused.message),
+            );
+            vec![
+                (condition::ACCEPTED, refused),
+                (condition::PROGRAMMED, &not_accepted),
+            ]
+        }
+        None => verdict
+            .unprogrammed
+            .iter()
+            .map(|o| (condition::PROGRAMMED, o))
+            .collect(),
+    };
+    for (type_, outcome) in overrides {
+        let wanted = conditions::condition(type_, outcome, state.generation, before, now);
+        match conditions.iter_mut().find(|c| c.type_ == type_) {
+            Some(c) => *c = wanted,
+            None => conditions.push(wanted),
+        }
+    }
     GatewayStatus {
         addresses: (!addresses.is_empty()).then_some(addresses),
         // Sluice serves no ListenerSet; the field stays the API server's.
         attached_listener_sets: previous.and_then(|s| s.attached_listener_sets),
-        conditions: Some(gateway_conditions(state, readiness, before, now)),
+        conditions: Some(conditions),
         listeners: Some(listener_statuses(state, attached, readiness, previous, now)),
     }
 }

@@ -7,10 +7,13 @@ use std::collections::BTreeSet;
 use sluice_crds::gateway::attach::GatewayKey;
 use sluice_crds::gateway::attach::reasons::{CORE_GROUP, kind};
 use sluice_crds::gateway::attach::route::ParentRef;
+use sluice_crds::gateway_api::gatewayclasses::GatewayClass;
 use sluice_crds::gateway_api::gateways::Gateway;
 use sluice_crds::gateway_api::grpcroutes::GrpcRoute;
 use sluice_crds::gateway_api::httproutes::HttpRoute;
 
+use super::parameters::gateway_params_name;
+use crate::controllers::gateway_classes::params_name;
 use crate::desired::gateway::gateway_label;
 
 /// A Gateway's key, if it has a name and namespace.
@@ -147,6 +150,33 @@ pub fn of_class(class: &str, gateways: &[impl AsRef<Gateway>]) -> Vec<GatewayKey
         .iter()
         .map(AsRef::as_ref)
         .filter(|g| g.spec.gateway_class_name == class)
+        .filter_map(key_of)
+        .collect()
+}
+
+/// The Gateways whose fleet is built from the IngressClassParams `name`: those whose
+/// `infrastructure.parametersRef` names it, and those without one whose class does.
+pub fn of_params(
+    name: &str,
+    gateways: &[impl AsRef<Gateway>],
+    classes: &[impl AsRef<GatewayClass>],
+) -> Vec<GatewayKey> {
+    let class_params = |class: &str| {
+        classes
+            .iter()
+            .map(AsRef::as_ref)
+            .find(|c| c.metadata.name.as_deref() == Some(class))
+            .and_then(params_name)
+    };
+    gateways
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|g| match gateway_params_name(g) {
+            Ok(Some(own)) => own == name,
+            // An invalid reference is not the class's: only its fix matters.
+            Err(_) => false,
+            Ok(None) => class_params(&g.spec.gateway_class_name) == Some(name),
+        })
         .filter_map(key_of)
         .collect()
 }

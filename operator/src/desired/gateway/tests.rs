@@ -274,3 +274,104 @@ fn host_network_and_daemon_sets_are_an_ingress_class_matter() {
     let d = deployment(&fleet);
     assert!(d["spec"]["template"]["spec"].get("hostNetwork").is_none());
 }
+
+fn infrastructure(value: Value) -> Infrastructure {
+    let gateway: Gateway = serde_json::from_value(json!({
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "Gateway",
+        "metadata": { "namespace": "web", "name": "edge" },
+        "spec": {
+            "gatewayClassName": "sluice",
+            "infrastructure": value,
+            "listeners": [{ "name": "http", "port": 80, "protocol": "HTTP" }]
+        }
+    }))
+    .unwrap();
+    Infrastructure::of(&gateway)
+}
+
+#[test]
+fn infrastructure_labels_and_annotations_are_on_every_object_and_the_pods() {
+    let infra = infrastructure(json!({
+        "labels": { "key2": "value2" },
+        "annotations": { "key1": "value1" }
+    }));
+    let spec = json!({
+        "autoscaling": { "maxReplicas": 3 },
+        "podAnnotations": { "mine": "pod" },
+        "service": { "annotations": { "lb": "fast" } }
+    });
+    let fleet = with_infrastructure(
+        desired_gateway(&key(), &class(), &ports(), &params(spec), &settings()),
+        &infra,
+    );
+    let d = deployment(&fleet);
+    let objects = [
+        serde_json::to_value(&fleet.service_account).unwrap(),
+        serde_json::to_value(&fleet.cluster_role_binding).unwrap(),
+        d.clone(),
+        d["spec"]["template"].clone(),
+        serde_json::to_value(&fleet.service).unwrap(),
+        serde_json::to_value(&fleet.metrics_service).unwrap(),
+        serde_json::to_value(&fleet.pod_disruption_budget).unwrap(),
+        serde_json::to_value(fleet.autoscaler.as_ref().unwrap()).unwrap(),
+    ];
+    for object in &objects {
+        assert_eq!(object["metadata"]["labels"]["key2"], "value2", "{object}");
+        assert_eq!(
+            object["metadata"]["labels"]["sluice.dev/gateway"],
+            "web.edge"
+        );
+        assert_eq!(
+            object["metadata"]["annotations"]["key1"], "value1",
+            "{object}"
+        );
+    }
+    // The params' own annotations are kept beside them.
+    assert_eq!(
+        d["spec"]["template"]["metadata"]["annotations"]["mine"],
+        "pod"
+    );
+    let svc = serde_json::to_value(&fleet.service).unwrap();
+    assert_eq!(svc["metadata"]["annotations"]["lb"], "fast");
+}
+
+#[test]
+fn sluice_labels_win_over_infrastructure_labels() {
+    let name = gateway_fleet_name(&key());
+    let infra = infrastructure(json!({
+        "labels": {
+            "sluice.dev/gateway": "someone.else",
+            "app.kubernetes.io/instance": "stolen",
+            "app.kubernetes.io/managed-by": "me"
+        },
+    }));
+    let plain = desired_gateway(&key(), &class(), &ports(), &params(json!({})), &settings());
+    let fleet = with_infrastructure(plain.clone(), &infra);
+    let d = deployment(&fleet);
+    let template = &d["spec"]["template"]["metadata"]["labels"];
+    assert_eq!(template["sluice.dev/gateway"], "web.edge");
+    assert_eq!(template["app.kubernetes.io/instance"], name.as_str());
+    assert_eq!(
+        d["spec"]["selector"],
+        deployment(&plain)["spec"]["selector"],
+        "the selector is Sluice's alone"
+    );
+    let svc = serde_json::to_value(&fleet.service).unwrap();
+    assert_eq!(
+        svc["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "sluice-operator"
+    );
+    assert_eq!(svc["spec"]["selector"]["sluice.dev/gateway"], "web.edge");
+}
+
+#[test]
+fn no_infrastructure_changes_nothing() {
+    let plain = desired_gateway(&key(), &class(), &ports(), &params(json!({})), &settings());
+    let infra = infrastructure(json!({ "labels": {}, "annotations": {} }));
+    assert_eq!(with_infrastructure(plain.clone(), &infra), plain);
+    assert_eq!(
+        with_infrastructure(plain.clone(), &Infrastructure::default()),
+        plain
+    );
+}

@@ -11,11 +11,13 @@ use std::sync::Arc;
 use regex::Regex;
 use sluice_crds::annotations::redirect::Template;
 use sluice_crds::annotations::{Redirect, Rewrite};
+use sluice_crds::cors::CorsPolicy;
+use sluice_crds::gateway::cors::GatewayCors;
 use sluice_crds::gateway::ports::{GatewayPort, PortProtocol};
 use sluice_crds::gateway_api::httproutes::{
-    HttpRouteRulesFilters, HttpRouteRulesFiltersRequestRedirectPathType,
-    HttpRouteRulesFiltersRequestRedirectScheme, HttpRouteRulesFiltersType,
-    HttpRouteRulesFiltersUrlRewritePathType,
+    HttpRouteRulesBackendRefsFilters, HttpRouteRulesFilters,
+    HttpRouteRulesFiltersRequestRedirectPathType, HttpRouteRulesFiltersRequestRedirectScheme,
+    HttpRouteRulesFiltersType, HttpRouteRulesFiltersUrlRewritePathType,
 };
 use sluice_crds::ingress::{PathKind, PathMatch};
 
@@ -33,8 +35,7 @@ pub struct Filters {
     pub upstream_host: Option<Arc<str>>,
     pub request_headers: Option<Arc<HeaderEdits>>,
     pub response_edits: Option<Arc<HeaderEdits>>,
-    /// Filters present but not applied, by type.
-    pub ignored: Vec<&'static str>,
+    pub cors: Option<Arc<CorsPolicy>>,
 }
 
 impl Filters {
@@ -67,23 +68,12 @@ pub fn read(
         match filter.r#type {
             HttpRouteRulesFiltersType::RequestHeaderModifier => {
                 if let Some(m) = &filter.request_header_modifier {
-                    let mut request = edits(
+                    let (request, host) = request_edits(edits(
                         m.set.iter().flatten().map(|h| (&h.name, &h.value)),
                         m.add.iter().flatten().map(|h| (&h.name, &h.value)),
                         m.remove.iter().flatten(),
-                    );
-                    // The Host both paths write themselves: a new one is the upstream host.
-                    if let Some((_, host)) = request
-                        .set
-                        .iter()
-                        .chain(&request.add)
-                        .find(|(n, _)| n == "host")
-                    {
-                        out.upstream_host = Some(Arc::from(host.as_str()));
-                    }
-                    request.set.retain(|(n, _)| n != "host");
-                    request.add.retain(|(n, _)| n != "host");
-                    request.remove.retain(|n| n != "host");
+                    ));
+                    out.upstream_host = host.or(out.upstream_host);
                     out.request_headers = Some(Arc::new(request));
                 }
             }
@@ -155,12 +145,64 @@ pub fn read(
                         Some(replace(path, replacement).map_err(|e| format!("URLRewrite: {e}"))?);
                 }
             }
-            HttpRouteRulesFiltersType::RequestMirror => out.ignored.push("RequestMirror"),
-            HttpRouteRulesFiltersType::Cors => out.ignored.push("CORS"),
-            HttpRouteRulesFiltersType::ExtensionRef => out.ignored.push("ExtensionRef"),
+            HttpRouteRulesFiltersType::Cors => {
+                if let Some(cors) = &filter.cors {
+                    out.cors = Some(Arc::new(CorsPolicy::Gateway(GatewayCors::new(cors))));
+                }
+            }
+            // Never served: the rule is refused first (`http_filters_problem`).
+            HttpRouteRulesFiltersType::RequestMirror | HttpRouteRulesFiltersType::ExtensionRef => {}
         }
     }
     Ok(out)
+}
+
+/// A rule's filters with its backendRef's after them (the header modifiers, the only ones
+/// a backendRef's may be: `sluice_crds::gateway::rules::backend_filter_supported`).
+pub fn with_backend(rule: &Filters, filters: &[HttpRouteRulesBackendRefsFilters]) -> Filters {
+    let mut out = rule.clone();
+    for filter in filters {
+        if let Some(m) = &filter.request_header_modifier {
+            let (request, host) = request_edits(edits(
+                m.set.iter().flatten().map(|h| (&h.name, &h.value)),
+                m.add.iter().flatten().map(|h| (&h.name, &h.value)),
+                m.remove.iter().flatten(),
+            ));
+            out.upstream_host = host.or(out.upstream_host);
+            out.request_headers = Some(Arc::new(match &out.request_headers {
+                Some(earlier) => earlier.then(&request),
+                None => request,
+            }));
+        }
+        if let Some(m) = &filter.response_header_modifier {
+            let response = edits(
+                m.set.iter().flatten().map(|h| (&h.name, &h.value)),
+                m.add.iter().flatten().map(|h| (&h.name, &h.value)),
+                m.remove.iter().flatten(),
+            );
+            // The backend's edits are nearer the backend: they apply to its response first.
+            out.response_edits = Some(Arc::new(match &out.response_edits {
+                Some(later) => response.then(later),
+                None => response,
+            }));
+        }
+    }
+    out
+}
+
+/// A request's header edits without `Host`, which both paths write themselves, and the
+/// Host they set (the upstream host), if any.
+fn request_edits(mut request: HeaderEdits) -> (HeaderEdits, Option<Arc<str>>) {
+    let host = request
+        .set
+        .iter()
+        .chain(&request.add)
+        .find(|(n, _)| n == "host")
+        .map(|(_, h)| Arc::from(h.as_str()));
+    request.set.retain(|(n, _)| n != "host");
+    request.add.retain(|(n, _)| n != "host");
+    request.remove.retain(|n| n != "host");
+    (request, host)
 }
 
 /// The port of a redirect's Location: the filter's; else, when it sets a scheme, that

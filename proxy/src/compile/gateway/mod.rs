@@ -16,7 +16,6 @@
 
 mod filters;
 mod lookups;
-mod rules;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -27,11 +26,16 @@ use sluice_crds::gateway::attach::reasons::SUPPORTED_PROTOCOLS;
 use sluice_crds::gateway::attach::{
     self, GatewayKey, GatewayState, ListenerState, ReferenceGrants, Route as AttachRoute,
 };
-use sluice_crds::gateway::attach::{InvalidRule, TlsMode, listeners, parents};
+use sluice_crds::gateway::attach::{TlsMode, listeners, parents};
+use sluice_crds::gateway::hostname::claimed_elsewhere;
 use sluice_crds::gateway::matching::{MatchSource, PathRank, Precedence};
 use sluice_crds::gateway::ports::GatewayPort;
-use sluice_crds::gateway_api::grpcroutes::{GrpcRoute, GrpcRouteRules};
-use sluice_crds::gateway_api::httproutes::{HttpRoute, HttpRouteRules, HttpRouteRulesFilters};
+use sluice_crds::gateway::rules::{
+    ReadRule, RuleMatch, backend_timeout, read_grpc_rules, read_http_rules,
+};
+use sluice_crds::gateway_api::httproutes::{
+    HttpRouteRulesBackendRefsFilters, HttpRouteRulesFilters,
+};
 use sluice_crds::ingress::HostMatch;
 
 use super::backends::BackendResolver;
@@ -42,7 +46,6 @@ use crate::routes::{
     Backend, Candidate, Endpoints, Route, RouteTable, Split, Tables, WildcardHosts,
 };
 use lookups::Lookups;
-pub use rules::{RuleMatch, backend_timeout, grpc_rule_matches, rule_matches};
 
 /// What `--gateway` and `--gateway-port` say.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,30 +135,69 @@ pub fn compile(objects: &ObjectSet, options: &GatewayOptions) -> GatewayCompiled
             ));
             continue;
         };
-        if listener.tls_mode == Some(TlsMode::Terminate)
-            && let Some(table) = tables.get_mut(&port.container_port)
-        {
+        let Some(table) = tables.get_mut(&port.container_port) else {
+            continue;
+        };
+        // Its hostname's requests are its own (listener isolation), routes or none: a
+        // less specific listener's routes never answer them.
+        table.host_mut(&listener.hostname);
+        if listener.tls_mode == Some(TlsMode::Terminate) {
             listener_certificates(listener, &lookups, &mut table.tls, &mut problems);
         }
     }
 
     let mut routes: Vec<RouteInput<'_>> = Vec::new();
     for route in &objects.http_routes {
-        match AttachRoute::from_http(route) {
+        let read = read_http_rules(route);
+        match AttachRoute::from_http_rules(route, &read) {
             Ok(attach_route) => routes.push(RouteInput {
                 key: key_of(&route.metadata),
                 attach_route,
-                rules: http_rules(route),
+                rules: rule_inputs(
+                    read,
+                    route.spec.rules.as_deref().unwrap_or_default(),
+                    |rule| {
+                        (
+                            rule.backend_refs
+                                .iter()
+                                .flatten()
+                                .map(|b| {
+                                    (
+                                        BackendRef::from(b),
+                                        b.filters.as_deref().unwrap_or_default(),
+                                    )
+                                })
+                                .collect(),
+                            rule.filters.as_deref().unwrap_or_default(),
+                            backend_timeout(rule),
+                        )
+                    },
+                ),
             }),
             Err(e) => problems.push(problem(key_of(&route.metadata), e.to_string())),
         }
     }
     for route in &objects.grpc_routes {
-        match AttachRoute::from_grpc(route) {
+        let read = read_grpc_rules(route);
+        match AttachRoute::from_grpc_rules(route, &read) {
             Ok(attach_route) => routes.push(RouteInput {
                 key: key_of(&route.metadata),
                 attach_route,
-                rules: grpc_rules(route),
+                rules: rule_inputs(
+                    read,
+                    route.spec.rules.as_deref().unwrap_or_default(),
+                    |rule| {
+                        (
+                            rule.backend_refs
+                                .iter()
+                                .flatten()
+                                .map(|b| (BackendRef::from(b), &[][..]))
+                                .collect(),
+                            &[],
+                            Ok(None),
+                        )
+                    },
+                ),
             }),
             Err(e) => problems.push(problem(key_of(&route.metadata), e.to_string())),
         }
@@ -199,24 +241,28 @@ impl Context<'_> {
         let (state, lookups, grants, ports) = (&self.state, self.lookups, self.grants, self.ports);
         let RouteInput {
             key: route_key,
-            mut attach_route,
+            attach_route,
             rules,
         } = route;
         let kind = attach_route.id.kind.kind();
         let mut valid: Vec<RuleInput<'_>> = Vec::new();
         for rule in rules {
             match rule {
-                Ok(rule) => valid.push(rule),
-                Err((index, message)) => {
-                    problems.push(Problem {
-                        object: route_key.clone(),
-                        kind: ProblemKind::InvalidRule,
-                        message: format!("{kind} rule {index} is not served: {message}"),
-                    });
-                    attach_route
-                        .invalid_rules
-                        .push(InvalidRule { index, message });
+                Ok(rule) => {
+                    // Its filters cannot be applied: its matches answer 500 rather than
+                    // reach a backend without them (or fall through to another rule).
+                    if let Some(message) = &rule.refused {
+                        problems.push(problem(
+                            route_key.clone(),
+                            format!("{kind} rule {} is answered with 500: {message}", rule.index),
+                        ));
+                    }
+                    valid.push(rule);
                 }
+                Err((index, message)) => problems.push(problem(
+                    route_key.clone(),
+                    format!("{kind} rule {index} is not served: {message}"),
+                )),
             }
         }
         let namespace = attach_route.id.namespace.clone();
@@ -238,7 +284,16 @@ impl Context<'_> {
                 let Some(port) = self.listener_port(listener).map(|p| p.container_port) else {
                     continue;
                 };
+                // Listener isolation: not where a more specific listener takes the requests.
+                let port_hostnames = state
+                    .listeners
+                    .iter()
+                    .filter(|l| l.port == listener.port && l.is_served())
+                    .map(|l| &l.hostname);
                 for host in &attached.hostnames {
+                    if claimed_elsewhere(&listener.hostname, host, port_hostnames.clone()) {
+                        continue;
+                    }
                     if served.insert((port, host.to_string())) {
                         places.push((port, host.clone()));
                     }
@@ -254,8 +309,10 @@ impl Context<'_> {
                 index: rule_index,
                 matches,
                 refs,
+                backend_filters,
                 filters: spec_filters,
                 timeout,
+                refused,
             } = rule;
             let resolved = backends::resolve(id, &refs, grants, &|ns: &str, name: &str, port| {
                 lookups.service_port(ns, name, port)
@@ -279,6 +336,9 @@ impl Context<'_> {
                 let Some(listener) = ports.iter().find(|p| p.container_port == *port) else {
                     continue;
                 };
+                if refused.is_some() {
+                    break;
+                }
                 for (match_index, m) in matches.iter().enumerate() {
                     match filters::read(spec_filters, &m.path, listener) {
                         Ok(f) => {
@@ -297,23 +357,15 @@ impl Context<'_> {
                     }
                 }
             }
-            if let Some(f) = read.values().find(|f| !f.ignored.is_empty()) {
-                problems.push(Problem {
-                    object: route_key.clone(),
-                    kind: ProblemKind::InvalidRule,
-                    message: format!(
-                        "{kind} rule {rule_index}: filters {} are not applied yet",
-                        f.ignored.join(", ")
-                    ),
-                });
-            }
             for (port, host) in &places {
                 let Some(table) = tables.get_mut(port) else {
                     continue;
                 };
                 for (match_index, RuleMatch { path, conditions }) in matches.iter().enumerate() {
                     let f = read.get(&(*port, match_index)).cloned().unwrap_or_default();
-                    let make = |backend: Arc<Backend>, unusable: Option<Arc<str>>| Route {
+                    let make = |f: &filters::Filters,
+                                backend: Arc<Backend>,
+                                unusable: Option<Arc<str>>| Route {
                         host: host.to_string(),
                         path: Some(path.clone()),
                         unusable,
@@ -323,22 +375,29 @@ impl Context<'_> {
                         upstream_host: f.upstream_host.clone(),
                         request_headers: f.request_headers.clone(),
                         response_edits: f.response_edits.clone(),
+                        cors: f.cors.clone(),
                         read_timeout,
                         ..Route::gateway(route_key.clone(), backend)
                     };
                     // A redirect answers every request itself: its backends are not read.
-                    let shares: Vec<(u32, Arc<Route>)> = if f.redirect.is_some() {
-                        vec![(1, Arc::new(make(no_backend(&namespace), None)))]
+                    let shares: Vec<(u32, Arc<Route>)> = if let Some(why) = &refused {
+                        let why: Arc<str> = Arc::from(why.as_str());
+                        vec![(1, Arc::new(make(&f, no_backend(&namespace), Some(why))))]
+                    } else if f.redirect.is_some() {
+                        vec![(1, Arc::new(make(&f, no_backend(&namespace), None)))]
                     } else {
                         resolved
                             .iter()
-                            .map(|b| {
+                            .zip(&backend_filters)
+                            .map(|(b, own)| {
                                 let (backend, unusable) = rule_backend(b, resolver);
-                                {
-                                    let mut route = make(backend, unusable);
-                                    route.backend_protocol = protocol(b);
-                                    (b.weight, Arc::new(route))
-                                }
+                                let mut route = if own.is_empty() {
+                                    make(&f, backend, unusable)
+                                } else {
+                                    make(&filters::with_backend(&f, own), backend, unusable)
+                                };
+                                route.backend_protocol = protocol(b);
+                                (b.weight, Arc::new(route))
                             })
                             .collect()
                     };
@@ -352,7 +411,7 @@ impl Context<'_> {
                             } else {
                                 "every backendRef of the rule has weight 0"
                             };
-                            Arc::new(make(no_backend(&namespace), Some(why.into())))
+                            Arc::new(make(&f, no_backend(&namespace), Some(why.into())))
                         });
                     let precedence = Precedence::new(
                         PathRank::new(path.kind, &path.path),
@@ -419,56 +478,45 @@ struct RuleInput<'a> {
     index: usize,
     matches: Vec<RuleMatch>,
     refs: Vec<BackendRef>,
+    /// The HTTPRoute filters of each of `refs`.
+    backend_filters: Vec<&'a [HttpRouteRulesBackendRefsFilters]>,
     /// HTTPRoute filters (a GRPCRoute's are not applied yet).
     filters: &'a [HttpRouteRulesFilters],
     /// The backend's timeout, or why it could not be read.
     timeout: Result<Option<std::time::Duration>, String>,
+    /// Why its filters cannot be applied, if they cannot: its matches answer 500.
+    refused: Option<String>,
 }
 
-fn http_rules(route: &HttpRoute) -> Vec<Result<RuleInput<'_>, (usize, String)>> {
-    let rules: &[HttpRouteRules] = route.spec.rules.as_deref().unwrap_or_default();
-    rules
-        .iter()
+/// A rule's backendRefs (and their HTTPRoute filters), HTTPRoute filters and timeout.
+type RuleParts<'a> = (
+    Vec<(BackendRef, &'a [HttpRouteRulesBackendRefsFilters])>,
+    &'a [HttpRouteRulesFilters],
+    Result<Option<std::time::Duration>, String>,
+);
+
+/// Each rule of a route with what else serving it reads, or its index and why its matches
+/// cannot be read.
+fn rule_inputs<'a, R>(
+    read: Vec<ReadRule>,
+    rules: &'a [R],
+    parts: impl Fn(&'a R) -> RuleParts<'a>,
+) -> Vec<Result<RuleInput<'a>, (usize, String)>> {
+    read.into_iter()
+        .zip(rules)
         .enumerate()
-        .map(|(index, rule)| {
-            let matches = rule_matches(rule).map_err(|e| (index, e.to_string()))?;
+        .map(|(index, (read, rule))| {
+            let matches = read.matches.map_err(|e| (index, e.to_string()))?;
+            let (refs, filters, timeout) = parts(rule);
+            let (refs, backend_filters) = refs.into_iter().unzip();
             Ok(RuleInput {
                 index,
                 matches,
-                refs: rule
-                    .backend_refs
-                    .iter()
-                    .flatten()
-                    .map(BackendRef::from)
-                    .collect(),
-                filters: rule.filters.as_deref().unwrap_or_default(),
-                timeout: backend_timeout(rule),
-            })
-        })
-        .collect()
-}
-
-fn grpc_rules(route: &GrpcRoute) -> Vec<Result<RuleInput<'_>, (usize, String)>> {
-    let rules: &[GrpcRouteRules] = route.spec.rules.as_deref().unwrap_or_default();
-    rules
-        .iter()
-        .enumerate()
-        .map(|(index, rule)| {
-            let matches = grpc_rule_matches(rule).map_err(|e| (index, e.to_string()))?;
-            if rule.filters.as_ref().is_some_and(|f| !f.is_empty()) {
-                return Err((index, "GRPCRoute filters are not supported yet".to_string()));
-            }
-            Ok(RuleInput {
-                index,
-                matches,
-                refs: rule
-                    .backend_refs
-                    .iter()
-                    .flatten()
-                    .map(BackendRef::from)
-                    .collect(),
-                filters: &[],
-                timeout: Ok(None),
+                refs,
+                backend_filters,
+                filters,
+                timeout,
+                refused: read.refused,
             })
         })
         .collect()

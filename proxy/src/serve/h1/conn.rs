@@ -53,6 +53,18 @@ pub struct Connection<'a> {
     local_port: Option<u16>,
 }
 
+/// What a plain HTTP/2 connection starts with.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// A connection this path leaves to Pingora.
+pub enum Leaving {
+    /// For one request: the bytes read of it (for Pingora to parse) and those read after
+    /// its end, when its end is known (pipelined requests, for this path again).
+    Request(Stream, BytesMut, BytesMut),
+    /// For good, HTTP/2 with prior knowledge: with the bytes read.
+    H2c(Stream, BytesMut),
+}
+
 /// What came of a request for the client connection.
 enum Next {
     /// Ready for the next request.
@@ -121,19 +133,18 @@ impl<'a> Connection<'a> {
         }
     }
 
-    /// Serves requests until the connection ends (`None`), or until a request is Pingora's:
-    /// then the connection comes back, with the bytes read of that request (for Pingora to
-    /// serve it) and those read after its end, when its end is known (pipelined requests,
-    /// for this path again).
-    pub async fn serve(mut self) -> Option<(Stream, BytesMut, BytesMut)> {
+    /// Serves requests until the connection ends (`None`), or until a request or the
+    /// connection is Pingora's ([`Leaving`]).
+    pub async fn serve(mut self) -> Option<Leaving> {
         loop {
             let head = match self.read_request().await {
                 Ok(Some(head)) => head,
                 Ok(None) => break,
                 Err(Leave::Pingora(end)) => {
                     let rest = end.map_or_else(BytesMut::new, |end| self.buf.split_off(end));
-                    return Some((self.stream, self.buf, rest));
+                    return Some(Leaving::Request(self.stream, self.buf, rest));
                 }
+                Err(Leave::H2c) => return Some(Leaving::H2c(self.stream, self.buf)),
                 Err(Leave::Refuse(why)) => {
                     self.refuse(why).await;
                     break;
@@ -155,7 +166,7 @@ impl<'a> Connection<'a> {
                 .cloned();
             if route.as_ref().is_some_and(|r| r.needs_pingora(self.tls)) {
                 let rest = self.buf.split_off(head.total_len());
-                return Some((self.stream, self.buf, rest));
+                return Some(Leaving::Request(self.stream, self.buf, rest));
             }
             let buf = std::mem::take(&mut self.buf);
             let next = self.handle(&buf, &head, route).await;
@@ -177,7 +188,15 @@ impl<'a> Connection<'a> {
         // body read with it) has its own deadline, however it trickles in.
         let mut deadline = (!self.buf.is_empty()).then(|| Instant::now() + timeouts.header);
         loop {
-            if !self.buf.is_empty() {
+            if !self.buf.is_empty()
+                && !self.tls
+                && H2_PREFACE.starts_with(&self.buf[..self.buf.len().min(H2_PREFACE.len())])
+            {
+                // HTTP/2's preface (RFC 9113 §3.4), or the start of it.
+                if self.buf.len() >= H2_PREFACE.len() {
+                    return Err(Leave::H2c);
+                }
+            } else if !self.buf.is_empty() {
                 match request::parse(&self.buf, &mut self.forward) {
                     Parsed::Head(head) if !self.app.options.fast_path => {
                         return Err(Leave::Pingora(Some(head.total_len())));
@@ -258,6 +277,8 @@ impl<'a> Connection<'a> {
                     canary: false,
                     method,
                     origin,
+                    cors_request_method: head.cors_request_method.map(|s| s.str(buf)),
+                    cors_request_headers: head.cors_request_headers.map(|s| s.str(buf)),
                     host: &host,
                     path,
                     path_and_query: head.path_and_query(buf),
@@ -734,6 +755,8 @@ impl<'a> Connection<'a> {
 enum Leave {
     /// Pingora serves the request, which ends at this offset of the buffer if known.
     Pingora(Option<usize>),
+    /// The connection is HTTP/2 with prior knowledge (h2c): Pingora's, from the first byte.
+    H2c,
     /// 400, then the connection ends.
     Refuse(&'static str),
 }

@@ -24,6 +24,7 @@ use async_trait::async_trait;
 use bytes::BytesMut;
 use pingora::apps::{HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;
+use pingora::protocols::l4::stream::Stream as L4Stream;
 use pingora::protocols::{ALPN, Stream};
 use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
@@ -80,9 +81,18 @@ impl ServerApp for FastPath {
         }
         let (mut stream, mut pipelined) = (stream, BytesMut::new());
         loop {
-            let (taken, read, rest) = conn::Connection::new(self, stream, shutdown, pipelined)
+            let (taken, read, rest) = match conn::Connection::new(self, stream, shutdown, pipelined)
                 .serve()
-                .await?;
+                .await?
+            {
+                conn::Leaving::Request(taken, read, rest) => (taken, read, rest),
+                conn::Leaving::H2c(taken, read) => {
+                    // Pingora (told of h2c) reads the preface again: it is put back.
+                    let mut plain = taken.into_any().downcast::<L4Stream>().ok()?;
+                    plain.rewind(&read);
+                    return self.pingora.process_new(plain, shutdown).await;
+                }
+            };
             pipelined = rest;
             // Pingora serves this one request, parsing from the bytes already read; then the
             // connection comes back here, so the idle and head timeouts stay this path's.

@@ -76,8 +76,11 @@ pub struct RequestHead {
     pub referer: Option<Span>,
     pub traceparent: Option<Span>,
     pub tracestate: Option<Span>,
-    /// For CORS: the first `Origin`.
+    /// For CORS: the first `Origin`, and a preflight's `Access-Control-Request-Method` and
+    /// `-Headers`.
     pub origin: Option<Span>,
+    pub cors_request_method: Option<Span>,
+    pub cors_request_headers: Option<Span>,
     /// For basic auth: the first `Authorization`.
     pub authorization: Option<Span>,
 }
@@ -181,6 +184,8 @@ fn classify(
         traceparent: None,
         tracestate: None,
         origin: None,
+        cors_request_method: None,
+        cors_request_headers: None,
         authorization: None,
     };
     let (mut host, mut length) = (None, None);
@@ -236,6 +241,10 @@ fn classify(
                 head.referer = Some(value_span);
             } else if is("origin") && head.origin.is_none() {
                 head.origin = Some(value_span);
+            } else if is("access-control-request-method") {
+                head.cors_request_method.get_or_insert(value_span);
+            } else if is("access-control-request-headers") {
+                head.cors_request_headers.get_or_insert(value_span);
             }
             forward.push(Forwarded::new(buf, name, value_span, false)?);
         }

@@ -68,7 +68,7 @@ fn a_plain_http_listener() {
             (false, "NoConflicts")
         ]
     );
-    assert_eq!(l.kinds, [RouteKind::Http]);
+    assert_eq!(l.kinds, [RouteKind::Http, RouteKind::Grpc]);
     assert_eq!(l.hostname, HostMatch::Any);
     assert_eq!(l.tls_mode, None);
     assert_eq!(l.allowed_namespaces, AllowedNamespaces::Same);
@@ -129,13 +129,18 @@ fn allowed_route_kinds() {
             &http,
             "InvalidRouteKinds",
         ),
-        ("HTTP", json!([]), &[RouteKind::Http], "ResolvedRefs"),
-        // GRPCRoute is not served yet, so a listener cannot take it.
+        (
+            "HTTP",
+            json!([]),
+            &[RouteKind::Http, RouteKind::Grpc],
+            "ResolvedRefs",
+        ),
+        // A kind written twice is taken once.
         (
             "HTTP",
             json!([{ "kind": "GRPCRoute" }, { "kind": "HTTPRoute" }, { "kind": "HTTPRoute" }]),
-            &[RouteKind::Http],
-            "InvalidRouteKinds",
+            &[RouteKind::Grpc, RouteKind::Http],
+            "ResolvedRefs",
         ),
         // TLSRoutes cannot ride on HTTP.
         (

@@ -291,6 +291,7 @@ fn listeners_must_allow_the_routes_namespace_and_kind() {
         ("all", WEB, "Accepted"),
         ("selector", WEB, "Accepted"),
         ("selector", INFRA, "NotAllowedByListeners"),
+        // An HTTPRoute, on a listener that takes GRPCRoutes only.
         ("grpc-only", INFRA, "NotAllowedByListeners"),
     ];
     for (gw, namespace, reason) in cases {
@@ -299,7 +300,7 @@ fn listeners_must_allow_the_routes_namespace_and_kind() {
         assert_eq!(got.parents[0].accepted.reason, reason, "{gw} {namespace}");
         assert_eq!(got.parents[0].listeners.is_empty(), reason != "Accepted");
     }
-    // Until GRPCRoutes are served, no listener takes one, even one that asks only for them.
+    // A GRPCRoute it takes.
     let grpc: crate::gateway_api::grpcroutes::GrpcRoute = serde_json::from_value(json!({
         "metadata": { "name": "g", "namespace": INFRA },
         "spec": { "parentRefs": [{ "name": "grpc-only" }] }
@@ -309,7 +310,7 @@ fn listeners_must_allow_the_routes_namespace_and_kind() {
     assert_eq!(grpc.id.kind, RouteKind::Grpc);
     assert_eq!(
         attach_in(&grpc, &gws).parents[0].accepted.reason,
-        "NotAllowedByListeners"
+        "Accepted"
     );
 }
 

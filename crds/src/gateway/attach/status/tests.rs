@@ -96,7 +96,13 @@ fn listener_statuses_of_a_mixed_gateway() {
         .flatten()
         .map(|k| (k.group.as_deref(), k.kind.as_str()))
         .collect();
-    assert_eq!(kinds, [(Some("gateway.networking.k8s.io"), "HTTPRoute")]);
+    assert_eq!(
+        kinds,
+        [
+            (Some("gateway.networking.k8s.io"), "HTTPRoute"),
+            (Some("gateway.networking.k8s.io"), "GRPCRoute")
+        ]
+    );
 
     // GatewayInvalidListenersUnsupportedProtocol: no kinds, not accepted, not programmed.
     assert_eq!(got[1].supported_kinds.as_deref(), Some(&[][..]));

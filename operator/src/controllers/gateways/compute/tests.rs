@@ -131,6 +131,7 @@ fn a_gateway_status_computed_again_is_the_same() {
         &AttachedRoutes::default(),
         &pending,
         Vec::new(),
+        &Verdict::default(),
         None,
         &now(),
     );
@@ -140,6 +141,7 @@ fn a_gateway_status_computed_again_is_the_same() {
         &AttachedRoutes::default(),
         &pending,
         Vec::new(),
+        &Verdict::default(),
         Some(&first),
         &later,
     );
@@ -150,6 +152,67 @@ fn a_gateway_status_computed_again_is_the_same() {
     assert_eq!(conditions[1].type_, "Programmed");
     assert_eq!(conditions[1].reason, "Pending");
     assert!(first.addresses.is_none());
+}
+
+#[test]
+fn a_refused_gateway_is_neither_accepted_nor_programmed() {
+    use sluice_crds::gateway::attach::Outcome;
+    let s = state(json!([{ "name": "http", "port": 80, "protocol": "HTTP" }]));
+    let verdict = Verdict {
+        refused: Some(Outcome::no(
+            "InvalidParameters",
+            "no such IngressClassParams",
+        )),
+        // A refusal says more than a missing address.
+        unprogrammed: Some(Outcome::no("AddressNotUsable", "10.0.0.1")),
+    };
+    let status = gateway_status(
+        &s,
+        &AttachedRoutes::default(),
+        &Readiness::Ready,
+        Vec::new(),
+        &verdict,
+        None,
+        &now(),
+    );
+    let conditions = status.conditions.unwrap();
+    assert_eq!(conditions.len(), 2);
+    assert_eq!(
+        (conditions[0].type_.as_str(), conditions[0].status.as_str()),
+        ("Accepted", "False")
+    );
+    assert_eq!(conditions[0].reason, "InvalidParameters");
+    assert_eq!(conditions[0].observed_generation, Some(1));
+    assert_eq!(
+        (conditions[1].type_.as_str(), conditions[1].status.as_str()),
+        ("Programmed", "False")
+    );
+    assert_eq!(conditions[1].reason, "Invalid");
+    assert!(conditions[1].message.contains("no such IngressClassParams"));
+}
+
+#[test]
+fn a_gateway_without_its_address_is_accepted_but_not_programmed() {
+    use sluice_crds::gateway::attach::Outcome;
+    let s = state(json!([{ "name": "http", "port": 80, "protocol": "HTTP" }]));
+    let verdict = Verdict {
+        refused: None,
+        unprogrammed: Some(Outcome::no("AddressNotUsable", "10.0.0.1")),
+    };
+    let status = gateway_status(
+        &s,
+        &AttachedRoutes::default(),
+        &Readiness::Ready,
+        Vec::new(),
+        &verdict,
+        None,
+        &now(),
+    );
+    let conditions = status.conditions.unwrap();
+    assert_eq!(conditions[0].reason, "Accepted");
+    assert_eq!(conditions[0].status, "True");
+    assert_eq!(conditions[1].reason, "AddressNotUsable");
+    assert_eq!(conditions[1].status, "False");
 }
 
 #[test]

@@ -144,3 +144,39 @@ fn changes_reach_only_the_gateways_concerned() {
     let label = crate::desired::gateway::gateway_label(&key("infra", "c"));
     assert_eq!(of_fleet_label(&label, &gateways), [key("infra", "c")]);
 }
+
+#[test]
+fn a_params_change_reaches_the_gateways_built_from_them() {
+    let with_ref = |name: &str, params: &str| -> Gateway {
+        let mut g = gateway("infra", name, "sluice", None);
+        g.spec.infrastructure = serde_json::from_value(json!({
+            "parametersRef": { "group": "sluice.dev", "kind": "IngressClassParams", "name": params }
+        }))
+        .unwrap();
+        g
+    };
+    let gateways = vec![
+        Arc::new(gateway("infra", "plain", "sluice", None)),
+        Arc::new(with_ref("own", "big")),
+        Arc::new(with_ref("classy", "small")),
+        Arc::new(gateway("infra", "elsewhere", "other", None)),
+    ];
+    let classes: Vec<Arc<GatewayClass>> = vec![Arc::new(
+        serde_json::from_value(json!({
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "GatewayClass",
+            "metadata": { "name": "sluice" },
+            "spec": {
+                "controllerName": CONTROLLER,
+                "parametersRef": { "group": "sluice.dev", "kind": "IngressClassParams", "name": "small" }
+            }
+        }))
+        .unwrap(),
+    )];
+    assert_eq!(of_params("big", &gateways, &classes), [key("infra", "own")]);
+    assert_eq!(
+        of_params("small", &gateways, &classes),
+        [key("infra", "plain"), key("infra", "classy")]
+    );
+    assert!(of_params("none", &gateways, &classes).is_empty());
+}

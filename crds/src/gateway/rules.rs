@@ -1,21 +1,26 @@
-//! An HTTPRoute rule's matches, read into what the route table matches on: a path and the
-//! request conditions beside it ([`sluice_crds::gateway::matching`]). Pure.
+//! An HTTPRoute or GRPCRoute rule, read: its matches, into what the route table matches on (a
+//! path and the request conditions beside it, [`crate::gateway::matching`]); its timeout;
+//! and whether Sluice can serve it as written ([`invalid_http_rules`]), which the operator
+//! reports in the route's status and the proxy acts on. Pure.
 
 use std::time::Duration;
 
-use sluice_crds::gateway::matching::{
+use crate::gateway::attach::InvalidRule;
+use crate::gateway::matching::{
     self, MatchError, MatchType, NamedMatch, PathType, RequestConditions,
 };
-use sluice_crds::gateway_api::grpcroutes::{
-    GrpcRouteRules, GrpcRouteRulesMatches, GrpcRouteRulesMatchesHeadersType,
-    GrpcRouteRulesMatchesMethodType,
+use crate::gateway_api::grpcroutes::{
+    GrpcRoute, GrpcRouteRules, GrpcRouteRulesFiltersType, GrpcRouteRulesMatches,
+    GrpcRouteRulesMatchesHeadersType, GrpcRouteRulesMatchesMethodType,
 };
-use sluice_crds::gateway_api::httproutes::{
-    HttpRouteRules, HttpRouteRulesMatches, HttpRouteRulesMatchesHeadersType,
-    HttpRouteRulesMatchesMethod, HttpRouteRulesMatchesPathType,
+use crate::gateway_api::httproutes::{
+    HttpRoute, HttpRouteRules, HttpRouteRulesBackendRefsFiltersType, HttpRouteRulesFilters,
+    HttpRouteRulesFiltersRequestRedirectPathType, HttpRouteRulesFiltersType,
+    HttpRouteRulesFiltersUrlRewritePathType, HttpRouteRulesMatches,
+    HttpRouteRulesMatchesHeadersType, HttpRouteRulesMatchesMethod, HttpRouteRulesMatchesPathType,
     HttpRouteRulesMatchesQueryParamsType,
 };
-use sluice_crds::ingress::PathMatch;
+use crate::ingress::{PathKind, PathMatch};
 
 /// One match of a rule: its path and what else a request must have.
 #[derive(Clone, Debug, PartialEq)]
@@ -192,10 +197,172 @@ fn method(m: &HttpRouteRulesMatchesMethod) -> &'static str {
     }
 }
 
+/// The HTTPRoute filters Sluice applies; a rule with any other is not served as written
+/// (the spec: a filter must never be skipped).
+pub fn http_filter_supported(kind: &HttpRouteRulesFiltersType) -> bool {
+    use HttpRouteRulesFiltersType as F;
+    match kind {
+        F::RequestHeaderModifier
+        | F::ResponseHeaderModifier
+        | F::RequestRedirect
+        | F::UrlRewrite
+        | F::Cors => true,
+        F::RequestMirror | F::ExtensionRef => false,
+    }
+}
+
+/// The GRPCRoute filters Sluice applies: none yet.
+pub fn grpc_filter_supported(kind: &GrpcRouteRulesFiltersType) -> bool {
+    use GrpcRouteRulesFiltersType as F;
+    match kind {
+        F::RequestHeaderModifier
+        | F::ResponseHeaderModifier
+        | F::RequestMirror
+        | F::ExtensionRef => false,
+    }
+}
+
+/// Why a rule's filters cannot be applied to requests its `matches` match, if they cannot:
+/// a filter Sluice does not apply, or a path replacement its matches give no prefix for.
+pub fn http_filters_problem(
+    filters: &[HttpRouteRulesFilters],
+    matches: &[RuleMatch],
+) -> Option<String> {
+    for filter in filters {
+        if !http_filter_supported(&filter.r#type) {
+            return Some(format!(
+                "filter {} is not supported",
+                http_filter_name(&filter.r#type)
+            ));
+        }
+        let prefix_replaced = filter
+            .url_rewrite
+            .as_ref()
+            .and_then(|r| r.path.as_ref())
+            .is_some_and(|p| {
+                p.r#type == HttpRouteRulesFiltersUrlRewritePathType::ReplacePrefixMatch
+            })
+            || filter
+                .request_redirect
+                .as_ref()
+                .and_then(|r| r.path.as_ref())
+                .is_some_and(|p| {
+                    p.r#type == HttpRouteRulesFiltersRequestRedirectPathType::ReplacePrefixMatch
+                });
+        if prefix_replaced && matches.iter().any(|m| m.path.kind == PathKind::Regex) {
+            return Some(format!(
+                "filter {}: ReplacePrefixMatch needs PathPrefix or Exact matches",
+                http_filter_name(&filter.r#type)
+            ));
+        }
+    }
+    None
+}
+
+/// The filters of a rule's backendRefs Sluice applies: the header modifiers.
+pub fn backend_filter_supported(kind: &HttpRouteRulesBackendRefsFiltersType) -> bool {
+    use HttpRouteRulesBackendRefsFiltersType as F;
+    match kind {
+        F::RequestHeaderModifier | F::ResponseHeaderModifier => true,
+        F::RequestMirror | F::RequestRedirect | F::UrlRewrite | F::ExtensionRef | F::Cors => false,
+    }
+}
+
+/// Why the filters of a rule's backendRefs cannot be applied, if they cannot.
+fn backend_filters_problem(rule: &HttpRouteRules) -> Option<String> {
+    let filter = rule
+        .backend_refs
+        .iter()
+        .flatten()
+        .flat_map(|b| b.filters.iter().flatten())
+        .find(|f| !backend_filter_supported(&f.r#type))?;
+    Some(format!(
+        "backendRef filter {:?} is not supported",
+        filter.r#type
+    ))
+}
+
+/// A filter type as the spec spells it.
+pub fn http_filter_name(kind: &HttpRouteRulesFiltersType) -> &'static str {
+    use HttpRouteRulesFiltersType as F;
+    match kind {
+        F::RequestHeaderModifier => "RequestHeaderModifier",
+        F::ResponseHeaderModifier => "ResponseHeaderModifier",
+        F::RequestMirror => "RequestMirror",
+        F::RequestRedirect => "RequestRedirect",
+        F::UrlRewrite => "URLRewrite",
+        F::ExtensionRef => "ExtensionRef",
+        F::Cors => "CORS",
+    }
+}
+
+/// A rule, read: its matches, or why they cannot be read (the rule is not served); and why
+/// its filters cannot be applied, if they cannot (its matches are answered with 500, never
+/// served without them).
+#[derive(Clone, Debug)]
+pub struct ReadRule {
+    pub matches: Result<Vec<RuleMatch>, MatchError>,
+    pub refused: Option<String>,
+}
+
+impl ReadRule {
+    /// Why the rule is not served as written, if it is not.
+    pub fn problem(&self) -> Option<String> {
+        match &self.matches {
+            Err(e) => Some(e.to_string()),
+            Ok(_) => self.refused.clone(),
+        }
+    }
+}
+
+/// Reads each rule of an HTTPRoute.
+pub fn read_http_rules(route: &HttpRoute) -> Vec<ReadRule> {
+    let rules: &[HttpRouteRules] = route.spec.rules.as_deref().unwrap_or_default();
+    rules
+        .iter()
+        .map(|rule| {
+            let matches = rule_matches(rule);
+            let refused = matches
+                .as_ref()
+                .ok()
+                .and_then(|m| http_filters_problem(rule.filters.as_deref().unwrap_or_default(), m))
+                .or_else(|| backend_filters_problem(rule));
+            ReadRule { matches, refused }
+        })
+        .collect()
+}
+
+/// Reads each rule of a GRPCRoute.
+pub fn read_grpc_rules(route: &GrpcRoute) -> Vec<ReadRule> {
+    let rules: &[GrpcRouteRules] = route.spec.rules.as_deref().unwrap_or_default();
+    rules
+        .iter()
+        .map(|rule| ReadRule {
+            matches: grpc_rule_matches(rule),
+            refused: rule
+                .filters
+                .iter()
+                .flatten()
+                .find(|f| !grpc_filter_supported(&f.r#type))
+                .map(|f| format!("filter {:?} is not supported", f.r#type)),
+        })
+        .collect()
+}
+
+/// The rules Sluice cannot serve as written, and why: a match it cannot read (an invalid
+/// regular expression, say) or a filter it cannot apply. The operator reports them
+/// (`PartiallyInvalid`, or `Accepted: False` when no rule is left).
+pub fn invalid_rules(read: &[ReadRule]) -> Vec<InvalidRule> {
+    read.iter()
+        .enumerate()
+        .filter_map(|(index, rule)| rule.problem().map(|message| InvalidRule { index, message }))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sluice_crds::ingress::PathKind;
+    use crate::ingress::PathKind;
 
     fn rule(yaml: &str) -> HttpRouteRules {
         serde_yaml_ng::from_str(yaml).unwrap_or_else(|e| panic!("{e}"))

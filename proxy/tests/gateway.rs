@@ -405,6 +405,106 @@ async fn a_request_is_served_only_by_its_listeners_routes() -> anyhow::Result<()
     Ok(())
 }
 
+/// HTTPS listeners of one port: a request whose host belongs to another listener than the
+/// one its connection's SNI chose is answered 421, over HTTP/1.1 and HTTP/2 alike.
+#[tokio::test]
+async fn a_request_meant_for_another_https_listener_is_misdirected() -> anyhow::Result<()> {
+    let a = Upstream::start("a", "127.0.0.2")?;
+    let (cert_pem, key_pem, _) = certificate(&["one.example.com", "two.example.com"])?;
+    let listener = |name: &str, hostname: &str| {
+        json!({ "name": name, "port": 443, "protocol": "HTTPS", "hostname": hostname,
+                "tls": { "certificateRefs": [{ "name": "both" }] },
+                "allowedRoutes": { "namespaces": { "from": "All" } } })
+    };
+    let mut objects = vec![
+        json!({
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+            "metadata": { "name": "public", "namespace": "infra" },
+            "spec": { "gatewayClassName": "sluice", "listeners": [
+                listener("one", "one.example.com"),
+                listener("two", "two.example.com"),
+            ] }
+        }),
+        tls_secret("infra", "both", &cert_pem, &key_pem),
+        route("one", Some("one"), &[], json!([{ "backendRefs": to("a") }])),
+        route("two", Some("two"), &[], json!([{ "backendRefs": to("a") }])),
+    ];
+    objects.extend(service_with_endpoints("shop", "a", 80, &[a.addr]));
+    let s = start(objects, Vec::new()).await?;
+    for alpn in [&["http/1.1"][..], &["h2"]] {
+        for (sni, host, want) in [
+            ("one.example.com", "one.example.com", 200),
+            ("one.example.com", "two.example.com", 421),
+            ("two.example.com", "two.example.com", 200),
+            ("two.example.com", "one.example.com", 421),
+        ] {
+            let (reply, _) = https_get(s.https, sni, host, "/", alpn, &[]).await?;
+            assert_eq!(reply.status, want, "{alpn:?} {sni} {host}: {reply:?}");
+        }
+    }
+    Ok(())
+}
+
+/// RequestMirror: each request also goes, as its backend gets it, to the mirror (whose
+/// answer the client never sees); a share of 0 % copies nothing. Over HTTP/1.1 and, with a
+/// body, over HTTP/2.
+#[tokio::test]
+async fn mirrors_get_a_copy_of_each_request() -> anyhow::Result<()> {
+    let a = Upstream::start("a", "127.0.0.2")?;
+    let m = Upstream::start("m", "127.0.0.3")?;
+    let never = Upstream::start("never", "127.0.0.4")?;
+    let (cert_pem, key_pem, _) = certificate(&["secure.example.com"])?;
+    let mirror = |name: &str, percent: i32| {
+        json!({ "type": "RequestMirror", "requestMirror": {
+            "backendRef": { "name": name, "port": 80 }, "percent": percent } })
+    };
+    let mut objects = vec![
+        gateway("secure-cert"),
+        tls_secret("infra", "secure-cert", &cert_pem, &key_pem),
+        route(
+            "mirrored",
+            None,
+            &[],
+            json!([{ "filters": [mirror("m", 100), mirror("never", 0), mirror("missing", 100)],
+                     "backendRefs": to("a") }]),
+        ),
+    ];
+    for (name, upstream) in [("a", &a), ("m", &m), ("never", &never)] {
+        objects.extend(service_with_endpoints("shop", name, 80, &[upstream.addr]));
+    }
+    let s = start(objects, Vec::new()).await?;
+    let copies = |want: usize| {
+        let m = &m;
+        async move {
+            for _ in 0..100 {
+                if m.requests() >= want {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            m.requests()
+        }
+    };
+
+    let reply = get(s.web, "app.test", "/first").await?;
+    assert_eq!(reply.server().as_deref(), Some("a"), "{reply:?}");
+    assert_eq!(copies(1).await, 1);
+    let mut h2 = sluice_tests::client::Http2::connect(s.https, "secure.example.com").await?;
+    let posted = h2
+        .send(
+            Method::POST,
+            "secure.example.com",
+            "/second",
+            b"payload".to_vec(),
+        )
+        .await?;
+    assert_eq!(posted.server().as_deref(), Some("a"), "{posted:?}");
+    assert_eq!(copies(2).await, 2);
+    assert_eq!(a.requests(), 2);
+    assert_eq!(never.requests(), 0);
+    Ok(())
+}
+
 /// The CORS filter answers preflights itself and marks responses to allowed origins; a
 /// backendRef's header filters apply after its rule's, to its share only; a rule with a
 /// filter Sluice does not apply is answered with 500, never served without it.

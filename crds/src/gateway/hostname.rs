@@ -49,6 +49,23 @@ fn specificity(hostname: &HostMatch) -> usize {
     }
 }
 
+/// The hostname among `listeners` that covers `host` most specifically, by index.
+fn most_specific(listeners: &[HostMatch], host: &str) -> Option<usize> {
+    listeners
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| covers(l, host))
+        .max_by_key(|(_, l)| specificity(l))
+        .map(|(i, _)| i)
+}
+
+/// Whether a request for `host`, on a TLS connection whose SNI was `sni`, is meant for
+/// another of the port's HTTPS `listeners` than the one the connection was made for (the
+/// most specific listener covering each).
+pub fn misdirected(listeners: &[HostMatch], sni: &str, host: &str) -> bool {
+    most_specific(listeners, sni) != most_specific(listeners, host)
+}
+
 /// Listener isolation: a request belongs to the one listener of its port whose hostname
 /// covers its host most specifically, and only that listener's routes serve it. Whether
 /// every request for `host` (a hostname a route serves through a listener whose hostname
@@ -134,5 +151,31 @@ mod tests {
         assert!(!claimed_elsewhere(&abc, &host("abc.foo.example.com"), all));
         // `*.oo.example.com` is not under `*.foo.example.com`.
         assert!(!claimed_elsewhere(&wide, &host("*.oo.example.com"), [&foo]));
+    }
+
+    #[test]
+    fn a_request_for_another_listeners_host_is_misdirected() {
+        let listeners = [
+            HostMatch::Any,
+            host("second-example.org"),
+            host("*.wildcard.org"),
+            host("fourth-example.wildcard.org"),
+        ];
+        let cases = [
+            ("example.org", "example.org", false),
+            ("example.org", "second-example.org", true),
+            ("example.org", "unknown-example.org", false),
+            ("second-example.org", "example.org", true),
+            ("third.wildcard.org", "fifth.wildcard.org", false),
+            ("third.wildcard.org", "fourth-example.wildcard.org", true),
+            ("fourth-example.wildcard.org", "fifth.wildcard.org", true),
+        ];
+        for (sni, request, want) in cases {
+            assert_eq!(
+                misdirected(&listeners, sni, request),
+                want,
+                "{sni} {request}"
+            );
+        }
     }
 }

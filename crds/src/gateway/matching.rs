@@ -52,6 +52,7 @@
 
 use std::borrow::Cow;
 use std::cmp::Reverse;
+use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use regex::{Regex, RegexBuilder, bytes};
@@ -493,8 +494,9 @@ pub struct Precedence {
     headers: Reverse<usize>,
     query_params: Reverse<usize>,
     age: Age,
-    /// `{namespace}/{name}`, compared as that text (`a-b/x` comes before `a/y`).
-    route: String,
+    /// `{namespace}/{name}`, compared as that text (`a-b/x` comes before `a/y`); shared by
+    /// the entries of one route.
+    route: Arc<str>,
     rule: usize,
     match_index: usize,
 }
@@ -508,13 +510,38 @@ enum Age {
 
 impl Precedence {
     pub fn new(path: PathRank, specificity: Specificity, source: &MatchSource<'_>) -> Self {
+        let route = Self::route_of(source.namespace, source.name);
+        Self::of_route(path, specificity, source, &route)
+    }
+
+    /// The `route` of [`Precedence::new`] for a route's entries: `{namespace}/{name}`.
+    pub fn route_of(namespace: &str, name: &str) -> Arc<str> {
+        Arc::from(format!("{namespace}/{name}"))
+    }
+
+    /// [`Precedence::new`], with `route` made once for all the entries of `source`'s route
+    /// by [`Precedence::route_of`] (rather than once per entry).
+    pub fn of_route(
+        path: PathRank,
+        specificity: Specificity,
+        source: &MatchSource<'_>,
+        route: &Arc<str>,
+    ) -> Self {
+        debug_assert!(
+            route.len() == source.namespace.len() + 1 + source.name.len()
+                && route.starts_with(source.namespace)
+                && route.ends_with(source.name),
+            "{route} is not {}/{}",
+            source.namespace,
+            source.name
+        );
         Self {
             path,
             method: Reverse(specificity.method),
             headers: Reverse(specificity.headers),
             query_params: Reverse(specificity.query_params),
             age: source.created.cloned().map_or(Age::Unknown, Age::Created),
-            route: format!("{}/{}", source.namespace, source.name),
+            route: route.clone(),
             rule: source.rule,
             match_index: source.match_index,
         }

@@ -259,6 +259,7 @@ pub fn compile_after(
                 redirect_path: None,
                 request_headers: None,
                 response_edits: None,
+                mirrors: None,
                 series: Default::default(),
             });
             table
@@ -302,6 +303,7 @@ pub fn compile_after(
                 redirect_path: None,
                 request_headers: None,
                 response_edits: None,
+                mirrors: None,
                 series: Default::default(),
             })
         };

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::networking::v1::Ingress;
 use rustls::sign::CertifiedKey;
-use sluice_crds::gateway::hostname::wildcard_suffixes;
+use sluice_crds::gateway::hostname::{self, wildcard_suffixes};
 use sluice_crds::ingress::HostMatch;
 use sluice_crds::ingress::host::{wildcard_covers, wildcard_suffix};
 
@@ -28,6 +28,9 @@ pub struct TlsTable {
     /// Gateway API: a wildcard covers any number of labels, the longest suffix first
     /// ([`sluice_crds::gateway::hostname`]); Ingress: one label.
     pub any_labels: bool,
+    /// Gateway API: the hostnames of the port's HTTPS listeners, to tell a request meant
+    /// for another listener than its connection's ([`Self::misdirected`]).
+    pub listeners: Vec<HostMatch>,
 }
 
 impl TlsTable {
@@ -53,6 +56,13 @@ impl TlsTable {
             }
             _ => self.insert(host, cert),
         }
+    }
+
+    /// Whether a request for `host` on a connection whose SNI was `sni` (both lower-cased)
+    /// belongs to another HTTPS listener than the connection's: it is answered 421
+    /// (RFC 9110 §15.5.20), as a client reusing a connection across names must be told.
+    pub fn misdirected(&self, sni: &str, host: &str) -> bool {
+        self.listeners.len() > 1 && hostname::misdirected(&self.listeners, sni, host)
     }
 
     /// The certificate for an SNI name (lower-cased): exact, then wildcard.

@@ -25,9 +25,14 @@ impl Split {
     /// From `(weight, route)` pairs; `None` when fewer than two have weight (then there is
     /// nothing to pick).
     pub fn new(weighted: impl IntoIterator<Item = (u32, Arc<Route>)>) -> Option<Self> {
+        let weighted = weighted.into_iter();
+        // Most rules have one backendRef: nothing to pick, nothing to collect.
+        let (_, most) = weighted.size_hint();
+        if most.is_some_and(|most| most < 2) {
+            return None;
+        }
         let mut total = 0u64;
         let shares: Vec<(u64, Arc<Route>)> = weighted
-            .into_iter()
             .filter(|(weight, _)| *weight > 0)
             .map(|(weight, route)| {
                 total += u64::from(weight);
@@ -84,6 +89,22 @@ impl Candidate {
             route,
             split: None,
             conditions: (!conditions.is_empty()).then(|| Arc::new(conditions)),
+            precedence: Some(precedence),
+        }
+    }
+
+    /// [`Candidate::gateway`], with `conditions` already shared (by the same match served on
+    /// several hosts): `None`, or conditions that require something.
+    pub fn gateway_shared(
+        route: Arc<Route>,
+        conditions: Option<Arc<RequestConditions>>,
+        precedence: Precedence,
+    ) -> Self {
+        debug_assert!(conditions.as_ref().is_none_or(|c| !c.is_empty()));
+        Self {
+            route,
+            split: None,
+            conditions,
             precedence: Some(precedence),
         }
     }

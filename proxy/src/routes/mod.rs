@@ -3,6 +3,7 @@
 pub mod access;
 pub mod candidates;
 pub mod headers;
+pub mod mirror;
 pub mod regex;
 pub mod table;
 pub mod tables;

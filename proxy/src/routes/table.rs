@@ -21,6 +21,7 @@
 //! with rules for that host that has one), else the table's default backend (the oldest
 //! Ingress of the class with a `spec.defaultBackend`), else 404.
 
+use super::mirror::Mirror;
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -255,6 +256,9 @@ pub struct Route {
     /// Headers set, added and removed on the backend's response.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_edits: Option<Arc<HeaderEdits>>,
+    /// Where copies of its requests go (the Gateway API's RequestMirror).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mirrors: Option<Arc<[Mirror]>>,
     /// Its metric series, found on first use.
     #[serde(skip)]
     pub series: RouteSeries,
@@ -337,6 +341,7 @@ impl Route {
             redirect_path: None,
             request_headers: None,
             response_edits: None,
+            mirrors: None,
             series: Default::default(),
         }
     }
@@ -611,8 +616,8 @@ impl RouteTable {
     /// The routes of a claimed host, created when first needed.
     pub fn host_mut(&mut self, host: &HostMatch) -> &mut HostRoutes {
         match host {
-            HostMatch::Exact(h) => self.exact_hosts.entry(h.clone()).or_default(),
-            HostMatch::Wildcard(s) => self.wildcard_hosts.entry(s.clone()).or_default(),
+            HostMatch::Exact(h) => host_entry(&mut self.exact_hosts, h),
+            HostMatch::Wildcard(s) => host_entry(&mut self.wildcard_hosts, s),
             HostMatch::Any => self.any_host.get_or_insert_with(HostRoutes::default),
         }
     }
@@ -649,6 +654,17 @@ impl RouteTable {
             .map(HostRoutes::len)
             .sum()
     }
+}
+
+/// The routes of `host` in `hosts`, created when first needed; its name is copied only then
+/// (a host with several routes is looked up once per route).
+fn host_entry<'h>(hosts: &'h mut HashMap<String, HostRoutes>, host: &str) -> &'h mut HostRoutes {
+    if !hosts.contains_key(host) {
+        hosts.insert(host.to_string(), HostRoutes::default());
+    }
+    hosts
+        .get_mut(host)
+        .expect("the host was there or has just been inserted")
 }
 
 mod opt_millis {

@@ -56,7 +56,14 @@ impl<T> PrefixTrie<T> {
     {
         let mut node = &mut self.root;
         for element in elements(prefix) {
-            node = node.children.entry(element.into()).or_default();
+            // The element is copied only for a new node.
+            if !node.children.contains_key(element) {
+                node.children.insert(element.into(), Node::default());
+            }
+            node = node
+                .children
+                .get_mut(element)
+                .expect("the node was there or has just been inserted");
         }
         if node.value.is_none() {
             self.len += 1;

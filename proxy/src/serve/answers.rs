@@ -41,10 +41,17 @@ pub fn has_body(status: u16) -> bool {
     status != 204
 }
 
-/// Refusals before routing: TLS 1.2 where 1.3 is required; paths with dot segments.
-pub fn refusal(tls12_refused: bool, path: &str) -> Option<Answer> {
+/// Refusals before routing: TLS 1.2 where 1.3 is required; a request meant for another
+/// HTTPS listener than its connection's (`TlsTable::misdirected`); paths with dot segments.
+pub fn refusal(tls12_refused: bool, misdirected: bool, path: &str) -> Option<Answer> {
     if tls12_refused {
         return Some(Answer::new(426, "TLS 1.3 is required\n"));
+    }
+    if misdirected {
+        return Some(Answer::new(
+            421,
+            "421 Misdirected Request: this host is served on another TLS server name than this connection's\n",
+        ));
     }
     // `/api/../admin` must not match a rule for /api: a backend would resolve it to a
     // path another rule governs. Refuse dot segments rather than guess.
@@ -379,7 +386,7 @@ mod tests {
             "/api/.;x/b",
         ] {
             assert!(has_dot_segment(bad), "{bad}");
-            assert_eq!(refusal(false, bad).map(|a| a.status), Some(400));
+            assert_eq!(refusal(false, false, bad).map(|a| a.status), Some(400));
         }
         for ok in [
             "/",
@@ -392,9 +399,10 @@ mod tests {
             "/a/b;.x",
         ] {
             assert!(!has_dot_segment(ok), "{ok}");
-            assert_eq!(refusal(false, ok), None);
+            assert_eq!(refusal(false, false, ok), None);
         }
-        assert_eq!(refusal(true, "/").map(|a| a.status), Some(426));
+        assert_eq!(refusal(true, false, "/").map(|a| a.status), Some(426));
+        assert_eq!(refusal(false, true, "/").map(|a| a.status), Some(421));
     }
 
     #[test]

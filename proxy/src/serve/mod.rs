@@ -7,6 +7,7 @@ pub mod error_pages;
 pub mod h1;
 pub mod hygiene;
 pub mod limits;
+pub mod mirror;
 pub mod outcome;
 pub mod proxy_protocol;
 pub mod rate_limit;

@@ -35,7 +35,7 @@ use super::h1::FastPath;
 use super::proxy_protocol::ProxyProtocol;
 use super::request_id::RequestIds;
 use super::router::{Router, ServeOptions};
-use super::tls::CertResolver;
+use super::tls::{CertResolver, ClientSni};
 use crate::state::State;
 
 /// One client listener.
@@ -317,9 +317,10 @@ struct HandshakeCounter(Arc<State>);
 impl TlsAccept for HandshakeCounter {
     async fn handshake_complete_callback(
         &self,
-        _tls: &TlsRef,
+        tls: &TlsRef,
     ) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
         self.0.metrics.tls_handshakes.inc();
-        None
+        let sni = tls.server_name()?;
+        Some(Arc::new(ClientSni(sni.to_ascii_lowercase())))
     }
 }

@@ -68,6 +68,11 @@ pub fn default_certificate(
     Ok(sluice_crds::tls::certified_key(&crt, &key)?)
 }
 
+/// The server name (SNI) a TLS client asked for, lower-cased: kept with the connection's
+/// TLS digest at the end of the handshake, for both request paths.
+#[derive(Debug)]
+pub struct ClientSni(pub String);
+
 /// Pingora's name of the negotiated TLS version (rustls's `TLSv1_2`, or `TLSv1.2`).
 pub fn is_tls12(version: &str) -> bool {
     version.contains("1_2") || version.contains("1.2")

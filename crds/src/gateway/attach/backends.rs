@@ -231,7 +231,8 @@ fn target(
             name: r.name.clone(),
         });
     }
-    let (ns, name) = (namespace.to_string(), r.name.clone());
+    // Only a problem names them: built then, not for every usable backend.
+    let (ns, name) = (|| namespace.to_string(), || r.name.clone());
     let from = Referrer {
         group: GROUP,
         kind: route.kind.kind(),
@@ -245,37 +246,37 @@ fn target(
     };
     if !grants.allows(&from, &to) {
         return Err(BackendProblem::RefNotPermitted {
-            namespace: ns,
-            name,
+            namespace: ns(),
+            name: name(),
             route_kind: route.kind.kind(),
             route_namespace: route.namespace.clone(),
         });
     }
     let Some(port) = r.port else {
         return Err(BackendProblem::NoPortGiven {
-            namespace: ns,
-            name,
+            namespace: ns(),
+            name: name(),
         });
     };
     match services.service_port(namespace, &r.name, port) {
         ServicePort::NoService => Err(BackendProblem::NoService {
-            namespace: ns,
-            name,
+            namespace: ns(),
+            name: name(),
         }),
         ServicePort::NoPort => Err(BackendProblem::NoPort {
-            namespace: ns,
-            name,
+            namespace: ns(),
+            name: name(),
             port,
         }),
         ServicePort::ExternalName => Err(BackendProblem::ExternalName {
-            namespace: ns,
-            name,
+            namespace: ns(),
+            name: name(),
         }),
         ServicePort::Found { app_protocol } => {
             backend_protocol(route.kind, app_protocol.as_deref()).ok_or_else(|| {
                 BackendProblem::UnsupportedProtocol {
-                    namespace: ns,
-                    name,
+                    namespace: ns(),
+                    name: name(),
                     port,
                     app_protocol: app_protocol.unwrap_or_default(),
                     route_kind: route.kind.kind(),

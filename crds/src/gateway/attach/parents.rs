@@ -66,31 +66,151 @@ pub fn attach(
     gateways: &BTreeMap<GatewayKey, GatewayState>,
     namespace_labels: &BTreeMap<String, String>,
 ) -> RouteAttachments {
-    let hostnames: Result<Vec<HostMatch>, String> = route
-        .hostnames
-        .iter()
-        .map(|h| HostMatch::parse(Some(h)).map_err(|e| format!("hostname {h:?}: {e}")))
+    let hostnames = route_hostnames(route);
+    let parents = gateway_parents(route, gateways)
+        .map(|(parent, gateway)| judge(route, &hostnames, parent, gateway, namespace_labels))
         .collect();
-    let mut judged: Vec<&ParentRef> = Vec::new();
-    let mut parents = Vec::new();
-    for parent in &route.parent_refs {
-        if !parent.is_gateway() || judged.contains(&parent) {
-            continue;
-        }
-        judged.push(parent);
-        let key = GatewayKey {
-            namespace: parent.namespace(&route.id.namespace).to_string(),
-            name: parent.name.clone(),
-        };
-        let Some(gateway) = gateways.get(&key) else {
-            continue;
-        };
-        parents.push(judge(route, &hostnames, parent, gateway, namespace_labels));
-    }
     RouteAttachments {
         route: route.id.clone(),
         parents,
     }
+}
+
+/// The listeners `route` is attached to through the parents that accept it, in the order
+/// of [`attach`]'s `parents` and of their `listeners`: what serving reads of [`attach`],
+/// found by the same rules, without the conditions and their messages.
+pub fn accepted_listeners(
+    route: &Route,
+    gateways: &BTreeMap<GatewayKey, GatewayState>,
+    namespace_labels: &BTreeMap<String, String>,
+) -> Vec<ListenerAttachment> {
+    let hostnames = route_hostnames(route);
+    let mut accepted = Vec::new();
+    for (parent, gateway) in gateway_parents(route, gateways) {
+        if let Verdict::Accepted(listeners) =
+            verdict(route, &hostnames, parent, gateway, namespace_labels)
+        {
+            accepted.extend(listeners);
+        }
+    }
+    accepted
+}
+
+/// The route's hostnames, or why one cannot be read.
+fn route_hostnames(route: &Route) -> Result<Vec<HostMatch>, String> {
+    route
+        .hostnames
+        .iter()
+        .map(|h| HostMatch::parse(Some(h)).map_err(|e| format!("hostname {h:?}: {e}")))
+        .collect()
+}
+
+/// Each entry of the route's `parentRefs` that names one of `gateways` (the same entry
+/// written twice once), with that Gateway.
+fn gateway_parents<'r, 'g>(
+    route: &'r Route,
+    gateways: &'g BTreeMap<GatewayKey, GatewayState>,
+) -> impl Iterator<Item = (&'r ParentRef, &'g GatewayState)> {
+    let refs = &route.parent_refs;
+    refs.iter().enumerate().filter_map(move |(at, parent)| {
+        // Judged already: an equal entry before it (a Gateway too, so judged then).
+        if !parent.is_gateway() || refs[..at].contains(parent) {
+            return None;
+        }
+        let namespace = parent.namespace(&route.id.namespace);
+        // The one Gateway a proxy serves, found without building a key.
+        let gateway = match gateways.iter().next() {
+            Some((key, gateway)) if gateways.len() == 1 => {
+                (key.namespace == namespace && key.name == parent.name).then_some(gateway)
+            }
+            _ => gateways.get(&GatewayKey {
+                namespace: namespace.to_string(),
+                name: parent.name.clone(),
+            }),
+        }?;
+        Some((parent, gateway))
+    })
+}
+
+/// Whether a parent accepts a route, and on which listeners; or why not.
+enum Verdict<'a> {
+    Accepted(Vec<ListenerAttachment>),
+    /// A route hostname Sluice cannot read: the message.
+    BadHostname(&'a str),
+    /// No listener selected.
+    NoMatchingParent,
+    /// None of the selected listeners allows the route.
+    NotAllowed,
+    /// None of those that allow it shares a hostname with it.
+    NoMatchingHostname(Vec<&'a ListenerState>),
+    /// Every rule was dropped.
+    NoRule,
+}
+
+fn verdict<'a>(
+    route: &Route,
+    hostnames: &'a Result<Vec<HostMatch>, String>,
+    parent: &ParentRef,
+    gateway: &'a GatewayState,
+    labels: &BTreeMap<String, String>,
+) -> Verdict<'a> {
+    let hostnames = match hostnames {
+        Ok(h) => h,
+        Err(message) => return Verdict::BadHostname(message),
+    };
+
+    // The listeners the entry selects, and of those the ones that allow the route: walked
+    // again where needed rather than collected (a route usually has one of each).
+    let selects = |l: &&ListenerState| {
+        parent.section_name.as_deref().is_none_or(|s| s == l.name)
+            && parent.port.is_none_or(|p| p == l.port)
+    };
+    if !gateway.listeners.iter().any(|l| selects(&l)) {
+        return Verdict::NoMatchingParent;
+    }
+
+    let kind = route.id.kind;
+    let allowing = || {
+        gateway
+            .listeners
+            .iter()
+            .filter(selects)
+            .filter(|l| l.allows(kind, &gateway.key.namespace, &route.id.namespace, labels))
+    };
+    if allowing().next().is_none() {
+        return Verdict::NotAllowed;
+    }
+
+    let listeners: Vec<ListenerAttachment> = allowing()
+        .filter_map(|l| {
+            intersect(&l.hostname, hostnames).map(|served| ListenerAttachment {
+                listener: l.name.clone(),
+                port: l.port,
+                hostnames: served,
+            })
+        })
+        .collect();
+    if listeners.is_empty() {
+        return Verdict::NoMatchingHostname(allowing().collect());
+    }
+
+    if route.rule_count > 0
+        && !route.invalid_rules.is_empty()
+        && dropped(route).len() == route.rule_count
+    {
+        return Verdict::NoRule;
+    }
+    Verdict::Accepted(listeners)
+}
+
+/// The rules of `route` that were dropped, by index, and why.
+fn dropped(route: &Route) -> BTreeMap<usize, &str> {
+    route
+        .invalid_rules
+        .iter()
+        .filter(|r| r.index < route.rule_count)
+        .map(|r| (r.index, r.message.as_str()))
+        .collect()
 }
 
 fn judge(
@@ -108,70 +228,7 @@ fn judge(
         listeners: Vec::new(),
     };
     let gw = format!("Gateway {}/{}", gateway.key.namespace, gateway.key.name);
-    let hostnames = match hostnames {
-        Ok(h) => h,
-        Err(message) => return refused(reason::UNSUPPORTED_VALUE, message.clone()),
-    };
-
-    let selected: Vec<&ListenerState> = gateway
-        .listeners
-        .iter()
-        .filter(|l| parent.section_name.as_deref().is_none_or(|s| s == l.name))
-        .filter(|l| parent.port.is_none_or(|p| p == l.port))
-        .collect();
-    if selected.is_empty() {
-        return refused(
-            reason::NO_MATCHING_PARENT,
-            format!("{gw} has no listener {}", selection(parent)),
-        );
-    }
-
-    let kind = route.id.kind;
-    let allowing: Vec<&ListenerState> = selected
-        .into_iter()
-        .filter(|l| l.allows(kind, &gateway.key.namespace, &route.id.namespace, labels))
-        .collect();
-    if allowing.is_empty() {
-        return refused(
-            reason::NOT_ALLOWED_BY_LISTENERS,
-            format!(
-                "no listener of {gw} {} allows {}s from namespace {}",
-                selection(parent),
-                kind.kind(),
-                route.id.namespace
-            ),
-        );
-    }
-
-    let listeners: Vec<ListenerAttachment> = allowing
-        .iter()
-        .filter_map(|l| {
-            intersect(&l.hostname, hostnames).map(|served| ListenerAttachment {
-                listener: l.name.clone(),
-                port: l.port,
-                hostnames: served,
-            })
-        })
-        .collect();
-    if listeners.is_empty() {
-        let theirs: Vec<String> = allowing.iter().map(|l| describe(&l.hostname)).collect();
-        let ours: Vec<String> = hostnames.iter().map(describe).collect();
-        return refused(
-            reason::NO_MATCHING_LISTENER_HOSTNAME,
-            format!(
-                "no hostname of the route ({}) matches the hostname of a listener of {gw} that allows it ({})",
-                ours.join(", "),
-                theirs.join(", ")
-            ),
-        );
-    }
-
-    let dropped: BTreeMap<usize, &str> = route
-        .invalid_rules
-        .iter()
-        .filter(|r| r.index < route.rule_count)
-        .map(|r| (r.index, r.message.as_str()))
-        .collect();
+    let dropped = dropped(route);
     let why = || {
         dropped
             .iter()
@@ -179,12 +236,49 @@ fn judge(
             .collect::<Vec<_>>()
             .join("; ")
     };
-    if route.rule_count > 0 && dropped.len() == route.rule_count {
-        return refused(
-            reason::UNSUPPORTED_VALUE,
-            format!("no rule can be served: {}", why()),
-        );
-    }
+    let listeners = match verdict(route, hostnames, parent, gateway, labels) {
+        Verdict::Accepted(listeners) => listeners,
+        Verdict::BadHostname(message) => {
+            return refused(reason::UNSUPPORTED_VALUE, message.to_string());
+        }
+        Verdict::NoMatchingParent => {
+            return refused(
+                reason::NO_MATCHING_PARENT,
+                format!("{gw} has no listener {}", selection(parent)),
+            );
+        }
+        Verdict::NotAllowed => {
+            return refused(
+                reason::NOT_ALLOWED_BY_LISTENERS,
+                format!(
+                    "no listener of {gw} {} allows {}s from namespace {}",
+                    selection(parent),
+                    route.id.kind.kind(),
+                    route.id.namespace
+                ),
+            );
+        }
+        Verdict::NoMatchingHostname(allowing) => {
+            let theirs: Vec<String> = allowing.iter().map(|l| describe(&l.hostname)).collect();
+            // Only reached with hostnames that could be read.
+            let ours: Vec<String> = hostnames.iter().flatten().map(describe).collect();
+            return refused(
+                reason::NO_MATCHING_LISTENER_HOSTNAME,
+                format!(
+                    "no hostname of the route ({}) matches the hostname of a listener of {gw} that allows it ({})",
+                    ours.join(", "),
+                    theirs.join(", ")
+                ),
+            );
+        }
+        Verdict::NoRule => {
+            return refused(
+                reason::UNSUPPORTED_VALUE,
+                format!("no rule can be served: {}", why()),
+            );
+        }
+    };
+
     let partially_invalid = (!dropped.is_empty()).then(|| {
         let indices: Vec<String> = dropped.keys().map(usize::to_string).collect();
         Outcome::yes(

@@ -4,6 +4,7 @@
 //! The judging itself is [`sluice_crds::gateway::attach`]'s; this module feeds it and
 //! shapes what comes out.
 
+use sluice_crds::gateway::rules;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -189,11 +190,14 @@ pub fn judge_http(
     services: &impl ServiceLookup,
 ) -> Option<JudgedRoute> {
     let read = Route::from_http(route).ok()?;
+    // A mirror's backendRef is a reference too: one that cannot be used is in ResolvedRefs.
     let refs = route.spec.rules.iter().flatten().map(|rule| {
+        let filters = rule.filters.as_deref().unwrap_or_default();
         rule.backend_refs
             .iter()
             .flatten()
             .map(BackendRef::from)
+            .chain(rules::mirrors(filters).into_iter().map(|m| m.backend))
             .collect::<Vec<_>>()
     });
     Some(judge(read, refs, grants, services))

@@ -24,6 +24,18 @@ use sluice_crds::ingress::{PathKind, PathMatch};
 use crate::routes::HeaderEdits;
 use crate::routes::regex::PathRewrite;
 
+/// The edits of a header modifier filter (each kind of filter has its own generated type
+/// of the same shape).
+macro_rules! modifier_edits {
+    ($m:expr) => {
+        edits(
+            $m.set.iter().flatten().map(|h| (&h.name, &h.value)),
+            $m.add.iter().flatten().map(|h| (&h.name, &h.value)),
+            $m.remove.iter().flatten(),
+        )
+    };
+}
+
 /// What a rule's filters make of its routes.
 #[derive(Clone, Debug, Default)]
 pub struct Filters {
@@ -68,22 +80,14 @@ pub fn read(
         match filter.r#type {
             HttpRouteRulesFiltersType::RequestHeaderModifier => {
                 if let Some(m) = &filter.request_header_modifier {
-                    let (request, host) = request_edits(edits(
-                        m.set.iter().flatten().map(|h| (&h.name, &h.value)),
-                        m.add.iter().flatten().map(|h| (&h.name, &h.value)),
-                        m.remove.iter().flatten(),
-                    ));
+                    let (request, host) = request_edits(modifier_edits!(m));
                     out.upstream_host = host.or(out.upstream_host);
                     out.request_headers = Some(Arc::new(request));
                 }
             }
             HttpRouteRulesFiltersType::ResponseHeaderModifier => {
                 if let Some(m) = &filter.response_header_modifier {
-                    out.response_edits = Some(Arc::new(edits(
-                        m.set.iter().flatten().map(|h| (&h.name, &h.value)),
-                        m.add.iter().flatten().map(|h| (&h.name, &h.value)),
-                        m.remove.iter().flatten(),
-                    )));
+                    out.response_edits = Some(Arc::new(modifier_edits!(m)));
                 }
             }
             HttpRouteRulesFiltersType::RequestRedirect => {
@@ -163,11 +167,7 @@ pub fn with_backend(rule: &Filters, filters: &[HttpRouteRulesBackendRefsFilters]
     let mut out = rule.clone();
     for filter in filters {
         if let Some(m) = &filter.request_header_modifier {
-            let (request, host) = request_edits(edits(
-                m.set.iter().flatten().map(|h| (&h.name, &h.value)),
-                m.add.iter().flatten().map(|h| (&h.name, &h.value)),
-                m.remove.iter().flatten(),
-            ));
+            let (request, host) = request_edits(modifier_edits!(m));
             out.upstream_host = host.or(out.upstream_host);
             out.request_headers = Some(Arc::new(match &out.request_headers {
                 Some(earlier) => earlier.then(&request),
@@ -175,11 +175,7 @@ pub fn with_backend(rule: &Filters, filters: &[HttpRouteRulesBackendRefsFilters]
             }));
         }
         if let Some(m) = &filter.response_header_modifier {
-            let response = edits(
-                m.set.iter().flatten().map(|h| (&h.name, &h.value)),
-                m.add.iter().flatten().map(|h| (&h.name, &h.value)),
-                m.remove.iter().flatten(),
-            );
+            let response = modifier_edits!(m);
             // The backend's edits are nearer the backend: they apply to its response first.
             out.response_edits = Some(Arc::new(match &out.response_edits {
                 Some(later) => response.then(later),

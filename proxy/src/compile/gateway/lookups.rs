@@ -3,7 +3,7 @@
 //! a namespace's labels.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use k8s_openapi::api::core::v1::{Secret, Service};
 use sluice_crds::gateway::attach::{CertificateState, ServicePort};
@@ -19,6 +19,9 @@ pub struct Lookups<'a> {
     /// Every Service asked about, found or not ([`named`]): whether a backend is usable is
     /// decided at compile time, so a change to one of them must recompile.
     services_read: RefCell<BTreeSet<String>>,
+    /// The Services asked about that exist, by their own `(namespace, name)`: named into
+    /// `services_read` once, at the end, rather than at every question.
+    services_found: RefCell<HashSet<(&'a str, &'a str)>>,
 }
 
 static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
@@ -45,6 +48,7 @@ impl<'a> Lookups<'a> {
                 .filter_map(|n| Some((n.metadata.name.as_deref()?, n.metadata.labels.as_ref()?)))
                 .collect(),
             services_read: RefCell::default(),
+            services_found: RefCell::default(),
         }
     }
 
@@ -65,12 +69,17 @@ impl<'a> Lookups<'a> {
 
     /// For [`sluice_crds::gateway::attach::ServiceLookup`].
     pub fn service_port(&self, namespace: &str, name: &str, port: i32) -> ServicePort {
-        self.services_read
-            .borrow_mut()
-            .insert(named("Service", &format!("{namespace}/{name}")));
-        let Some(service) = self.services.get(&(namespace, name)) else {
+        let Some(&service) = self.services.get(&(namespace, name)) else {
+            self.services_read
+                .borrow_mut()
+                .insert(named("Service", &format!("{namespace}/{name}")));
             return ServicePort::NoService;
         };
+        // The same names, borrowed from the Service (found by them).
+        let meta = &service.metadata;
+        if let (Some(namespace), Some(name)) = (meta.namespace.as_deref(), meta.name.as_deref()) {
+            self.services_found.borrow_mut().insert((namespace, name));
+        }
         let spec = service.spec.as_ref();
         if spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName") {
             return ServicePort::ExternalName;
@@ -86,7 +95,14 @@ impl<'a> Lookups<'a> {
 
     /// The Services asked about so far, as the table's `reads`.
     pub fn services_read(&self) -> BTreeSet<String> {
-        self.services_read.take()
+        let mut read = self.services_read.take();
+        read.extend(
+            self.services_found
+                .take()
+                .into_iter()
+                .map(|(namespace, name)| named("Service", &format!("{namespace}/{name}"))),
+        );
+        read
     }
 
     /// A namespace's labels (none when it is not known).

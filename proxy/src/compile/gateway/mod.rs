@@ -31,7 +31,7 @@ use sluice_crds::gateway::hostname::claimed_elsewhere;
 use sluice_crds::gateway::matching::{MatchSource, PathRank, Precedence};
 use sluice_crds::gateway::ports::GatewayPort;
 use sluice_crds::gateway::rules::{
-    ReadRule, RuleMatch, backend_timeout, read_grpc_rules, read_http_rules,
+    self, ReadRule, RuleMatch, backend_timeout, read_grpc_rules, read_http_rules,
 };
 use sluice_crds::gateway_api::httproutes::{
     HttpRouteRulesBackendRefsFilters, HttpRouteRulesFilters,
@@ -42,6 +42,7 @@ use super::backends::BackendResolver;
 use super::tls::{TlsTable, certified_key, not_after};
 use super::{Problem, ProblemKind};
 use crate::objects::{ObjectSet, key_of};
+use crate::routes::mirror::Mirror;
 use crate::routes::{
     Backend, Candidate, Endpoints, Route, RouteTable, Split, Tables, WildcardHosts,
 };
@@ -142,6 +143,7 @@ pub fn compile(objects: &ObjectSet, options: &GatewayOptions) -> GatewayCompiled
         // less specific listener's routes never answer them.
         table.host_mut(&listener.hostname);
         if listener.tls_mode == Some(TlsMode::Terminate) {
+            table.tls.listeners.push(listener.hostname.clone());
             listener_certificates(listener, &lookups, &mut table.tls, &mut problems);
         }
     }
@@ -202,9 +204,22 @@ pub fn compile(objects: &ObjectSet, options: &GatewayOptions) -> GatewayCompiled
             Err(e) => problems.push(problem(key_of(&route.metadata), e.to_string())),
         }
     }
-    routes.sort_by(|a, b| a.key.cmp(&b.key));
-    for route in routes {
-        context.add_route(route, &mut resolver, &mut tables, &mut problems);
+    // By key, as a stable sort of the routes themselves would: the order of the indices
+    // (cheap to move), not of the (large) routes.
+    let mut order: Vec<usize> = (0..routes.len()).collect();
+    order.sort_by(|&a, &b| routes[a].key.cmp(&routes[b].key));
+    // Room for every hostname at once (at most one host each), rather than growing the map
+    // of hosts (large entries) step by step; `finish` gives back what shared hosts left
+    // unused.
+    let hostnames: usize = routes.iter().map(|r| r.attach_route.hostnames.len()).sum();
+    for table in tables.values_mut() {
+        table.exact_hosts.reserve(hostnames);
+    }
+    let mut routes: Vec<Option<RouteInput<'_>>> = routes.into_iter().map(Some).collect();
+    for index in order {
+        if let Some(route) = routes[index].take() {
+            context.add_route(route, &mut resolver, &mut tables, &mut problems);
+        }
     }
     finish(tables, resolver, problems, lookups.services_read())
 }
@@ -265,45 +280,47 @@ impl Context<'_> {
                 )),
             }
         }
-        let namespace = attach_route.id.namespace.clone();
-        let attachments =
-            parents::attach(&attach_route, &self.gateways, lookups.labels(&namespace));
-        // Each (port, hostname) once, whichever parentRefs lead there.
-        let mut served: BTreeSet<(u16, String)> = BTreeSet::new();
-        let mut places: Vec<(u16, HostMatch)> = Vec::new();
-        for parent in attachments.parents.iter().filter(|p| p.accepted.is_true()) {
-            for attached in &parent.listeners {
-                let Some(listener) = state
-                    .listeners
-                    .iter()
-                    .find(|l| l.name == attached.listener)
-                    .filter(|l| l.is_served())
-                else {
+        let id = &attach_route.id;
+        let namespace = id.namespace.as_str();
+        let attached =
+            parents::accepted_listeners(&attach_route, &self.gateways, lookups.labels(namespace));
+        // Each (port, hostname) once, whichever parentRefs lead there; with the hostname as
+        // text, for its routes.
+        let mut places: Vec<(u16, &HostMatch, String)> = Vec::new();
+        for attached in &attached {
+            let Some(listener) = state
+                .listeners
+                .iter()
+                .find(|l| l.name == attached.listener)
+                .filter(|l| l.is_served())
+            else {
+                continue;
+            };
+            let Some(port) = self.listener_port(listener).map(|p| p.container_port) else {
+                continue;
+            };
+            // Listener isolation: not where a more specific listener takes the requests.
+            let port_hostnames = state
+                .listeners
+                .iter()
+                .filter(|l| l.port == listener.port && l.is_served())
+                .map(|l| &l.hostname);
+            for host in &attached.hostnames {
+                if claimed_elsewhere(&listener.hostname, host, port_hostnames.clone()) {
                     continue;
-                };
-                let Some(port) = self.listener_port(listener).map(|p| p.container_port) else {
-                    continue;
-                };
-                // Listener isolation: not where a more specific listener takes the requests.
-                let port_hostnames = state
-                    .listeners
-                    .iter()
-                    .filter(|l| l.port == listener.port && l.is_served())
-                    .map(|l| &l.hostname);
-                for host in &attached.hostnames {
-                    if claimed_elsewhere(&listener.hostname, host, port_hostnames.clone()) {
-                        continue;
-                    }
-                    if served.insert((port, host.to_string())) {
-                        places.push((port, host.clone()));
-                    }
+                }
+                if !places.iter().any(|(p, h, _)| *p == port && *h == host) {
+                    places.push((port, host, host.to_string()));
                 }
             }
         }
         if places.is_empty() {
             return;
         }
-        let id = &attachments.route;
+        // `{namespace}/{name}` ([`Precedence::route_of`]), once for every match's precedence:
+        // the route's key, as it has both.
+        let precedence_route: Arc<str> = Arc::from(route_key.as_str());
+        let no_filters = filters::Filters::default();
         'rules: for rule in valid {
             let RuleInput {
                 index: rule_index,
@@ -317,6 +334,21 @@ impl Context<'_> {
             let resolved = backends::resolve(id, &refs, grants, &|ns: &str, name: &str, port| {
                 lookups.service_port(ns, name, port)
             });
+            let mirrors = rule_mirrors(
+                spec_filters,
+                &|refs: &[BackendRef]| {
+                    backends::resolve(id, refs, grants, &|ns: &str, name: &str, port| {
+                        lookups.service_port(ns, name, port)
+                    })
+                },
+                resolver,
+                &mut |why| {
+                    problems.push(problem(
+                        route_key.clone(),
+                        format!("{kind} rule {rule_index}: a RequestMirror is not sent: {why}"),
+                    ))
+                },
+            );
             let read_timeout = match timeout {
                 Ok(timeout) => timeout,
                 Err(message) => {
@@ -331,8 +363,8 @@ impl Context<'_> {
                 }
             };
             // The filters of each match on each port (a redirect's port is the listener's).
-            let mut read: BTreeMap<(u16, usize), filters::Filters> = BTreeMap::new();
-            for (port, _) in &places {
+            let mut read: Vec<((u16, usize), filters::Filters)> = Vec::new();
+            for (port, _, _) in &places {
                 let Some(listener) = ports.iter().find(|p| p.container_port == *port) else {
                     continue;
                 };
@@ -342,7 +374,10 @@ impl Context<'_> {
                 for (match_index, m) in matches.iter().enumerate() {
                     match filters::read(spec_filters, &m.path, listener) {
                         Ok(f) => {
-                            read.insert((*port, match_index), f);
+                            match read.iter_mut().find(|(at, _)| *at == (*port, match_index)) {
+                                Some((_, earlier)) => *earlier = f,
+                                None => read.push(((*port, match_index), f)),
+                            }
                         }
                         Err(message) => {
                             problems.push(Problem {
@@ -357,16 +392,35 @@ impl Context<'_> {
                     }
                 }
             }
-            for (port, host) in &places {
-                let Some(table) = tables.get_mut(port) else {
-                    continue;
-                };
-                for (match_index, RuleMatch { path, conditions }) in matches.iter().enumerate() {
-                    let f = read.get(&(*port, match_index)).cloned().unwrap_or_default();
+            // Each match, then each place: a match's conditions and precedence are made once
+            // and shared by its places (each place is another host's table, so the order
+            // of insertion is the same for every path).
+            for (match_index, RuleMatch { path, conditions }) in matches.into_iter().enumerate() {
+                let precedence = Precedence::of_route(
+                    PathRank::new(path.kind, &path.path),
+                    conditions.specificity(),
+                    &MatchSource {
+                        created: attach_route.created.as_ref(),
+                        namespace,
+                        name: &id.name,
+                        rule: rule_index,
+                        match_index,
+                    },
+                    &precedence_route,
+                );
+                let conditions = (!conditions.is_empty()).then(|| Arc::new(conditions));
+                for (port, host, host_text) in &places {
+                    let Some(table) = tables.get_mut(port) else {
+                        continue;
+                    };
+                    let f = read
+                        .iter()
+                        .find(|(at, _)| *at == (*port, match_index))
+                        .map_or(&no_filters, |(_, f)| f);
                     let make = |f: &filters::Filters,
                                 backend: Arc<Backend>,
                                 unusable: Option<Arc<str>>| Route {
-                        host: host.to_string(),
+                        host: host_text.clone(),
                         path: Some(path.clone()),
                         unusable,
                         redirect: f.redirect.clone(),
@@ -376,15 +430,16 @@ impl Context<'_> {
                         request_headers: f.request_headers.clone(),
                         response_edits: f.response_edits.clone(),
                         cors: f.cors.clone(),
+                        mirrors: mirrors.clone(),
                         read_timeout,
                         ..Route::gateway(route_key.clone(), backend)
                     };
                     // A redirect answers every request itself: its backends are not read.
                     let shares: Vec<(u32, Arc<Route>)> = if let Some(why) = &refused {
                         let why: Arc<str> = Arc::from(why.as_str());
-                        vec![(1, Arc::new(make(&f, no_backend(&namespace), Some(why))))]
+                        vec![(1, Arc::new(make(f, no_backend(namespace), Some(why))))]
                     } else if f.redirect.is_some() {
-                        vec![(1, Arc::new(make(&f, no_backend(&namespace), None)))]
+                        vec![(1, Arc::new(make(f, no_backend(namespace), None)))]
                     } else {
                         resolved
                             .iter()
@@ -392,9 +447,9 @@ impl Context<'_> {
                             .map(|(b, own)| {
                                 let (backend, unusable) = rule_backend(b, resolver);
                                 let mut route = if own.is_empty() {
-                                    make(&f, backend, unusable)
+                                    make(f, backend, unusable)
                                 } else {
-                                    make(&filters::with_backend(&f, own), backend, unusable)
+                                    make(&filters::with_backend(f, own), backend, unusable)
                                 };
                                 route.backend_protocol = protocol(b);
                                 (b.weight, Arc::new(route))
@@ -411,23 +466,13 @@ impl Context<'_> {
                             } else {
                                 "every backendRef of the rule has weight 0"
                             };
-                            Arc::new(make(&f, no_backend(&namespace), Some(why.into())))
+                            Arc::new(make(f, no_backend(namespace), Some(why.into())))
                         });
-                    let precedence = Precedence::new(
-                        PathRank::new(path.kind, &path.path),
-                        conditions.specificity(),
-                        &MatchSource {
-                            created: attach_route.created.as_ref(),
-                            namespace: &namespace,
-                            name: &id.name,
-                            rule: rule_index,
-                            match_index,
-                        },
-                    );
                     let split = Split::new(shares).map(Arc::new);
                     table.host_mut(host).insert_match(
-                        path,
-                        Candidate::gateway(first, conditions.clone(), precedence).with_split(split),
+                        &path,
+                        Candidate::gateway_shared(first, conditions.clone(), precedence.clone())
+                            .with_split(split),
                     );
                 }
             }
@@ -531,6 +576,29 @@ fn protocol(b: &attach::Backend) -> BackendProtocol {
     }
 }
 
+/// The mirrors of a rule's `filters` whose backends can be used (`resolve` judges their
+/// references); `unusable` is told why each other one is not.
+fn rule_mirrors(
+    filters: &[HttpRouteRulesFilters],
+    resolve: &dyn Fn(&[BackendRef]) -> Vec<attach::Backend>,
+    resolver: &mut BackendResolver<'_>,
+    unusable: &mut dyn FnMut(String),
+) -> Option<Arc<[Mirror]>> {
+    let refs = rules::mirrors(filters);
+    if refs.is_empty() {
+        return None;
+    }
+    let backends = resolve(&refs.iter().map(|m| m.backend.clone()).collect::<Vec<_>>());
+    let mut out = Vec::with_capacity(refs.len());
+    for (m, b) in refs.into_iter().zip(&backends) {
+        match rule_backend(b, resolver) {
+            (backend, None) => out.push(Mirror::new(backend, m.percent, m.fraction)),
+            (_, Some(why)) => unusable(why.to_string()),
+        }
+    }
+    Some(out.into())
+}
+
 /// The backend of a resolved backendRef, or a placeholder and why its share gets 500.
 fn rule_backend(
     b: &attach::Backend,
@@ -577,6 +645,7 @@ fn finish(
 ) -> GatewayCompiled {
     let mut by_port = BTreeMap::new();
     for (port, mut table) in tables {
+        table.exact_hosts.shrink_to_fit();
         for (host, error) in table.finish_hosts() {
             problems.push(problem(
                 host.clone(),

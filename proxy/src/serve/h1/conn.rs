@@ -22,7 +22,7 @@ use crate::serve::access_log::Exchange;
 use crate::serve::answers::{self, Answer, Failure, Routed};
 use crate::serve::client_addr::client_address;
 use crate::serve::outcome::{Finished, InFlight, finish};
-use crate::serve::tls::is_tls12;
+use crate::serve::tls::{ClientSni, is_tls12};
 use crate::serve::trace::{self, RequestTrace};
 
 /// Reads are at least this large.
@@ -49,6 +49,8 @@ pub struct Connection<'a> {
     client_ip: Option<String>,
     tls: bool,
     tls12_refused: bool,
+    /// The TLS server name the client asked for, lower-cased.
+    sni: Option<String>,
     /// The port the connection came in on: which table its requests are looked up in.
     local_port: Option<u16>,
 }
@@ -114,6 +116,10 @@ impl<'a> Connection<'a> {
             tls: ssl.is_some(),
             tls12_refused: app.options.require_tls13
                 && ssl.as_ref().is_some_and(|s| is_tls12(&s.version)),
+            sni: ssl
+                .as_ref()
+                .and_then(|s| s.extension.get::<ClientSni>())
+                .map(|sni| sni.0.clone()),
             stream,
             shutdown: shutdown.clone(),
             buf: if read.is_empty() {
@@ -242,56 +248,64 @@ impl<'a> Connection<'a> {
         let client = self.request_client(buf, head);
         self.tried.clear();
 
-        let (route, mut trace, decided) = match answers::refusal(self.tls12_refused, path) {
-            Some(answer) => (None, None, Err(answer)),
-            None => {
-                let trace = app.options.tracing.as_ref().map(|tracing| {
-                    let parent = head.traceparent.map_or_else(Default::default, |tp| {
-                        sluice_common::telemetry::extract_values(
-                            tp.str(buf),
-                            head.tracestate.map(|s| s.str(buf)),
-                        )
+        let misdirected = self.sni.as_deref().is_some_and(|sni| {
+            app.state
+                .tables()
+                .for_port(self.local_port)
+                .tls
+                .misdirected(sni, &host)
+        });
+        let (route, mut trace, decided) =
+            match answers::refusal(self.tls12_refused, misdirected, path) {
+                Some(answer) => (None, None, Err(answer)),
+                None => {
+                    let trace = app.options.tracing.as_ref().map(|tracing| {
+                        let parent = head.traceparent.map_or_else(Default::default, |tp| {
+                            sluice_common::telemetry::extract_values(
+                                tp.str(buf),
+                                head.tracestate.map(|s| s.str(buf)),
+                            )
+                        });
+                        let start = trace::Start {
+                            method,
+                            path,
+                            version: "1.1",
+                            tls: self.tls,
+                        };
+                        let trace = RequestTrace::start(tracing, parent, &start, || {
+                            let peer = self.client;
+                            (
+                                host.clone(),
+                                peer.zip(client)
+                                    .map(|(p, ip)| SocketAddr::new(ip, p.port())),
+                            )
+                        });
+                        if let Some(route) = &route {
+                            trace.matched(route, method);
+                        }
+                        trace
                     });
-                    let start = trace::Start {
+                    let decided = answers::for_route(&Routed {
+                        route: route.as_ref(),
+                        // Routes with a canary are Pingora's to serve.
+                        canary: false,
                         method,
+                        origin,
+                        cors_request_method: head.cors_request_method.map(|s| s.str(buf)),
+                        cors_request_headers: head.cors_request_headers.map(|s| s.str(buf)),
+                        host: &host,
                         path,
-                        version: "1.1",
+                        path_and_query: head.path_and_query(buf),
                         tls: self.tls,
-                    };
-                    let trace = RequestTrace::start(tracing, parent, &start, || {
-                        let peer = self.client;
-                        (
-                            host.clone(),
-                            peer.zip(client)
-                                .map(|(p, ip)| SocketAddr::new(ip, p.port())),
-                        )
-                    });
-                    if let Some(route) = &route {
-                        trace.matched(route, method);
-                    }
-                    trace
-                });
-                let decided = answers::for_route(&Routed {
-                    route: route.as_ref(),
-                    // Routes with a canary are Pingora's to serve.
-                    canary: false,
-                    method,
-                    origin,
-                    cors_request_method: head.cors_request_method.map(|s| s.str(buf)),
-                    cors_request_headers: head.cors_request_headers.map(|s| s.str(buf)),
-                    host: &host,
-                    path,
-                    path_and_query: head.path_and_query(buf),
-                    tls: self.tls,
-                    https_port: app.options.https_redirect_port,
-                    client,
-                    body_length: Some(head.body_len as u64),
-                    max_body_size: app.options.max_body_size,
-                })
-                .cloned();
-                (route, trace, decided)
-            }
-        };
+                        https_port: app.options.https_redirect_port,
+                        client,
+                        body_length: Some(head.body_len as u64),
+                        max_body_size: app.options.max_body_size,
+                    })
+                    .cloned();
+                    (route, trace, decided)
+                }
+            };
 
         // Within the rate limits, or refused by them; the guard lives until the response ends.
         let (decided, _in_progress) = match decided {
@@ -490,6 +504,7 @@ impl<'a> Connection<'a> {
         let send_timeout = route.send_timeout.unwrap_or(DEFAULT_SEND_TIMEOUT);
         // A kept-alive connection found closed: send again to the same endpoint, on a new one.
         let mut resend_to = None;
+        let mut mirrored = false;
         loop {
             let fresh = resend_to.is_some();
             let addr = match resend_to.take() {
@@ -552,6 +567,12 @@ impl<'a> Connection<'a> {
             }
             request::end_head(&mut self.out);
             self.out.extend_from_slice(&buf[head.len..head.total_len()]);
+            // Once per request, whatever the attempts: the copy is what the backend gets.
+            if let Some(mirrors) = route.mirrors.as_deref()
+                && !std::mem::replace(&mut mirrored, true)
+            {
+                crate::serve::mirror::send(mirrors, &self.out);
+            }
 
             let sent = Instant::now();
             match self

@@ -3,7 +3,7 @@
 //! (the Gateway API's, [`crate::gateway::cors`]). Both request paths ask it the same two
 //! questions.
 
-use crate::annotations::Cors;
+use crate::annotations::cors::Cors;
 use crate::gateway::cors::GatewayCors;
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

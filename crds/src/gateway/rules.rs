@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use crate::gateway::attach::InvalidRule;
-use crate::gateway::attach::backends::BackendRef;
 use crate::gateway::matching::{
     self, MatchError, MatchType, NamedMatch, PathType, RequestConditions,
 };
@@ -259,38 +258,6 @@ pub fn http_filters_problem(
         }
     }
     None
-}
-
-/// A RequestMirror filter: where copies of the rule's requests go, and what share of them
-/// (`percent`, else `fraction` as numerator and denominator, else all).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MirrorRef {
-    pub backend: BackendRef,
-    pub percent: Option<i32>,
-    pub fraction: Option<(i32, i32)>,
-}
-
-/// The mirrors of a rule's `filters`, in order.
-pub fn mirrors(filters: &[HttpRouteRulesFilters]) -> Vec<MirrorRef> {
-    filters
-        .iter()
-        .filter_map(|f| f.request_mirror.as_ref())
-        .map(|m| MirrorRef {
-            backend: BackendRef {
-                group: m.backend_ref.group.clone(),
-                kind: m.backend_ref.kind.clone(),
-                name: m.backend_ref.name.clone(),
-                namespace: m.backend_ref.namespace.clone(),
-                port: m.backend_ref.port,
-                weight: None,
-            },
-            percent: m.percent,
-            fraction: m
-                .fraction
-                .as_ref()
-                .map(|f| (f.numerator, f.denominator.unwrap_or(100))),
-        })
-        .collect()
 }
 
 /// The filters of a rule's backendRefs Sluice applies: the header modifiers.

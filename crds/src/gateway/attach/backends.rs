@@ -25,7 +25,7 @@ use super::reasons::{CORE_GROUP, kind, route as reason};
 use super::route::{RouteId, RouteKind};
 use crate::gateway_api::GROUP;
 use crate::gateway_api::grpcroutes::GrpcRouteRulesBackendRefs;
-use crate::gateway_api::httproutes::HttpRouteRulesBackendRefs;
+use crate::gateway_api::httproutes::{HttpRouteRulesBackendRefs, HttpRouteRulesFilters};
 
 /// The most weight a backendRef may have (the API's maximum).
 pub const MAX_WEIGHT: u32 = 1_000_000;
@@ -39,6 +39,38 @@ pub struct BackendRef {
     pub namespace: Option<String>,
     pub port: Option<i32>,
     pub weight: Option<i32>,
+}
+
+/// A RequestMirror filter: where copies of the rule's requests go, and what share of them
+/// (`percent`, else `fraction` as numerator and denominator, else all).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MirrorRef {
+    pub backend: BackendRef,
+    pub percent: Option<i32>,
+    pub fraction: Option<(i32, i32)>,
+}
+
+/// The mirrors of a rule's `filters`, in order.
+pub fn mirrors(filters: &[HttpRouteRulesFilters]) -> Vec<MirrorRef> {
+    filters
+        .iter()
+        .filter_map(|f| f.request_mirror.as_ref())
+        .map(|m| MirrorRef {
+            backend: BackendRef {
+                group: m.backend_ref.group.clone(),
+                kind: m.backend_ref.kind.clone(),
+                name: m.backend_ref.name.clone(),
+                namespace: m.backend_ref.namespace.clone(),
+                port: m.backend_ref.port,
+                weight: None,
+            },
+            percent: m.percent,
+            fraction: m
+                .fraction
+                .as_ref()
+                .map(|f| (f.numerator, f.denominator.unwrap_or(100))),
+        })
+        .collect()
 }
 
 impl From<&HttpRouteRulesBackendRefs> for BackendRef {

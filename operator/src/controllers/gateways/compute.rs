@@ -4,7 +4,6 @@
 //! The judging itself is [`sluice_crds::gateway::attach`]'s; this module feeds it and
 //! shapes what comes out.
 
-use sluice_crds::gateway::rules;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -197,7 +196,7 @@ pub fn judge_http(
             .iter()
             .flatten()
             .map(BackendRef::from)
-            .chain(rules::mirrors(filters).into_iter().map(|m| m.backend))
+            .chain(backends::mirrors(filters).into_iter().map(|m| m.backend))
             .collect::<Vec<_>>()
     });
     Some(judge(read, refs, grants, services))

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
@@ -24,7 +23,7 @@ use super::fleet::{apply_fleet, delete_fleet, live_fleet};
 use super::index::key_of;
 use super::lookups::{certificates, grants, params};
 use super::routes::{attached_routes, write_routes};
-use super::status_writes::patch_gateway_status;
+use super::status_writes::{now, patch_gateway_status};
 use super::{Context, Error, FINALIZER, addresses, compute};
 use crate::desired::gateway::{Infrastructure, desired_gateway, with_infrastructure};
 
@@ -136,10 +135,6 @@ async fn reconcile_gateway(gateway: Arc<Gateway>, ctx: &Context) -> Result<(Acti
     .await
     .map_err(|e| Error::Finalizer(Box::new(e)))?;
     Ok((action, done))
-}
-
-pub(super) fn now() -> Time {
-    Time(k8s_openapi::jiff::Timestamp::now())
 }
 
 /// Serves a Gateway of Sluice's: its fleet, its routes' status and its own.

@@ -16,8 +16,7 @@ use super::Context;
 use super::compute::{self, JudgedRoute};
 use super::index::RouteRefs;
 use super::lookups::{grants, namespace_labels, service_port};
-use super::reconcile::now;
-use super::status_writes::patch_route_status;
+use super::status_writes::{now, patch_route_status};
 
 /// The judged state of every Gateway of Sluice's, for attaching routes; `this` stands for
 /// the Gateway being served (its certificates were read), `None` removes it (it is going).

@@ -1,6 +1,7 @@
 //! The status patches: a Gateway's status, and a route's `status.parents`. Server-side
 //! apply under Sluice's field manager, so another controller's fields are left alone.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
 use kube::core::NamespaceResourceScope;
 use kube::{Client, Resource, ResourceExt};
@@ -67,4 +68,9 @@ where
         Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// The time conditions are stamped with when they change.
+pub(super) fn now() -> Time {
+    Time(k8s_openapi::jiff::Timestamp::now())
 }

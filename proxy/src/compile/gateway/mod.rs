@@ -31,7 +31,7 @@ use sluice_crds::gateway::hostname::claimed_elsewhere;
 use sluice_crds::gateway::matching::{MatchSource, PathRank, Precedence};
 use sluice_crds::gateway::ports::GatewayPort;
 use sluice_crds::gateway::rules::{
-    self, ReadRule, RuleMatch, backend_timeout, read_grpc_rules, read_http_rules,
+    ReadRule, RuleMatch, backend_timeout, read_grpc_rules, read_http_rules,
 };
 use sluice_crds::gateway_api::httproutes::{
     HttpRouteRulesBackendRefsFilters, HttpRouteRulesFilters,
@@ -584,7 +584,7 @@ fn rule_mirrors(
     resolver: &mut BackendResolver<'_>,
     unusable: &mut dyn FnMut(String),
 ) -> Option<Arc<[Mirror]>> {
-    let refs = rules::mirrors(filters);
+    let refs = backends::mirrors(filters);
     if refs.is_empty() {
         return None;
     }

@@ -730,7 +730,7 @@ async fn a_backend_service_created_after_its_route_is_served() -> anyhow::Result
 
 /// A GRPCRoute on the HTTPS and HTTP listeners: a real tonic client, over TLS (HTTP/2) and
 /// in the clear (HTTP/2 with prior knowledge), to a real tonic server in the clear (h2c),
-/// by service and method.
+/// by service and method, with the rule's response header filter.
 #[tokio::test]
 async fn serves_grpc_routes_to_h2c_backends() -> anyhow::Result<()> {
     use tonic_health::ServingStatus;
@@ -762,6 +762,8 @@ async fn serves_grpc_routes_to_h2c_backends() -> anyhow::Result<()> {
                 ],
                 "rules": [{
                     "matches": [{ "method": { "service": "grpc.health.v1.Health", "method": "Check" } }],
+                    "filters": [{ "type": "ResponseHeaderModifier", "responseHeaderModifier": {
+                        "set": [{ "name": "x-served-by", "value": "sluice" }] } }],
                     "backendRefs": [{ "name": "grpc", "port": 80 }]
                 }]
             }
@@ -789,7 +791,15 @@ async fn serves_grpc_routes_to_h2c_backends() -> anyhow::Result<()> {
     };
     for (over, channel) in [("TLS", channel), ("h2c", plain)] {
         let mut client = HealthClient::new(channel);
-        let cart = client.check(check("shop.Cart")).await?.into_inner();
+        let cart = client.check(check("shop.Cart")).await?;
+        assert_eq!(
+            cart.metadata()
+                .get("x-served-by")
+                .and_then(|v| v.to_str().ok()),
+            Some("sluice"),
+            "{over}"
+        );
+        let cart = cart.into_inner();
         assert_eq!(cart.status, ServingStatus::NotServing as i32, "{over}");
         // Another method of the service has no route: the proxy answers 404 (a gRPC error).
         let watch = match client.watch(check("shop.Cart")).await {

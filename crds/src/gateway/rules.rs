@@ -212,14 +212,13 @@ pub fn http_filter_supported(kind: &HttpRouteRulesFiltersType) -> bool {
     }
 }
 
-/// The GRPCRoute filters Sluice applies: none yet.
+/// The GRPCRoute filters Sluice applies: the header modifiers (a mirror's copy would need
+/// HTTP/2 to a gRPC backend, which the mirrors do not speak).
 pub fn grpc_filter_supported(kind: &GrpcRouteRulesFiltersType) -> bool {
     use GrpcRouteRulesFiltersType as F;
     match kind {
-        F::RequestHeaderModifier
-        | F::ResponseHeaderModifier
-        | F::RequestMirror
-        | F::ExtensionRef => false,
+        F::RequestHeaderModifier | F::ResponseHeaderModifier => true,
+        F::RequestMirror | F::ExtensionRef => false,
     }
 }
 

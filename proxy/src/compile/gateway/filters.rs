@@ -14,6 +14,7 @@ use sluice_crds::annotations::{Redirect, Rewrite};
 use sluice_crds::cors::CorsPolicy;
 use sluice_crds::gateway::cors::GatewayCors;
 use sluice_crds::gateway::ports::{GatewayPort, PortProtocol};
+use sluice_crds::gateway_api::grpcroutes::GrpcRouteRulesFilters;
 use sluice_crds::gateway_api::httproutes::{
     HttpRouteRulesBackendRefsFilters, HttpRouteRulesFilters,
     HttpRouteRulesFiltersRequestRedirectPathType, HttpRouteRulesFiltersRequestRedirectScheme,
@@ -159,6 +160,23 @@ pub fn read(
         }
     }
     Ok(out)
+}
+
+/// A GRPCRoute rule's filters: the header modifiers, the only ones Sluice applies to gRPC
+/// (`sluice_crds::gateway::rules::grpc_filter_supported`).
+pub fn grpc(filters: &[GrpcRouteRulesFilters]) -> Filters {
+    let mut out = Filters::default();
+    for filter in filters {
+        if let Some(m) = &filter.request_header_modifier {
+            let (request, host) = request_edits(modifier_edits!(m));
+            out.upstream_host = host.or(out.upstream_host);
+            out.request_headers = Some(Arc::new(request));
+        }
+        if let Some(m) = &filter.response_header_modifier {
+            out.response_edits = Some(Arc::new(modifier_edits!(m)));
+        }
+    }
+    out
 }
 
 /// A rule's filters with its backendRef's after them (the header modifiers, the only ones

@@ -171,6 +171,7 @@ pub fn compile(objects: &ObjectSet, options: &GatewayOptions) -> GatewayCompiled
                                 })
                                 .collect(),
                             rule.filters.as_deref().unwrap_or_default(),
+                            None,
                             backend_timeout(rule),
                         )
                     },
@@ -196,6 +197,7 @@ pub fn compile(objects: &ObjectSet, options: &GatewayOptions) -> GatewayCompiled
                                 .map(|b| (BackendRef::from(b), &[][..]))
                                 .collect(),
                             &[],
+                            Some(filters::grpc(rule.filters.as_deref().unwrap_or_default())),
                             Ok(None),
                         )
                     },
@@ -328,6 +330,7 @@ impl Context<'_> {
                 refs,
                 backend_filters,
                 filters: spec_filters,
+                grpc_filters,
                 timeout,
                 refused,
             } = rule;
@@ -372,7 +375,11 @@ impl Context<'_> {
                     break;
                 }
                 for (match_index, m) in matches.iter().enumerate() {
-                    match filters::read(spec_filters, &m.path, listener) {
+                    let f = match &grpc_filters {
+                        Some(f) => Ok(f.clone()),
+                        None => filters::read(spec_filters, &m.path, listener),
+                    };
+                    match f {
                         Ok(f) => {
                             match read.iter_mut().find(|(at, _)| *at == (*port, match_index)) {
                                 Some((_, earlier)) => *earlier = f,
@@ -525,18 +532,22 @@ struct RuleInput<'a> {
     refs: Vec<BackendRef>,
     /// The HTTPRoute filters of each of `refs`.
     backend_filters: Vec<&'a [HttpRouteRulesBackendRefsFilters]>,
-    /// HTTPRoute filters (a GRPCRoute's are not applied yet).
+    /// HTTPRoute filters.
     filters: &'a [HttpRouteRulesFilters],
+    /// A GRPCRoute rule's filters, read.
+    grpc_filters: Option<filters::Filters>,
     /// The backend's timeout, or why it could not be read.
     timeout: Result<Option<std::time::Duration>, String>,
     /// Why its filters cannot be applied, if they cannot: its matches answer 500.
     refused: Option<String>,
 }
 
-/// A rule's backendRefs (and their HTTPRoute filters), HTTPRoute filters and timeout.
+/// A rule's backendRefs (and their HTTPRoute filters), HTTPRoute filters, GRPCRoute
+/// filters (read) and timeout.
 type RuleParts<'a> = (
     Vec<(BackendRef, &'a [HttpRouteRulesBackendRefsFilters])>,
     &'a [HttpRouteRulesFilters],
+    Option<filters::Filters>,
     Result<Option<std::time::Duration>, String>,
 );
 
@@ -552,7 +563,7 @@ fn rule_inputs<'a, R>(
         .enumerate()
         .map(|(index, (read, rule))| {
             let matches = read.matches.map_err(|e| (index, e.to_string()))?;
-            let (refs, filters, timeout) = parts(rule);
+            let (refs, filters, grpc_filters, timeout) = parts(rule);
             let (refs, backend_filters) = refs.into_iter().unzip();
             Ok(RuleInput {
                 index,
@@ -560,6 +571,7 @@ fn rule_inputs<'a, R>(
                 refs,
                 backend_filters,
                 filters,
+                grpc_filters,
                 timeout,
                 refused: read.refused,
             })

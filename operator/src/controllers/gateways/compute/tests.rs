@@ -256,6 +256,31 @@ fn route_statuses_name_missing_backends_and_settle() {
 }
 
 #[test]
+fn a_mirror_to_a_missing_service_is_an_unresolved_reference() {
+    let route: HttpRoute = serde_json::from_value(json!({
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": { "namespace": "infra", "name": "r" },
+        "spec": {
+            "parentRefs": [{ "name": "edge" }],
+            "rules": [{
+                "filters": [{ "type": "RequestMirror", "requestMirror": {
+                    "backendRef": { "name": "gone", "port": 80 } } }],
+                "backendRefs": [{ "name": "here", "port": 80 }]
+            }]
+        }
+    }))
+    .unwrap();
+    let services = |_: &str, name: &str, _: i32| match name {
+        "here" => ServicePort::Found { app_protocol: None },
+        _ => ServicePort::NoService,
+    };
+    let judged = judge_http(&route, &ReferenceGrants::default(), &services).unwrap();
+    assert_eq!(judged.resolved_refs.reason, "BackendNotFound");
+    assert!(!judged.resolved_refs.is_true());
+}
+
+#[test]
 fn a_grpc_route_is_judged_like_an_http_route() {
     let s = state(json!([{ "name": "http", "port": 80, "protocol": "HTTP" }]));
     let gateways = BTreeMap::from([(s.key.clone(), s)]);

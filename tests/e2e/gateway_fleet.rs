@@ -378,7 +378,7 @@ fn route_with_rules(name: &str, rules: Value) -> Value {
 #[tokio::test]
 async fn bad_input_gets_the_status_the_spec_gives_it() -> anyhow::Result<()> {
     let cluster = TestCluster::start().await?;
-    let _operator = start_operator(&cluster).await?;
+    let operator = start_operator(&cluster).await?;
     let client = cluster.client().await?;
     let gateways: Api<Gateway> = Api::namespaced(client.clone(), APP);
     let routes: Api<HttpRoute> = Api::namespaced(client.clone(), APP);
@@ -457,7 +457,7 @@ async fn bad_input_gets_the_status_the_spec_gives_it() -> anyhow::Result<()> {
     ])?;
 
     let settled = |name: &'static str| {
-        let routes = routes.clone();
+        let (routes, operator) = (routes.clone(), &operator);
         async move {
             eventually(WAIT, &format!("route {name}'s status"), || async {
                 let r = routes.get(name).await?;
@@ -465,6 +465,8 @@ async fn bad_input_gets_the_status_the_spec_gives_it() -> anyhow::Result<()> {
                 Ok((!c.is_empty()).then_some(c))
             })
             .await
+            // What the operator did instead, for a failure seen only on a busy machine.
+            .map_err(|e| e.context(format!("the operator's log:\n{}", operator.output())))
         }
     };
     let c = settled("good").await?;

@@ -132,7 +132,7 @@ impl Route {
     /// [`Self::from_http`], its rules already read.
     pub fn from_http_rules(route: &HttpRoute, read: &[ReadRule]) -> Result<Self, AttachError> {
         let spec = &route.spec;
-        let mut out = Self::new(
+        Self::new(
             RouteKind::Http,
             &route.metadata,
             spec.hostnames.as_deref(),
@@ -141,10 +141,8 @@ impl Route {
                 .flatten()
                 .map(ParentRef::from)
                 .collect(),
-            spec.rules.as_ref().map_or(0, Vec::len),
-        )?;
-        out.invalid_rules = rules::invalid_rules(read);
-        Ok(out)
+            read,
+        )
     }
 
     /// Reads a GRPCRoute.
@@ -155,7 +153,7 @@ impl Route {
     /// [`Self::from_grpc`], its rules already read.
     pub fn from_grpc_rules(route: &GrpcRoute, read: &[ReadRule]) -> Result<Self, AttachError> {
         let spec = &route.spec;
-        let mut out = Self::new(
+        Self::new(
             RouteKind::Grpc,
             &route.metadata,
             spec.hostnames.as_deref(),
@@ -164,10 +162,8 @@ impl Route {
                 .flatten()
                 .map(ParentRef::from)
                 .collect(),
-            spec.rules.as_ref().map_or(0, Vec::len),
-        )?;
-        out.invalid_rules = rules::invalid_rules(read);
-        Ok(out)
+            read,
+        )
     }
 
     fn new(
@@ -175,7 +171,7 @@ impl Route {
         metadata: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
         hostnames: Option<&[String]>,
         parent_refs: Vec<ParentRef>,
-        rule_count: usize,
+        read: &[ReadRule],
     ) -> Result<Self, AttachError> {
         let missing = |field| AttachError::Missing {
             kind: kind.kind(),
@@ -191,8 +187,9 @@ impl Route {
             created: metadata.creation_timestamp.clone(),
             hostnames: hostnames.map(<[String]>::to_vec).unwrap_or_default(),
             parent_refs,
-            rule_count,
-            invalid_rules: Vec::new(),
+            // One read rule per rule of the spec.
+            rule_count: read.len(),
+            invalid_rules: rules::invalid_rules(read),
         })
     }
 }

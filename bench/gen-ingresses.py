@@ -13,6 +13,9 @@ The objects, as block-style multi-document YAML (what people keep in files):
 So `--ingresses 1 --services 1 --namespaces 1` is the one-route manifest: host
 `app-0.bench.example`, namespace `bench-0`, Service `svc-0`.
 
+`--tls CERT KEY` (PEM files) adds a Secret `tls` of type kubernetes.io/tls to each namespace,
+and each Ingress serves its host over TLS with it.
+
 `--probe HOST` adds one more Ingress, `probe`, routing HOST to `svc-0` of `bench-0`: the
 reload measurement writes the base file plus a probe and waits until HOST is routed.
 
@@ -21,6 +24,7 @@ config-management tool would.
 """
 
 import argparse
+import base64
 import os
 import sys
 
@@ -69,7 +73,25 @@ def path(p: str, service_name: str) -> str:
 """
 
 
-def ingress(namespace: str, name: str, host: str, paths: list) -> str:
+def tls_secret(namespace: str, cert: bytes, key: bytes) -> str:
+    return f"""---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: tls
+  namespace: {namespace}
+type: kubernetes.io/tls
+data:
+  tls.crt: {base64.b64encode(cert).decode()}
+  tls.key: {base64.b64encode(key).decode()}
+"""
+
+
+def ingress(namespace: str, name: str, host: str, paths: list, tls: bool = False) -> str:
+    tls_section = f"""  tls:
+  - hosts: [{host}]
+    secretName: tls
+""" if tls else ""
     return (
         f"""---
 apiVersion: networking.k8s.io/v1
@@ -79,7 +101,7 @@ metadata:
   namespace: {namespace}
 spec:
   ingressClassName: sluice
-  rules:
+{tls_section}  rules:
   - host: {host}
     http:
       paths:
@@ -93,12 +115,15 @@ def probe(host: str) -> str:
     return ingress("bench-0", "probe", host, [("/", "svc-0")])
 
 
-def generate(ingresses: int, services: int, namespaces: int, ip: str, port: int) -> str:
+def generate(ingresses: int, services: int, namespaces: int, ip: str, port: int,
+             tls: tuple = None) -> str:
     if namespaces < 1 or services < namespaces or ingresses < 1:
         raise ValueError("need ingresses >= 1 and services >= namespaces >= 1")
     per_namespace = services // namespaces  # Services in each namespace
     parts = []
     for n in range(namespaces):
+        if tls:
+            parts.append(tls_secret(f"bench-{n}", *tls))
         for s in range(per_namespace):
             parts.append(service(f"bench-{n}", f"svc-{s}", ip, port))
     for i in range(ingresses):
@@ -107,7 +132,7 @@ def generate(ingresses: int, services: int, namespaces: int, ip: str, port: int)
         paths = [("/", f"svc-{s}")]
         if i % 2 == 1:
             paths.append(("/api", f"svc-{(s + 1) % per_namespace}"))
-        parts.append(ingress(f"bench-{n}", f"app-{i}", f"app-{i}.bench.example", paths))
+        parts.append(ingress(f"bench-{n}", f"app-{i}", f"app-{i}.bench.example", paths, bool(tls)))
     return "".join(parts)
 
 
@@ -125,11 +150,17 @@ def main() -> int:
     ap.add_argument("--namespaces", type=int, default=10)
     ap.add_argument("--upstream-ip", default="127.0.0.1")
     ap.add_argument("--upstream-port", type=int, required=True)
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve every host over TLS")
     ap.add_argument("--probe", metavar="HOST", help="add an Ingress routing HOST to bench-0/svc-0")
     ap.add_argument("--out", required=True, help="the manifest file to write")
     args = ap.parse_args()
+    tls = None
+    if args.tls:
+        with open(args.tls[0], "rb") as c, open(args.tls[1], "rb") as k:
+            tls = (c.read(), k.read())
     try:
-        text = generate(args.ingresses, args.services, args.namespaces, args.upstream_ip, args.upstream_port)
+        text = generate(args.ingresses, args.services, args.namespaces, args.upstream_ip,
+                        args.upstream_port, tls)
     except ValueError as e:
         print(f"gen-ingresses: {e}", file=sys.stderr)
         return 2

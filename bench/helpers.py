@@ -124,6 +124,37 @@ def wrk_summary(path: str) -> list:
     ]
 
 
+def h2load_summary(out_path: str, log_path: str) -> list:
+    """Like wrk_summary, for h2load: its output, and its --log-file of every request
+    (start in µs, status, duration in µs), from which the percentiles are taken."""
+    text = open(out_path).read()
+    rps = re.search(r"finished in [\d.]+s, ([\d.]+) req/s", text)
+    reqs = re.search(
+        r"^requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+        r"(\d+) errored, (\d+) timeout", text, re.M)
+    codes = re.search(r"^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text, re.M)
+    if not rps or not reqs or not codes:
+        raise SystemExit(f"{out_path}: not h2load output:\n{text}")
+    durations = []
+    with open(log_path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 3:
+                durations.append(int(parts[2]) / 1000.0)
+    if not durations:
+        raise SystemExit(f"{log_path}: no requests logged")
+    durations.sort()
+
+    def pct(p: float) -> float:
+        return durations[min(len(durations) - 1, int(p / 100 * len(durations)))]
+
+    mean = sum(durations) / len(durations)
+    non2xx = sum(int(c) for c in codes.groups()[1:])
+    errors = int(reqs.group(4)) + int(reqs.group(5)) + int(reqs.group(6))
+    return [f"{float(rps.group(1)):.0f}", f"{pct(50):.3f}", f"{pct(99):.3f}", reqs.group(3),
+            str(non2xx), str(errors), f"{mean:.3f}"]
+
+
 def ticks(pid: int) -> tuple:
     """(user, system) clock ticks of PID and its live descendants."""
     try:
@@ -359,6 +390,9 @@ def main() -> int:
     p.add_argument("name")
     p = sub.add_parser("wrk-summary")
     p.add_argument("file")
+    p = sub.add_parser("h2load-summary")
+    p.add_argument("out")
+    p.add_argument("log")
     p = sub.add_parser("cpu-ticks")
     p.add_argument("pids", type=int, nargs="+")
     for name in ("other-snapshot", "other-since"):
@@ -398,6 +432,8 @@ def main() -> int:
         print(f"{metric(a.url, a.name):g}")
     elif a.cmd == "wrk-summary":
         print(" ".join(wrk_summary(a.file)))
+    elif a.cmd == "h2load-summary":
+        print(" ".join(h2load_summary(a.out, a.log)))
     elif a.cmd == "cpu-ticks":
         user = sum(ticks(p)[0] for p in a.pids)
         system = sum(ticks(p)[1] for p in a.pids)

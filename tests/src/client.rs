@@ -117,7 +117,9 @@ impl Http1 {
 }
 
 /// One HTTP/2 connection over TLS (ALPN `h2` only), kept for many requests, as a browser
-/// keeps its connection to a site.
+/// keeps its connection to a site. Clones share the connection: requests sent through them
+/// at once are streams of it at once.
+#[derive(Clone)]
 pub struct Http2 {
     sender: hyper::client::conn::http2::SendRequest<Full<Bytes>>,
 }

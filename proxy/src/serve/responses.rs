@@ -11,7 +11,7 @@ use super::answers::{self, Answer};
 use super::error_pages::Page;
 
 /// The head of a plain-text answer of `len` bytes (none for a 204), with `headers`.
-fn plain_header(
+pub fn plain_header(
     code: u16,
     len: usize,
     headers: &[(&'static str, String)],

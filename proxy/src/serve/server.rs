@@ -111,7 +111,7 @@ pub fn run(state: Arc<State>, options: ServerOptions) -> anyhow::Result<()> {
         work_stealing: false,
         grace_period_seconds: Some(options.grace_period.as_secs()),
         graceful_shutdown_timeout_seconds: Some(1),
-        upstream_keepalive_pool_size: 256,
+        upstream_keepalive_pool_size: 4096,
         // Total attempts; the router decides which failures are retried.
         max_retries: options.serve.max_attempts.max(1),
         daemon: false,

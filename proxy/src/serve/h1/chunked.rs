@@ -1,6 +1,7 @@
 //! Where a chunked response body ends. The fast path passes chunked bodies through
-//! unchanged; it only needs to know when the last chunk and the trailers are over, so the
-//! upstream connection can be kept and the client's response is complete.
+//! unchanged to HTTP/1.1 clients; it only needs to know when the last chunk and the trailers
+//! are over, so the upstream connection can be kept and the client's response is complete.
+//! HTTP/2 clients get the chunks' data alone ([`ChunkedEnd::advance_data`]).
 
 /// Malformed chunk framing: the response is cut off and neither connection is reused.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -54,11 +55,22 @@ impl ChunkedEnd {
     /// Consumes the next bytes of the body. `Ok(Some(n))`: the body ends after the first `n`
     /// of them (what follows belongs to no response); `Ok(None)`: more is to come.
     pub fn advance(&mut self, bytes: &[u8]) -> Result<Option<usize>, ChunkError> {
+        self.advance_data(bytes, |_| {})
+    }
+
+    /// As [`Self::advance`], and `data` is given the range of `bytes` of each run of chunk
+    /// data, in order.
+    pub fn advance_data(
+        &mut self,
+        bytes: &[u8],
+        mut data: impl FnMut(std::ops::Range<usize>),
+    ) -> Result<Option<usize>, ChunkError> {
         let mut i = 0;
         while i < bytes.len() {
             if let State::Data { left } = self.state {
                 // Skip chunk data in one step.
                 let take = left.min((bytes.len() - i) as u64);
+                data(i..i + take as usize);
                 i += take as usize;
                 self.state = if take == left {
                     State::DataCr
@@ -134,6 +146,21 @@ mod tests {
         let body = b"5\r\nhello\r\n1a;name=value\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nx-trailer: 1\r\n\r\n";
         for step in 1..=body.len() {
             assert_eq!(end(body, step), Ok(Some(body.len())), "step {step}");
+        }
+    }
+
+    #[test]
+    fn the_data_is_the_chunks_without_their_framing() {
+        let body = b"5\r\nhello\r\n1a;name=value\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nx-trailer: 1\r\n\r\n";
+        for step in 1..=body.len() {
+            let mut scanner = ChunkedEnd::default();
+            let mut data = Vec::new();
+            for piece in body.chunks(step) {
+                scanner
+                    .advance_data(piece, |r| data.extend_from_slice(&piece[r]))
+                    .unwrap();
+            }
+            assert_eq!(data, b"helloabcdefghijklmnopqrstuvwxyz", "step {step}");
         }
     }
 

@@ -1,10 +1,15 @@
 //! One client connection on the fast path: read a request, answer it or proxy it, repeat.
+//! One HTTP/2 stream is served the same way, as a connection of one request
+//! ([`Connection::for_h2_stream`]).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use bytes::{Buf, BytesMut};
-use pingora::protocols::{Shutdown, Stream};
+use pingora::protocols::tls::SslDigest;
+use pingora::protocols::{Shutdown, SocketDigest, Stream};
 use pingora::server::ShutdownWatch;
 use pingora_timeout::timeout;
 use sluice_crds::annotations::DEFAULT_SEND_TIMEOUT;
@@ -14,6 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::chunked::ChunkedEnd;
+use super::client::{Client, H1, H2Stream, Head};
 use super::request::{self, Forwarded, Forwarding, Parsed, RequestHead};
 use super::response::{self, Framing, Kept, ResponseHead};
 use super::{FastPath, pool};
@@ -28,14 +34,17 @@ use crate::serve::trace::{self, RequestTrace};
 /// Reads are at least this large.
 const READ_SIZE: usize = 16 * 1024;
 
-pub struct Connection<'a> {
+pub struct Connection<'a, C = H1> {
     app: &'a FastPath,
-    stream: Stream,
+    /// Where responses go.
+    downstream: C,
     shutdown: ShutdownWatch,
     /// Bytes read from the client and not yet handled.
     buf: BytesMut,
     /// Bytes read from the upstream and not yet passed on.
     up: BytesMut,
+    /// A chunked body's data, for clients that frame bodies themselves.
+    data: Vec<u8>,
     /// The head being written (upstream request or client response).
     out: Vec<u8>,
     forward: Vec<Forwarded>,
@@ -94,17 +103,39 @@ enum AttemptError {
     Failed(Failure, String),
 }
 
-impl<'a> Connection<'a> {
-    /// `read`: bytes already read from the connection (pipelined requests).
-    pub fn new(
+impl<'a> Connection<'a, H2Stream> {
+    /// One HTTP/2 stream, whose request is `head` as HTTP/1.1 would send it, parsed into
+    /// `forward`.
+    pub fn for_h2_stream(
         app: &'a FastPath,
-        stream: Stream,
+        stream: H2Stream,
         shutdown: &ShutdownWatch,
-        read: BytesMut,
+        (head, forward): (BytesMut, Vec<Forwarded>),
     ) -> Self {
-        let ssl = stream.get_ssl_digest();
-        let socket = stream.get_socket_digest();
-        let client = socket
+        let digest = stream.0.digest();
+        let ssl = digest.and_then(|d| d.ssl_digest.clone());
+        let socket = digest.and_then(|d| d.socket_digest.clone());
+        let mut conn = Self::with_client(app, stream, (ssl, socket), shutdown, head);
+        conn.forward = forward;
+        conn
+    }
+
+    /// Serves the one request, `head` its parse and `route` what it matches.
+    pub async fn serve_one(mut self, head: &RequestHead, route: Option<Arc<Route>>) {
+        let buf = std::mem::take(&mut self.buf);
+        self.handle(&buf, head, route).await;
+    }
+}
+
+impl<'a, C: Client> Connection<'a, C> {
+    fn with_client(
+        app: &'a FastPath,
+        client: C,
+        (ssl, socket): (Option<Arc<SslDigest>>, Option<Arc<SocketDigest>>),
+        shutdown: &ShutdownWatch,
+        buf: BytesMut,
+    ) -> Self {
+        let client_addr = socket
             .as_ref()
             .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).copied());
         let local_port = socket
@@ -120,25 +151,39 @@ impl<'a> Connection<'a> {
                 .as_ref()
                 .and_then(|s| s.extension.get::<ClientSni>())
                 .map(|sni| sni.0.clone()),
-            stream,
+            downstream: client,
             shutdown: shutdown.clone(),
-            buf: if read.is_empty() {
-                BytesMut::with_capacity(READ_SIZE)
-            } else {
-                read
-            },
+            buf,
             up: BytesMut::new(),
+            data: Vec::new(),
             out: Vec::with_capacity(1024),
             forward: Vec::new(),
             kept: Vec::new(),
             extra: Vec::new(),
             response_edits: None,
             tried: Vec::new(),
-            client,
-            client_ip: client.map(|a| a.ip().to_string()),
+            client: client_addr,
+            client_ip: client_addr.map(|a| a.ip().to_string()),
         }
     }
+}
 
+impl<'a> Connection<'a> {
+    /// `read`: bytes already read from the connection (pipelined requests).
+    pub fn new(
+        app: &'a FastPath,
+        stream: Stream,
+        shutdown: &ShutdownWatch,
+        read: BytesMut,
+    ) -> Self {
+        let (ssl, socket) = (stream.get_ssl_digest(), stream.get_socket_digest());
+        let buf = if read.is_empty() {
+            BytesMut::with_capacity(READ_SIZE)
+        } else {
+            read
+        };
+        Self::with_client(app, H1(stream), (ssl, socket), shutdown, buf)
+    }
     /// Serves requests until the connection ends (`None`), or until a request or the
     /// connection is Pingora's ([`Leaving`]).
     pub async fn serve(mut self) -> Option<Leaving> {
@@ -148,9 +193,9 @@ impl<'a> Connection<'a> {
                 Ok(None) => break,
                 Err(Leave::Pingora(end)) => {
                     let rest = end.map_or_else(BytesMut::new, |end| self.buf.split_off(end));
-                    return Some(Leaving::Request(self.stream, self.buf, rest));
+                    return Some(Leaving::Request(self.downstream.0, self.buf, rest));
                 }
-                Err(Leave::H2c) => return Some(Leaving::H2c(self.stream, self.buf)),
+                Err(Leave::H2c) => return Some(Leaving::H2c(self.downstream.0, self.buf)),
                 Err(Leave::Refuse(why)) => {
                     self.refuse(why).await;
                     break;
@@ -172,7 +217,7 @@ impl<'a> Connection<'a> {
                 .cloned();
             if route.as_ref().is_some_and(|r| r.needs_pingora(self.tls)) {
                 let rest = self.buf.split_off(head.total_len());
-                return Some(Leaving::Request(self.stream, self.buf, rest));
+                return Some(Leaving::Request(self.downstream.0, self.buf, rest));
             }
             let buf = std::mem::take(&mut self.buf);
             let next = self.handle(&buf, &head, route).await;
@@ -182,7 +227,7 @@ impl<'a> Connection<'a> {
                 break;
             }
         }
-        Shutdown::shutdown(&mut *self.stream).await;
+        Shutdown::shutdown(&mut *self.downstream.0).await;
         None
     }
 
@@ -223,7 +268,7 @@ impl<'a> Connection<'a> {
                 Some(at) => at.saturating_duration_since(Instant::now()),
                 None => timeouts.keepalive,
             };
-            match timeout(wait, self.stream.read_buf(&mut self.buf)).await {
+            match timeout(wait, self.downstream.0.read_buf(&mut self.buf)).await {
                 Ok(Ok(n)) if n > 0 => {
                     deadline.get_or_insert_with(|| Instant::now() + timeouts.header);
                 }
@@ -232,6 +277,9 @@ impl<'a> Connection<'a> {
         }
     }
 
+}
+
+impl<C: Client> Connection<'_, C> {
     /// Serves one request; `route` is what it matches.
     async fn handle(
         &mut self,
@@ -269,7 +317,7 @@ impl<'a> Connection<'a> {
                         let start = trace::Start {
                             method,
                             path,
-                            version: "1.1",
+                            version: C::VERSION,
                             tls: self.tls,
                         };
                         let trace = RequestTrace::start(tracing, parent, &start, || {
@@ -331,7 +379,7 @@ impl<'a> Connection<'a> {
         let generated_id = head.request_id.is_none().then(|| app.request_ids.next());
         let mut exchange = Exchange {
             client,
-            protocol: "HTTP/1.1",
+            protocol: C::PROTOCOL,
             host: head.host.str(buf),
             uri: head.path_and_query(buf),
             request_length: head.total_len() as u64,
@@ -437,7 +485,7 @@ impl<'a> Connection<'a> {
             trace: None,
             exchange: Exchange {
                 client: self.client.map(|a| a.ip()),
-                protocol: "HTTP/1.1",
+                protocol: C::PROTOCOL,
                 request_length: self.buf.len() as u64,
                 body_bytes_sent: sent,
                 ..Exchange::default()
@@ -448,40 +496,14 @@ impl<'a> Connection<'a> {
     /// Writes one of Sluice's own answers; the body bytes written come back with what
     /// follows.
     async fn answer(&mut self, answer: &Answer, head_request: bool, close: bool) -> (Next, u64) {
-        let out = &mut self.out;
-        out.clear();
-        let reason = http::StatusCode::from_u16(answer.status)
-            .ok()
-            .and_then(|s| s.canonical_reason())
-            .unwrap_or("");
-        out.extend_from_slice(format!("HTTP/1.1 {} {reason}\r\n", answer.status).as_bytes());
-        request::push_header(out, b"Content-Type", b"text/plain; charset=utf-8");
-        if answer.has_body() {
-            request::push_header(
-                out,
-                b"Content-Length",
-                answer.body.len().to_string().as_bytes(),
-            );
-        }
-        if let Some(location) = &answer.location {
-            request::push_header(out, b"Location", location.as_bytes());
-        }
-        for (name, value) in &answer.headers {
-            request::push_header(out, name.as_bytes(), value.as_bytes());
-        }
-        if close {
-            request::push_header(out, b"Connection", b"close");
-        }
-        request::end_head(out);
-        let body = if head_request || !answer.has_body() {
-            0
-        } else {
-            answer.body.len()
-        };
-        out.extend_from_slice(&answer.body.as_bytes()[..body]);
-        match write_client(&mut self.stream, &self.out, self.app.options.client.send).await {
-            Ok(()) if !close => (Next::KeepOpen, body as u64),
-            Ok(()) => (Next::Close, body as u64),
+        let within = self.app.options.client.send;
+        let written = self
+            .downstream
+            .answer(answer, head_request, close, &mut self.out, within)
+            .await;
+        match written {
+            Ok(sent) if !close => (Next::KeepOpen, sent),
+            Ok(sent) => (Next::Close, sent),
             Err(_) => (Next::Close, 0),
         }
     }
@@ -692,53 +714,65 @@ impl<'a> Connection<'a> {
         let send_timeout = self.app.options.client.send;
         let mut keep_upstream = head.keep_alive;
         let close_client = close_client || matches!(head.framing, Framing::UntilClose);
-        response::write_downstream_head(
-            &self.up,
-            head,
-            &self.kept,
-            &self.extra,
-            self.response_edits.as_deref(),
-            close_client,
-            &mut self.out,
-        );
-        self.up.advance(head.len);
         let mut body = Body::new(head.framing);
         let mut error = None;
         let mut body_bytes = 0;
-        // The head and the body bytes read with it go out in one write.
+        // The head and the body bytes read with it go out together.
         let mut first = true;
         let complete = loop {
-            let (take, done) = match body.accept(&self.up) {
+            let start = if first { head.len } else { 0 };
+            let decode = C::DECHUNKS.then_some(&mut self.data);
+            let (take, done) = match body.accept(&self.up[start..], decode) {
                 Ok(progress) => progress,
                 Err(why) => {
                     error = Some(why.to_string());
                     break false;
                 }
             };
-            if take < self.up.len() {
+            if start + take < self.up.len() {
                 // Bytes past the end of the response: the connection is out of step.
                 keep_upstream = false;
             }
-            let chunk = &self.up[..take];
-            let written = if first {
-                self.out.extend_from_slice(chunk);
-                write_client(&mut self.stream, &self.out, send_timeout).await
+            let raw = &self.up[start..start + take];
+            let data = if C::DECHUNKS && body.is_chunked() {
+                &self.data[..]
             } else {
-                write_client(&mut self.stream, chunk, send_timeout).await
+                raw
+            };
+            let written = if first {
+                let head = Head {
+                    buf: &self.up[..head.len],
+                    head,
+                    kept: &self.kept,
+                    extra: &self.extra,
+                    edits: self.response_edits.as_deref(),
+                    close: close_client,
+                };
+                (self.downstream)
+                    .start(head, raw, data, done, &mut self.out, send_timeout)
+                    .await
+            } else {
+                self.downstream.body(raw, data, done, send_timeout).await
             };
             first = false;
             if let Err(e) = written {
                 error = Some(format!("writing to the client: {e}"));
                 break false;
             }
-            body_bytes += take as u64;
+            body_bytes += data.len() as u64;
             self.up.clear();
             if done {
                 break true;
             }
             self.up.reserve(READ_SIZE);
             match timeout(read_timeout, upstream.read_buf(&mut self.up)).await {
-                Ok(Ok(0)) if matches!(head.framing, Framing::UntilClose) => break true,
+                Ok(Ok(0)) if matches!(head.framing, Framing::UntilClose) => {
+                    if let Err(e) = self.downstream.end() {
+                        error = Some(format!("writing to the client: {e}"));
+                        break false;
+                    }
+                    break true;
+                }
                 Ok(Ok(0)) => {
                     error = Some("the upstream closed the connection mid-response".into());
                     break false;
@@ -801,7 +835,12 @@ impl Body {
     }
 
     /// Of the bytes `read`, how many belong to the body, and whether the body is complete.
-    fn accept(&mut self, read: &[u8]) -> Result<(usize, bool), super::chunked::ChunkError> {
+    /// `decode`: set to the data of a chunked body's bytes among them, framing left out.
+    fn accept(
+        &mut self,
+        read: &[u8],
+        decode: Option<&mut Vec<u8>>,
+    ) -> Result<(usize, bool), super::chunked::ChunkError> {
         Ok(match self {
             Self::Empty => (0, true),
             Self::Length(left) => {
@@ -809,12 +848,25 @@ impl Body {
                 *left -= take;
                 (take as usize, *left == 0)
             }
-            Self::Chunked(end) => match end.advance(read)? {
-                Some(n) => (n, true),
-                None => (read.len(), false),
-            },
+            Self::Chunked(end) => {
+                let ends = match decode {
+                    Some(data) => {
+                        data.clear();
+                        end.advance_data(read, |r| data.extend_from_slice(&read[r]))?
+                    }
+                    None => end.advance(read)?,
+                };
+                match ends {
+                    Some(n) => (n, true),
+                    None => (read.len(), false),
+                }
+            }
             Self::UntilClose => (read.len(), false),
         })
+    }
+
+    fn is_chunked(&self) -> bool {
+        matches!(self, Self::Chunked(_))
     }
 }
 
@@ -830,26 +882,11 @@ async fn connect(addr: SocketAddr, within: Duration) -> Result<TcpStream, (Failu
     }
 }
 
-/// Writes `bytes` to the client, which must take them within `within` (a write buffer's
-/// worth at most: the send timeout is per write, as nginx's is).
-async fn write_client(stream: &mut Stream, bytes: &[u8], within: Duration) -> std::io::Result<()> {
-    let write = async {
-        stream.write_all(bytes).await?;
-        stream.flush().await
-    };
-    timeout(within, write).await.unwrap_or_else(|_| {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "the client did not read in time",
-        ))
-    })
-}
-
 /// What route conditions read of a request the fast path took: its head, read again only
 /// when a route has conditions (an Ingress route has none).
-struct HeadFacts<'a> {
-    buf: &'a [u8],
-    head: &'a RequestHead,
+pub(super) struct HeadFacts<'a> {
+    pub buf: &'a [u8],
+    pub head: &'a RequestHead,
 }
 
 impl RequestFacts for HeadFacts<'_> {
@@ -893,17 +930,17 @@ mod tests {
     #[test]
     fn bodies_end_where_their_framing_says() {
         let mut length = Body::new(Framing::Length(5));
-        assert_eq!(length.accept(b"abc").unwrap(), (3, false));
-        assert_eq!(length.accept(b"deXYZ").unwrap(), (2, true));
+        assert_eq!(length.accept(b"abc", None).unwrap(), (3, false));
+        assert_eq!(length.accept(b"deXYZ", None).unwrap(), (2, true));
         assert_eq!(
-            Body::new(Framing::Empty).accept(b"junk").unwrap(),
+            Body::new(Framing::Empty).accept(b"junk", None).unwrap(),
             (0, true)
         );
         let mut chunked = Body::new(Framing::Chunked);
-        assert_eq!(chunked.accept(b"2\r\nok").unwrap(), (5, false));
-        assert_eq!(chunked.accept(b"\r\n0\r\n\r\nmore").unwrap(), (7, true));
+        assert_eq!(chunked.accept(b"2\r\nok", None).unwrap(), (5, false));
+        assert_eq!(chunked.accept(b"\r\n0\r\n\r\nmore", None).unwrap(), (7, true));
         assert_eq!(
-            Body::new(Framing::UntilClose).accept(b"all").unwrap(),
+            Body::new(Framing::UntilClose).accept(b"all", None).unwrap(),
             (3, false)
         );
     }

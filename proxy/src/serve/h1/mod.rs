@@ -13,7 +13,9 @@
 //! metrics, the logs and the spans are the same on both paths.
 
 pub mod chunked;
+mod client;
 mod conn;
+mod h2_streams;
 mod pool;
 pub mod request;
 pub mod response;
@@ -77,7 +79,7 @@ impl ServerApp for FastPath {
             }
         };
         if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
-            return self.pingora.process_new(stream, shutdown).await;
+            return self.serve_h2(stream, shutdown).await;
         }
         let (mut stream, mut pipelined) = (stream, BytesMut::new());
         loop {
@@ -87,10 +89,10 @@ impl ServerApp for FastPath {
             {
                 conn::Leaving::Request(taken, read, rest) => (taken, read, rest),
                 conn::Leaving::H2c(taken, read) => {
-                    // Pingora (told of h2c) reads the preface again: it is put back.
+                    // The handshake reads the preface again: it is put back.
                     let mut plain = taken.into_any().downcast::<L4Stream>().ok()?;
                     plain.rewind(&read);
-                    return self.pingora.process_new(plain, shutdown).await;
+                    return self.serve_h2(plain, shutdown).await;
                 }
             };
             pipelined = rest;
@@ -109,5 +111,17 @@ impl ServerApp for FastPath {
 
     async fn cleanup(&self) {
         self.pingora.cleanup().await
+    }
+}
+
+impl FastPath {
+    /// An HTTP/2 connection: its plain streams are this path's ([`h2_streams`]), unless the
+    /// fast path is off.
+    async fn serve_h2(self: &Arc<Self>, stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
+        if !self.options.fast_path {
+            return self.pingora.process_new(stream, shutdown).await;
+        }
+        h2_streams::serve(self, stream, shutdown).await;
+        None
     }
 }

@@ -7,14 +7,17 @@
 //! is taken, by the readiness its reactor already recorded.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
 
-/// Idle connections kept per endpoint and thread.
-const MAX_IDLE_PER_ENDPOINT: usize = 64;
+/// Idle connections kept per endpoint and thread. HTTP/2 clients multiplex: one client
+/// connection may have a hundred requests at an endpoint at once, each on a connection of
+/// its own, so the pool keeps as many as a busy thread has in flight rather than closing
+/// and reopening them as the load ebbs and flows.
+const MAX_IDLE_PER_ENDPOINT: usize = 1024;
 /// An idle connection older than this is closed rather than reused.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Returns between sweeps of endpoints that are no longer used.
@@ -27,7 +30,8 @@ struct Idle {
 
 #[derive(Default)]
 struct Pool {
-    idle: HashMap<SocketAddr, Vec<Idle>>,
+    /// Oldest first.
+    idle: HashMap<SocketAddr, VecDeque<Idle>>,
     returns: u32,
 }
 
@@ -41,7 +45,7 @@ pub fn take(addr: SocketAddr) -> Option<TcpStream> {
         let mut pool = pool.borrow_mut();
         let idle = pool.idle.get_mut(&addr)?;
         // Newest first: the most likely to be open, and its buffers warm.
-        while let Some(conn) = idle.pop() {
+        while let Some(conn) = idle.pop_back() {
             if conn.since.elapsed() < IDLE_TIMEOUT && still_open(&conn.stream) {
                 return Some(conn.stream);
             }
@@ -63,9 +67,9 @@ pub fn give_back(addr: SocketAddr, stream: TcpStream) {
         }
         let idle = pool.idle.entry(addr).or_default();
         if idle.len() >= MAX_IDLE_PER_ENDPOINT {
-            idle.remove(0); // the oldest
+            idle.pop_front();
         }
-        idle.push(Idle {
+        idle.push_back(Idle {
             stream,
             since: Instant::now(),
         });

@@ -147,9 +147,9 @@ fn drop_connection_options(buf: &[u8], headers: &[httparse::Header<'_>], kept: &
     });
 }
 
-/// Writes the head the client receives: HTTP/1.1, the upstream's status and reason, the kept
-/// headers, `extra` (each replacing the upstream's of that name, except `Vary`, which is
-/// added to), and `Connection: close` when the client connection ends after this response.
+/// Writes the head the client receives: HTTP/1.1, the upstream's status and reason, its
+/// [`client_headers`], and `Connection: close` when the client connection ends after this
+/// response.
 pub fn write_downstream_head(
     buf: &[u8],
     head: &ResponseHead,
@@ -171,25 +171,39 @@ pub fn write_downstream_head(
     out.push(b' ');
     out.extend_from_slice(reason(buf));
     out.extend_from_slice(b"\r\n");
-    for header in kept {
-        let name = header.name.get(buf);
-        let replaced = extra
-            .iter()
-            .any(|(n, _)| *n != "vary" && n.as_bytes().eq_ignore_ascii_case(name));
-        if !replaced && !edits.is_some_and(|e| e.drops(name)) {
-            super::request::push_header(out, name, header.value.get(buf));
-        }
-    }
-    for (name, value) in edits.iter().flat_map(|e| e.written()) {
-        super::request::push_header(out, name.as_bytes(), value.as_bytes());
-    }
-    for (name, value) in extra {
-        super::request::push_header(out, name.as_bytes(), value.as_bytes());
+    for (name, value) in client_headers(buf, kept, extra, edits) {
+        super::request::push_header(out, name, value);
     }
     if close {
         out.extend_from_slice(b"Connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// The headers the client receives, in order: the kept ones, less those the edits drop and
+/// those `extra` replaces (all but `Vary`, which is added to); the edits' own; then `extra`.
+/// One list for HTTP/1.1 and HTTP/2 clients.
+pub fn client_headers<'b>(
+    buf: &'b [u8],
+    kept: &'b [Kept],
+    extra: &'b [(&'static str, String)],
+    edits: Option<&'b HeaderEdits>,
+) -> impl Iterator<Item = (&'b [u8], &'b [u8])> {
+    let upstream = kept.iter().filter_map(move |header| {
+        let name = header.name.get(buf);
+        let replaced = extra
+            .iter()
+            .any(|(n, _)| *n != "vary" && n.as_bytes().eq_ignore_ascii_case(name));
+        (!replaced && !edits.is_some_and(|e| e.drops(name))).then(|| (name, header.value.get(buf)))
+    });
+    let edited = edits
+        .into_iter()
+        .flat_map(|e| e.written())
+        .map(|(name, value)| (name.as_bytes(), value.as_bytes()));
+    let added = extra
+        .iter()
+        .map(|(name, value)| (name.as_bytes(), value.as_bytes()));
+    upstream.chain(edited).chain(added)
 }
 
 /// The reason phrase of the status line at the start of `buf` (parsed already).

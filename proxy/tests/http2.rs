@@ -1,0 +1,143 @@
+//! HTTP/2 clients in front of HTTP/1.1 upstreams: however an upstream frames a response, the
+//! client gets its data in HTTP/2's own framing; the streams of one connection are served at
+//! once, plain ones beside ones with a body; an upstream that dies mid-response resets that
+//! stream alone. `make test` runs this file with the fast path on (plain streams are the fast
+//! path's, the others Pingora's) and again with SLUICE_TEST_NO_FAST_PATH=1 (every stream
+//! Pingora's): both must pass.
+
+use std::net::SocketAddr;
+
+use sluice_tests::client::Http2;
+use sluice_tests::objects::{everything_to, write_manifest};
+use sluice_tests::scripted::{Act, Seen};
+use sluice_tests::{Proxy, ScriptedUpstream, Upstream};
+
+/// A proxy routing every request to the endpoint `upstream`.
+async fn proxy_to(upstream: SocketAddr, dir: &tempfile::TempDir) -> anyhow::Result<Proxy> {
+    let file = dir.path().join("objects.yaml");
+    write_manifest(&file, &everything_to(&[upstream]))?;
+    Proxy::start(&["--manifests", file.to_str().unwrap()], dir.path()).await
+}
+
+fn ok(body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn framing_script(seen: &Seen<'_>) -> Act {
+    match seen.path {
+        "/chunked" => Act::Reply(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-App: yes\r\n\r\n\
+              5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"
+                .to_vec(),
+        ),
+        "/until-close" => Act::ReplyAndClose(b"HTTP/1.1 200 OK\r\n\r\nuntil the end".to_vec()),
+        "/interim" => Act::Reply(
+            [
+                &b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"[..],
+                &ok("final"),
+            ]
+            .concat(),
+        ),
+        "/hop" => Act::Reply(
+            b"HTTP/1.1 200 OK\r\nConnection: X-Hop\r\nX-Hop: secret\r\nKeep-Alive: timeout=1\r\n\
+              Content-Length: 2\r\n\r\nok"
+                .to_vec(),
+        ),
+        "/head" => Act::Reply(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n".to_vec()),
+        "/none" => Act::Reply(b"HTTP/1.1 204 No Content\r\nX-App: yes\r\n\r\n".to_vec()),
+        "/dies" => Act::ReplyAndReset(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part".to_vec(),
+        ),
+        _ => Act::Reply(ok(seen.path)),
+    }
+}
+
+#[tokio::test]
+async fn response_framing_reaches_an_http2_client_intact() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let upstream = ScriptedUpstream::start("127.0.0.2", framing_script)?;
+    let proxy = proxy_to(upstream.addr, &dir).await?;
+    let mut client = Http2::connect(proxy.https, "a").await?;
+
+    let reply = client.get("a", "/chunked").await?;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "hello world"));
+    assert_eq!(reply.headers["x-app"], "yes");
+    assert!(
+        reply.headers.get("transfer-encoding").is_none(),
+        "{:?}",
+        reply.headers
+    );
+    let reply = client.get("a", "/interim").await?;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "final"));
+    let reply = client.get("a", "/hop").await?;
+    assert_eq!(reply.body, "ok");
+    assert!(reply.headers.get("x-hop").is_none() && reply.headers.get("keep-alive").is_none());
+    let reply = client.send(http::Method::HEAD, "a", "/head", Vec::new()).await?;
+    assert_eq!((reply.status, reply.body.as_str()), (200, ""));
+    assert_eq!(reply.headers["content-length"], "1000");
+    let reply = client.get("a", "/none").await?;
+    assert_eq!((reply.status, reply.body.as_str()), (204, ""));
+    assert_eq!(reply.headers["x-app"], "yes");
+    // A body the upstream ends by closing: the stream ends there, the connection goes on.
+    let reply = client.get("a", "/until-close").await?;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "until the end"));
+    let reply = client.get("a", "/plain").await?;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "/plain"));
+
+    // An upstream that dies mid-body: the client must not take the part for the whole.
+    assert!(
+        client.get("a", "/dies").await.is_err(),
+        "a cut-off body was passed on as complete"
+    );
+    let reply = client.get("a", "/plain").await?;
+    assert_eq!(reply.body, "/plain", "the connection did not survive its stream");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_streams_of_one_connection_are_served_at_once() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let upstream = Upstream::start("blue", "127.0.0.2")?;
+    let proxy = proxy_to(upstream.addr, &dir).await?;
+    let client = Http2::connect(proxy.https, "a").await?;
+
+    // Slow requests, so that all of them are in flight together: served one after another
+    // they would take 60 × 200 ms.
+    let started = std::time::Instant::now();
+    let mut streams = tokio::task::JoinSet::new();
+    for i in 0..60 {
+        let mut client = client.clone();
+        streams.spawn(async move {
+            let path = format!("/slow?ms=200&i={i}");
+            // Every third stream has a body (Pingora's on the fast path's connection).
+            let reply = if i % 3 == 0 {
+                client
+                    .send(http::Method::POST, "a", &path, format!("body {i}").into_bytes())
+                    .await?
+            } else {
+                client.get("a", &path).await?
+            };
+            anyhow::ensure!(reply.status == 200, "{i}: {} {}", reply.status, reply.body);
+            let query = reply.json()["query"].as_str().map(str::to_string);
+            anyhow::ensure!(
+                query.as_deref() == Some(&format!("ms=200&i={i}")[..]),
+                "{i}: {}",
+                reply.body
+            );
+            Ok(())
+        });
+    }
+    while let Some(done) = streams.join_next().await {
+        done??;
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(6),
+        "the streams were served one after another: {:?}",
+        started.elapsed()
+    );
+    Ok(())
+}

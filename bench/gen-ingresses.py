@@ -14,7 +14,8 @@ So `--ingresses 1 --services 1 --namespaces 1` is the one-route manifest: host
 `app-0.bench.example`, namespace `bench-0`, Service `svc-0`.
 
 `--tls CERT KEY` (PEM files) adds a Secret `tls` of type kubernetes.io/tls to each namespace,
-and each Ingress serves its host over TLS with it.
+and each Ingress serves its host over TLS with it, and still in the clear (`ssl-redirect:
+"false"`: no redirect to HTTPS).
 
 `--probe HOST` adds one more Ingress, `probe`, routing HOST to `svc-0` of `bench-0`: the
 reload measurement writes the base file plus a probe and waits until HOST is routed.
@@ -92,6 +93,9 @@ def ingress(namespace: str, name: str, host: str, paths: list, tls: bool = False
   - hosts: [{host}]
     secretName: tls
 """ if tls else ""
+    annotations = """  annotations:
+    nginx.ingress.kubernetes.io/ssl-redirect: "false"
+""" if tls else ""
     return (
         f"""---
 apiVersion: networking.k8s.io/v1
@@ -99,7 +103,7 @@ kind: Ingress
 metadata:
   name: {name}
   namespace: {namespace}
-spec:
+{annotations}spec:
   ingressClassName: sluice
 {tls_section}  rules:
   - host: {host}

@@ -132,6 +132,9 @@ fi
 
 # Every proxy answers 200 over each protocol before anything is measured.
 for p in "${!PID[@]}"; do
+    code=$(curl -s -H "Host: $HOST" -o /dev/null -w '%{http_code}' "http://127.0.0.1:${PLAIN[$p]}/") ||
+        die "curl to $p in the clear failed"
+    [[ $code == 200 ]] || die "$p answered $code in the clear"
     for proto in --http1.1 --http2; do
         code=$(curl -sk "$proto" --resolve "$HOST:${TLS[$p]}:127.0.0.1" -o /dev/null -w '%{http_code}' \
             "https://$HOST:${TLS[$p]}/") || die "curl $proto to $p failed"

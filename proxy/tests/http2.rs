@@ -49,9 +49,9 @@ fn framing_script(seen: &Seen<'_>) -> Act {
         ),
         "/head" => Act::Reply(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n".to_vec()),
         "/none" => Act::Reply(b"HTTP/1.1 204 No Content\r\nX-App: yes\r\n\r\n".to_vec()),
-        "/dies" => Act::ReplyAndReset(
-            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part".to_vec(),
-        ),
+        "/dies" => {
+            Act::ReplyAndReset(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part".to_vec())
+        }
         _ => Act::Reply(ok(seen.path)),
     }
 }
@@ -76,7 +76,9 @@ async fn response_framing_reaches_an_http2_client_intact() -> anyhow::Result<()>
     let reply = client.get("a", "/hop").await?;
     assert_eq!(reply.body, "ok");
     assert!(reply.headers.get("x-hop").is_none() && reply.headers.get("keep-alive").is_none());
-    let reply = client.send(http::Method::HEAD, "a", "/head", Vec::new()).await?;
+    let reply = client
+        .send(http::Method::HEAD, "a", "/head", Vec::new())
+        .await?;
     assert_eq!((reply.status, reply.body.as_str()), (200, ""));
     assert_eq!(reply.headers["content-length"], "1000");
     let reply = client.get("a", "/none").await?;
@@ -94,7 +96,10 @@ async fn response_framing_reaches_an_http2_client_intact() -> anyhow::Result<()>
         "a cut-off body was passed on as complete"
     );
     let reply = client.get("a", "/plain").await?;
-    assert_eq!(reply.body, "/plain", "the connection did not survive its stream");
+    assert_eq!(
+        reply.body, "/plain",
+        "the connection did not survive its stream"
+    );
     Ok(())
 }
 
@@ -116,7 +121,12 @@ async fn the_streams_of_one_connection_are_served_at_once() -> anyhow::Result<()
             // Every third stream has a body (Pingora's on the fast path's connection).
             let reply = if i % 3 == 0 {
                 client
-                    .send(http::Method::POST, "a", &path, format!("body {i}").into_bytes())
+                    .send(
+                        http::Method::POST,
+                        "a",
+                        &path,
+                        format!("body {i}").into_bytes(),
+                    )
                     .await?
             } else {
                 client.get("a", &path).await?

@@ -3,9 +3,8 @@
 //! ([`Connection::for_h2_stream`]).
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
-
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use pingora::protocols::tls::SslDigest;
@@ -276,7 +275,6 @@ impl<'a> Connection<'a> {
             }
         }
     }
-
 }
 
 impl<C: Client> Connection<'_, C> {
@@ -938,7 +936,10 @@ mod tests {
         );
         let mut chunked = Body::new(Framing::Chunked);
         assert_eq!(chunked.accept(b"2\r\nok", None).unwrap(), (5, false));
-        assert_eq!(chunked.accept(b"\r\n0\r\n\r\nmore", None).unwrap(), (7, true));
+        assert_eq!(
+            chunked.accept(b"\r\n0\r\n\r\nmore", None).unwrap(),
+            (7, true)
+        );
         assert_eq!(
             Body::new(Framing::UntilClose).accept(b"all", None).unwrap(),
             (3, false)

@@ -1,10 +1,11 @@
 //! The HTTP/1.1 fast path.
 //!
-//! Every connection Pingora accepts (plain or TLS) comes here first. HTTP/2 connections go
-//! straight to Pingora's proxy. On HTTP/1.1 connections this path reads each request head
-//! itself and, when the request is plain (see [`request`]), proxies it with a few buffer
-//! copies and one write each way: no per-request task, channel or header map, and
-//! kept-alive upstream connections from a lock-free per-thread pool ([`pool`]).
+//! Every connection Pingora accepts (plain or TLS) comes here first. On HTTP/1.1 connections
+//! this path reads each request head itself and, when the request is plain (see
+//! [`request`]), proxies it with a few buffer copies and one write each way: no per-request
+//! task, channel or header map, and kept-alive upstream connections from a lock-free
+//! per-thread pool ([`pool`]). On HTTP/2 connections ([`h2_streams`]) each stream without a
+//! request body is served the same way, from the HTTP/1.1 head it would be sent upstream as.
 //!
 //! A request that is not plain (a WebSocket upgrade, a chunked or large body, anything
 //! malformed) is served by Pingora, which parses it from the bytes already read; the
@@ -45,7 +46,7 @@ pub struct FastPath {
     pub state: Arc<State>,
     pub options: ServeOptions,
     pub request_ids: Arc<RequestIds>,
-    /// Pingora's proxy, for HTTP/2 and for whatever the fast path leaves to it.
+    /// Pingora's proxy, for whatever the fast path leaves to it.
     pub pingora: Arc<HttpProxy<Router>>,
     /// `--proxy-protocol`: read here on plain connections (before Pingora's TLS handshake
     /// on the others), before the connection counts against any cap.
@@ -117,7 +118,11 @@ impl ServerApp for FastPath {
 impl FastPath {
     /// An HTTP/2 connection: its plain streams are this path's ([`h2_streams`]), unless the
     /// fast path is off.
-    async fn serve_h2(self: &Arc<Self>, stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
+    async fn serve_h2(
+        self: &Arc<Self>,
+        stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
         if !self.options.fast_path {
             return self.pingora.process_new(stream, shutdown).await;
         }

@@ -248,13 +248,13 @@ for case in cases:
               f"{fmt(med(case, proxy, 5), '.2f')} | {fmt(med(case, proxy, 6), '.2f')} | "
               f"{fmt(med(case, proxy, 10), '.1f')} | {ratios[0]} | {ratios[1]} | {bad} / {err} |")
 print()
-print("Every run (requests/s, p99 ms, CPU µs per request):")
+print("Every run (requests/s, p99 ms, mean ms, CPU µs per request):")
 print()
 for case in cases:
     for proxy in proxies:
         runs = [r for r in rows if r[0] == case and r[1] == proxy]
         if runs:
-            print(f"- {case}, {proxy}: " + "; ".join(f"{float(r[3]):,.0f}, {r[5]}, {r[10]}" for r in runs))
+            print(f"- {case}, {proxy}: " + "; ".join(f"{float(r[3]):,.0f}, {r[5]}, {r[6]}, {r[10]}" for r in runs))
 PY
     echo
     echo "Total run time of bench/https.sh: ${SECONDS} s."

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use sluice_tests::client::{Http1, raw_exchange};
 use sluice_tests::objects::{everything_to, write_manifest};
-use sluice_tests::scripted::{Act, Seen};
+use sluice_tests::scripted::{self, Act, Seen, ok};
 use sluice_tests::{Proxy, ScriptedUpstream, Upstream};
 
 /// A proxy routing every request to the endpoint `upstream`.
@@ -54,14 +54,6 @@ async fn round_trip(conn: &mut tokio::net::TcpStream, request: &[u8]) -> anyhow:
         anyhow::ensure!(n > 0, "the connection closed after {text:?}");
         got.extend_from_slice(&chunk[..n]);
     }
-}
-
-fn ok(body: &str) -> Vec<u8> {
-    format!(
-        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
 }
 
 #[tokio::test]
@@ -125,42 +117,10 @@ async fn requests_the_fast_path_leaves_to_pingora_keep_the_connection_working() 
     Ok(())
 }
 
-fn framing_script(seen: &Seen<'_>) -> Act {
-    match seen.path {
-        "/chunked" => Act::Reply(
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-App: yes\r\n\r\n\
-              5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"
-                .to_vec(),
-        ),
-        "/until-close" => Act::ReplyAndClose(b"HTTP/1.1 200 OK\r\n\r\nuntil the end".to_vec()),
-        "/both" => Act::Reply(
-            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
-                .to_vec(),
-        ),
-        "/two-lengths" => Act::Reply(
-            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok".to_vec(),
-        ),
-        "/interim" => Act::Reply(
-            [
-                &b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"[..],
-                &ok("final"),
-            ]
-            .concat(),
-        ),
-        "/hop" => Act::Reply(
-            b"HTTP/1.1 200 OK\r\nConnection: X-Hop\r\nX-Hop: secret\r\nKeep-Alive: timeout=1\r\n\
-              Content-Length: 2\r\n\r\nok"
-                .to_vec(),
-        ),
-        "/head" => Act::Reply(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n".to_vec()),
-        _ => Act::Reply(ok(seen.path)),
-    }
-}
-
 #[tokio::test]
 async fn response_framing_reaches_the_client_intact() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let upstream = ScriptedUpstream::start("127.0.0.2", framing_script)?;
+    let upstream = ScriptedUpstream::start("127.0.0.2", scripted::framing)?;
     let proxy = proxy_to(upstream.addr, &dir).await?;
     let mut client = Http1::connect(proxy.http).await?;
 

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 
 use sluice_tests::client::Http2;
 use sluice_tests::objects::{everything_to, write_manifest};
-use sluice_tests::scripted::{Act, Seen};
+use sluice_tests::scripted;
 use sluice_tests::{Proxy, ScriptedUpstream, Upstream};
 
 /// A proxy routing every request to the endpoint `upstream`.
@@ -19,47 +19,10 @@ async fn proxy_to(upstream: SocketAddr, dir: &tempfile::TempDir) -> anyhow::Resu
     Proxy::start(&["--manifests", file.to_str().unwrap()], dir.path()).await
 }
 
-fn ok(body: &str) -> Vec<u8> {
-    format!(
-        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
-}
-
-fn framing_script(seen: &Seen<'_>) -> Act {
-    match seen.path {
-        "/chunked" => Act::Reply(
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-App: yes\r\n\r\n\
-              5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"
-                .to_vec(),
-        ),
-        "/until-close" => Act::ReplyAndClose(b"HTTP/1.1 200 OK\r\n\r\nuntil the end".to_vec()),
-        "/interim" => Act::Reply(
-            [
-                &b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"[..],
-                &ok("final"),
-            ]
-            .concat(),
-        ),
-        "/hop" => Act::Reply(
-            b"HTTP/1.1 200 OK\r\nConnection: X-Hop\r\nX-Hop: secret\r\nKeep-Alive: timeout=1\r\n\
-              Content-Length: 2\r\n\r\nok"
-                .to_vec(),
-        ),
-        "/head" => Act::Reply(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n".to_vec()),
-        "/none" => Act::Reply(b"HTTP/1.1 204 No Content\r\nX-App: yes\r\n\r\n".to_vec()),
-        "/dies" => {
-            Act::ReplyAndReset(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part".to_vec())
-        }
-        _ => Act::Reply(ok(seen.path)),
-    }
-}
-
 #[tokio::test]
 async fn response_framing_reaches_an_http2_client_intact() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let upstream = ScriptedUpstream::start("127.0.0.2", framing_script)?;
+    let upstream = ScriptedUpstream::start("127.0.0.2", scripted::framing)?;
     let proxy = proxy_to(upstream.addr, &dir).await?;
     let mut client = Http2::connect(proxy.https, "a").await?;
 

@@ -37,6 +37,56 @@ pub struct Seen<'a> {
 
 type Script = dyn Fn(&Seen<'_>) -> Act + Send + Sync;
 
+/// A 200 response with `body` and its `Content-Length`.
+pub fn ok(body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Every way of framing (or botching) a response, one path each, for tests of what clients
+/// get: `/chunked` (with an extension and a trailer), `/until-close`, `/both`
+/// (`Content-Length` and chunked), `/two-lengths`, `/interim` (a 103 first), `/hop`
+/// (hop-by-hop headers), `/head` (a length and no body, for HEAD), `/none` (204), `/dies`
+/// (reset mid-body); any other path: 200 with the path as the body.
+pub fn framing(seen: &Seen<'_>) -> Act {
+    match seen.path {
+        "/chunked" => Act::Reply(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-App: yes\r\n\r\n\
+              5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"
+                .to_vec(),
+        ),
+        "/until-close" => Act::ReplyAndClose(b"HTTP/1.1 200 OK\r\n\r\nuntil the end".to_vec()),
+        "/both" => Act::Reply(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+                .to_vec(),
+        ),
+        "/two-lengths" => Act::Reply(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok".to_vec(),
+        ),
+        "/interim" => Act::Reply(
+            [
+                &b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"[..],
+                &ok("final"),
+            ]
+            .concat(),
+        ),
+        "/hop" => Act::Reply(
+            b"HTTP/1.1 200 OK\r\nConnection: X-Hop\r\nX-Hop: secret\r\nKeep-Alive: timeout=1\r\n\
+              Content-Length: 2\r\n\r\nok"
+                .to_vec(),
+        ),
+        "/head" => Act::Reply(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n".to_vec()),
+        "/none" => Act::Reply(b"HTTP/1.1 204 No Content\r\nX-App: yes\r\n\r\n".to_vec()),
+        "/dies" => {
+            Act::ReplyAndReset(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part".to_vec())
+        }
+        _ => Act::Reply(ok(seen.path)),
+    }
+}
+
 /// A running scripted upstream; stopped when dropped.
 pub struct ScriptedUpstream {
     pub addr: SocketAddr,

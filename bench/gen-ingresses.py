@@ -17,6 +17,10 @@ So `--ingresses 1 --services 1 --namespaces 1` is the one-route manifest: host
 and each Ingress serves its host over TLS with it, and still in the clear (`ssl-redirect:
 "false"`: no redirect to HTTPS).
 
+`--grpc-port PORT` adds a Service `grpc` in bench-0 publishing UPSTREAM_IP:PORT, and an
+Ingress `grpc` routing `grpc.bench.example` to it with `backend-protocol: GRPC` (HTTP/2 in
+the clear to the backend), over TLS with `--tls`.
+
 `--probe HOST` adds one more Ingress, `probe`, routing HOST to `svc-0` of `bench-0`: the
 reload measurement writes the base file plus a probe and waits until HOST is routed.
 
@@ -88,7 +92,8 @@ data:
 """
 
 
-def ingress(namespace: str, name: str, host: str, paths: list, tls: bool = False) -> str:
+def ingress(namespace: str, name: str, host: str, paths: list, tls: bool = False,
+            protocol: str = "") -> str:
     tls_section = f"""  tls:
   - hosts: [{host}]
     secretName: tls
@@ -96,6 +101,9 @@ def ingress(namespace: str, name: str, host: str, paths: list, tls: bool = False
     annotations = """  annotations:
     nginx.ingress.kubernetes.io/ssl-redirect: "false"
 """ if tls else ""
+    if protocol:
+        annotations = (annotations or "  annotations:\n") + \
+            f"    nginx.ingress.kubernetes.io/backend-protocol: {protocol}\n"
     return (
         f"""---
 apiVersion: networking.k8s.io/v1
@@ -120,7 +128,7 @@ def probe(host: str) -> str:
 
 
 def generate(ingresses: int, services: int, namespaces: int, ip: str, port: int,
-             tls: tuple = None) -> str:
+             tls: tuple = None, grpc_port: int = 0) -> str:
     if namespaces < 1 or services < namespaces or ingresses < 1:
         raise ValueError("need ingresses >= 1 and services >= namespaces >= 1")
     per_namespace = services // namespaces  # Services in each namespace
@@ -137,6 +145,10 @@ def generate(ingresses: int, services: int, namespaces: int, ip: str, port: int,
         if i % 2 == 1:
             paths.append(("/api", f"svc-{(s + 1) % per_namespace}"))
         parts.append(ingress(f"bench-{n}", f"app-{i}", f"app-{i}.bench.example", paths, bool(tls)))
+    if grpc_port:
+        parts.append(service("bench-0", "grpc", ip, grpc_port))
+        parts.append(ingress("bench-0", "grpc", "grpc.bench.example", [("/", "grpc")], bool(tls),
+                             "GRPC"))
     return "".join(parts)
 
 
@@ -155,6 +167,7 @@ def main() -> int:
     ap.add_argument("--upstream-ip", default="127.0.0.1")
     ap.add_argument("--upstream-port", type=int, required=True)
     ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve every host over TLS")
+    ap.add_argument("--grpc-port", type=int, default=0, help="add a gRPC backend and its Ingress")
     ap.add_argument("--probe", metavar="HOST", help="add an Ingress routing HOST to bench-0/svc-0")
     ap.add_argument("--out", required=True, help="the manifest file to write")
     args = ap.parse_args()
@@ -164,7 +177,7 @@ def main() -> int:
             tls = (c.read(), k.read())
     try:
         text = generate(args.ingresses, args.services, args.namespaces, args.upstream_ip,
-                        args.upstream_port, tls)
+                        args.upstream_port, tls, args.grpc_port)
     except ValueError as e:
         print(f"gen-ingresses: {e}", file=sys.stderr)
         return 2

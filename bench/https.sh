@@ -7,6 +7,10 @@
 #   h2 c1 m100   HTTP/2 over TLS: h2load -c 1 -m 100 -t 1 (one connection, 100 streams)
 #   h1 TLS       HTTP/1.1 over TLS: wrk -t1 -c64
 #   h1 plain     HTTP/1.1: wrk -t1 -c64
+#   grpc         gRPC unary calls over TLS: h2load -c 64 -m 10 -t 1 POSTing an empty
+#                grpc.health.v1.Health/Check to grpc.bench.example, proxied to a gRPC
+#                backend (tonic, one thread: the sluice-bench-grpc binary) by nginx's
+#                grpc_pass and by an Ingress with backend-protocol GRPC
 #   h1 plain, 2  HTTP/1.1: wrk -t1 -c64 against nginx with 2 workers and sluice-proxy
 #                --threads 2 (BENCH_TWO=1 only: on a 2-core machine the load generator and
 #                the upstream share the proxy's cores, so the figure says little)
@@ -14,7 +18,8 @@
 # against each of: nginx 1 worker with `keepalive 128` to the upstream (bench/proxy.sh's
 # setting), nginx with `keepalive 1024` (enough idle connections for 640 requests in
 # flight: with 128, nginx opens and closes upstream connections under HTTP/2 load), and
-# sluice-proxy --threads 1. TLS: one self-signed P-256 certificate for app-0.bench.example,
+# sluice-proxy --threads 1. TLS: one self-signed P-256 certificate for app-0.bench.example
+# and grpc.bench.example,
 # TLS 1.2 and 1.3 offered (both clients settle on TLS 1.3, AES-128-GCM). h2load sends SNI
 # (the URL's host, connecting to 127.0.0.1); wrk connects to 127.0.0.1 with a Host header,
 # and sluice-proxy answers it with --default-cert, the same certificate.
@@ -51,6 +56,8 @@ TWO=${BENCH_TWO:-0}
 OUT_DIR="$ROOT/target/bench"
 RESULTS="$OUT_DIR/https-results.md"
 HOST=app-0.bench.example
+GRPC_HOST=grpc.bench.example
+GRPC_PATH=/grpc.health.v1.Health/Check
 
 BENCH_NAME=https
 # shellcheck source=bench/common.sh
@@ -63,20 +70,24 @@ if ! command -v h2load >/dev/null; then
         die "apt-get install nghttp2-client failed"
 fi
 command -v openssl >/dev/null || die "openssl is required (the test certificate)"
+log "building the gRPC backend (sluice-bench-grpc)"
+(cd "$ROOT" && cargo build -q --release --bin sluice-bench-grpc) || die "cannot build sluice-bench-grpc"
+GRPC_SERVER="$ROOT/target/release/sluice-bench-grpc"
 
 # ---------------------------------------------------------------------------- servers
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
     -keyout "$TMP/key.pem" -out "$TMP/cert.pem" -subj "/CN=$HOST" \
-    -addext "subjectAltName=DNS:$HOST" 2>/dev/null || die "openssl could not make a certificate"
+    -addext "subjectAltName=DNS:$HOST,DNS:$GRPC_HOST" 2>/dev/null ||
+    die "openssl could not make a certificate"
 
-read -r UP N1 N1T N2 N2T S1 S1T S1A W1 W1T S2 S2T S2A B1 B1T B1A <<<"$(python3 "$HELP" free-ports 16 | tr '\n' ' ')"
+read -r UP GRPC N1 N1T N2 N2T S1 S1T S1A W1 W1T S2 S2T S2A B1 B1T B1A <<<"$(python3 "$HELP" free-ports 17 | tr '\n' ' ')"
 
 start_nginx() { # NAME TEMPLATE PORT TLS_PORT WORKERS KEEPALIVE -> sets LAST_PID
     local name=$1 conf="$TMP/$1.conf"
     mkdir -p "$TMP/$name-tmp"
     sed -e "s|@DIR@|$TMP|g" -e "s|@NAME@|$name|g" -e "s|@PORT@|$3|g" -e "s|@TLS_PORT@|$4|g" \
-        -e "s|@WORKERS@|$5|g" -e "s|@KEEPALIVE@|$6|g" -e "s|@UPSTREAM_PORT@|$UP|g" \
+        -e "s|@WORKERS@|$5|g" -e "s|@KEEPALIVE@|$6|g" -e "s|@UPSTREAM_PORT@|$UP|g" -e "s|@GRPC_PORT@|$GRPC|g" \
         -e "s|@CERT@|$TMP/cert.pem|g" -e "s|@KEY@|$TMP/key.pem|g" "$2" >"$conf"
     "$NGINX" -t -q -p "$TMP" -c "$conf" -e "$TMP/$name-error.log" >"$TMP/$name.log" 2>&1 ||
         die "nginx rejected $conf: $(cat "$TMP/$name.log")"
@@ -105,8 +116,12 @@ mkdir -p "$TMP/upstream-tmp"
 PIDS+=("$!")
 python3 "$HELP" wait-ready "http://127.0.0.1:$UP/" --pid "$!" --timeout 30 >/dev/null ||
     die "the upstream did not become ready"
+"$GRPC_SERVER" "127.0.0.1:$GRPC" >"$TMP/grpc.log" 2>&1 &
+PIDS+=("$!")
 python3 "$BENCH/gen-ingresses.py" --ingresses 1 --services 1 --namespaces 1 --upstream-port "$UP" \
-    --tls "$TMP/cert.pem" "$TMP/key.pem" --out "$TMP/one.yaml"
+    --grpc-port "$GRPC" --tls "$TMP/cert.pem" "$TMP/key.pem" --out "$TMP/one.yaml"
+# A unary call's body: no compression, a message of 0 bytes (an empty HealthCheckRequest).
+printf '\0\0\0\0\0' >"$TMP/grpc-request.bin"
 
 TEMPLATE="$BENCH/nginx-https-proxy.conf.template"
 declare -A PID PLAIN TLS
@@ -140,6 +155,13 @@ for p in "${!PID[@]}"; do
             "https://$HOST:${TLS[$p]}/") || die "curl $proto to $p failed"
         [[ $code == 200 ]] || die "$p answered $code over $proto"
     done
+    status=$(curl -sk --http2 --resolve "$GRPC_HOST:${TLS[$p]}:127.0.0.1" -o /dev/null \
+        -H 'content-type: application/grpc' -H 'te: trailers' --data-binary "@$TMP/grpc-request.bin" \
+        -w '%{http_code} %{size_download}' "https://$GRPC_HOST:${TLS[$p]}$GRPC_PATH") ||
+        die "the gRPC call through $p failed"
+    # 7 bytes: the 5-byte prefix and a HealthCheckResponse saying SERVING (grpc-status comes
+    # as a trailer, which curl does not show).
+    [[ $status == "200 7" ]] || die "the gRPC call through $p answered $status (status, bytes)"
 done
 
 # ---------------------------------------------------------------------------- runs
@@ -156,9 +178,13 @@ run() {
     case $case in
     "h2 c64 m10") h2+=(-c 64 -m 10) ;;
     "h2 c1 m100") h2+=(-c 1 -m 100) ;;
+    grpc)
+        h2+=(-c 64 -m 10 -d "$TMP/grpc-request.bin" -H "content-type: application/grpc" -H "te: trailers")
+        tls_url="https://$GRPC_HOST:${TLS[$2]}$GRPC_PATH"
+        ;;
     esac
     case $case in
-    h2*)
+    h2* | grpc)
         "${h2[@]}" -D "$WARMUP" "$tls_url" >/dev/null 2>&1 || die "h2load warm-up against $proxy failed"
         read -r -a t0 <<<"$(python3 "$HELP" cpu-ticks "$pid")"
         "${h2[@]}" -D "$DURATION" --log-file "$h2log" "$tls_url" >"$out" 2>&1 ||
@@ -186,7 +212,7 @@ run() {
     log "$case, $proxy, round $round: ${s[0]} requests/s, p99 ${s[2]} ms, $cpu µs CPU/request"
 }
 
-CASES=("h2 c64 m10" "h2 c1 m100" "h1 TLS" "h1 plain")
+CASES=("h2 c64 m10" "h2 c1 m100" "h1 TLS" "h1 plain" "grpc")
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 for ((round = 1; round <= ROUNDS; round++)); do
     for c in "${CASES[@]}"; do

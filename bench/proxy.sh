@@ -9,6 +9,9 @@
 #      compile time at 10,000 (from /metrics), the start-up time, and the time from an atomic
 #      rewrite of the manifest file to a new host being routed.
 #
+# HTTPS over HTTP/1.1 and HTTP/2, and gRPC, beside nginx configured the same way, in
+# interleaved rounds: bench/https.sh.
+#
 # The machine is small and may be shared, so each wrk row also gives the proxy's CPU time per
 # request (less sensitive to contention than requests/s) and a lower bound of the CPU that
 # processes outside the benchmark used meanwhile (a busy neighbour makes the row suspect).

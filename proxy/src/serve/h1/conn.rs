@@ -202,18 +202,7 @@ impl<'a> Connection<'a> {
             };
             // One lookup per request. A route only Pingora's path serves goes there with the
             // request ([`Route::needs_pingora`]).
-            let tables = self.app.state.tables();
-            let route = tables
-                .for_port(self.local_port)
-                .lookup(
-                    &normalize_request_host(head.host.str(&self.buf)),
-                    head.path(&self.buf),
-                    &HeadFacts {
-                        buf: &self.buf,
-                        head: &head,
-                    },
-                )
-                .cloned();
+            let route = route_for(self.app, self.local_port, &self.buf, &head);
             if route.as_ref().is_some_and(|r| r.needs_pingora(self.tls)) {
                 let rest = self.buf.split_off(head.total_len());
                 return Some(Leaving::Request(self.downstream.0, self.buf, rest));
@@ -880,11 +869,30 @@ async fn connect(addr: SocketAddr, within: Duration) -> Result<TcpStream, (Failu
     }
 }
 
+/// The route the request `head` (in `buf`) matches in the table of the port it came in on.
+pub(super) fn route_for(
+    app: &FastPath,
+    local_port: Option<u16>,
+    buf: &[u8],
+    head: &RequestHead,
+) -> Option<Arc<Route>> {
+    let facts = HeadFacts { buf, head };
+    app.state
+        .tables()
+        .for_port(local_port)
+        .lookup(
+            &normalize_request_host(head.host.str(buf)),
+            head.path(buf),
+            &facts,
+        )
+        .cloned()
+}
+
 /// What route conditions read of a request the fast path took: its head, read again only
 /// when a route has conditions (an Ingress route has none).
-pub(super) struct HeadFacts<'a> {
-    pub buf: &'a [u8],
-    pub head: &'a RequestHead,
+struct HeadFacts<'a> {
+    buf: &'a [u8],
+    head: &'a RequestHead,
 }
 
 impl RequestFacts for HeadFacts<'_> {

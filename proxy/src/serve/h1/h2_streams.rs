@@ -16,12 +16,11 @@ use pingora::protocols::http::ServerSession;
 use pingora::protocols::http::v2::server::{H2Accept, HttpSession, handshake};
 use pingora::protocols::{Digest, Stream};
 use pingora::server::ShutdownWatch;
-use sluice_crds::ingress::normalize_request_host;
 use tokio::sync::Notify;
 
 use super::FastPath;
 use super::client::H2Stream;
-use super::conn::{Connection, HeadFacts};
+use super::conn::{Connection, route_for};
 use super::request::{self, Parsed};
 
 /// Streams rejected as malformed before a connection is closed, as Pingora's own loop does.
@@ -97,19 +96,7 @@ async fn serve_stream(app: &Arc<FastPath>, session: HttpSession, shutdown: &Shut
         .and_then(|a| a.as_inet())
         .map(|a| a.port());
     let client_tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
-    let route = app
-        .state
-        .tables()
-        .for_port(local_port)
-        .lookup(
-            &normalize_request_host(head.host.str(&head_bytes)),
-            head.path(&head_bytes),
-            &HeadFacts {
-                buf: &head_bytes,
-                head: &head,
-            },
-        )
-        .cloned();
+    let route = route_for(app, local_port, &head_bytes, &head);
     if route.as_ref().is_some_and(|r| r.needs_pingora(client_tls)) {
         return pingora(app, session, shutdown).await;
     }

@@ -29,7 +29,7 @@
 # against every proxy, round 2: ...); the tables give the median of the rounds, and the
 # ratio sluice / nginx of the medians.
 #
-# Usage: bench/https.sh      (about 4 minutes with the defaults, once sluice-proxy is built)
+# Usage: bench/https.sh      (about 8 minutes with the defaults, once sluice-proxy is built)
 #
 # Environment (all optional):
 #   BENCH_ROUNDS=3         interleaved rounds

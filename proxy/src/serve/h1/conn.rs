@@ -12,13 +12,13 @@ use pingora::protocols::{Shutdown, SocketDigest, Stream};
 use pingora::server::ShutdownWatch;
 use pingora_timeout::timeout;
 use sluice_crds::annotations::DEFAULT_SEND_TIMEOUT;
-use sluice_crds::gateway::matching::RequestFacts;
 use sluice_crds::ingress::normalize_request_host;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::chunked::ChunkedEnd;
+use super::body::Body;
 use super::client::{Client, H1, H2Stream, Head};
+use super::lookup::route_for;
 use super::request::{self, Forwarded, Forwarding, Parsed, RequestHead};
 use super::response::{self, Framing, Kept, ResponseHead};
 use super::{FastPath, pool};
@@ -803,60 +803,6 @@ enum Leave {
     Refuse(&'static str),
 }
 
-/// Where a response body ends.
-enum Body {
-    Empty,
-    Length(u64),
-    Chunked(ChunkedEnd),
-    UntilClose,
-}
-
-impl Body {
-    fn new(framing: Framing) -> Self {
-        match framing {
-            Framing::Empty => Self::Empty,
-            Framing::Length(n) => Self::Length(n),
-            Framing::Chunked => Self::Chunked(ChunkedEnd::default()),
-            Framing::UntilClose => Self::UntilClose,
-        }
-    }
-
-    /// Of the bytes `read`, how many belong to the body, and whether the body is complete.
-    /// `decode`: set to the data of a chunked body's bytes among them, framing left out.
-    fn accept(
-        &mut self,
-        read: &[u8],
-        decode: Option<&mut Vec<u8>>,
-    ) -> Result<(usize, bool), super::chunked::ChunkError> {
-        Ok(match self {
-            Self::Empty => (0, true),
-            Self::Length(left) => {
-                let take = (*left).min(read.len() as u64);
-                *left -= take;
-                (take as usize, *left == 0)
-            }
-            Self::Chunked(end) => {
-                let ends = match decode {
-                    Some(data) => {
-                        data.clear();
-                        end.advance_data(read, |r| data.extend_from_slice(&read[r]))?
-                    }
-                    None => end.advance(read)?,
-                };
-                match ends {
-                    Some(n) => (n, true),
-                    None => (read.len(), false),
-                }
-            }
-            Self::UntilClose => (read.len(), false),
-        })
-    }
-
-    fn is_chunked(&self) -> bool {
-        matches!(self, Self::Chunked(_))
-    }
-}
-
 async fn connect(addr: SocketAddr, within: Duration) -> Result<TcpStream, (Failure, String)> {
     match timeout(within, TcpStream::connect(addr)).await {
         Ok(Ok(stream)) => {
@@ -866,116 +812,5 @@ async fn connect(addr: SocketAddr, within: Duration) -> Result<TcpStream, (Failu
         }
         Ok(Err(e)) => Err((Failure::Connect, format!("connecting to {addr}: {e}"))),
         Err(_) => Err((Failure::Timeout, format!("connecting to {addr} timed out"))),
-    }
-}
-
-/// The route the request `head` (in `buf`) matches in the table of the port it came in on.
-pub(super) fn route_for(
-    app: &FastPath,
-    local_port: Option<u16>,
-    buf: &[u8],
-    head: &RequestHead,
-) -> Option<Arc<Route>> {
-    let facts = HeadFacts { buf, head };
-    app.state
-        .tables()
-        .for_port(local_port)
-        .lookup(
-            &normalize_request_host(head.host.str(buf)),
-            head.path(buf),
-            &facts,
-        )
-        .cloned()
-}
-
-/// What route conditions read of a request the fast path took: its head, read again only
-/// when a route has conditions (an Ingress route has none).
-struct HeadFacts<'a> {
-    buf: &'a [u8],
-    head: &'a RequestHead,
-}
-
-impl RequestFacts for HeadFacts<'_> {
-    fn method(&self) -> &str {
-        self.head.method(self.buf)
-    }
-
-    fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> {
-        let head = self.buf.get(..self.head.len).unwrap_or_default();
-        header_lines(head)
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, value)| value)
-    }
-
-    fn query(&self) -> Option<&str> {
-        self.head.query(self.buf)
-    }
-}
-
-/// The (name, value) of each header line of a head httparse accepted (so no folded lines
-/// and no space before a colon), values without the whitespace around them.
-fn header_lines(head: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
-    let mut lines = head
-        .split(|&b| b == b'\n')
-        .map(|line| line.strip_suffix(b"\r").unwrap_or(line));
-    // Past the empty lines a client may send before the request line, and that line.
-    let _request_line = lines.find(|line| !line.is_empty());
-    lines
-        .take_while(|line| !line.is_empty())
-        .filter_map(|line| {
-            let colon = line.iter().position(|&b| b == b':')?;
-            let (name, value) = line.split_at(colon);
-            Some((name, value.get(1..).unwrap_or_default().trim_ascii()))
-        })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bodies_end_where_their_framing_says() {
-        let mut length = Body::new(Framing::Length(5));
-        assert_eq!(length.accept(b"abc", None).unwrap(), (3, false));
-        assert_eq!(length.accept(b"deXYZ", None).unwrap(), (2, true));
-        assert_eq!(
-            Body::new(Framing::Empty).accept(b"junk", None).unwrap(),
-            (0, true)
-        );
-        let mut chunked = Body::new(Framing::Chunked);
-        assert_eq!(chunked.accept(b"2\r\nok", None).unwrap(), (5, false));
-        assert_eq!(
-            chunked.accept(b"\r\n0\r\n\r\nmore", None).unwrap(),
-            (7, true)
-        );
-        assert_eq!(
-            Body::new(Framing::UntilClose).accept(b"all", None).unwrap(),
-            (3, false)
-        );
-    }
-
-    #[test]
-    fn route_conditions_read_every_header_of_the_head_and_nothing_after() {
-        let raw = b"\r\nPOST /a:b?x=1&y=%20 HTTP/1.1\r\nHost: a.example\r\nX-Tag:  one \r\n\
-                    Connection: keep-alive\r\nx-tag:two\nContent-Length: 9\r\n\r\nX-Tag: body";
-        let mut forward = Vec::new();
-        let Parsed::Head(head) = request::parse(raw, &mut forward) else {
-            panic!("not taken");
-        };
-        let facts = HeadFacts {
-            buf: raw,
-            head: &head,
-        };
-        assert_eq!(facts.method(), "POST");
-        assert_eq!(facts.query(), Some("x=1&y=%20"));
-        let values: Vec<&[u8]> = facts.header_values("x-tag").collect();
-        assert_eq!(values, [&b"one"[..], b"two"]);
-        // Headers the fast path does not pass on are still the request's.
-        assert_eq!(
-            facts.header_values("connection").collect::<Vec<_>>(),
-            [b"keep-alive"]
-        );
-        assert_eq!(facts.header_values("host").count(), 1);
-        assert_eq!(facts.header_values("post /a").count(), 0);
     }
 }

@@ -20,7 +20,8 @@ use tokio::sync::Notify;
 
 use super::FastPath;
 use super::client::H2Stream;
-use super::conn::{Connection, route_for};
+use super::conn::Connection;
+use super::lookup::route_for;
 use super::request::{self, Parsed};
 
 /// Streams rejected as malformed before a connection is closed, as Pingora's own loop does.

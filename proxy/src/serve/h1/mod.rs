@@ -13,10 +13,12 @@
 //! and of each head are this path's on every request. The answers Sluice gives itself, the
 //! metrics, the logs and the spans are the same on both paths.
 
+mod body;
 pub mod chunked;
 mod client;
 mod conn;
 mod h2_streams;
+mod lookup;
 mod pool;
 pub mod request;
 pub mod response;

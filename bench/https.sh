@@ -36,6 +36,7 @@
 #   BENCH_DURATION=5       seconds of each measured run
 #   BENCH_WARMUP=1         seconds of warm-up before each measured run (not recorded)
 #   BENCH_TWO=0            1: add the 2-worker / 2-thread plain HTTP/1.1 case
+#   BENCH_CASES="h2 c64 m10,h2 c1 m100,h1 TLS,h1 plain,grpc"   the cases to run (comma-separated)
 #   SLUICE_PROXY_BIN=PATH  benchmark this binary instead of building target/release/sluice-proxy
 #   BENCH_BEFORE_BIN=PATH  also benchmark this sluice-proxy binary ("sluice-before"), in the
 #                          same rounds: a before/after comparison
@@ -212,7 +213,7 @@ run() {
     log "$case, $proxy, round $round: ${s[0]} requests/s, p99 ${s[2]} ms, $cpu µs CPU/request"
 }
 
-CASES=("h2 c64 m10" "h2 c1 m100" "h1 TLS" "h1 plain" "grpc")
+IFS=, read -r -a CASES <<<"${BENCH_CASES:-h2 c64 m10,h2 c1 m100,h1 TLS,h1 plain,grpc}"
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 for ((round = 1; round <= ROUNDS; round++)); do
     for c in "${CASES[@]}"; do

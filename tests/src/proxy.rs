@@ -17,6 +17,8 @@ pub struct Proxy {
     pub admin: SocketAddr,
     /// Where the proxy's output goes.
     pub log: PathBuf,
+    /// Whether plain requests take the fast path (not `--no-fast-path`).
+    pub fast_path: bool,
 }
 
 /// A free port on 127.0.0.1.
@@ -66,9 +68,9 @@ impl Proxy {
             .env("NO_COLOR", "1");
         // The proxy tests run a second time with every request through Pingora (`make
         // test`), so that both HTTP/1.1 paths pass the same tests.
-        if std::env::var_os("SLUICE_TEST_NO_FAST_PATH").is_some_and(|v| v == "1")
-            && !args.contains(&"--no-fast-path")
-        {
+        let fast_path = !args.contains(&"--no-fast-path")
+            && std::env::var_os("SLUICE_TEST_NO_FAST_PATH").is_none_or(|v| v != "1");
+        if !fast_path && !args.contains(&"--no-fast-path") {
             command.arg("--no-fast-path");
         }
         // A test that sets the level itself gets what it set: RUST_LOG would win over it.
@@ -84,6 +86,7 @@ impl Proxy {
             https: connectable(https),
             admin: connectable(admin),
             log,
+            fast_path,
         };
         proxy.wait_ready(Duration::from_secs(30)).await?;
         Ok(proxy)

@@ -11,6 +11,9 @@ use super::heads::affinity_token;
 use super::{RequestCtx, Router};
 use crate::routes::endpoint_token;
 
+/// Streams one HTTP/2 backend connection carries at once (fewer if the backend says so).
+const MAX_H2_STREAMS_PER_BACKEND_CONNECTION: usize = 100;
+
 impl Router {
     /// [`ProxyHttp::upstream_peer`](pingora::proxy::ProxyHttp::upstream_peer): the next
     /// endpoint (the affinity cookie's, else round robin), and how to reach it.
@@ -80,6 +83,10 @@ impl Router {
         }
         if protocol.http2() {
             peer.options.set_http_version(2, 2);
+            // Calls share a backend connection, up to what the backend allows: one
+            // connection per call in flight (Pingora's default) costs a connection task and
+            // its own frames and writes for every call.
+            peer.options.max_h2_streams = MAX_H2_STREAMS_PER_BACKEND_CONNECTION;
         }
         let connect = route
             .connect_timeout

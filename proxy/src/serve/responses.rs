@@ -11,7 +11,7 @@ use super::answers::{self, Answer};
 use super::error_pages::Page;
 
 /// The head of a plain-text answer of `len` bytes (none for a 204), with `headers`.
-pub fn plain_header(
+fn plain_header(
     code: u16,
     len: usize,
     headers: &[(&'static str, String)],
@@ -27,13 +27,20 @@ pub fn plain_header(
     Ok(resp)
 }
 
-/// Answers the request, keeping the connection open.
-pub async fn send(session: &mut Session, answer: &Answer) -> Result<()> {
-    let body = &answer.body;
-    let mut resp = plain_header(answer.status, body.len(), &answer.headers)?;
+/// The head of one of Sluice's own answers: its plain-text head and `Location`. One head
+/// for Pingora's path and the fast path's HTTP/2 streams.
+pub fn answer_header(answer: &Answer) -> Result<ResponseHeader> {
+    let mut resp = plain_header(answer.status, answer.body.len(), &answer.headers)?;
     if let Some(location) = &answer.location {
         resp.insert_header(header::LOCATION, location.as_str())?;
     }
+    Ok(resp)
+}
+
+/// Answers the request, keeping the connection open.
+pub async fn send(session: &mut Session, answer: &Answer) -> Result<()> {
+    let body = &answer.body;
+    let resp = answer_header(answer)?;
     if !answer.has_body() {
         return session.write_response_header(Box::new(resp), true).await;
     }

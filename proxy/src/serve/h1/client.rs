@@ -6,7 +6,6 @@ use std::io;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header;
 use pingora::http::ResponseHeader;
 use pingora::protocols::Stream;
 use pingora::protocols::http::v2::server::HttpSession as H2Session;
@@ -194,12 +193,7 @@ impl Client for H2Stream {
         _out: &mut Vec<u8>,
         within: Duration,
     ) -> io::Result<u64> {
-        let mut resp = responses::plain_header(answer.status, answer.body.len(), &answer.headers)
-            .map_err(io::Error::other)?;
-        if let Some(location) = &answer.location {
-            resp.insert_header(header::LOCATION, location.as_str())
-                .map_err(io::Error::other)?;
-        }
+        let resp = responses::answer_header(answer).map_err(io::Error::other)?;
         let body = !head_request && answer.has_body();
         self.0.set_write_timeout(Some(within));
         self.0

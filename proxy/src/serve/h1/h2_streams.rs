@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::{BufMut, BytesMut};
+use bytes::{Bytes, BytesMut};
 use http::header;
 use pingora::apps::HttpServerApp;
 use pingora::protocols::http::ServerSession;
@@ -85,8 +85,10 @@ pub async fn serve(app: &Arc<FastPath>, stream: Stream, shutdown: &ShutdownWatch
 
 /// One stream: the fast path's, or Pingora's.
 async fn serve_stream(app: &Arc<FastPath>, session: HttpSession, shutdown: &ShutdownWatch) {
-    let mut head_bytes = BytesMut::new();
+    let mut head_bytes = Vec::new();
     let taken = h1_head(&session, &mut head_bytes);
+    // No copy: the one owner of the bytes takes them over.
+    let head_bytes = BytesMut::from(Bytes::from(head_bytes));
     let mut forward = Vec::new();
     let head = match taken.then(|| request::parse(&head_bytes, &mut forward)) {
         Some(Parsed::Head(head)) => head,
@@ -116,7 +118,7 @@ async fn pingora(app: &FastPath, session: HttpSession, shutdown: &ShutdownWatch)
 /// Writes the stream's request as an HTTP/1.1 head, as Pingora would send it upstream (the
 /// authority as `Host`), when it has no body; `false` when it has one, or a part HTTP/1.1
 /// cannot carry.
-fn h1_head(session: &HttpSession, out: &mut BytesMut) -> bool {
+fn h1_head(session: &HttpSession, out: &mut Vec<u8>) -> bool {
     let req = session.req_header();
     // A body, even an empty one still to come, is Pingora's to read.
     if !session.is_body_empty() || req.headers.contains_key(header::CONTENT_LENGTH) {
@@ -126,29 +128,22 @@ fn h1_head(session: &HttpSession, out: &mut BytesMut) -> bool {
     if path.is_empty() || path.iter().any(|&b| !b.is_ascii_graphic()) {
         return false;
     }
-    out.put_slice(req.method.as_str().as_bytes());
-    out.put_u8(b' ');
-    out.put_slice(path);
-    out.put_slice(b" HTTP/1.1\r\n");
+    for part in [req.method.as_str().as_bytes(), b" ", path, b" HTTP/1.1\r\n"] {
+        out.extend_from_slice(part);
+    }
     // Pingora checked that a Host header, if any, agrees with the authority.
     let authority = req.uri.authority().map(|a| a.as_str().as_bytes());
     if let Some(authority) = authority {
-        put_header(out, b"host", authority);
+        request::push_header(out, b"host", authority);
     }
     for (name, value) in &req.headers {
         if authority.is_some() && name == header::HOST {
             continue;
         }
-        put_header(out, name.as_str().as_bytes(), value.as_bytes());
+        request::push_header(out, name.as_str().as_bytes(), value.as_bytes());
     }
-    out.put_slice(b"\r\n");
+    request::end_head(out);
     true
-}
-
-fn put_header(out: &mut BytesMut, name: &[u8], value: &[u8]) {
-    for part in [name, b": ", value, b"\r\n"] {
-        out.put_slice(part);
-    }
 }
 
 /// The connection's open streams, to tell an idle connection from a busy one.

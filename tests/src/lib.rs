@@ -17,6 +17,7 @@ pub mod relay;
 pub mod requests;
 pub mod scripted;
 pub mod seed;
+pub mod sockets;
 pub mod tools;
 pub mod traffic;
 pub mod upstream;

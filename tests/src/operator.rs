@@ -243,6 +243,7 @@ impl Operator {
             }
             if let Ok(reply) = client::get(metrics, "operator", "/readyz").await
                 && reply.status == 200
+                && process.listens_on(metrics.port())
             {
                 break;
             }

@@ -51,6 +51,13 @@ impl ChildGuard {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Whether the process itself listens on TCP `port`, not another one that took it.
+    pub fn listens_on(&self, port: u16) -> bool {
+        self.pid()
+            .and_then(|pid| crate::sockets::listening_ports(pid).ok())
+            .is_some_and(|ports| ports.contains(&port))
+    }
+
     /// `Some(status)` once the process has exited.
     pub fn try_exited(&mut self) -> Option<std::process::ExitStatus> {
         self.child

@@ -88,18 +88,22 @@ impl Proxy {
             log,
             fast_path,
         };
-        proxy.wait_ready(Duration::from_secs(30)).await?;
+        proxy.wait_ready(Duration::from_secs(30), args).await?;
         Ok(proxy)
     }
 
-    async fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
+    async fn wait_ready(&mut self, timeout: Duration, args: &[&str]) -> anyhow::Result<()> {
+        let ports = self.listener_ports(args);
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.process.try_exited() {
                 anyhow::bail!("sluice-proxy exited ({status}):\n{}", self.output());
             }
+            // Free ports are found before the proxy binds them, so another test's proxy
+            // can take one first and answer on it: only this process's own listeners count.
             if let Ok(reply) = client::get(self.admin, "admin", "/readyz").await
                 && reply.status == 200
+                && ports.iter().all(|port| self.process.listens_on(*port))
             {
                 return Ok(());
             }
@@ -111,6 +115,24 @@ impl Proxy {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The ports the proxy listens on: its admin port and, in Gateway mode, each
+    /// `--gateway-port`'s, else the HTTP and HTTPS ones.
+    fn listener_ports(&self, args: &[&str]) -> Vec<u16> {
+        let gateway: Vec<u16> = args
+            .iter()
+            .filter_map(|arg| arg.strip_prefix("--gateway-port="))
+            .filter_map(|port| port.split_once('=')?.1.split('/').next()?.parse().ok())
+            .collect();
+        let listeners = if gateway.is_empty() {
+            vec![self.http.port(), self.https.port()]
+        } else {
+            gateway
+        };
+        std::iter::once(self.admin.port())
+            .chain(listeners)
+            .collect()
     }
 
     pub fn output(&self) -> String {

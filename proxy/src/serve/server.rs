@@ -114,7 +114,7 @@ pub fn run(state: Arc<State>, options: ServerOptions) -> anyhow::Result<()> {
         // Idle upstream connections kept, all endpoints together: enough for HTTP/2 clients'
         // many streams in flight at once (with 256, a third of the requests of 64 clients
         // with 10 streams each opened a new upstream connection).
-        upstream_keepalive_pool_size: 256,
+        upstream_keepalive_pool_size: 4096,
         // Total attempts; the router decides which failures are retried.
         max_retries: options.serve.max_attempts.max(1),
         daemon: false,

@@ -1,8 +1,9 @@
 //! HTTP/2 clients in front of HTTP/1.1 upstreams: however an upstream frames a response, the
 //! client gets its data in HTTP/2's own framing; the streams of one connection are served at
 //! once, plain ones beside ones with a body; an upstream that dies mid-response resets that
-//! stream alone. `make test` runs this file with the fast path on (plain streams are the fast
-//! path's, the others Pingora's) and again with SLUICE_TEST_NO_FAST_PATH=1 (every stream
+//! stream alone; a client's several `cookie` fields reach the upstream as one `Cookie` line
+//! (RFC 9113 §8.2.3). `make test` runs this file with the fast path on (plain streams are the
+//! fast path's, the others Pingora's) and again with SLUICE_TEST_NO_FAST_PATH=1 (every stream
 //! Pingora's): both must pass.
 
 use std::net::SocketAddr;
@@ -112,5 +113,37 @@ async fn the_streams_of_one_connection_are_served_at_once() -> anyhow::Result<()
         "the streams were served one after another: {:?}",
         started.elapsed()
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_http2_clients_cookie_fields_reach_an_http1_upstream_as_one_line() -> anyhow::Result<()>
+{
+    let dir = tempfile::tempdir()?;
+    let upstream = Upstream::start("blue", "127.0.0.2")?;
+    let proxy = proxy_to(upstream.addr, &dir).await?;
+    let mut client = Http2::connect(proxy.https, "a").await?;
+    let cookies = [("cookie", "session=1"), ("cookie", "theme=dark")];
+    // Without a body (the fast path's, with it on) and with one (Pingora's).
+    for (method, body) in [
+        (http::Method::GET, Vec::new()),
+        (http::Method::POST, b"form".to_vec()),
+    ] {
+        let reply = client
+            .send_with(method.clone(), "a", "/", &cookies, body)
+            .await?;
+        assert_eq!(reply.status, 200, "{method}: {}", reply.body);
+        assert_eq!(
+            reply.upstream_header("cookie").as_deref(),
+            Some("session=1; theme=dark"),
+            "{method}: {}",
+            reply.body
+        );
+        assert!(
+            reply.json()["repeated"]["cookie"].is_null(),
+            "{method}: the upstream got more than one Cookie line: {}",
+            reply.body
+        );
+    }
     Ok(())
 }

@@ -224,15 +224,30 @@ fn tls_acceptor() -> anyhow::Result<tokio_rustls::TlsAcceptor> {
 
 fn describe(shared: &Shared, uri: &Uri, headers: &HeaderMap, version: Version) -> Response {
     shared.requests.fetch_add(1, Ordering::SeqCst);
-    let headers: BTreeMap<String, String> = headers
+    let header_values: BTreeMap<String, String> = headers
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("<binary>").to_string()))
         .collect();
+    // Every value of a header that came more than once, in order ("headers" keeps the last).
+    let mut repeated: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for name in headers.keys() {
+        let values = headers.get_all(name);
+        if values.iter().nth(1).is_some() {
+            repeated.insert(
+                name.to_string(),
+                values
+                    .iter()
+                    .map(|v| v.to_str().unwrap_or("<binary>").to_string())
+                    .collect(),
+            );
+        }
+    }
     axum::Json(json!({
         "server": shared.name,
         "path": uri.path(),
         "query": uri.query(),
-        "headers": headers,
+        "headers": header_values,
+        "repeated": repeated,
         "version": format!("{version:?}"),
         "tls": shared.tls,
     }))

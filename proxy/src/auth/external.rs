@@ -77,6 +77,13 @@ pub fn auth_request(
             headers.append(name.clone(), value.clone());
         }
     }
+    // An HTTP/2 client's cookies come as several fields; the auth request is HTTP/1.1.
+    if let Some(cookie) =
+        hygiene::joined_cookies(headers.get_all(header::COOKIE).iter().map(|v| v.as_bytes()))
+            .and_then(|joined| HeaderValue::from_bytes(&joined).ok())
+    {
+        headers.insert(header::COOKIE, cookie);
+    }
     let scheme = if original.tls { "https" } else { "http" };
     let mut set = |name: &'static str, value: String| {
         if let Ok(value) = HeaderValue::from_str(&value) {
@@ -345,6 +352,19 @@ mod tests {
         let r = auth_request(&with_method, &original(&client)).unwrap();
         assert_eq!(r.method, http::Method::POST);
         assert!(r.headers.contains_key("x-original-uri") && r.headers.contains_key("x-scheme"));
+    }
+
+    #[test]
+    fn the_auth_request_carries_split_cookies_as_one() {
+        let client = map(&[("cookie", "session=1"), ("cookie", "theme=dark")]);
+        let r = auth_request(&settings(), &original(&client)).unwrap();
+        let cookies: Vec<&[u8]> = r
+            .headers
+            .get_all("cookie")
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect();
+        assert_eq!(cookies, [&b"session=1; theme=dark"[..]]);
     }
 
     #[test]

@@ -34,6 +34,21 @@ pub fn forwarded(name: &[u8]) -> bool {
             .any(|n| n.as_bytes().eq_ignore_ascii_case(name))
 }
 
+/// The one `Cookie` value an HTTP/2 request's several `cookie` fields make, joined with
+/// `"; "`: RFC 9113 §8.2.3 requires it before the request goes on in HTTP/1.1, where a
+/// backend may read only one Cookie line (RFC 6265 §5.4 allows one). `None` for one or none.
+pub fn joined_cookies<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Option<Vec<u8>> {
+    let mut values = values.into_iter();
+    let first = values.next()?;
+    let second = values.next()?;
+    let mut joined = first.to_vec();
+    for value in std::iter::once(second).chain(values) {
+        joined.extend_from_slice(b"; ");
+        joined.extend_from_slice(value);
+    }
+    Some(joined)
+}
+
 /// Response headers never passed to the client, besides `Connection` and the headers it
 /// names ([`connection_options`]); framing headers are each path's own.
 pub static RESPONSE_HOP_BY_HOP: [http::HeaderName; 3] = [
@@ -136,6 +151,21 @@ pub fn valid_host(value: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_http2_requests_cookie_fields_are_joined_into_one() {
+        let join = |values: &[&str]| {
+            joined_cookies(values.iter().map(|v| v.as_bytes()))
+                .map(|v| String::from_utf8_lossy(&v).into_owned())
+        };
+        assert_eq!(join(&[]), None);
+        assert_eq!(join(&["a=1"]), None, "one field is passed on as it is");
+        assert_eq!(join(&["a=1", "b=2"]).as_deref(), Some("a=1; b=2"));
+        assert_eq!(
+            join(&["a=1", "b=2", "c=3"]).as_deref(),
+            Some("a=1; b=2; c=3")
+        );
+    }
 
     fn check(
         version: Version,

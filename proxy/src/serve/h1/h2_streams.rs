@@ -23,6 +23,7 @@ use super::client::H2Stream;
 use super::conn::Connection;
 use super::lookup::route_for;
 use super::request::{self, Parsed};
+use crate::serve::hygiene;
 
 /// Streams rejected as malformed before a connection is closed, as Pingora's own loop does.
 const MAX_MALFORMED_STREAMS: usize = 32;
@@ -115,8 +116,8 @@ async fn pingora(app: &FastPath, session: HttpSession, shutdown: &ShutdownWatch)
         .await;
 }
 
-/// Writes the stream's request as an HTTP/1.1 head, as Pingora would send it upstream (the
-/// authority as `Host`), when it has no body; `false` when it has one, or a part HTTP/1.1
+/// Writes the stream's request as an HTTP/1.1 head, as Pingora's path sends it upstream (the
+/// authority as `Host`, one `Cookie`), when it has no body; `false` when it has one, or a part HTTP/1.1
 /// cannot carry.
 fn h1_head(session: &HttpSession, out: &mut Vec<u8>) -> bool {
     let req = session.req_header();
@@ -136,11 +137,22 @@ fn h1_head(session: &HttpSession, out: &mut Vec<u8>) -> bool {
     if let Some(authority) = authority {
         request::push_header(out, b"host", authority);
     }
+    let cookie = hygiene::joined_cookies(
+        req.headers
+            .get_all(header::COOKIE)
+            .iter()
+            .map(|v| v.as_bytes()),
+    );
     for (name, value) in &req.headers {
-        if authority.is_some() && name == header::HOST {
+        if (authority.is_some() && name == header::HOST)
+            || (cookie.is_some() && name == header::COOKIE)
+        {
             continue;
         }
         request::push_header(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    if let Some(cookie) = &cookie {
+        request::push_header(out, b"cookie", cookie);
     }
     request::end_head(out);
     true

@@ -29,6 +29,17 @@ impl Router {
         for name in &dropped {
             upstream_request.remove_header(name);
         }
+        if session.is_http2()
+            && let Some(cookie) = hygiene::joined_cookies(
+                upstream_request
+                    .headers
+                    .get_all(header::COOKIE)
+                    .iter()
+                    .map(|v| v.as_bytes()),
+            )
+        {
+            upstream_request.insert_header(header::COOKIE, cookie)?;
+        }
         if let Some(ip) = client_ip {
             // Incoming X-Forwarded-For is not trusted: clients can write anything there.
             upstream_request.insert_header("x-forwarded-for", ip.as_str())?;

@@ -21,9 +21,20 @@ pub struct Proxy {
     pub fast_path: bool,
 }
 
-/// A free port on 127.0.0.1.
+/// A free port on 127.0.0.1, never one this process was given before: the tests of a
+/// binary run at once, and the kernel can hand a port just released to the next test too.
 pub fn free_addr() -> anyhow::Result<SocketAddr> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let mut given = GIVEN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !given.contains(&addr.port()) {
+            given.push(addr.port());
+            return Ok(addr);
+        }
+    }
 }
 
 /// Where a client reaches a listener: 0.0.0.0 is reached on 127.0.0.1.

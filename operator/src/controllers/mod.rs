@@ -10,6 +10,7 @@ pub mod gateways;
 pub mod ingresses;
 pub mod metrics;
 pub mod status;
+pub mod stores;
 
 use std::sync::{Arc, Mutex};
 

@@ -25,6 +25,7 @@ use super::lookups::{certificates, grants, params};
 use super::routes::{attached_routes, write_routes};
 use super::status_writes::{now, patch_gateway_status};
 use super::{Context, Error, FINALIZER, addresses, compute};
+use crate::controllers::stores::is_ready;
 use crate::desired::gateway::{Infrastructure, desired_gateway, with_infrastructure};
 
 pub(super) fn error_policy(gateway: Arc<Gateway>, error: &Error, ctx: Arc<Context>) -> Action {
@@ -85,18 +86,15 @@ async fn reconcile_gateway(gateway: Arc<Gateway>, ctx: &Context) -> Result<(Acti
         return Ok((Action::await_change(), Done::default()));
     };
     // The caches fill as the controller runs; judging against a half-filled one would
-    // write a wrong status.
-    for ready in [
-        ctx.classes.wait_until_ready().await.is_ok(),
-        ctx.http_routes.wait_until_ready().await.is_ok(),
-        ctx.grpc_routes.wait_until_ready().await.is_ok(),
-        ctx.grants.wait_until_ready().await.is_ok(),
-        ctx.namespaces.wait_until_ready().await.is_ok(),
-        ctx.services.wait_until_ready().await.is_ok(),
-    ] {
-        if !ready {
-            return Ok((Action::requeue(Duration::from_secs(1)), Done::default()));
-        }
+    // write a wrong status. Checked, not awaited (`stores`).
+    let ready = is_ready(&ctx.classes)
+        && is_ready(&ctx.http_routes)
+        && is_ready(&ctx.grpc_routes)
+        && is_ready(&ctx.grants)
+        && is_ready(&ctx.namespaces)
+        && is_ready(&ctx.services);
+    if !ready {
+        return Ok((Action::requeue(Duration::from_secs(1)), Done::default()));
     }
     let api: Api<Gateway> = Api::namespaced(ctx.client.clone(), &key.namespace);
     let has_finalizer = gateway.finalizers().iter().any(|f| f == FINALIZER);

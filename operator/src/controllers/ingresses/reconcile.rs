@@ -5,7 +5,6 @@
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use futures::FutureExt;
 use k8s_openapi::api::core::v1::{Node, Secret, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::api::{Api, Patch, PatchParams};
@@ -23,6 +22,7 @@ use super::addresses::{Sources, StatusChange, class_addresses, status_body, stat
 use super::conflicts::{Announced, Lost, losses_around};
 use super::secrets::{AnnouncedMissing, named_tls_secrets};
 use crate::controllers::metrics::ControllerMetrics;
+use crate::controllers::stores::is_ready as ready;
 
 /// What every reconcile reads: the stores the watches keep, the conflict index, and what
 /// was announced.
@@ -50,14 +50,6 @@ impl Context {
     /// Whether every store holds a full list: deciding on a partial view (no Nodes yet, say)
     /// would write an address only to write it back a moment later.
     fn ready(&self) -> bool {
-        fn ready<K: kube::runtime::reflector::Lookup + Clone + 'static>(s: &Store<K>) -> bool
-        where
-            K::DynamicType: Eq + std::hash::Hash + Clone,
-        {
-            s.wait_until_ready()
-                .now_or_never()
-                .is_some_and(|r| r.is_ok())
-        }
         ready(&self.ingresses)
             && ready(&self.classes)
             && ready(&self.params)

@@ -116,9 +116,9 @@ async fn pingora(app: &FastPath, session: HttpSession, shutdown: &ShutdownWatch)
         .await;
 }
 
-/// Writes the stream's request as an HTTP/1.1 head, as Pingora's path sends it upstream (the
-/// authority as `Host`, one `Cookie`), when it has no body; `false` when it has one, or a part HTTP/1.1
-/// cannot carry.
+/// Writes the stream's request as an HTTP/1.1 head, as Pingora's path sends it upstream
+/// (the authority as `Host`, one `Cookie`), when it has no body; `false` when it has one,
+/// or a part HTTP/1.1 cannot carry.
 fn h1_head(session: &HttpSession, out: &mut Vec<u8>) -> bool {
     let req = session.req_header();
     // A body, even an empty one still to come, is Pingora's to read.

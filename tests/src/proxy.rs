@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use sluice_crds::gateway::ports::GatewayPort;
+
 use crate::client;
 use crate::process::ChildGuard;
 use crate::tools::cargo_bin;
@@ -134,7 +136,8 @@ impl Proxy {
         let gateway: Vec<u16> = args
             .iter()
             .filter_map(|arg| arg.strip_prefix("--gateway-port="))
-            .filter_map(|port| port.split_once('=')?.1.split('/').next()?.parse().ok())
+            .filter_map(|port| port.parse::<GatewayPort>().ok())
+            .map(|port| port.container_port)
             .collect();
         let listeners = if gateway.is_empty() {
             vec![self.http.port(), self.https.port()]
